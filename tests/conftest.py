@@ -1,0 +1,1 @@
+"""Shared fixtures. Test modules are grouped by behaviour; see tests/README.md."""
