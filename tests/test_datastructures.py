@@ -742,7 +742,7 @@ def test_address_is_a_named_pair() -> None:
     assert (host_, port) == ("127.0.0.1", 5000)
     theirs: object = sd.Address("127.0.0.1", 5000)
     assert address == theirs
-    assert Address(*["::1", 1]) == Address(host="::1", port=1)
+    assert Address(*("::1", 1)) == Address(host="::1", port=1)
 
 
 # --------------------------------------------------------------------------------------------
