@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._exceptions import RemoteProtocolError
 from ._options import ConnectionOptions
 from ._responses import PlainTextResponse
-from ._types import ASGIApp, Receive, Scope, Send
 from ._websocket import WebSocket
+
+if TYPE_CHECKING:
+    from ._types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["Handler", "serve_lifespan", "websocket_app"]
 

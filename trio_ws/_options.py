@@ -35,7 +35,9 @@ def _close_code(instance: object, attribute: attrs.Attribute[int], value: int) -
 
 def _shutdown_code(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     if value not in (1001, 1012):
-        raise ValueError(f"shutdown_code must be 1001 (going away) or 1012 (restart), got {value!r}")
+        raise ValueError(
+            f"shutdown_code must be 1001 (going away) or 1012 (restart), got {value!r}"
+        )
 
 
 def _positive_float(instance: object, attribute: attrs.Attribute[float], value: float) -> None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Iterable, Mapping
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from ._exceptions import (
     LocalProtocolError,
@@ -35,7 +35,9 @@ from ._exceptions import (
     WebSocketDisconnect,
     WebSocketDisconnected,
 )
-from ._types import Message, Scope
+
+if TYPE_CHECKING:
+    from ._types import Message, Scope
 
 __all__ = ["ClosedBy", "Session", "WebSocketState", "validate_close"]
 
@@ -120,8 +122,8 @@ def validate_close(code: object, reason: object) -> str:
 
     Raises:
       TypeError: ``code`` is not an ``int`` or ``reason`` is neither ``str`` nor ``None``.
-      ValueError: ``code`` is not one an endpoint may send (1000–1003, 1007–1014,
-        3000–4999), or the reason is longer than 123 bytes in UTF-8.
+      ValueError: ``code`` is not one an endpoint may send (1000-1003, 1007-1014,
+        3000-4999), or the reason is longer than 123 bytes in UTF-8.
     """
     if type(code) is not int:  # bool is an int subclass; True is not a close code
         raise TypeError(f"close code must be an int, not {type(code).__name__}")
@@ -173,8 +175,7 @@ def _validate_accept(message: Message, offered: tuple[str, ...]) -> None:
             raise TypeError(f"subprotocol must be a str or None, not {type(subprotocol).__name__}")
         if subprotocol not in offered:
             raise ValueError(
-                f"cannot accept subprotocol {subprotocol!r}: the client offered "
-                f"{list(offered)!r}"
+                f"cannot accept subprotocol {subprotocol!r}: the client offered {list(offered)!r}"
             )
     headers = _validate_headers(message.get("headers"), "accept")
     for name, _ in headers:
@@ -193,7 +194,9 @@ def _validate_send(message: Message) -> None:
         if text is not None:
             raise LocalProtocolError("a websocket.send message has both 'bytes' and 'text' set")
         if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(f"'bytes' of websocket.send must be bytes-like, not {type(data).__name__}")
+            raise TypeError(
+                f"'bytes' of websocket.send must be bytes-like, not {type(data).__name__}"
+            )
     elif text is not None:
         if not isinstance(text, str):
             raise TypeError(f"'text' of websocket.send must be a str, not {type(text).__name__}")
@@ -411,9 +414,7 @@ class Session:
         kind = message.get("type")
         state = self.application_state
         if state is DISCONNECTED:
-            raise WebSocketDisconnected(
-                'Cannot call "send" once a close message has been sent.'
-            )
+            raise WebSocketDisconnected('Cannot call "send" once a close message has been sent.')
         new_state = _APPLICATION_TRANSITIONS[state].get(kind)  # type: ignore[arg-type]
         if new_state is None:
             raise LocalProtocolError(_illegal_outgoing(state, kind))
@@ -490,8 +491,7 @@ def _illegal_outgoing(state: WebSocketState, kind: object) -> str:
     if state is CONNECTING and kind == _SEND:
         hint = ' (call "accept" first)'
     return (
-        f"expected ASGI message {allowed} in application state {state.name}, "
-        f"but got {kind!r}{hint}"
+        f"expected ASGI message {allowed} in application state {state.name}, but got {kind!r}{hint}"
     )
 
 
@@ -501,5 +501,5 @@ Mode = Literal["text", "binary"]
 def check_mode(mode: object) -> Mode:
     """Validate the ``mode`` argument of the JSON helpers."""
     if mode == "text" or mode == "binary":
-        return mode  # type: ignore[return-value]
+        return mode
     raise ValueError(f'mode must be "text" or "binary", not {mode!r}')

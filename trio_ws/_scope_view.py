@@ -7,10 +7,12 @@ are computed on first use and cached; the scope itself is never copied.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._datastructures import URL, Address, Headers, QueryParams, State, parse_cookies
-from ._types import Scope
+
+if TYPE_CHECKING:
+    from ._types import Scope
 
 __all__ = ["ScopeView"]
 
@@ -22,7 +24,7 @@ class ScopeView(Mapping[str, Any]):
     object, as in Starlette.
     """
 
-    __eq__ = object.__eq__  # type: ignore[assignment]
+    __eq__ = object.__eq__
     __hash__ = object.__hash__
 
     def __init__(self, scope: Scope) -> None:
@@ -109,7 +111,9 @@ class ScopeView(Mapping[str, Any]):
           RuntimeError: no middleware set ``scope["session"]``.
         """
         if "session" not in self.scope:
-            raise RuntimeError("no session: install a session middleware that sets scope['session']")
+            raise RuntimeError(
+                "no session: install a session middleware that sets scope['session']"
+            )
         session: dict[str, Any] = self.scope["session"]
         return session
 

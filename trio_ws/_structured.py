@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, Final, TypeVarTuple, Unpack
 
 import attrs
@@ -35,6 +34,8 @@ from ._protocol import ClosedBy
 from ._types import Message
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterator
+
     from ._options import ConnectionOptions
     from ._websocket import WebSocket
 
@@ -198,7 +199,7 @@ class Structured:
     def start_soon(
         self,
         fn: Callable[[Unpack[PosArgs]], Awaitable[object]],
-        *args: Unpack[PosArgs],
+        *args: *PosArgs,
         name: object = None,
     ) -> None:
         assert self.nursery is not None

@@ -19,8 +19,6 @@ Guarantees that hold in both modes:
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-import contextlib
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, Unpack, final
 
 import trio
@@ -29,16 +27,19 @@ from ._exceptions import InvalidJSONMessage, LocalProtocolError, WebSocketDiscon
 from ._options import ConnectionOptions
 from ._protocol import ClosedBy, Session, WebSocketState, check_mode, validate_close
 from ._scope_view import ScopeView
-from ._types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
+    import contextlib
+    from collections.abc import Awaitable, Callable, Iterable
     from types import TracebackType
 
     from ._structured import PosArgs, Structured, WebSocketStatistics
+    from ._types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["MessageIterator", "WebSocket"]
 
 T = TypeVar("T")
+
 
 async def _no_receive() -> Message:
     raise RuntimeError("this WebSocket was created without a receive callable")
@@ -429,8 +430,8 @@ class WebSocket(ScopeView):
         flight or queued (they go out first).
 
         Raises:
-          ValueError, TypeError: the code is not one an endpoint may send (1000–1003,
-            1007–1014, 3000–4999) or the reason is over 123 UTF-8 bytes. Checked first.
+          ValueError, TypeError: the code is not one an endpoint may send (1000-1003,
+            1007-1014, 3000-4999) or the reason is over 123 UTF-8 bytes. Checked first.
           LocalProtocolError: a denial response is in progress.
           trio.Cancelled: after the close was made, if the caller is being cancelled.
 
@@ -575,7 +576,7 @@ class WebSocket(ScopeView):
     def start_soon(
         self,
         fn: Callable[[Unpack[PosArgs]], Awaitable[object]],
-        *args: Unpack[PosArgs],
+        *args: *PosArgs,
         name: object = None,
     ) -> None:
         """Start ``fn(*args)`` in the connection's nursery (``ws.nursery.start_soon``).
