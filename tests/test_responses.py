@@ -201,6 +201,13 @@ def test_non_text_content_is_a_type_error(content: Any) -> None:
         Response(content)
 
 
+@pytest.mark.parametrize("media_type", ["text/plain\r\nx-evil: 1", "text/plain; name=€"])
+def test_media_type_must_be_a_valid_header_value(media_type: str) -> None:
+    """A media type that cannot be sent as a header value is a ValueError."""
+    with pytest.raises(ValueError, match="header value"):
+        Response(b"", media_type=media_type)
+
+
 def test_media_type_of_wrong_type_is_a_type_error() -> None:
     """media_type must be a str."""
     with pytest.raises(TypeError, match="media_type"):

@@ -16,7 +16,7 @@ import ipaddress
 import re
 import string
 from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple, SupportsIndex, TypedDict, overload
+from typing import TYPE_CHECKING, Any, NamedTuple, SupportsIndex, TypedDict, TypeVar, overload
 from urllib.parse import SplitResult, parse_qsl, quote_from_bytes, urlencode, urlsplit, urlunsplit
 
 import attrs
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from typing import Self, Unpack
 
     from ._types import Scope
+
+_T = TypeVar("_T")
 
 __all__ = [
     "URL",
@@ -512,10 +514,7 @@ class Headers(Mapping[str, str]):
     def get(self, key: str, /) -> str | None: ...
 
     @overload
-    def get(self, key: str, /, default: str) -> str: ...
-
-    @overload
-    def get(self, key: str, /, default: Any) -> Any: ...
+    def get(self, key: str, /, default: str | _T) -> str | _T: ...
 
     def get(self, key: str, /, default: Any = None) -> Any:
         """The first value of the header ``key`` (any case), or ``default``."""
@@ -653,10 +652,7 @@ class QueryParams(Mapping[str, str]):
     def get(self, key: str, /) -> str | None: ...
 
     @overload
-    def get(self, key: str, /, default: str) -> str: ...
-
-    @overload
-    def get(self, key: str, /, default: Any) -> Any: ...
+    def get(self, key: str, /, default: str | _T) -> str | _T: ...
 
     def get(self, key: str, /, default: Any = None) -> Any:
         """The last value of ``key``, or ``default``."""

@@ -74,7 +74,7 @@ class Response:
 
     def __init__(
         self,
-        content: Any = None,
+        content: bytes | bytearray | memoryview | str | None = None,
         status_code: int = 200,
         headers: Mapping[str, str] | None = None,
         media_type: str | None = None,
@@ -83,6 +83,7 @@ class Response:
         if media_type is not None:
             if not isinstance(media_type, str):
                 raise TypeError(f"media_type must be a str, not {type(media_type).__name__}")
+            Headers({"content-type": media_type})  # the same checks as any header value
             self.media_type = media_type
         self.body = self.render(content)
         self.headers = self._build_headers(Headers(headers))
