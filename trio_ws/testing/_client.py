@@ -146,7 +146,7 @@ class WebSocketTestClient:
         Cancellation:
           Atomic: if cancelled, no message was consumed.
         """
-        if self._receive_finished or self._emulator.client_gone:
+        if self._receive_finished or self._emulator.closed_by_client:
             await trio.lowlevel.checkpoint()
             raise self._emulator.closed_error()
         try:

@@ -83,7 +83,8 @@ class ServerEmulator:
     app_done: trio.Event = attrs.field(factory=trio.Event)
     close_code: int | None = None
     close_reason: str = ""
-    _client_gone: bool = False
+    _client_gone: bool = False  # app sends are dropped (2.3) or raise OSError (2.4+)
+    _closed_by_client: bool = False
     _client_closing: tuple[int, str] | None = None  # (code, reason) while close() is queueing
     _disconnect_delivered: bool = False
     _echo_scheduled: bool = False
@@ -145,6 +146,7 @@ class ServerEmulator:
             # is closed from now on, whoever records it first.
             self._disconnect_delivered = self._client_gone = True
             if self._client_closing is not None:
+                self._closed_by_client = True
                 self._record_close(*self._client_closing)
         return message
 
@@ -189,9 +191,9 @@ class ServerEmulator:
     # ----------------------------------------------------------------- the client's side
 
     @property
-    def client_gone(self) -> bool:
-        """Whether the client has closed, dropped or abandoned the connection."""
-        return self._client_gone
+    def closed_by_client(self) -> bool:
+        """Whether the client has closed, dropped or abandoned the connection itself."""
+        return self._closed_by_client
 
     def _disconnect_message(self, code: int, reason: str) -> Message:
         message: Message = {"type": "websocket.disconnect", "code": code}
@@ -252,21 +254,21 @@ class ServerEmulator:
             if self.protocol.phase is Phase.APP_CLOSED:
                 self._schedule_echo()  # the app closed while we waited: answer it now
             raise
-        self._client_gone = True
+        self._client_gone = self._closed_by_client = True
         self._record_close(code, reason)
 
     def client_drop(self) -> None:
         """Lose the connection abruptly: the app gets ``websocket.disconnect`` with 1006."""
         if self.close_code is not None:
             return
-        self._client_gone = True
+        self._client_gone = self._closed_by_client = True
         self._record_close(1006, "")
         if self._client_closing is None:
             self._spawn(self._put_quietly, self._disconnect_message(1006, ""))
 
     def abandon(self) -> None:
         """The client vanished (the test body raised): sends are dropped, nothing is delivered."""
-        self._client_gone = True
+        self._client_gone = self._closed_by_client = True
         self._record_close(1006, "")
 
     async def _put_quietly(self, message: Message) -> None:
