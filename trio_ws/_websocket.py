@@ -454,8 +454,11 @@ class WebSocket(ScopeView):
             try:
                 if self._session.close_needed():
                     message = self._session.outgoing(message)
-                    await self._send_shielded(message)
-                    sent = True
+                    try:
+                        await self._send_shielded(message)
+                        sent = True
+                    except WebSocketDisconnect:
+                        pass  # the peer left first: the connection is closed all the same
             finally:
                 self._send_lock.release()
         if structured is not None and self._session.closed_by is not None:
