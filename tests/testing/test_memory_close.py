@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 import trio
+import trio.testing
 
 from trio_ws import testing
 
@@ -299,3 +300,36 @@ async def test_invalid_app_close_raises_into_the_app(close: Message) -> None:
                 await ws.receive()
     assert len(outcome) == 1
     assert ws.close_code == 4999
+
+
+async def test_client_close_waits_for_queue_space_and_is_atomic_when_cancelled() -> None:
+    """close() queues behind unread messages; cancelled there, nothing was delivered."""
+    release = trio.Event()
+    seen: list[Message] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await release.wait()
+        while True:
+            seen.append(await receive())
+            if seen[-1]["type"] == "websocket.disconnect":
+                return
+
+    with trio.fail_after(5):
+        async with testing.connect(app, queue_size=1) as ws:
+            await ws.send_text("fills the queue")
+            with trio.move_on_after(0.01) as scope:
+                await ws.close(4001)
+            assert scope.cancelled_caught
+            assert ws.close_code is None
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(ws.close, 4002)
+                await trio.testing.wait_all_tasks_blocked()
+                with pytest.raises(testing.ConnectionClosed) as info:
+                    await ws.send_text("after the close frame")
+                assert info.value.code == 4002
+                release.set()
+    assert [m["type"] for m in seen] == ["websocket.receive", "websocket.disconnect"]
+    assert seen[-1]["code"] == 4002
+    assert ws.close_code == 4002
