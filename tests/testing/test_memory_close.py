@@ -42,7 +42,7 @@ async def test_app_close_delivers_earlier_messages_first_then_raises() -> None:
 
     with trio.fail_after(5):
         async with testing.connect(app, spec_version="2.3") as ws:
-            await ws.app_done.wait()
+            await ws.wait_app_finished()
             assert (ws.close_code, ws.close_reason) == (4001, "done")
             assert await ws.receive() == "one"
             assert await ws.receive() == b"two"
@@ -109,7 +109,7 @@ async def test_client_close_delivers_its_code_and_reason_only_from_2_5(
             await ws.send_text("before")
             await ws.close(4100, "bye")
             assert (ws.close_code, ws.close_reason) == (4100, "bye")
-            await ws.app_done.wait()
+            await ws.wait_app_finished()
             await ws.close()  # idempotent
             with pytest.raises(testing.ConnectionClosed) as info:
                 await ws.send_text("after")
@@ -141,7 +141,7 @@ async def test_leaving_the_block_closes_with_1000() -> None:
     with trio.fail_after(5):
         async with testing.connect(recorder(seen), spec_version="2.4") as ws:
             assert ws.close_code is None
-        assert ws.app_done.is_set()
+        assert ws.app_finished
     assert seen == [{"type": "websocket.disconnect", "code": 1000}]
     assert ws.close_code == 1000
 
@@ -158,7 +158,7 @@ async def test_drop_delivers_1006_after_the_queued_messages() -> None:
             with pytest.raises(testing.ConnectionClosed) as info:
                 await ws.send_text("after")
             assert info.value.code == 1006
-            await ws.app_done.wait()
+            await ws.wait_app_finished()
     assert seen == [
         {"type": "websocket.receive", "bytes": None, "text": "queued"},
         {"type": "websocket.disconnect", "code": 1006},
@@ -190,7 +190,7 @@ async def test_spec_2_3_drops_app_sends_after_the_client_left(how: str) -> None:
     with trio.fail_after(5):
         async with testing.connect(sender_after_disconnect(outcome), spec_version="2.3") as ws:
             await ws.close() if how == "close" else ws.drop()
-            await ws.app_done.wait()
+            await ws.wait_app_finished()
     assert outcome == ["dropped", "dropped"]
     assert [m["type"] for m in ws.app_messages][-2:] == ["websocket.send", "websocket.close"]
     assert ws.app_exception is None
@@ -207,7 +207,7 @@ async def test_newer_specs_raise_oserror_on_sends_after_the_client_left(
             sender_after_disconnect(outcome), spec_version=spec_version
         ) as ws:
             await ws.close()
-            await ws.app_done.wait()
+            await ws.wait_app_finished()
     assert [type(item) for item in outcome] == [OSError, OSError]
 
 
@@ -234,7 +234,7 @@ async def test_spec_2_3_receive_after_the_disconnect_hangs(autojump_clock: objec
             receiver_after_disconnect(outcome), spec_version="2.3", close_timeout=30
         ) as ws:
             await ws.close()
-            await ws.app_done.wait()
+            await ws.wait_app_finished()
     assert outcome == [{"type": "websocket.disconnect", "code": 1000}, "hung"]
 
 
@@ -244,7 +244,7 @@ async def test_newer_specs_receive_after_the_disconnect_raises() -> None:
     with trio.fail_after(5):
         async with testing.connect(receiver_after_disconnect(outcome), spec_version="2.4") as ws:
             await ws.close()
-            await ws.app_done.wait()
+            await ws.wait_app_finished()
     assert isinstance(outcome[1], testing.AppProtocolError)
     assert outcome[2] == "returned"
 

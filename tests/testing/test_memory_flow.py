@@ -170,7 +170,7 @@ async def test_app_exception_is_recorded_when_not_reraised() -> None:
 
     with trio.fail_after(5):
         async with testing.connect(app, raise_app_exceptions=False) as ws:
-            await ws.app_done.wait()
+            await ws.wait_app_finished()
     assert ws.app_exception is error
     assert ws.close_code == 1011
 
@@ -215,7 +215,7 @@ async def test_app_ignoring_the_close_is_cancelled_after_close_timeout(
         async with testing.connect(app, close_timeout=7) as ws:
             pass
     assert outcome == [pytest.approx(start + 7)]
-    assert ws.app_done.is_set()
+    assert ws.app_finished
     assert ws.close_code == 1000
 
 

@@ -82,7 +82,7 @@ async def test_starlette_turns_the_2_4_oserror_into_a_disconnect() -> None:
         async with testing.connect(app, spec_version="2.4") as ws:
             ws.drop()
             ws_dropped.set()
-            await ws.app_done.wait()
+            await ws.wait_app_finished()
     assert outcome == [1006]
 
 
