@@ -333,3 +333,33 @@ async def test_client_close_waits_for_queue_space_and_is_atomic_when_cancelled()
     assert [m["type"] for m in seen] == ["websocket.receive", "websocket.disconnect"]
     assert seen[-1]["code"] == 4002
     assert ws.close_code == 4002
+
+
+async def test_crossing_closes_deliver_a_single_disconnect() -> None:
+    """If the app closes while the client's close waits for queue space, the app still gets
+    exactly one websocket.disconnect, and the first close (the app's) is recorded."""
+    seen: list[object] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await trio.testing.wait_all_tasks_blocked()  # the client's close is waiting
+        await send({"type": "websocket.close", "code": 4000})
+        seen.append(await receive())
+        seen.append(await receive())
+        try:
+            await receive()
+        except testing.AppProtocolError as exc:
+            seen.append(exc)
+
+    with trio.fail_after(5):
+        async with testing.connect(app, queue_size=1, spec_version="2.5") as ws:
+            await ws.send_text("fills the queue")
+            await ws.close(4002)
+            await ws.wait_app_finished()
+    assert seen[:2] == [
+        {"type": "websocket.receive", "text": "fills the queue"},
+        {"type": "websocket.disconnect", "code": 4002, "reason": ""},
+    ]
+    assert isinstance(seen[2], testing.AppProtocolError)
+    assert ws.close_code == 4000
