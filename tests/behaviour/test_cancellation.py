@@ -60,7 +60,7 @@ async def test_receives_under_random_cancellation_lose_nothing(use_iterator: boo
                 await client.send_text(str(i))
                 if i % 7 == 0:
                     await trio.sleep(0)
-            await client.app_done.wait()
+            await client.wait_app_finished()
     assert received == list(range(count))
     assert cancelled >= 0.2 * attempts, (cancelled, attempts)
 
@@ -82,7 +82,7 @@ async def test_a_cancelled_send_goes_out_whole() -> None:
     with trio.fail_after(5):
         async with connect(app) as client:
             assert await client.receive_text() == "whole"
-            await client.app_done.wait()
+            await client.wait_app_finished()
     assert outcome == ["returned", False]
 
 
@@ -107,7 +107,7 @@ async def test_a_send_cancelled_while_queued_sends_nothing() -> None:
                 "first",
                 "third",
             ]
-            await client.app_done.wait()
+            await client.wait_app_finished()
             texts = [m.get("text") for m in client.app_messages if m["type"] == "websocket.send"]
     assert texts == ["first", "third"]
 
@@ -184,7 +184,7 @@ async def test_a_second_concurrent_receiver_is_busy() -> None:
         async with connect(app) as client:
             await go.wait()
             await client.send_text("for the first")
-            await client.app_done.wait()
+            await client.wait_app_finished()
     assert outcome == ["busy", "for the first"]
 
 
@@ -205,7 +205,7 @@ async def test_close_works_while_the_caller_is_being_cancelled() -> None:
 
     with trio.fail_after(5):
         async with connect(app) as client:
-            await client.app_done.wait()
+            await client.wait_app_finished()
             assert (client.close_code, client.close_reason) == (4005, "cancelled but closed")
     assert outcome == [4005, True]
 
@@ -230,5 +230,5 @@ async def test_close_is_bounded_when_a_send_is_stuck(autojump_clock: trio.abc.Cl
 
     with trio.fail_after(30):
         async with connect(app, close_timeout=30) as client:
-            await client.app_done.wait()
+            await client.wait_app_finished()
     assert outcome == [pytest.approx(0.2)]

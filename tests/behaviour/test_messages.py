@@ -50,7 +50,7 @@ async def test_binary_message_asked_as_text_raises_with_the_payload() -> None:
                 await client.send_bytes(b"\xff\x00")
                 await client.send_text("text, not bytes")
                 await client.send_text("after")
-                await client.app_done.wait()
+                await client.wait_app_finished()
         assert seen == [("text", b"\xff\x00"), ("bytes", "text, not bytes"), "after"], spec
 
 
@@ -112,7 +112,7 @@ async def test_send_types_are_checked_before_sending() -> None:
     with trio.fail_after(5):
         async with connect(app) as client:
             assert await client.receive_bytes() == b"ok"
-            await client.app_done.wait()
+            await client.wait_app_finished()
             sent = [m for m in client.app_messages if m["type"] == "websocket.send"]
     assert len(errors) == 3
     assert "send_text() takes a str" in errors[0]
@@ -168,7 +168,7 @@ async def test_invalid_close_raises_value_error_and_keeps_the_socket_open(
 
     with trio.fail_after(5):
         async with connect(app) as client:
-            await client.app_done.wait()
+            await client.wait_app_finished()
             assert (client.close_code, client.close_reason) == (4001, "valid")
     assert len(raised) == 1
 
@@ -190,7 +190,7 @@ async def test_close_is_idempotent() -> None:
 
     with trio.fail_after(5):
         async with connect(app) as client:
-            await client.app_done.wait()
+            await client.wait_app_finished()
             closes = [m for m in client.app_messages if m["type"] == "websocket.close"]
     assert len(closes) == 1
     assert outcome == [
@@ -244,7 +244,7 @@ async def test_client_close_is_reported_with_code_and_reason(spec: SpecVersion) 
     with trio.fail_after(5):
         async with connect(app, spec_version=spec) as client:
             await client.close(4002, "bye")
-            await client.app_done.wait()
+            await client.wait_app_finished()
     reason = "bye" if spec == "2.5" else ""
     assert seen == [
         (4002, reason),
@@ -272,7 +272,7 @@ async def test_sends_after_the_client_left_raise_once_the_disconnect_is_known() 
     with trio.fail_after(5):
         async with connect(app, spec_version="2.3") as client:
             client.drop()
-            await client.app_done.wait()
+            await client.wait_app_finished()
             assert all(m["type"] != "websocket.send" for m in client.app_messages)
     assert seen == ["websocket.disconnect", 1006, WebSocketState.DISCONNECTED]
 
@@ -299,7 +299,7 @@ async def test_an_oserror_from_the_server_send_becomes_websocket_disconnect() ->
             assert await client.receive_text() == "first"
             client.drop()
             seen_dropped.set()
-            await client.app_done.wait()
+            await client.wait_app_finished()
     assert seen == [(1006, 1006, ClosedBy.CLIENT, WebSocketState.DISCONNECTED)]
 
 
@@ -320,7 +320,7 @@ async def test_iterators_end_on_disconnect_and_the_code_is_kept() -> None:
             await client.send_text("a")
             await client.send_text("b")
             await client.close(4003)
-            await client.app_done.wait()
+            await client.wait_app_finished()
     assert seen == ["a", "b", 4003]
 
 
@@ -344,7 +344,7 @@ async def test_iter_bytes_and_iter_json() -> None:
             await client.send_bytes(b"switch")
             await client.send_json([1, "é"], mode="binary")
             await client.close()
-            await client.app_done.wait()
+            await client.wait_app_finished()
     assert seen == [b"\x00", b"switch", [1, "é"]]
 
 
@@ -393,5 +393,5 @@ async def test_close_after_the_peer_vanished_does_not_raise() -> None:
         async with connect(app, spec_version="2.4") as client:
             client.drop()
             dropped.set()
-            await client.app_done.wait()
+            await client.wait_app_finished()
     assert outcome == [(WebSocketState.DISCONNECTED, 4000)]

@@ -112,7 +112,7 @@ async def run_client(app: Any, script: str) -> dict[str, Any]:
                 await client.send_bytes(b"abc")
                 seen["bytes"] = await client.receive_bytes()
             with trio.fail_after(2):
-                await client.app_done.wait()
+                await client.wait_app_finished()
             seen["close"] = (client.close_code, client.close_reason)
             seen["app_messages"] = [dict(m) for m in client.app_messages]
     return seen
