@@ -11,9 +11,10 @@ While the block runs, a nursery holds:
 * the application's own per-connection tasks (``ws.nursery``, ``ws.start_soon``).
 
 "Single writer" is a property rather than a task: one ASGI send at a time, in call order,
-never cancelled half-way, stopping only between messages. A sender that finds no send in
-flight and nothing queued performs the shielded send itself, which saves a task switch per
-message; everyone else queues behind it.
+never cancelled half-way, stopping only between messages. Without an outbound buffer (the
+default) each sender performs its shielded send itself, in FIFO turn behind any send in
+flight, which saves a task switch per message. With ``outbound_buffer > 0`` every data send is
+queued and the writer task delivers the queue; raw sends and closes wait for it to drain.
 
 Leaving the block ends the connection (see :meth:`Structured.exit` for the codes) and cancels
 the tasks left in the nursery. Exceptions come out as they were raised: our nursery never
@@ -312,10 +313,6 @@ class Structured:
     @property
     def buffered_sending(self) -> bool:
         return self._outbox is not None
-
-    def must_queue(self) -> bool:
-        """Whether a new message must go behind queued ones rather than be sent directly."""
-        return self._queued > 0
 
     async def enqueue(self, message: Message) -> None:
         """Queue ``message`` for the writer; waits while the outbox is full (cancellable)."""

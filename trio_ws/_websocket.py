@@ -481,12 +481,8 @@ class WebSocket(ScopeView):
         await trio.lowlevel.checkpoint_if_cancelled()
         lock = self._send_lock
         structured = self._structured
-        if (
-            structured is not None
-            and structured.buffered_sending
-            and (lock.locked() or structured.must_queue())
-        ):
-            await structured.enqueue(message)
+        if structured is not None and structured.buffered_sending:
+            await structured.enqueue(message)  # returns once queued; the writer sends it
             return
         if lock.locked():
             await lock.acquire()

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.lowlevel
 import trio.testing
 
 from trio_ws import WebSocket
@@ -59,7 +60,7 @@ async def test_receives_under_random_cancellation_lose_nothing(use_iterator: boo
             for i in range(count):
                 await client.send_text(str(i))
                 if i % 7 == 0:
-                    await trio.sleep(0)
+                    await trio.lowlevel.checkpoint()
             await client.wait_app_finished()
     assert received == list(range(count))
     assert cancelled >= 0.2 * attempts, (cancelled, attempts)

@@ -64,9 +64,8 @@ async def test_invalid_json_is_a_value_error_and_the_connection_stays_usable() -
         for mode in ("text", "binary", "binary"):
             try:
                 seen.append(await ws.receive_json(mode=mode))
-            except InvalidJSONMessage as exc:
-                assert isinstance(exc, ValueError)
-                seen.append(("invalid", exc.data))
+            except ValueError as exc:  # InvalidJSONMessage is a ValueError
+                seen.append(("invalid" if isinstance(exc, InvalidJSONMessage) else "?", exc.data))
         await ws.send_json({"still": "open"})
         await ws.close()
 
@@ -291,7 +290,7 @@ async def test_an_oserror_from_the_server_send_becomes_websocket_disconnect() ->
             await ws.send_text("second")
         except WebSocketDisconnect as exc:
             seen.append((exc.code, ws.close_code, ws.closed_by, ws.application_state))
-            assert isinstance(exc.__cause__, OSError)
+            seen.append(type(exc.__cause__))
 
     seen_dropped = trio.Event()
     with trio.fail_after(5):
@@ -300,7 +299,7 @@ async def test_an_oserror_from_the_server_send_becomes_websocket_disconnect() ->
             client.drop()
             seen_dropped.set()
             await client.wait_app_finished()
-    assert seen == [(1006, 1006, ClosedBy.CLIENT, WebSocketState.DISCONNECTED)]
+    assert seen == [(1006, 1006, ClosedBy.CLIENT, WebSocketState.DISCONNECTED), OSError]
 
 
 async def test_iterators_end_on_disconnect_and_the_code_is_kept() -> None:
@@ -363,7 +362,7 @@ async def test_raw_receive_and_send_keep_the_states_right() -> None:
         await ws.send({"type": "websocket.close", "code": 1000})
         states.append((ws.client_state, ws.application_state))
 
-    C = WebSocketState  # noqa: N806
+    C = WebSocketState
     with trio.fail_after(5):
         async with connect(app) as client:
             await client.send_text("hi")

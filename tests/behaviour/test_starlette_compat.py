@@ -22,7 +22,7 @@ Classes = [trio_ws.WebSocket, starlette.websockets.WebSocket]
 AppFactory = Callable[[Any], Callable[[Any, Any, Any], Awaitable[None]]]
 
 
-def hello_world(WebSocket: Any) -> Any:  # noqa: N803 - the class under test
+def hello_world(WebSocket: Any) -> Any:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         websocket = WebSocket(scope=scope, receive=receive, send=send)
         await websocket.accept()
@@ -32,7 +32,7 @@ def hello_world(WebSocket: Any) -> Any:  # noqa: N803 - the class under test
     return app
 
 
-def iter_text_echo(WebSocket: Any) -> Any:  # noqa: N803
+def iter_text_echo(WebSocket: Any) -> Any:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         websocket = WebSocket(scope=scope, receive=receive, send=send)
         await websocket.accept()
@@ -43,7 +43,7 @@ def iter_text_echo(WebSocket: Any) -> Any:  # noqa: N803
     return app
 
 
-def request_views(WebSocket: Any) -> Any:  # noqa: N803
+def request_views(WebSocket: Any) -> Any:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         websocket = WebSocket(scope=scope, receive=receive, send=send)
         await websocket.accept(subprotocol="chat", headers=[(b"x-extra", b"1")])
@@ -67,7 +67,7 @@ def request_views(WebSocket: Any) -> Any:  # noqa: N803
     return app
 
 
-def json_modes(WebSocket: Any) -> Any:  # noqa: N803
+def json_modes(WebSocket: Any) -> Any:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         websocket = WebSocket(scope=scope, receive=receive, send=send)
         await websocket.accept()
@@ -171,7 +171,7 @@ async def test_request_views_match_the_scope() -> None:
 
 
 @pytest.mark.parametrize("WebSocket", Classes)
-async def test_close_before_accept_is_a_403(WebSocket: Any) -> None:  # noqa: N803
+async def test_close_before_accept_is_a_403(WebSocket: Any) -> None:
     """Closing before accepting makes the server answer HTTP 403, as the docs say."""
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
