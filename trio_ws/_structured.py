@@ -138,7 +138,6 @@ class Structured:
         """
         nursery = self.nursery
         assert nursery is not None
-        cancelled_by_us = nursery.cancel_scope.cancel_called  # a task of ws.nursery failed
         if exc is None or isinstance(exc, (WebSocketDisconnect, WebSocketException)):
             with trio.CancelScope(shield=True) as scope:
                 scope.relative_deadline = self._options.close_timeout
@@ -162,6 +161,14 @@ class Structured:
             if len(child_errors) == 1:
                 raise child_errors[0] from None
             raise BaseExceptionGroup("several tasks of a trio_ws connection failed", child_errors)
+        if isinstance(exc, trio.Cancelled) and outer_cancel is None:
+            # Whose Cancelled is it? If a scope outside the block is cancelled, this
+            # checkpoint raises again; otherwise it was ws.nursery's own scope (someone
+            # cancelled it), which ends the connection normally.
+            try:
+                await trio.lowlevel.checkpoint_if_cancelled()
+            except trio.Cancelled as outside:
+                outer_cancel = outside
         if isinstance(exc, WebSocketException):
             await self._close_for(ClosedBy.APP, exc.code, exc.reason)
             return True
@@ -173,10 +180,9 @@ class Structured:
             await self._close_for(ClosedBy.APP, 1000, "")
             return exc is not None
         if isinstance(exc, trio.Cancelled):
-            if cancelled_by_us:
-                # Someone cancelled ws.nursery itself: that Cancelled belongs to our scope.
+            if outer_cancel is None:
                 await self._close_for(ClosedBy.APP, 1000, "")
-                return True
+                return True  # the Cancelled belonged to ws.nursery's scope
             await self._close_for(ClosedBy.SERVER_SHUTDOWN, self._options.shutdown_code, "")
             return False
         await self._close_for(ClosedBy.ERROR, 1011, "")

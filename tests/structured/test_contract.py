@@ -546,3 +546,24 @@ async def test_websocket_app_answers_lifespan_and_plain_http() -> None:
         "http.response.body",
     ]
     assert sent[2]["status"] == 426
+
+
+async def test_cancelling_the_connection_nursery_ends_the_block_normally() -> None:
+    """Cancelling ws.nursery's own scope ends the block with 1000; nothing escapes."""
+    seen: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        async with WebSocket(scope, receive, send) as ws:
+            await ws.accept()
+            ws.nursery.cancel_scope.cancel()
+            await trio.sleep(3600)
+        seen.append((ws.close_code, ws.closed_by))
+
+    with trio.fail_after(5):
+        async with connect(app) as client:
+            with pytest.raises(ConnectionClosed) as info:
+                await client.receive_text()
+            await client.wait_app_finished()
+            assert client.app_exception is None
+    assert info.value.code == 1000
+    assert seen == [(1000, ClosedBy.APP)]
