@@ -11,7 +11,9 @@ Guarantees that hold in both modes:
   ``trio.Cancelled`` means no message was consumed.
 * **An ASGI send is never cancelled half-way.** It runs in a shielded scope; hypercorn frames
   (and compresses) a message before it waits for its socket lock, so a send cancelled there
-  would silently corrupt a permessage-deflate stream.
+  would silently corrupt a permessage-deflate stream. Servers that declare the
+  ``trio_ws.cancel_safe_send`` scope extension (``trio_ws.serve``, ``trio_ws.testing``)
+  guarantee this themselves, and the shield is skipped.
 * **Concurrent senders are serialised**, first come first served; each message goes out whole.
   **Concurrent receivers are a bug** and get :exc:`trio.BusyResourceError`.
 """
@@ -500,10 +502,17 @@ class WebSocket(ScopeView):
             lock.release()
 
     async def _send_shielded(self, message: Message) -> None:
-        """Hand one message to the server; never cancelled half-way. Caller holds the lock."""
+        """Hand one message to the server; never cancelled half-way. Caller holds the lock.
+
+        A server that declares ``trio_ws.cancel_safe_send`` guarantees that itself, so the
+        shield (a cancel scope per message, the largest cost on the send path) is skipped.
+        """
         try:
-            with trio.CancelScope(shield=True):
+            if self._session.cancel_safe_send:
                 await self._send(message)
+            else:
+                with trio.CancelScope(shield=True):
+                    await self._send(message)
         except OSError as exc:  # ASGI 2.4: the connection is gone
             self._session.connection_lost()
             raise self._session.disconnect_error() from exc
