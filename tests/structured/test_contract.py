@@ -593,7 +593,10 @@ async def test_a_handler_that_stops_reading_still_notices_the_disconnect() -> No
             assert await client.receive_text() == "tick"
             await client.close(4007)
             await client.wait_app_finished()
-    assert outcome == ["a", "b", "c", (ClosedBy.CLIENT, 4007)]
+    # 4007 when the pump read the disconnect first; 1006 when a send met the server's OSError
+    # (ASGI 2.4+) before that, which is how a lost connection is recorded.
+    assert outcome[:3] == ["a", "b", "c"]
+    assert outcome[3] in [(ClosedBy.CLIENT, 4007), (ClosedBy.CLIENT, 1006)]
 
 
 async def test_reading_and_pumping_interleave_without_loss(autojump_clock: trio.abc.Clock) -> None:
