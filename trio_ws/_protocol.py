@@ -352,8 +352,16 @@ class Session:
           WebSocketDisconnected: the disconnect was already consumed.
           RemoteProtocolError: the message is not legal in this state, or malformed.
         """
-        self.check_receive()
         kind = message.get("type")
+        if kind == _RECEIVE and self.client_state is CONNECTED:
+            # The per-message case, (CONNECTED, websocket.receive) -> CONNECTED in the table,
+            # checked without the general lookup.
+            if (message.get("text") is None) == (message.get("bytes") is None):
+                raise RemoteProtocolError(
+                    "websocket.receive must carry exactly one of 'text' and 'bytes'"
+                )
+            return message
+        self.check_receive()
         allowed = _CLIENT_TRANSITIONS[self.client_state]
         new_state = allowed.get(kind)  # type: ignore[arg-type]
         if new_state is None:
@@ -396,6 +404,9 @@ class Session:
           WebSocketDisconnect: the message is the disconnect.
           UnexpectedMessageType: it is a binary message; the payload is on the exception.
         """
+        text = message.get("text")
+        if type(text) is str:
+            return text
         data = self.data_of(message)
         if type(data) is not str:
             raise UnexpectedMessageType("text", data)

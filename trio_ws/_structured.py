@@ -426,11 +426,11 @@ class Structured:
             async for message in inbox:
                 try:
                     if not ws._session.peer_gone:
-                        await ws._acquire_send_lock()
+                        await ws._send_turn.take()
                         try:
                             await ws._send_shielded(message)
                         finally:
-                            ws._send_lock.release()
+                            ws._send_turn.release()
                 except WebSocketDisconnect:
                     pass  # the peer left: queued messages are dropped, later sends raise
                 finally:
