@@ -112,7 +112,7 @@ def build_config(host: str, port: int, config: Config | None, settings: ServerSe
     return result
 
 
-class _ConnectionContext(WorkerContext):  # type: ignore[misc]
+class _ConnectionContext(WorkerContext):
     """hypercorn's worker context, per connection, so that a closed connection ends promptly.
 
     hypercorn's websocket pinger sleeps a whole ``websocket_ping_interval`` before it notices
@@ -132,11 +132,20 @@ class _ConnectionContext(WorkerContext):  # type: ignore[misc]
             await self.reading_over.wait()
 
 
-class _ContainedTCPServer(TCPServer):  # type: ignore[misc]  # hypercorn is untyped for mypy
+class _ContainedTCPServer(TCPServer):
     """hypercorn's per-connection server, with the connection's failure kept to itself."""
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(
+        self,
+        app: ServedApp,
+        config: Config,
+        context: _ConnectionContext,
+        state: ConnectionState,
+        stream: trio.abc.Stream,
+    ) -> None:
+        # hypercorn annotates only SSLStream, but serves plain SocketStreams the same way.
+        super().__init__(app, config, context, state, stream)  # type: ignore[arg-type]
+        self.connection_context = context
         self.wrote = False
 
     async def protocol_send(self, event: Any) -> None:
@@ -160,7 +169,7 @@ class _ContainedTCPServer(TCPServer):  # type: ignore[misc]  # hypercorn is unty
                             pass
             raise
         finally:
-            self.context.reading_over.set()
+            self.connection_context.reading_over.set()
 
     def abort(self) -> None:
         """Close the socket now, waking any task blocked on it (including shielded writes)."""
@@ -178,6 +187,8 @@ class _Server:
         self.context = WorkerContext(None)
         self.lifespan_state: dict[str, Any] = {}
         self.connections: set[_ContainedTCPServer] = set()
+        #: Set whenever the last open connection ends (checked only during shutdown).
+        self.drained = trio.Event()
 
     async def handle_connection(self, stream: trio.abc.Stream) -> None:
         client = _peer(stream)
@@ -201,6 +212,8 @@ class _Server:
             await trio.aclose_forcefully(stream)
         finally:
             self.connections.discard(server)
+            if not self.connections:
+                self.drained.set()
 
     async def run(
         self,
@@ -243,6 +256,8 @@ class _Server:
         urls: list[str] = []
         ssl_context = self.config.create_ssl_context()
         for sock in sockets.secure_sockets:
+            if ssl_context is None:  # hypercorn only makes secure sockets with a certificate
+                raise RuntimeError("hypercorn created a TLS socket without an SSL context")
             sock.listen(self.config.backlog)
             listeners.append(
                 trio.SSLListener(
@@ -271,10 +286,11 @@ class _Server:
         # Returns as soon as no connection is left. At the deadline, or at once if serve() is
         # being cancelled, cancel what is left and abort its sockets: that is what frees a task
         # blocked in hypercorn's shielded send_all to a client that does not read.
-        deadline = trio.current_time() + self.config.graceful_timeout
+        self.drained = trio.Event()
         try:
-            while self.connections and trio.current_time() < deadline:
-                await trio.sleep(min(0.05, deadline - trio.current_time()))
+            with trio.move_on_after(self.config.graceful_timeout):
+                if self.connections:
+                    await self.drained.wait()
         finally:
             if self.connections:
                 connection_nursery.cancel_scope.cancel("trio_ws: grace period over")
@@ -291,7 +307,7 @@ class _Server:
 
 def _peer(stream: trio.abc.Stream) -> object:
     try:
-        socket = getattr(stream, "transport_stream", stream).socket
+        socket = getattr(getattr(stream, "transport_stream", stream), "socket")  # noqa: B009
         return socket.getpeername()
     except (AttributeError, OSError):
         return "an unknown peer"

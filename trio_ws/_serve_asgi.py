@@ -25,7 +25,7 @@ import enum
 from typing import TYPE_CHECKING, Any, Final
 
 import trio
-from hypercorn.protocol.ws_stream import FrameTooLargeError, WSStream
+from hypercorn.protocol.ws_stream import FrameTooLargeError, WebsocketBuffer, WSStream
 from wsproto.events import Message, TextMessage
 from wsproto.extensions import PerMessageDeflate
 from wsproto.handshake import server_extensions_handshake
@@ -38,7 +38,8 @@ if TYPE_CHECKING:
 
     from hypercorn.config import Config
 
-    from ._types import ASGIApp, Message as ASGIMessage, Receive, Scope, Send
+    from ._types import ASGIApp, Receive, Scope, Send
+    from ._types import Message as ASGIMessage
 
 __all__ = ["SHUTDOWN_EXTENSION", "ServedApp", "ShutdownRegistry"]
 
@@ -88,7 +89,7 @@ def _check_accept_headers(message: ASGIMessage) -> None:
             )
 
 
-class _BoundedMessageBuffer:
+class _BoundedMessageBuffer(WebsocketBuffer):
     """A drop-in for hypercorn's ``WebsocketBuffer`` that never stores more than the limit.
 
     hypercorn's own buffer keeps appending to a message after it went over
@@ -102,8 +103,7 @@ class _BoundedMessageBuffer:
     """
 
     def __init__(self, max_length: int) -> None:
-        self.max_length = max_length
-        self.length = 0
+        super().__init__(max_length)
         self._chunks: list[Any] = []
         self._text = False
         self._discarding = False
@@ -297,9 +297,9 @@ class ServedApp:
 
     async def __call__(
         self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
+        scope: Any,  # hypercorn's TypedDicts, used here as plain ASGI mappings
+        receive: Any,
+        send: Any,
         sync_spawn: Callable[..., Any],
         call_soon: Callable[..., Any],
     ) -> None:
