@@ -92,6 +92,16 @@ _CONFIG_FIELDS: Final = {
 }
 
 
+def hypercorn_config(**fields: object) -> Config:
+    """A hypercorn ``Config`` with ``fields`` set (so that callers need not import hypercorn)."""
+    config = Config()
+    for name, value in fields.items():
+        if not hasattr(config, name):
+            raise TypeError(f"hypercorn's Config has no field {name!r}")
+        setattr(config, name, value)
+    return config
+
+
 def build_config(host: str, port: int, config: Config | None, settings: ServerSettings) -> Config:
     """The hypercorn ``Config`` :func:`serve` runs with (a copy; ``config`` is not modified)."""
     unknown = set(settings) - set(_CONFIG_FIELDS)

@@ -2,4 +2,7 @@
 
 from __future__ import annotations
 
+from ._server import serve_app as serve_app
+
 __all__: list[str] = []
+__all__ += ["serve_app"]
