@@ -24,6 +24,7 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING, Any, Final
 
+import h11
 import trio
 from hypercorn.protocol.ws_stream import FrameTooLargeError, WebsocketBuffer, WSStream
 from wsproto.events import Message, TextMessage
@@ -184,8 +185,11 @@ class ShutdownRegistry:
 class _Session:
     """The wrapper's view of one websocket: it wraps ``receive`` and ``send``."""
 
-    def __init__(self, registry: ShutdownRegistry, scope: Scope, receive: Receive, send: Send):
+    def __init__(
+        self, registry: ShutdownRegistry, log: Any, scope: Scope, receive: Receive, send: Send
+    ) -> None:
         self._registry = registry
+        self._log = log
         self._scope = scope
         self._receive = receive
         self._send = send
@@ -241,6 +245,12 @@ class _Session:
         subprotocol = message.get("subprotocol")
         if subprotocol is not None and subprotocol not in self._scope.get("subprotocols", ()):
             self._state = _State.DONE
+            await self._log.warning(
+                "trio_ws: the application accepted subprotocol %r, which the client %s did not "
+                "offer; answered HTTP 400",
+                subprotocol,
+                self._scope.get("client"),
+            )
             await self._send(
                 {
                     "type": "websocket.http.response.start",
@@ -259,7 +269,13 @@ class _Session:
                 f"offer (offered: {list(self._scope.get('subprotocols', ()))!r}); the client was "
                 "answered with HTTP 400"
             )
-        await self._send(message)
+        try:
+            await self._send(message)
+        except h11.LocalProtocolError as error:
+            # hypercorn already answered the request (e.g. 400 for bytes sent after the upgrade
+            # request) and h11 refuses the 101; the reader fails next and ends the connection.
+            self._state = _State.DONE
+            raise OSError("the connection failed during the websocket handshake") from error
         self._state = _State.OPEN
         self._registry.add(self)
 
@@ -330,7 +346,7 @@ class ServedApp:
             "grace_period": self.registry.grace_period,
         }
         scope["extensions"] = extensions
-        session = _Session(self.registry, scope, receive, send)
+        session = _Session(self.registry, self.config.log, scope, receive, send)
         try:
             await self.app(scope, session.receive, session.send)
         finally:
