@@ -250,13 +250,15 @@ class _Server:
                         await shutdown_trigger()
                         accept_nursery.cancel_scope.cancel("trio_ws server shutting down")
                 finally:
-                    # Reached on the trigger (graceful) and on cancellation or an error (the
-                    # connection nursery is then cancelled already; only the abort matters).
-                    for listener in listeners:
-                        await trio.aclose_forcefully(listener)
-                    await self.context.terminated.set()
+                    # Reached on the trigger (graceful), and on cancellation or an error: then
+                    # the connection nursery is cancelled already and _enforce_deadline aborts
+                    # the sockets at once. Nothing here may be skipped by a Cancelled.
                     self.registry.begin(connection_nursery)
                     connection_nursery.start_soon(self._enforce_deadline, connection_nursery)
+                    with trio.CancelScope(shield=True):
+                        for listener in listeners:
+                            await trio.aclose_forcefully(listener)
+                        await self.context.terminated.set()
             await lifespan.wait_for_shutdown()
             lifespan_nursery.cancel_scope.cancel()
 
