@@ -85,29 +85,35 @@ async def serve_app(
     settings.setdefault("ping_interval", None)
     errors: list[BaseException] = []
     stop = trio.Event()
-    body_failed = False
-    async with trio.open_nursery() as nursery:
-        urls: list[str] = await nursery.start(
-            partial(
-                serve,
-                _recording(app, errors),
-                "127.0.0.1",
-                0,
-                shutdown_close_code=shutdown_close_code,
-                shutdown_trigger=stop.wait,
-                **settings,
+    body_error: BaseException | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            urls: list[str] = await nursery.start(
+                partial(
+                    serve,
+                    _recording(app, errors),
+                    "127.0.0.1",
+                    0,
+                    shutdown_close_code=shutdown_close_code,
+                    shutdown_trigger=stop.wait,
+                    **settings,
+                )
             )
-        )
-        try:
-            yield urls[0]
-        except BaseException as error:
-            body_failed = True
-            if errors:
-                error.add_note(f"the application also raised while served: {errors!r}")
-            raise
-        finally:
-            stop.set()
-    if errors and not body_failed:
+            try:
+                yield urls[0]
+            except BaseException as error:
+                body_error = error
+                if errors:
+                    error.add_note(f"the application also raised while served: {errors!r}")
+                raise
+            finally:
+                stop.set()
+    except BaseExceptionGroup as group:
+        # The block's own exception went through our nursery: give it back unwrapped.
+        if body_error is not None and list(group.exceptions) == [body_error]:
+            raise body_error from body_error.__cause__
+        raise
+    if errors:
         if len(errors) == 1:
             raise errors[0]
         raise ExceptionGroup("the application raised while served", _as_exceptions(errors))
