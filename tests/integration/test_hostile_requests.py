@@ -88,7 +88,12 @@ async def test_trio_ws_serve_answers_logs_once_and_keeps_serving(
 
 async def test_unoffered_subprotocol_raises_into_the_app() -> None:
     """The app that accepted an unoffered subprotocol gets LocalProtocolError; client gets 400."""
-    with trio.fail_after(10), pytest.raises(LocalProtocolError, match="did not offer"):
+    answers: list[bytes] = []
+
+    async def scenario() -> None:
         async with serve_app(forced_subprotocol) as url:
-            answer = await send_raw(port_of(url), upgrade_request("/sub-forced"))
-            assert answer.startswith(b"HTTP/1.1 400")
+            answers.append(await send_raw(port_of(url), upgrade_request("/sub-forced")))
+
+    with trio.fail_after(10), pytest.raises(LocalProtocolError, match="did not offer"):
+        await scenario()
+    assert answers[0].startswith(b"HTTP/1.1 400")

@@ -33,7 +33,8 @@ async def test_tcp_server_shape() -> None:
     assert "self.send_lock = trio.Lock()" in init
     assert "self.stream = stream" in init
     run = inspect.getsource(tcp_server.TCPServer.run)
-    assert "self.protocol_send" in run and "await self._read_data()" in run
+    assert "self.protocol_send" in run
+    assert "await self._read_data()" in run
     send = inspect.getsource(tcp_server.TCPServer.protocol_send)
     assert "shield = True" in send  # the reason a stalled client needs the socket aborted
     assert "(trio.BrokenResourceError, trio.ClosedResourceError)" in send
@@ -46,7 +47,8 @@ async def test_ws_stream_buffer_and_send_are_replaceable() -> None:
     events = inspect.getsource(ws_stream.WSStream._handle_events)
     assert "self.buffer.extend(event)" in events
     assert "except FrameTooLargeError" in events
-    assert "self.buffer.to_message()" in events and "self.buffer.clear()" in events
+    assert "self.buffer.to_message()" in events
+    assert "self.buffer.clear()" in events
     assert issubclass(_serve_asgi._BoundedMessageBuffer, ws_stream.WebsocketBuffer)
     spawn = inspect.getsource(ws_stream.WSStream.handle)
     assert "self.app, self.config, self.scope, self.app_send" in spawn
@@ -79,4 +81,5 @@ async def test_lifespan_and_worker_context_constructors() -> None:
     for name in ("handle_lifespan", "wait_for_startup", "wait_for_shutdown"):
         assert hasattr(lifespan.Lifespan, name), name
     context = worker_context.WorkerContext(None)
-    assert hasattr(context, "terminate") and hasattr(context, "terminated")
+    assert hasattr(context, "terminate")
+    assert hasattr(context, "terminated")

@@ -1,4 +1,4 @@
-"""Graceful shutdown: every open websocket gets 1001/1012, and nothing holds shutdown past the grace."""
+"""Graceful shutdown: open websockets get 1001/1012; nothing holds shutdown past the grace."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import subprocess
 import sys
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import trio
@@ -18,10 +19,12 @@ from trio_websocket import ConnectionClosed, open_websocket_url
 
 from trio_ws._serve import serve
 from trio_ws._serve_asgi import SHUTDOWN_EXTENSION
-from trio_ws._types import Receive, Scope, Send
 from trio_ws.testing import serve_app
 
 from ._support import CLIENT, echo, port_of, read_http_head, upgrade_request
+
+if TYPE_CHECKING:
+    from trio_ws._types import Receive, Scope, Send
 
 pytestmark = pytest.mark.hypercorn
 

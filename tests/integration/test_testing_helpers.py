@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 import trio
 from trio_websocket import open_websocket_url
 
-from trio_ws._types import Receive, Scope, Send
 from trio_ws.testing import serve_app
-from trio_ws.testing.pytest_plugin import ServerStarter
 
 from ._support import CLIENT, echo
+
+if TYPE_CHECKING:
+    from trio_ws._types import Receive, Scope, Send
+    from trio_ws.testing.pytest_plugin import ServerStarter
 
 pytestmark = pytest.mark.hypercorn
 
@@ -94,6 +98,6 @@ async def test_fixture_serves_apps_and_shuts_them_down(trio_ws_server: ServerSta
 
 
 def trio_websocket_closed() -> type[BaseException]:
-    from trio_websocket import ConnectionClosed  # noqa: PLC0415
+    from trio_websocket import ConnectionClosed
 
     return ConnectionClosed
