@@ -33,6 +33,7 @@ from wsproto.handshake import server_extensions_handshake
 from wsproto.utilities import split_comma_header
 
 from ._exceptions import LocalProtocolError
+from ._serve_extension import SHUTDOWN_EXTENSION, ShutdownExtension
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -42,19 +43,7 @@ if TYPE_CHECKING:
     from ._types import ASGIApp, Receive, Scope, Send
     from ._types import Message as ASGIMessage
 
-__all__ = ["SHUTDOWN_EXTENSION", "ServedApp", "ShutdownRegistry"]
-
-#: The scope extension through which an application learns how the server shuts down.
-#:
-#: ``scope["extensions"]["trio_ws.shutdown"]`` is a dict with:
-#:
-#: ``"close_code"`` (int)
-#:     the code the server closes open websockets with when it stops (1001 or 1012);
-#: ``"event"`` (:class:`trio.Event`)
-#:     set when the server starts its graceful shutdown, *before* any close frame is sent;
-#: ``"grace_period"`` (float)
-#:     seconds between that moment and the forced end of every connection.
-SHUTDOWN_EXTENSION: Final = "trio_ws.shutdown"
+__all__ = ["ServedApp", "ShutdownRegistry"]
 
 #: The ASGI message our buffer hands hypercorn for a message it refused; never reaches the app.
 _DROPPED_KEY: Final = "trio_ws.dropped"
@@ -340,11 +329,12 @@ class ServedApp:
             return
         scope = dict(scope)
         extensions = dict(scope.get("extensions") or {})
-        extensions[SHUTDOWN_EXTENSION] = {
+        shutdown: ShutdownExtension = {
             "close_code": self.registry.close_code,
             "event": self.registry.event,
             "grace_period": self.registry.grace_period,
         }
+        extensions[SHUTDOWN_EXTENSION] = shutdown
         scope["extensions"] = extensions
         session = _Session(self.registry, self.config.log, scope, receive, send)
         try:

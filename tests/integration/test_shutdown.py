@@ -18,7 +18,7 @@ from hypercorn.trio import serve as hypercorn_serve
 from trio_websocket import ConnectionClosed, open_websocket_url
 
 from trio_ws._serve import serve
-from trio_ws._serve_asgi import SHUTDOWN_EXTENSION
+from trio_ws._serve_extension import ShutdownExtension, shutdown_extension
 from trio_ws.testing import serve_app
 
 from ._support import CLIENT, echo, port_of, read_http_head, upgrade_request
@@ -36,13 +36,15 @@ class Recorder:
 
     def __init__(self) -> None:
         self.codes: list[int] = []
-        self.extensions: list[dict[str, object]] = []
+        self.extensions: list[ShutdownExtension] = []
         self.accepted = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket":
             return
-        self.extensions.append(scope["extensions"][SHUTDOWN_EXTENSION])
+        extension = shutdown_extension(scope)
+        assert extension is not None
+        self.extensions.append(extension)
         await receive()
         await send({"type": "websocket.accept"})
         self.accepted += 1
