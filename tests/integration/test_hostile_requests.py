@@ -20,7 +20,7 @@ from trio_websocket import open_websocket_url
 from trio_ws import LocalProtocolError
 from trio_ws.testing import serve_app
 
-from ._support import CLIENT, HOSTILE, forced_subprotocol, port_of, send_raw, upgrade_request
+from ._support import CLIENT, HOSTILE, echo, forced_subprotocol, port_of, send_raw, upgrade_request
 
 pytestmark = pytest.mark.hypercorn
 
@@ -97,3 +97,26 @@ async def test_unoffered_subprotocol_raises_into_the_app() -> None:
     with trio.fail_after(10), pytest.raises(LocalProtocolError, match="did not offer"):
         await scenario()
     assert answers[0].startswith(b"HTTP/1.1 400")
+
+
+async def test_accept_headers_hypercorn_cannot_send_raise_into_the_app() -> None:
+    """A sec-websocket-protocol accept header raises LocalProtocolError; client gets 500."""
+
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] == "websocket" and scope["path"] == "/bad":
+            await receive()
+            await send({"type": "websocket.accept", "headers": [(b"sec-websocket-protocol", b"x")]})
+        await echo(scope, receive, send)
+
+    answers: list[bytes] = []
+
+    async def scenario() -> None:
+        async with serve_app(app) as url:
+            answers.append(await send_raw(port_of(url), upgrade_request("/bad")))
+            async with open_websocket_url(url, **CLIENT) as ws:  # still serving
+                await ws.send_message("ok")
+                assert await ws.get_message() == "ok"
+
+    with trio.fail_after(10), pytest.raises(LocalProtocolError, match="cannot be set"):
+        await scenario()
+    assert answers[0].startswith(b"HTTP/1.1 500")
