@@ -55,7 +55,12 @@ async def test_large_messages_under_the_limit_pass() -> None:
             assert await ws.get_message() == "é" * 2**20
 
 
-async def test_oversize_message_gets_1009_and_the_app_sees_1009() -> None:
+@pytest.mark.parametrize(
+    "payload",
+    [b"x" * 1001, "é".encode() * 501],  # 501 characters but 1002 UTF-8 bytes
+    ids=["ascii", "utf8-counted-in-bytes"],
+)
+async def test_oversize_message_gets_1009_and_the_app_sees_1009(payload: bytes) -> None:
     """A message over the limit closes with 1009; the app's disconnect says 1009, not 1006."""
     seen: list[object] = []
 
@@ -76,7 +81,7 @@ async def test_oversize_message_gets_1009_and_the_app_sees_1009() -> None:
                 await stream.send_all(upgrade_request())
                 head, rest = await read_http_head(stream)
                 assert head.startswith(b"HTTP/1.1 101")
-                await stream.send_all(frame_header(0x1, 1001) + b"x" * 1001)
+                await stream.send_all(frame_header(0x1, len(payload)) + payload)
                 while len(rest) < 4:
                     rest += await stream.receive_some(100)
                 assert parse_close(rest) == 1009
