@@ -58,7 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("app", help="the application, as MODULE:ATTRIBUTE")
     parser.add_argument("--host", default="127.0.0.1", help="interface (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    parser.add_argument(
+        "--port", type=int, default=8000, help="0 picks a free port (default: %(default)s)"
+    )
     parser.add_argument(
         "--max-message-size",
         type=int,
@@ -69,13 +71,13 @@ def _parser() -> argparse.ArgumentParser:
         "--ping-interval",
         type=_seconds_or_none,
         default=DEFAULT_SETTINGS["ping_interval"],
-        help="seconds between server pings, or 'off' (default: %(default)s)",
+        help="seconds between server pings; 'off' or 0 for none (default: %(default)s)",
     )
     parser.add_argument(
         "--read-timeout",
         type=_seconds_or_none,
         default=DEFAULT_SETTINGS["read_timeout"],
-        help="drop a connection silent for this long, or 'off' (default: %(default)s)",
+        help="drop a connection silent for this long; 'off' or 0 for never (default: %(default)s)",
     )
     parser.add_argument(
         "--graceful-timeout",
