@@ -73,7 +73,12 @@ async def test_trio_ws_serve_answers_logs_once_and_keeps_serving(
     with trio.fail_after(15):
         async with serve_app(app) as url:
             answer = await send_raw(port_of(url), upgrade_request(path, headers) + trailing)
-            assert answer == b"" or answer.startswith(b"HTTP/1.1 400"), answer[:100]
+            answers = (b"HTTP/1.1 400",)
+            if case == "trailing-byte":
+                # If the app's accept happens to win the race against hypercorn's reading of
+                # the stray byte, the upgrade succeeds and the byte is a framing error instead.
+                answers += (b"HTTP/1.1 101",)
+            assert answer == b"" or answer.startswith(answers), answer[:100]
             for _ in range(2):
                 async with open_websocket_url(url + "/", **CLIENT) as ws:
                     await ws.send_message("still here")
@@ -83,7 +88,8 @@ async def test_trio_ws_serve_answers_logs_once_and_keeps_serving(
         for record in caplog.records
         if record.levelno >= logging.WARNING and "Lifespan" not in record.getMessage()
     ]
-    assert len(problems) == 1, [r.getMessage() for r in problems]
+    expected = {0, 1} if case == "trailing-byte" else {1}  # 0: the accept won the race
+    assert len(problems) in expected, [r.getMessage() for r in problems]
 
 
 async def test_unoffered_subprotocol_raises_into_the_app() -> None:
