@@ -125,10 +125,9 @@ def build_config(host: str, port: int, config: Config | None, settings: ServerSe
 class _ConnectionContext(WorkerContext):
     """hypercorn's worker context, per connection, so that a closed connection ends promptly.
 
-    hypercorn's websocket pinger sleeps a whole ``websocket_ping_interval`` before it notices
-    its connection closed, keeping every finished connection (and graceful shutdown) waiting up
-    to that long. Here that sleep ends as soon as the connection stopped reading. The shutdown
-    events are the server's own.
+    A websocket pinger sleeping through ``context.sleep`` would keep a finished connection's
+    tasks (and graceful shutdown) waiting up to a whole ping interval; here that sleep ends as
+    soon as the connection stopped reading. The shutdown events are the server's own.
     """
 
     def __init__(self, shared: WorkerContext) -> None:
@@ -193,7 +192,10 @@ class _Server:
     def __init__(self, app: ASGIApp, config: Config, close_code: int) -> None:
         self.config = config
         self.registry = ShutdownRegistry(close_code, config.graceful_timeout)
-        self.app = ServedApp(app, config, self.registry)
+        # trio_ws pings (see ServedApp); hypercorn's own pinger is switched off.
+        ping_interval = config.websocket_ping_interval
+        config.websocket_ping_interval = None
+        self.app = ServedApp(app, config, self.registry, ping_interval)
         self.context = WorkerContext(None)
         self.lifespan_state: dict[str, Any] = {}
         self.connections: set[_ContainedTCPServer] = set()

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Final
 import h11
 import trio
 from hypercorn.protocol.ws_stream import FrameTooLargeError, WebsocketBuffer, WSStream
-from wsproto.events import Message, TextMessage
+from wsproto.events import Message, Ping, TextMessage
 from wsproto.extensions import PerMessageDeflate
 from wsproto.handshake import server_extensions_handshake
 from wsproto.utilities import split_comma_header
@@ -174,11 +174,10 @@ class ShutdownRegistry:
 class _Session:
     """The wrapper's view of one websocket: it wraps ``receive`` and ``send``."""
 
-    def __init__(
-        self, registry: ShutdownRegistry, log: Any, scope: Scope, receive: Receive, send: Send
-    ) -> None:
-        self._registry = registry
-        self._log = log
+    def __init__(self, served: ServedApp, scope: Scope, receive: Receive, send: Send) -> None:
+        self._registry = served.registry
+        self._log = served.config.log
+        self._ping_interval = served.ping_interval
         self._scope = scope
         self._receive = receive
         self._send = send
@@ -186,8 +185,10 @@ class _Session:
         self._receive_scope: trio.CancelScope | None = None
         self._shutdown_reported = False
         self._buffer: _BoundedMessageBuffer | None = None
+        self._stream: WSStream | None = None
         stream = getattr(send, "__self__", None)
         if isinstance(stream, WSStream):
+            self._stream = stream
             self._buffer = _BoundedMessageBuffer(stream.buffer.max_length)
             stream.buffer = self._buffer
 
@@ -267,6 +268,22 @@ class _Session:
             raise OSError("the connection failed during the websocket handshake") from error
         self._state = _State.OPEN
         self._registry.add(self)
+        if self._ping_interval and self._stream is not None:
+            self._stream.task_group.spawn(self._ping, self._stream, self._ping_interval)
+
+    async def _ping(self, stream: WSStream, interval: float) -> None:
+        """Ping every ``interval`` seconds while the websocket is open.
+
+        This replaces hypercorn's pinger, which pings at once on accept (trio-websocket 0.12.2
+        clients crash when a ping arrives while they close) and then keeps a closed connection
+        alive until its next tick. ``stream.context.sleep`` is trio_ws's per-connection sleep,
+        which ends as soon as the connection stops reading.
+        """
+        while True:
+            await stream.context.sleep(interval)
+            if stream.closed or self._state is not _State.OPEN:
+                return
+            await stream._send_wsproto_event(Ping())
 
     async def close_for_shutdown(self) -> None:
         """Close this websocket with the shutdown code, if it is still open.
@@ -295,10 +312,19 @@ class _Session:
 class ServedApp:
     """The hypercorn app wrapper used by :func:`trio_ws.serve` (see the module docstring)."""
 
-    def __init__(self, app: ASGIApp, config: Config, registry: ShutdownRegistry) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        config: Config,
+        registry: ShutdownRegistry,
+        ping_interval: float | None,
+    ) -> None:
         self.app = app
         self.config = config
         self.registry = registry
+        #: Seconds between pings; hypercorn's own pinger must be off (``websocket_ping_interval``
+        #: ``None`` in ``config``).
+        self.ping_interval = ping_interval
 
     async def __call__(
         self,
@@ -336,7 +362,7 @@ class ServedApp:
         }
         extensions[SHUTDOWN_EXTENSION] = shutdown
         scope["extensions"] = extensions
-        session = _Session(self.registry, self.config.log, scope, receive, send)
+        session = _Session(self, scope, receive, send)
         try:
             await self.app(scope, session.receive, session.send)
         finally:

@@ -61,9 +61,14 @@ async def test_ws_stream_close_switches_state_before_awaiting() -> None:
     assert branch.index("self.state = ASGIWebsocketState.CLOSED") < branch.index("await")
 
 
-async def test_pinger_sleeps_through_the_worker_context() -> None:
-    """The pinger sleeps with context.sleep, which _ConnectionContext ends on close."""
-    assert "await self.context.sleep(" in inspect.getsource(ws_stream.WSStream._send_pings)
+async def test_ws_stream_pieces_the_pinger_uses() -> None:
+    """trio_ws's pinger uses WSStream's task_group, context, closed and _send_wsproto_event."""
+    init = inspect.getsource(ws_stream.WSStream.__init__)
+    for attribute in ("self.task_group = task_group", "self.context = context", "self.closed"):
+        assert attribute in init, attribute
+    assert inspect.iscoroutinefunction(ws_stream.WSStream._send_wsproto_event)
+    accept = inspect.getsource(ws_stream.WSStream._accept)
+    assert "if self.config.websocket_ping_interval is not None:" in accept  # we set it to None
     context = _serve._ConnectionContext(worker_context.WorkerContext(None))
     context.reading_over.set()
     with trio.fail_after(1):

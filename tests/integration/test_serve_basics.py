@@ -308,3 +308,24 @@ async def test_serve_rejects_other_shutdown_codes() -> None:
     """Only 1001 and 1012 are shutdown close codes."""
     with pytest.raises(ValueError, match="1001 or 1012"):
         await serve_module.serve(echo, port=0, shutdown_close_code=1000)
+
+
+async def test_pings_start_one_interval_after_accept() -> None:
+    """The first ping comes an interval after the 101, then one per interval."""
+    with trio.fail_after(10):
+        async with serve_app(echo, ping_interval=0.3) as url:
+            stream = await trio.open_tcp_stream("127.0.0.1", port_of(url))
+            async with stream:
+                await stream.send_all(upgrade_request())
+                head, rest = await read_http_head(stream)
+                accepted = trio.current_time()
+                assert head.startswith(b"HTTP/1.1 101")
+                assert rest == b""
+                arrivals = []
+                for _ in range(2):
+                    frame = await stream.receive_some(100)
+                    assert frame[0] == 0x89  # an unfragmented ping
+                    arrivals.append(trio.current_time() - accepted)
+                await stream.send_all(frame_header(0x8, 2) + (1000).to_bytes(2, "big"))
+    assert 0.25 < arrivals[0] < 0.6
+    assert 0.55 < arrivals[1] < 0.9

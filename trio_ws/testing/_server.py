@@ -58,9 +58,6 @@ async def serve_app(
     nursery inside this context manager, in the calling task. On exit it shuts down gracefully,
     as :func:`trio_ws.serve` does on its trigger: open websockets are closed with
     ``shutdown_close_code`` and connections get ``graceful_timeout`` (1 s here unless passed).
-    Server pings are off unless ``ping_interval`` is passed: hypercorn sends its first ping
-    right after accept, and trio-websocket 0.12.2's client crashes (``LocalProtocolError``
-    answering the ping) when that ping arrives while it is closing.
 
     hypercorn only logs the exceptions an application raises; this records them (except the
     ``lifespan`` scope's, and except cancellation at the shutdown deadline) and raises them when
@@ -82,7 +79,6 @@ async def serve_app(
       recorded application errors are not raised.
     """
     settings.setdefault("graceful_timeout", _TEST_GRACEFUL_TIMEOUT)
-    settings.setdefault("ping_interval", None)
     errors: list[BaseException] = []
     stop = trio.Event()
     body_error: BaseException | None = None
