@@ -8,15 +8,17 @@ around them without forking any of them:
   per-connection code ends that connection (with a 400 when nothing was sent yet) and is logged
   once, instead of tearing down the whole server;
 * the app is wrapped by :class:`~trio_ws._serve_asgi.ServedApp` (lifespan, handshake guards,
-  bounded message buffer, shutdown closes);
+  bounded message buffer, pings, shutdown closes);
 * graceful shutdown closes every open websocket with a chosen code and, when the grace period
   ends, aborts the sockets of connections that are still running, which is the only way to free
   a task stuck in hypercorn's shielded ``send_all`` to a client that does not read.
 
 Internals of hypercorn this relies on (pinned by ``tests/integration/test_hypercorn_internals.py``):
 ``TCPServer(app, config, context, state, stream)`` with ``run``, ``_read_data``,
-``protocol_send``, ``send_lock`` and ``stream``; ``WSStream.app_send`` bound to the stream and its
-``buffer`` attribute; ``Lifespan`` and ``WorkerContext``'s constructors.
+``protocol_send``, ``send_lock`` and ``stream``; ``WSStream.app_send`` bound to the stream, its
+``buffer``, ``task_group``, ``context``, ``closed`` and ``_send_wsproto_event``; the order of
+state change and first await in ``WSStream.app_send``'s close branch; ``Lifespan`` and
+``WorkerContext``'s constructors.
 """
 
 from __future__ import annotations

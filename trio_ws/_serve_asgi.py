@@ -13,10 +13,11 @@ whatever ASGI application it wraps:
   raise the same error without sending anything.
 * **Per-connection state for shutdown and memory.** Each websocket gets a :class:`_Session`
   that knows whether it is open, closes it with the shutdown close code when the server stops,
-  and replaces hypercorn's message buffer with :class:`_BoundedMessageBuffer`, which stops
-  storing a message the moment it goes over the size limit.
+  replaces hypercorn's message buffer with :class:`_BoundedMessageBuffer`, which stops
+  storing a message the moment it goes over the size limit, and pings the client (instead of
+  hypercorn's pinger) from one interval after the accept until the websocket closes.
 
-This module and :mod:`trio_ws._serve` are the only ones that import hypercorn.
+The ``_serve*`` modules are the only ones that import hypercorn.
 """
 
 from __future__ import annotations
