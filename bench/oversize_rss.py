@@ -16,6 +16,7 @@ import base64
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import trio
@@ -83,7 +84,12 @@ def start_server(server: str, limit: int, workdir: Path) -> tuple[subprocess.Pop
         command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
     assert process.stdout is not None
-    url = process.stdout.readline().strip()
+    watchdog = threading.Timer(30, process.kill)  # a server that never prints must not hang us
+    watchdog.start()
+    try:
+        url = process.stdout.readline().strip()
+    finally:
+        watchdog.cancel()
     if not url.startswith("ws://"):
         process.kill()
         process.wait(10)
