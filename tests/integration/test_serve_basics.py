@@ -20,6 +20,7 @@ from ._support import (
     parse_close,
     port_of,
     read_http_head,
+    send_raw,
     upgrade_request,
 )
 
@@ -329,3 +330,24 @@ async def test_pings_start_one_interval_after_accept() -> None:
                 await stream.send_all(frame_header(0x8, 2) + (1000).to_bytes(2, "big"))
     assert 0.25 < arrivals[0] < 0.6
     assert 0.55 < arrivals[1] < 0.9
+
+
+async def test_http_requests_pass_through_and_raising_on_lifespan_still_works() -> None:
+    """Plain HTTP reaches the app untouched; an app that raises on lifespan opts out of it."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            raise RuntimeError("no lifespan here")  # hypercorn: continue without lifespan
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"plain http"})
+            return
+        await echo(scope, receive, send)
+
+    with trio.fail_after(10):
+        async with serve_app(app) as url:
+            answer = await send_raw(
+                port_of(url), b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert b"plain http" in answer  # chunked: no content-length was given
