@@ -9,7 +9,7 @@ import trio_ws.testing
 
 EXPECTED = {
     "WebSocket", "WebSocketState", "ClosedBy", "ConnectionOptions", "OverflowPolicy",
-    "WebSocketStatistics", "MessageIterator", "websocket_app",
+    "WebSocketStatistics", "MessageIterator", "websocket_app", "serve", "ServerSettings",
     "URL", "Address", "Headers", "QueryParams", "State",
     "Response", "PlainTextResponse", "JSONResponse",
     "InvalidJSONMessage", "LocalProtocolError", "ProtocolError", "RemoteProtocolError",

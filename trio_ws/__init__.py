@@ -63,6 +63,8 @@ from ._responses import (
 from ._responses import (
     Response as Response,
 )
+from ._serve import ServerSettings as ServerSettings
+from ._serve import serve as serve
 from ._structured import WebSocketStatistics as WebSocketStatistics
 from ._version import __version__ as __version__
 from ._websocket import MessageIterator as MessageIterator
@@ -78,6 +80,9 @@ __all__ = [
     "WebSocketStatistics",
     "MessageIterator",
     "websocket_app",
+    # serving
+    "serve",
+    "ServerSettings",
     # request views
     "URL",
     "Address",

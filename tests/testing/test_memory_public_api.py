@@ -14,6 +14,7 @@ def test_all_lists_the_documented_names() -> None:
         "ConnectionClosed",
         "ConnectionRejected",
         "AppProtocolError",
+        "serve_app",
     }
     for name in trio_ws.testing.__all__:
         assert hasattr(trio_ws.testing, name)

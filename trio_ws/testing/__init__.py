@@ -40,12 +40,15 @@ from ._exceptions import AppProtocolError as AppProtocolError
 from ._exceptions import ConnectionClosed as ConnectionClosed
 from ._exceptions import ConnectionRejected as ConnectionRejected
 from ._scope import SpecVersion as SpecVersion
+from ._server import serve_app as serve_app
 
 __all__ = [
     # in-memory client
     "connect",
     "WebSocketTestClient",
     "SpecVersion",
+    # real servers
+    "serve_app",
     # exceptions
     "ConnectionClosed",
     "ConnectionRejected",

@@ -1,0 +1,399 @@
+"""``trio_ws.serve``: an ASGI application on hypercorn's trio worker, hardened.
+
+The server loop below is hypercorn's own ``worker_serve`` rebuilt from hypercorn's components
+(``Config``, ``Lifespan``, ``WorkerContext``, ``TCPServer``) so that three things can be added
+around them without forking any of them:
+
+* each connection runs in :class:`_ContainedTCPServer`, so an exception escaping hypercorn's
+  per-connection code ends that connection (with a 400 when nothing was sent yet) and is logged
+  once, instead of tearing down the whole server;
+* the app is wrapped by :class:`~trio_ws._serve_asgi.ServedApp` (lifespan, handshake guards,
+  bounded message buffer, pings, shutdown closes);
+* graceful shutdown closes every open websocket with a chosen code and, when the grace period
+  ends, aborts the sockets of connections that are still running, which is the only way to free
+  a task stuck in hypercorn's shielded ``send_all`` to a client that does not read.
+
+Internals of hypercorn this relies on (pinned by ``tests/integration/test_hypercorn_internals.py``):
+``TCPServer(app, config, context, state, stream)`` with ``run``, ``_read_data``,
+``protocol_send``, ``send_lock`` and ``stream``; ``WSStream.app_send`` bound to the stream, its
+``buffer``, ``task_group``, ``context``, ``closed`` and ``_send_wsproto_event``; the order of
+state change and first await in ``WSStream.app_send``'s close branch; ``Lifespan`` and
+``WorkerContext``'s constructors.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any, Final, TypedDict, Unpack
+
+import trio
+from hypercorn.config import Config
+from hypercorn.events import RawData
+from hypercorn.trio.lifespan import Lifespan
+from hypercorn.trio.statsd import StatsdLogger
+from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.trio.worker_context import WorkerContext
+from hypercorn.typing import ConnectionState
+from hypercorn.utils import repr_socket_addr
+
+from ._serve_asgi import ServedApp, ShutdownRegistry
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from ._types import ASGIApp
+
+__all__ = ["DEFAULT_SETTINGS", "ServerSettings", "serve"]
+
+_BAD_REQUEST: Final = (
+    b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 12\r\nconnection: close\r\n\r\nBad Request\n"
+)
+#: How long the 400 written to a failed connection may take before the socket is just closed.
+_BAD_REQUEST_TIMEOUT: Final = 1.0
+_SHUTDOWN_CODES: Final = frozenset({1001, 1012})
+
+
+class ServerSettings(TypedDict, total=False):
+    """The websocket settings :func:`serve` accepts as keyword arguments.
+
+    Each key that is passed wins over the same field of the ``config`` argument; a key that is
+    not passed keeps ``config``'s value when a ``config`` is given, and trio_ws's production
+    default (:data:`DEFAULT_SETTINGS`) otherwise.
+    """
+
+    #: Largest message accepted, in bytes (UTF-8 bytes for text); a larger one is refused with
+    #: close code 1009 without being buffered. hypercorn's ``websocket_max_message_size``.
+    max_message_size: int
+    #: Seconds between server pings on every websocket (``None``: no pings).
+    #: hypercorn's ``websocket_ping_interval``.
+    ping_interval: float | None
+    #: Seconds a connection may send nothing before it is dropped (``None``: forever). Keep it
+    #: above ``ping_interval``: the pong answers keep a live client's connection readable, so a
+    #: dead peer is detected within this time. hypercorn's ``read_timeout``.
+    read_timeout: float | None
+    #: Seconds open connections get to finish after shutdown starts; when they are up, the
+    #: remaining connections are cancelled and their sockets aborted.
+    #: hypercorn's ``graceful_timeout``.
+    graceful_timeout: float
+
+
+#: trio_ws's production defaults for :class:`ServerSettings`.
+DEFAULT_SETTINGS: Final[ServerSettings] = {
+    "max_message_size": 2**20,
+    "ping_interval": 20.0,
+    "read_timeout": 60.0,
+    "graceful_timeout": 5.0,
+}
+
+_CONFIG_FIELDS: Final = {
+    "max_message_size": "websocket_max_message_size",
+    "ping_interval": "websocket_ping_interval",
+    "read_timeout": "read_timeout",
+    "graceful_timeout": "graceful_timeout",
+}
+
+
+def hypercorn_config(**fields: object) -> Config:
+    """A hypercorn ``Config`` with ``fields`` set (so that callers need not import hypercorn)."""
+    config = Config()
+    for name, value in fields.items():
+        if not hasattr(config, name):
+            raise TypeError(f"hypercorn's Config has no field {name!r}")
+        setattr(config, name, value)
+    return config
+
+
+def build_config(host: str, port: int, config: Config | None, settings: ServerSettings) -> Config:
+    """The hypercorn ``Config`` :func:`serve` runs with (a copy; ``config`` is not modified)."""
+    unknown = set(settings) - set(_CONFIG_FIELDS)
+    if unknown:
+        raise TypeError(f"serve() got unexpected keyword arguments {sorted(unknown)}")
+    if config is None:
+        result = Config()
+        settings = {**DEFAULT_SETTINGS, **settings}
+    else:
+        result = copy.copy(config)
+    for key, value in settings.items():
+        setattr(result, _CONFIG_FIELDS[key], value)
+    if result.websocket_max_message_size <= 0:
+        raise ValueError("max_message_size must be positive")
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 literal
+    result.bind = [f"{host}:{port}"]
+    return result
+
+
+class _ConnectionContext(WorkerContext):
+    """hypercorn's worker context, per connection, so that a closed connection ends promptly.
+
+    A websocket pinger sleeping through ``context.sleep`` would keep a finished connection's
+    tasks (and graceful shutdown) waiting up to a whole ping interval; here that sleep ends as
+    soon as the connection stopped reading. The shutdown events are the server's own.
+    """
+
+    def __init__(self, shared: WorkerContext) -> None:
+        super().__init__(None)
+        self.terminate = shared.terminate
+        self.terminated = shared.terminated
+        self.reading_over = trio.Event()
+
+    async def sleep(self, wait: float) -> None:  # type: ignore[override]
+        with trio.move_on_after(wait):
+            await self.reading_over.wait()
+
+
+class _ContainedTCPServer(TCPServer):
+    """hypercorn's per-connection server, with the connection's failure kept to itself."""
+
+    def __init__(
+        self,
+        app: ServedApp,
+        config: Config,
+        context: _ConnectionContext,
+        state: ConnectionState,
+        stream: trio.abc.Stream,
+    ) -> None:
+        # hypercorn annotates only SSLStream, but serves plain SocketStreams the same way.
+        super().__init__(app, config, context, state, stream)  # type: ignore[arg-type]
+        self.connection_context = context
+        self.wrote = False
+
+    async def protocol_send(self, event: Any) -> None:
+        if isinstance(event, RawData):
+            self.wrote = True
+        await super().protocol_send(event)
+
+    async def _read_data(self) -> None:
+        # Failures on the reading side come from parsing what the client sent: answer 400 when
+        # nothing has been written yet, then let the exception end this connection.
+        try:
+            await super()._read_data()
+        except Exception:
+            if not self.wrote:
+                self.wrote = True
+                with trio.move_on_after(_BAD_REQUEST_TIMEOUT):
+                    async with self.send_lock:
+                        try:
+                            await self.stream.send_all(_BAD_REQUEST)
+                        except (trio.BrokenResourceError, trio.ClosedResourceError):
+                            pass
+            raise
+        finally:
+            self.connection_context.reading_over.set()
+
+    def abort(self) -> None:
+        """Close the socket now, waking any task blocked on it (including shielded writes)."""
+        stream = getattr(self.stream, "transport_stream", self.stream)
+        stream.socket.close()
+
+
+class _Server:
+    """One run of :func:`serve`: its connections, its lifespan and its shutdown."""
+
+    def __init__(self, app: ASGIApp, config: Config, close_code: int) -> None:
+        self.config = config
+        self.registry = ShutdownRegistry(close_code, config.graceful_timeout)
+        # trio_ws pings (see ServedApp); hypercorn's own pinger is switched off.
+        ping_interval = config.websocket_ping_interval
+        config.websocket_ping_interval = None
+        self.app = ServedApp(app, config, self.registry, ping_interval)
+        self.context = WorkerContext(None)
+        self.lifespan_state: dict[str, Any] = {}
+        self.connections: set[_ContainedTCPServer] = set()
+        #: Set whenever the last open connection ends (checked only during shutdown).
+        self.drained = trio.Event()
+
+    async def handle_connection(self, stream: trio.abc.Stream) -> None:
+        client = _peer(stream)
+        server = _ContainedTCPServer(
+            self.app,
+            self.config,
+            _ConnectionContext(self.context),
+            ConnectionState(self.lifespan_state.copy()),
+            stream,
+        )
+        self.connections.add(server)
+        try:
+            await server.run()
+        except* Exception as failure:
+            await self.config.log.error(
+                "trio_ws: hypercorn failed on the connection from %s; that connection was "
+                "closed and the server carries on",
+                client,
+                exc_info=failure,
+            )
+            await trio.aclose_forcefully(stream)
+        finally:
+            self.connections.discard(server)
+            if not self.connections:
+                self.drained.set()
+
+    async def run(
+        self,
+        shutdown_trigger: Callable[[], Awaitable[object]] | None,
+        task_status: trio.TaskStatus[list[str]],
+    ) -> None:
+        config = self.config
+        config.set_statsd_logger_class(StatsdLogger)
+        lifespan = Lifespan(self.app, config, self.lifespan_state)
+        async with trio.open_nursery() as lifespan_nursery:
+            await lifespan_nursery.start(lifespan.handle_lifespan)
+            await lifespan.wait_for_startup()
+            listeners, urls = await self._listen()
+            async with trio.open_nursery() as connection_nursery:
+                try:
+                    async with trio.open_nursery() as accept_nursery:
+                        for listener in listeners:
+                            accept_nursery.start_soon(
+                                self._accept_loop, listener, connection_nursery
+                            )
+                        task_status.started(urls)
+                        if shutdown_trigger is None:
+                            await trio.sleep_forever()
+                        await shutdown_trigger()
+                        accept_nursery.cancel_scope.cancel("trio_ws server shutting down")
+                finally:
+                    # Reached on the trigger (graceful), and on cancellation or an error: then
+                    # the connection nursery is cancelled already and _enforce_deadline aborts
+                    # the sockets at once. Nothing here may be skipped by a Cancelled.
+                    self.registry.begin(connection_nursery)
+                    connection_nursery.start_soon(self._enforce_deadline, connection_nursery)
+                    with trio.CancelScope(shield=True):
+                        for listener in listeners:
+                            await trio.aclose_forcefully(listener)
+                        await self.context.terminated.set()
+            await lifespan.wait_for_shutdown()
+            lifespan_nursery.cancel_scope.cancel()
+
+    async def _listen(self) -> tuple[list[trio.abc.Listener[Any]], list[str]]:
+        sockets = self.config.create_sockets()
+        listeners: list[trio.abc.Listener[Any]] = []
+        urls: list[str] = []
+        ssl_context = self.config.create_ssl_context()
+        for sock in sockets.secure_sockets:
+            if ssl_context is None:  # hypercorn only makes secure sockets with a certificate
+                raise RuntimeError("hypercorn created a TLS socket without an SSL context")
+            sock.listen(self.config.backlog)
+            listeners.append(
+                trio.SSLListener(
+                    trio.SocketListener(trio.socket.from_stdlib_socket(sock)),
+                    ssl_context,
+                    https_compatible=True,
+                )
+            )
+            urls.append("wss://" + repr_socket_addr(sock.family, sock.getsockname()))
+        for sock in sockets.insecure_sockets:
+            sock.listen(self.config.backlog)
+            listeners.append(trio.SocketListener(trio.socket.from_stdlib_socket(sock)))
+            urls.append("ws://" + repr_socket_addr(sock.family, sock.getsockname()))
+        for url in urls:
+            await self.config.log.info("trio_ws: serving on %s", url)
+        return listeners, urls
+
+    async def _accept_loop(
+        self, listener: trio.abc.Listener[Any], connection_nursery: trio.Nursery
+    ) -> None:
+        await trio.serve_listeners(
+            self.handle_connection, [listener], handler_nursery=connection_nursery
+        )
+
+    async def _enforce_deadline(self, connection_nursery: trio.Nursery) -> None:
+        # Returns as soon as no connection is left. At the deadline, or at once if serve() is
+        # being cancelled, cancel what is left and abort its sockets: that is what frees a task
+        # blocked in hypercorn's shielded send_all to a client that does not read.
+        self.drained = trio.Event()
+        try:
+            with trio.move_on_after(self.config.graceful_timeout):
+                if self.connections:
+                    await self.drained.wait()
+        finally:
+            if self.connections:
+                connection_nursery.cancel_scope.cancel("trio_ws: grace period over")
+                for server in list(self.connections):
+                    server.abort()
+                with trio.CancelScope(shield=True):
+                    await self.config.log.warning(
+                        "trio_ws: aborted %d connection(s) still open at the end of the "
+                        "%.1f s grace period",
+                        len(self.connections),
+                        self.config.graceful_timeout,
+                    )
+
+
+def _peer(stream: trio.abc.Stream) -> object:
+    try:
+        socket = getattr(getattr(stream, "transport_stream", stream), "socket")  # noqa: B009
+        return socket.getpeername()
+    except (AttributeError, OSError):
+        return "an unknown peer"
+
+
+async def serve(
+    app: ASGIApp,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    config: Config | None = None,
+    shutdown_close_code: int = 1001,
+    shutdown_trigger: Callable[[], Awaitable[object]] | None = None,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+    **settings: Unpack[ServerSettings],
+) -> None:
+    """Serve the ASGI application ``app`` on hypercorn's trio worker until stopped.
+
+    Use it with ``nursery.start(serve, app, host, port)`` to learn the bound URLs (``port=0``
+    picks a free port), or ``trio.run(serve, app)``. On top of plain
+    ``hypercorn.trio.serve`` it:
+
+    * contains failures: a request that makes hypercorn raise inside one connection (a
+      non-ASCII ``Sec-WebSocket-Protocol``, a malformed ``permessage-deflate`` offer, bytes after
+      the upgrade request, an accepted subprotocol the client did not offer) is answered with
+      HTTP 400 or a closed connection, logged once, and the server keeps serving;
+    * refuses an oversize message with 1009 without buffering it;
+    * on graceful shutdown closes every open websocket with ``shutdown_close_code`` and never
+      waits longer than the grace period, even for clients that stopped reading;
+    * answers the ``lifespan`` scope for applications that return from it.
+
+    Args:
+      app: any ASGI 3 application.
+      host: the interface to listen on (an IPv6 literal works too).
+      port: the TCP port; 0 picks a free one (see ``task_status``).
+      config: a hypercorn ``Config`` for everything else (TLS, logging, HTTP/2 limits, ...).
+        It is copied, not modified. Its ``bind`` is replaced by ``host:port``.
+      shutdown_close_code: the close code sent to open websockets on shutdown: 1001 ("going
+        away") or 1012 ("service restart"). Applications can read it from the
+        ``"trio_ws.shutdown"`` scope extension.
+      shutdown_trigger: an async callable; when it returns, graceful shutdown starts.
+      task_status: receives the list of bound URLs (``ws://`` or ``wss://``) once the
+        lifespan startup finished and the sockets listen.
+      **settings: the websocket settings of :class:`ServerSettings` (``max_message_size``,
+        ``ping_interval``, ``read_timeout``, ``graceful_timeout``).
+
+    Graceful shutdown (``shutdown_trigger`` returned): stop accepting; close every open
+    websocket with ``shutdown_close_code`` (the application's ``receive`` returns that
+    disconnect code, its later sends are dropped); wait until every connection ended or
+    ``graceful_timeout`` passed, then cancel the remaining application tasks and abort their
+    sockets; then run the lifespan shutdown and return.
+
+    Raises:
+      TypeError: an unknown keyword setting.
+      ValueError: ``shutdown_close_code`` is not 1001 or 1012, or ``max_message_size`` is not
+        positive.
+      OSError: the address could not be bound.
+      hypercorn.utils.LifespanFailureError: the application failed its lifespan startup.
+
+    Cancellation:
+      Cancelling ``serve`` stops it at once, as it does for hypercorn: connections are cancelled
+      and their sockets closed (clients see 1006), and the lifespan shutdown does not run. Use
+      ``shutdown_trigger`` for a graceful stop.
+    """
+    if shutdown_close_code not in _SHUTDOWN_CODES:
+        raise ValueError(f"shutdown_close_code must be 1001 or 1012, not {shutdown_close_code!r}")
+    built = build_config(host, port, config, settings)
+    server = _Server(app, built, shutdown_close_code)
+    try:
+        await server.run(shutdown_trigger, task_status)
+    finally:
+        for connection in list(server.connections):
+            connection.abort()

@@ -1,0 +1,40 @@
+"""The ``trio_ws.shutdown`` scope extension: how an application learns the server is stopping.
+
+:func:`trio_ws.serve` puts it in every websocket scope. This module does not import hypercorn,
+so the WebSocket class (or any application) can read the extension without depending on the
+server that set it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final, TypedDict
+
+if TYPE_CHECKING:
+    import trio
+
+    from ._types import Scope
+
+__all__ = ["SHUTDOWN_EXTENSION", "ShutdownExtension", "shutdown_extension"]
+
+#: The key in ``scope["extensions"]``.
+SHUTDOWN_EXTENSION: Final = "trio_ws.shutdown"
+
+
+class ShutdownExtension(TypedDict):
+    """``scope["extensions"]["trio_ws.shutdown"]``, as set by :func:`trio_ws.serve`."""
+
+    #: The close code the server sends to open websockets when it stops: 1001 or 1012.
+    close_code: int
+    #: Set when graceful shutdown starts, just before the server sends those close frames.
+    event: trio.Event
+    #: Seconds from that moment until remaining connections are cancelled and aborted.
+    grace_period: float
+
+
+def shutdown_extension(scope: Scope) -> ShutdownExtension | None:
+    """The scope's ``trio_ws.shutdown`` extension, or ``None`` when the server did not set one."""
+    extensions = scope.get("extensions") or {}
+    value = extensions.get(SHUTDOWN_EXTENSION)
+    if not isinstance(value, dict):
+        return None
+    return value  # type: ignore[return-value]  # set by trio_ws.serve with exactly these keys
