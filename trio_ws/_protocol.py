@@ -35,8 +35,11 @@ from ._exceptions import (
     WebSocketDisconnect,
     WebSocketDisconnected,
 )
+from ._serve_extension import shutdown_extension
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ._types import Message, Scope
 
 __all__ = [
@@ -125,6 +128,10 @@ _MAX_REASON_BYTES: Final = 123
 # RFC 9110 token characters: what a header name may be made of.
 _TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _FORBIDDEN_ACCEPT_HEADERS: Final = frozenset([b"sec-websocket-protocol"])
+
+
+def _never() -> bool:
+    return False
 
 
 def validate_close(code: object, reason: object) -> str:
@@ -261,6 +268,8 @@ class Session:
         "closed_by",
         "deliver_after_close",
         "peer_gone",
+        "shutdown_close_code",
+        "shutdown_started",
     )
 
     def __init__(self, scope: Scope) -> None:
@@ -284,6 +293,13 @@ class Session:
         #: Whether the server declared that its ``send`` is safe to cancel (see
         #: ``CANCEL_SAFE_SEND_EXTENSION``); if not, the trio layer shields every send.
         self.cancel_safe_send = CANCEL_SAFE_SEND_EXTENSION in extensions
+        # trio_ws.serve's shutdown extension: a disconnect that arrives once the server has
+        # started shutting down is the server's doing, not the client's.
+        shutdown = shutdown_extension(scope)
+        self.shutdown_close_code: int | None = None if shutdown is None else shutdown["close_code"]
+        self.shutdown_started: Callable[[], bool] = (
+            _never if shutdown is None else shutdown["event"].is_set
+        )
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -302,11 +318,14 @@ class Session:
     def peer_disconnected(self, code: int, reason: str) -> None:
         """The server reported the peer gone; sends fail from now on.
 
-        The client state only moves to DISCONNECTED when the disconnect is consumed through
-        :meth:`incoming`; in structured mode that happens after the buffered messages.
+        Recorded as the client's end, or the server's when it reported that it had started
+        shutting down (``trio_ws.shutdown`` extension). The client state only moves to
+        DISCONNECTED when the disconnect is consumed through :meth:`incoming`; in structured
+        mode that happens after the buffered messages.
         """
         self.peer_gone = True
-        self.record_end(code, reason, ClosedBy.CLIENT)
+        by = ClosedBy.SERVER_SHUTDOWN if self.shutdown_started() else ClosedBy.CLIENT
+        self.record_end(code, reason, by)
 
     def connection_lost(self) -> None:
         """The server's ``send`` raised ``OSError`` (ASGI 2.4): the peer is gone, code 1006."""

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Final, TypedDict, Unpack
 
 import trio
 from hypercorn.config import Config
-from hypercorn.events import RawData
+from hypercorn.events import Closed, RawData
 from hypercorn.trio.lifespan import Lifespan
 from hypercorn.trio.statsd import StatsdLogger
 from hypercorn.trio.tcp_server import TCPServer
@@ -160,9 +160,24 @@ class _ContainedTCPServer(TCPServer):
         self.wrote = False
 
     async def protocol_send(self, event: Any) -> None:
-        if isinstance(event, RawData):
-            self.wrote = True
-        await super().protocol_send(event)
+        if not isinstance(event, RawData):
+            await super().protocol_send(event)
+            return
+        self.wrote = True
+        # hypercorn shields the write but not the wait for the send lock before it; a send
+        # cancelled there drops a frame that wsproto has already built (and compressed, which
+        # corrupts every later message of a permessage-deflate connection). One shielded scope,
+        # the one hypercorn pays for anyway, around both makes the application's send safe to
+        # cancel, which the "trio_ws.cancel_safe_send" scope extension then declares.
+        closed = False
+        with trio.CancelScope(shield=True):
+            async with self.send_lock:
+                try:
+                    await self.stream.send_all(event.data)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    closed = True
+        if closed:
+            await self.protocol.handle(Closed())
 
     async def _read_data(self) -> None:
         # Failures on the reading side come from parsing what the client sent: answer 400 when

@@ -34,6 +34,7 @@ from wsproto.handshake import server_extensions_handshake
 from wsproto.utilities import split_comma_header
 
 from ._exceptions import LocalProtocolError
+from ._protocol import CANCEL_SAFE_SEND_EXTENSION
 from ._serve_extension import SHUTDOWN_EXTENSION, ShutdownExtension
 
 if TYPE_CHECKING:
@@ -362,6 +363,10 @@ class ServedApp:
             "grace_period": self.registry.grace_period,
         }
         extensions[SHUTDOWN_EXTENSION] = shutdown
+        if scope.get("http_version") in ("1.0", "1.1"):
+            # Over HTTP/1.1 the server's send is shielded from the send lock on (see
+            # _ContainedTCPServer.protocol_send): safe to cancel, so trio_ws need not shield.
+            extensions[CANCEL_SAFE_SEND_EXTENSION] = {}
         scope["extensions"] = extensions
         session = _Session(self, scope, receive, send)
         try:

@@ -187,7 +187,7 @@ class Structured:
             return True
         if exc is None and outer_cancel is not None:
             # Cancelled from outside while the block was ending: a shutdown after all.
-            await self._close_for(ClosedBy.SERVER_SHUTDOWN, self._options.shutdown_code, "")
+            await self._close_for(ClosedBy.SERVER_SHUTDOWN, self._shutdown_code(), "")
             raise outer_cancel
         if exc is None or isinstance(exc, WebSocketDisconnect):
             await self._close_for(ClosedBy.APP, 1000, "")
@@ -196,10 +196,15 @@ class Structured:
             if outer_cancel is None:
                 await self._close_for(ClosedBy.APP, 1000, "")
                 return True  # the Cancelled belonged to ws.nursery's scope
-            await self._close_for(ClosedBy.SERVER_SHUTDOWN, self._options.shutdown_code, "")
+            await self._close_for(ClosedBy.SERVER_SHUTDOWN, self._shutdown_code(), "")
             return False
         await self._close_for(ClosedBy.ERROR, 1011, "")
         return False
+
+    def _shutdown_code(self) -> int:
+        """The server's shutdown code when it announced one (trio_ws.serve), else ours."""
+        announced = self._ws._session.shutdown_close_code
+        return self._options.shutdown_code if announced is None else announced
 
     async def _close_for(self, closed_by: ClosedBy, code: int, reason: str) -> None:
         """Close (shielded, bounded) unless already closed; record who closed and why."""

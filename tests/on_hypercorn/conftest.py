@@ -8,7 +8,6 @@ logs them), and shuts down gracefully on exit. Every test still bounds itself wi
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
@@ -21,16 +20,6 @@ from hypercorn.trio import serve
 
 #: trio-websocket's defaults wait 60 s for a handshake or a close; fail fast instead.
 CLIENT: dict[str, Any] = {"connect_timeout": 5, "disconnect_timeout": 2, "max_message_size": 2**24}
-
-
-#: trio-websocket 0.12 leaves its client socket unclosed after a rejected handshake and after
-#: some abnormal closes (the server going away mid-handshake, a ping that never got its pong).
-#: Those ResourceWarnings come from the client library, not from trio_ws or the server; the
-#: fixture collects garbage at teardown so that they surface in the test that caused them.
-CLIENT_SOCKET_LEAKS = [
-    pytest.mark.filterwarnings("ignore::ResourceWarning"),
-    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
-]
 
 
 def _recording(app: Any, errors: list[BaseException]) -> Any:
@@ -73,7 +62,6 @@ async def _serve(
             yield binds[0].replace("http://", "ws://", 1)
         finally:
             shutdown.set()
-    gc.collect()
     if not expect_errors:
         assert not errors, errors
 

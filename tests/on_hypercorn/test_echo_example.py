@@ -8,9 +8,9 @@ from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket_
 
 from examples.echo import app
 
-from .conftest import CLIENT, CLIENT_SOCKET_LEAKS, PlainHypercorn
+from .conftest import CLIENT, PlainHypercorn
 
-pytestmark = [pytest.mark.hypercorn, *CLIENT_SOCKET_LEAKS]
+pytestmark = pytest.mark.hypercorn
 
 
 async def test_echo_text_and_bytes(plain_hypercorn: PlainHypercorn) -> None:

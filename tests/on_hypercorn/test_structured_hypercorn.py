@@ -17,10 +17,11 @@ import trio.testing
 from trio_websocket import ConnectionClosed, DisconnectionTimeout, open_websocket_url
 
 from trio_ws import ClosedBy, WebSocket, websocket_app
+from trio_ws.testing import serve_app
 
-from .conftest import CLIENT, CLIENT_SOCKET_LEAKS, PlainHypercorn
+from .conftest import CLIENT, PlainHypercorn
 
-pytestmark = [pytest.mark.hypercorn, *CLIENT_SOCKET_LEAKS]
+pytestmark = pytest.mark.hypercorn
 
 
 async def test_a_send_only_handler_notices_the_client_leaving(
@@ -257,3 +258,70 @@ async def test_raw_cancelled_sends_do_corrupt_a_deflate_stream(
             _, _, error = await trio.to_thread.run_sync(_deflate_client, url)
     assert error is not None
     assert "decompression failed" in error, error
+
+
+async def test_trio_ws_serve_makes_even_raw_sends_cancel_safe() -> None:
+    """Under trio_ws.serve the server's send is safe to cancel (and says so with the
+    trio_ws.cancel_safe_send extension): the raw workload that corrupts plain hypercorn's
+    deflate stream arrives intact, and so does trio_ws's, which then skips its own shield."""
+    seen_extensions: list[bool] = []
+
+    async def raw(scope: Any, receive: Any, send: Any) -> None:
+        seen_extensions.append("trio_ws.cancel_safe_send" in scope["extensions"])
+        await receive()
+        await send({"type": "websocket.accept"})
+        await _two_senders(lambda text: send({"type": "websocket.send", "text": text}))
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
+
+    async def structured(ws: WebSocket) -> None:
+        await ws.accept()
+        await _two_senders(ws.send_text)
+        await ws.wait_disconnected()
+
+    for app in (raw, websocket_app(structured)):
+        with trio.fail_after(60):
+            async with serve_app(app) as url:
+                messages, extensions, error = await trio.to_thread.run_sync(_deflate_client, url)
+        assert error is None
+        assert extensions is not None
+        assert "permessage-deflate" in extensions
+        assert len([m for m in messages if m.startswith("s:")]) == DEFLATE_COUNT
+        for message in messages:
+            task, index, _ = message.split(":", 2)
+            assert message == _deflate_payload(task, int(index)), "corrupted message"
+    assert seen_extensions == [True]
+
+
+@pytest.mark.parametrize("code", [1001, 1012])
+async def test_trio_ws_serve_shutdown_is_recorded_as_the_servers(code: int) -> None:
+    """Under trio_ws.serve the server closes open websockets itself on shutdown; a
+    structured handler sees it as SERVER_SHUTDOWN with the server's code, and so does the
+    client."""
+    seen: list[Any] = []
+    client_codes: list[int] = []
+
+    async def idle(ws: WebSocket) -> None:
+        await ws.accept()
+        try:
+            await ws.wait_disconnected()
+        finally:
+            seen.append((ws.closed_by, ws.close_code))
+
+    async def client(url: str, ready: trio.Event) -> None:
+        async with open_websocket_url(url, **CLIENT) as conn:
+            ready.set()
+            with pytest.raises(ConnectionClosed) as info:
+                await conn.get_message()
+            client_codes.append(info.value.reason.code)
+
+    with trio.fail_after(15):
+        async with (
+            trio.open_nursery() as nursery,
+            serve_app(websocket_app(idle), shutdown_close_code=code) as url,
+        ):
+            ready = trio.Event()
+            nursery.start_soon(client, url, ready)
+            await ready.wait()
+    assert seen == [(ClosedBy.SERVER_SHUTDOWN, code)]
+    assert client_codes == [code]

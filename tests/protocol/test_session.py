@@ -436,18 +436,61 @@ def test_the_cancel_safe_send_extension_is_detected() -> None:
     assert trusted.cancel_safe_send
 
 
+class _Flag:
+    """Stands in for the trio.Event of the trio_ws.shutdown extension (no trio here)."""
+
+    def __init__(self) -> None:
+        self.value = False
+
+    def is_set(self) -> bool:
+        return self.value
+
+
+def test_a_disconnect_during_server_shutdown_is_the_servers_doing() -> None:
+    """With trio_ws.serve's shutdown extension, a disconnect after shutdown started is
+    recorded as SERVER_SHUTDOWN; before it, as the client's."""
+    flag = _Flag()
+    shutdown = {"close_code": 1012, "event": flag, "grace_period": 1.0}
+    before = Session(make_scope(extensions={"trio_ws.shutdown": shutdown}))
+    before.client_state = CONNECTED
+    before.incoming({"type": "websocket.disconnect", "code": 1000})
+    assert before.closed_by is ClosedBy.CLIENT
+
+    flag.value = True
+    during = Session(make_scope(extensions={"trio_ws.shutdown": shutdown}))
+    during.client_state = CONNECTED
+    during.incoming({"type": "websocket.disconnect", "code": 1012})
+    assert (during.closed_by, during.close_code, during.shutdown_close_code) == (
+        ClosedBy.SERVER_SHUTDOWN,
+        1012,
+        1012,
+    )
+
+
 def test_only_websocket_scopes_are_accepted() -> None:
     """An http scope is refused at construction."""
     with pytest.raises(ValueError, match="not a websocket scope"):
         Session({"type": "http"})
 
 
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node except those under ``if TYPE_CHECKING:``, which never run."""
+    nodes: list[ast.AST] = []
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            for other in node.orelse:
+                nodes += [other, *_runtime_nodes(other)]
+            continue
+        nodes += [node, *_runtime_nodes(node)]
+    return nodes
+
+
 def _imports_of(module: str, seen: set[str]) -> set[str]:
-    """Absolute modules imported by ``trio_ws.<module>`` and, recursively, its siblings."""
+    """Top-level packages ``trio_ws.<module>`` imports at run time, following its siblings."""
     seen.add(module)
     tree = ast.parse(Path(trio_ws.__file__).with_name(f"{module}.py").read_text())
     found: set[str] = set()
-    for node in ast.walk(tree):
+    for node in _runtime_nodes(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -461,5 +504,6 @@ def _imports_of(module: str, seen: set[str]) -> set[str]:
 def test_the_protocol_module_never_imports_trio() -> None:
     """The sans-I/O core and everything it imports stay free of trio and hypercorn."""
     imported = _imports_of("_protocol", set())
+    assert "enum" in imported  # the walk does see real imports
     assert "trio" not in imported
     assert "hypercorn" not in imported
