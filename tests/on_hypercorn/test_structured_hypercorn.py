@@ -325,3 +325,57 @@ async def test_trio_ws_serve_shutdown_is_recorded_as_the_servers(code: int) -> N
             await ready.wait()
     assert seen == [(ClosedBy.SERVER_SHUTDOWN, code)]
     assert client_codes == [code]
+
+
+async def test_concurrent_senders_and_an_idempotent_close_over_hypercorn(
+    plain_hypercorn: PlainHypercorn,
+) -> None:
+    """Points 7 and 9 on real sockets: three tasks send 100 messages each (whole, each
+    task's order kept), a second receiver is busy, and closing twice sends one close."""
+    outcome: list[Any] = []
+    busy_checked = trio.Event()
+    received = trio.Event()
+
+    async def handler(ws: WebSocket) -> None:
+        await ws.accept()
+
+        async def sender(name: str) -> None:
+            for i in range(100):
+                await ws.send_text(f"{name}:{i}:" + name * 200)
+
+        async def receiver() -> None:
+            outcome.append(await ws.receive_text())
+            received.set()
+
+        ws.start_soon(receiver)
+        await trio.testing.wait_all_tasks_blocked()
+        try:
+            await ws.receive_text()
+        except trio.BusyResourceError:
+            outcome.append("busy")
+        busy_checked.set()
+        async with trio.open_nursery() as nursery:
+            for name in "abc":
+                nursery.start_soon(sender, name)
+        await received.wait()
+        await ws.close(4000, "once")
+        await ws.close(4001, "twice")
+        outcome.append((ws.close_code, ws.close_reason, ws.closed_by))
+
+    got: dict[str, list[int]] = {"a": [], "b": [], "c": []}
+    with trio.fail_after(20):
+        async with (
+            plain_hypercorn(websocket_app(handler)) as url,
+            open_websocket_url(url, **CLIENT) as client,
+        ):
+            await busy_checked.wait()
+            await client.send_message("to the first receiver")
+            for _ in range(300):
+                name, index, body = (await client.get_message()).split(":")
+                assert body == name * 200
+                got[name].append(int(index))
+            with pytest.raises(ConnectionClosed) as info:
+                await client.get_message()
+    assert all(indices == list(range(100)) for indices in got.values())
+    assert (info.value.reason.code, info.value.reason.reason) == (4000, "once")
+    assert outcome == ["busy", "to the first receiver", (4000, "once", ClosedBy.APP)]
