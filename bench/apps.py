@@ -93,7 +93,9 @@ async def raw(scope: Scope, receive: Receive, send: Send) -> None:
                 return
             if message[kind] == end:
                 reply = str(count)
-                await send({"type": "websocket.send", kind: reply if kind == "text" else reply.encode()})
+                await send(
+                    {"type": "websocket.send", kind: reply if kind == "text" else reply.encode()}
+                )
             else:
                 count += 1
 
@@ -168,7 +170,7 @@ async def starlette(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "lifespan":
         await _lifespan(receive, send)
         return
-    await run_workload(WebSocket(scope, receive, send), scope, WebSocketDisconnect)  # type: ignore[arg-type]
+    await run_workload(WebSocket(scope, receive, send), scope, WebSocketDisconnect)
 
 
 def _trio_ws() -> Any:
@@ -189,7 +191,8 @@ def unavailable_reason(variant: str) -> str | None:
     if variant == "direct" and not hasattr(trio_ws, "WebSocket"):
         return "n/a (not on main yet)"
     if variant == "structured" and not (
-        hasattr(trio_ws, "websocket_app") or hasattr(getattr(trio_ws, "WebSocket", None), "__aenter__")
+        hasattr(trio_ws, "websocket_app")
+        or hasattr(getattr(trio_ws, "WebSocket", None), "__aenter__")
     ):
         return "n/a (not on main yet)"
     return None
@@ -197,8 +200,7 @@ def unavailable_reason(variant: str) -> str | None:
 
 async def direct(scope: Scope, receive: Receive, send: Send) -> None:
     """The workloads through ``trio_ws.WebSocket`` in direct mode (no background tasks)."""
-    import trio_ws
-
+    trio_ws = _trio_ws()
     if scope["type"] == "lifespan":
         await _lifespan(receive, send)
         return

@@ -15,14 +15,16 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .apps import unavailable_reason
 from .loadclient import SCENARIOS
 from .server import ASGI_TARGETS, PEER_TARGETS, TARGETS, peer_unavailable_reason
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 import gc
 import statistics
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -35,6 +35,9 @@ from .apps import (
     get_app,
     unavailable_reason,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 WORKLOADS = ("pingpong", "stream", "sink")
 KINDS = ("text", "bytes")

@@ -30,10 +30,12 @@ import os
 import resource
 import statistics
 import time
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psutil
+import psutil  # type: ignore[import-untyped]
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 HOST = "127.0.0.1"
 OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 1, 2, 8, 9, 10
@@ -161,12 +163,13 @@ async def connect(
     return conn
 
 
-async def close_all(conns: list[Conn], timeout: float = 5.0) -> None:
+async def close_all(conns: list[Conn], patience: float = 5.0) -> None:
+    """Send a close frame on every connection; abort those not closed after ``patience`` s."""
     for conn in conns:
         if not conn.closed.done():
             conn.send_close()
     try:
-        await asyncio.wait_for(asyncio.gather(*(c.closed for c in conns)), timeout)
+        await asyncio.wait_for(asyncio.gather(*(c.closed for c in conns)), patience)
     except TimeoutError:
         for conn in conns:
             conn.abort()
@@ -189,7 +192,7 @@ class Meter:
 
     def _server_cpu(self) -> float:
         times = self.server.cpu_times()
-        return times.user + times.system
+        return float(times.user + times.system)
 
     def start(self) -> None:
         self.t0, self.s0, self.c0 = time.perf_counter(), self._server_cpu(), time.process_time()
@@ -274,31 +277,31 @@ async def latency(port: int, meter: Meter, count: int, duration: float) -> dict[
     """Sequential 32 B round trips on one connection: p50 and p99 in microseconds."""
     payload = b"x" * 32
     samples: list[int] = []
-    state = {"sent_at": 0, "measuring": False, "deadline": 0.0}
+    sent_at, measuring, deadline = 0, False, time.perf_counter() + 0.2
     done = asyncio.get_running_loop().create_future()
 
     def on_message(conn: Conn, op: int, data: bytes) -> None:
+        nonlocal sent_at
         now = time.perf_counter_ns()
         if data != payload:
             if not done.done():
                 done.set_exception(EchoMismatch(f"echo mismatch: {len(data)} bytes"))
             return
-        if state["measuring"]:
-            samples.append(now - state["sent_at"])
-            if len(samples) >= count or time.perf_counter() > state["deadline"]:
+        if measuring:
+            samples.append(now - sent_at)
+            if len(samples) >= count or time.perf_counter() > deadline:
                 if not done.done():
                     done.set_result(None)
                 return
-        state["sent_at"] = time.perf_counter_ns()
+        sent_at = time.perf_counter_ns()
         conn.write(frame)
 
     conn = await connect(port, "/echo/text", on_message)
     frame = client_frame(OP_TEXT, payload, conn.key)
-    state["deadline"] = time.perf_counter() + 0.2
     conn.write(frame)
     await asyncio.sleep(0.2)  # warm-up
-    state["deadline"] = time.perf_counter() + duration
-    state["measuring"] = True
+    deadline = time.perf_counter() + duration
+    measuring = True
     meter.start()
     await asyncio.wait_for(done, duration + 10)
     window = meter.stop()
@@ -337,9 +340,13 @@ async def handshakes(
 async def memory(port: int, server: psutil.Process, idle: int) -> dict[str, float]:
     """Server RSS growth per idle, accepted connection with ``idle`` open (after a warm-up)."""
     echoed: set[int] = set()
+    all_echoed = asyncio.Event()
+    expected = idle + 50
 
     def on_message(conn: Conn, op: int, data: bytes) -> None:
         echoed.add(id(conn))
+        if len(echoed) >= expected:
+            all_echoed.set()
 
     warm = await open_many(port, "/echo/text", 50, on_message)
     for conn in warm:
@@ -351,12 +358,13 @@ async def memory(port: int, server: psutil.Process, idle: int) -> dict[str, floa
     conns = await open_many(port, "/echo/text", idle, on_message)
     for conn in conns:  # one echo each: every application is past accept, in its receive
         conn.write(client_frame(OP_TEXT, b"hello", conn.key))
-    deadline = time.perf_counter() + 20
-    while len(echoed) < idle + len(warm) and time.perf_counter() < deadline:
-        await asyncio.sleep(0.05)
+    try:
+        await asyncio.wait_for(all_echoed.wait(), 20)
+    except TimeoutError:
+        pass  # reported: "echoed" < "ops"
     await asyncio.sleep(0.5)
     after = server.memory_info().rss
-    await close_all(conns, timeout=20)
+    await close_all(conns, patience=20)
     return {
         "ops": idle,
         "echoed": len(echoed) - len(warm),
@@ -414,7 +422,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=5000, help="latency samples (at most)")
     parser.add_argument("--idle", type=int, default=1000, help="idle connections for memory")
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     print(json.dumps(asyncio.run(run(args))), flush=True)
 

@@ -84,9 +84,7 @@ async def serve_trio_websocket() -> None:
             return
 
     async with trio.open_nursery() as nursery:
-        server: Any = await nursery.start(
-            serve_websocket, handler, "127.0.0.1", 0, None
-        )
+        server: Any = await nursery.start(serve_websocket, handler, "127.0.0.1", 0, None)
         _announce(server.port)
 
 
