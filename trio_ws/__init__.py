@@ -7,20 +7,87 @@ show ``trio_ws.WebSocket`` rather than ``trio_ws._websocket.WebSocket``.
 
 from __future__ import annotations
 
+from ._app import websocket_app as websocket_app
+from ._datastructures import (
+    URL as URL,
+)
+from ._datastructures import (
+    Address as Address,
+)
+from ._datastructures import (
+    Headers as Headers,
+)
+from ._datastructures import (
+    QueryParams as QueryParams,
+)
+from ._datastructures import (
+    State as State,
+)
 from ._exceptions import (
     InvalidJSONMessage as InvalidJSONMessage,
+)
+from ._exceptions import (
     LocalProtocolError as LocalProtocolError,
+)
+from ._exceptions import (
     ProtocolError as ProtocolError,
+)
+from ._exceptions import (
     RemoteProtocolError as RemoteProtocolError,
+)
+from ._exceptions import (
     UnexpectedMessageType as UnexpectedMessageType,
+)
+from ._exceptions import (
     WebSocketDisconnect as WebSocketDisconnect,
+)
+from ._exceptions import (
     WebSocketDisconnected as WebSocketDisconnected,
+)
+from ._exceptions import (
     WebSocketError as WebSocketError,
+)
+from ._exceptions import (
     WebSocketException as WebSocketException,
 )
+from ._options import ConnectionOptions as ConnectionOptions
+from ._options import OverflowPolicy as OverflowPolicy
+from ._protocol import ClosedBy as ClosedBy
+from ._protocol import WebSocketState as WebSocketState
+from ._responses import (
+    JSONResponse as JSONResponse,
+)
+from ._responses import (
+    PlainTextResponse as PlainTextResponse,
+)
+from ._responses import (
+    Response as Response,
+)
+from ._structured import WebSocketStatistics as WebSocketStatistics
 from ._version import __version__ as __version__
+from ._websocket import MessageIterator as MessageIterator
+from ._websocket import WebSocket as WebSocket
 
 __all__ = [
+    # the connection
+    "WebSocket",
+    "WebSocketState",
+    "ClosedBy",
+    "ConnectionOptions",
+    "OverflowPolicy",
+    "WebSocketStatistics",
+    "MessageIterator",
+    "websocket_app",
+    # request views
+    "URL",
+    "Address",
+    "Headers",
+    "QueryParams",
+    "State",
+    # denial responses
+    "Response",
+    "PlainTextResponse",
+    "JSONResponse",
     # exceptions
     "InvalidJSONMessage",
     "LocalProtocolError",
@@ -38,7 +105,10 @@ def _fix_module_names() -> None:
     for name in __all__:
         obj = globals()[name]
         if getattr(obj, "__module__", "").startswith("trio_ws._"):
-            obj.__module__ = __name__
+            try:
+                obj.__module__ = __name__
+            except (AttributeError, TypeError):  # type aliases such as OverflowPolicy
+                pass
 
 
 _fix_module_names()

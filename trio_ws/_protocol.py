@@ -1,0 +1,505 @@
+"""The ASGI websocket session as a pure state machine: every rule of the exchange lives here.
+
+Under an ASGI server the WebSocket framing is already done (by wsproto, in hypercorn). What is
+left for us is the *ASGI message exchange*::
+
+    server → app   websocket.connect
+    app → server   websocket.accept | websocket.close (→ HTTP 403)
+                   | websocket.http.response.start, websocket.http.response.body...
+    server → app   websocket.receive ...        app → server   websocket.send ...
+    either side    websocket.disconnect (server → app) | websocket.close (app → server)
+
+:class:`Session` owns the two states (``client_state`` follows what the server told us,
+``application_state`` what the application sent) and turns each ASGI message into a validated
+transition. It never performs I/O and never imports trio: the trio layer in
+:mod:`trio_ws._websocket` awaits the ASGI callables and asks the session, before every send and
+after every receive, whether the message is legal and what it means. Any bug that can be
+reproduced without ``await`` belongs here and is tested synchronously.
+
+Rule of thumb for this file (after h11's ``_state.py``): a transition is data in
+``_CLIENT_TRANSITIONS`` / ``_APPLICATION_TRANSITIONS``; what does not fit the tables (payload
+validation, close bookkeeping) is still written in this module and nowhere else.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Final, Literal
+
+from ._exceptions import (
+    LocalProtocolError,
+    RemoteProtocolError,
+    UnexpectedMessageType,
+    WebSocketDisconnect,
+    WebSocketDisconnected,
+)
+
+if TYPE_CHECKING:
+    from ._types import Message, Scope
+
+__all__ = ["ClosedBy", "Session", "WebSocketState", "validate_close"]
+
+
+class WebSocketState(enum.Enum):
+    """Where one side of the exchange stands (Starlette's names and values)."""
+
+    #: The handshake is not finished: no ``websocket.connect`` yet (client side), or neither
+    #: accept, close nor a denial response sent yet (application side).
+    CONNECTING = 0
+    #: Messages may flow.
+    CONNECTED = 1
+    #: This side is finished: a ``websocket.disconnect`` was received (client side), or a
+    #: ``websocket.close`` or the last body of a denial response was sent (application side).
+    DISCONNECTED = 2
+    #: The application is sending a denial response (application side only).
+    RESPONSE = 3
+
+
+class ClosedBy(enum.Enum):
+    """Who ended the connection, as recorded in ``WebSocket.closed_by``."""
+
+    #: The client closed, or the connection was lost (``close_code`` 1006 when it dropped).
+    CLIENT = "client"
+    #: The application closed (or denied the handshake).
+    APP = "app"
+    #: The server was shutting down and the connection was closed on its behalf.
+    SERVER_SHUTDOWN = "server_shutdown"
+    #: The application failed; the connection was closed with 1011.
+    ERROR = "error"
+
+
+CONNECTING: Final = WebSocketState.CONNECTING
+CONNECTED: Final = WebSocketState.CONNECTED
+DISCONNECTED: Final = WebSocketState.DISCONNECTED
+RESPONSE: Final = WebSocketState.RESPONSE
+
+_CONNECT = "websocket.connect"
+_RECEIVE = "websocket.receive"
+_DISCONNECT = "websocket.disconnect"
+_ACCEPT = "websocket.accept"
+_SEND = "websocket.send"
+_CLOSE = "websocket.close"
+_RESPONSE_START = "websocket.http.response.start"
+_RESPONSE_BODY = "websocket.http.response.body"
+
+#: The ASGI extension that lets an application send an HTTP response instead of accepting.
+DENIAL_EXTENSION: Final = "websocket.http.response"
+
+# Which message the server may send in each client state, and where it leads.
+_CLIENT_TRANSITIONS: Final[dict[WebSocketState, dict[str, WebSocketState]]] = {
+    CONNECTING: {_CONNECT: CONNECTED},
+    CONNECTED: {_RECEIVE: CONNECTED, _DISCONNECT: DISCONNECTED},
+    DISCONNECTED: {},
+}
+
+# Which message the application may send in each application state, and where it leads.
+# The body of a denial response leads to RESPONSE while more_body is true (see _next_app_state).
+_APPLICATION_TRANSITIONS: Final[dict[WebSocketState, dict[str, WebSocketState]]] = {
+    CONNECTING: {_ACCEPT: CONNECTED, _CLOSE: DISCONNECTED, _RESPONSE_START: RESPONSE},
+    CONNECTED: {_SEND: CONNECTED, _CLOSE: DISCONNECTED},
+    RESPONSE: {_RESPONSE_BODY: DISCONNECTED},
+    DISCONNECTED: {},
+}
+
+#: Close codes an endpoint may send (RFC 6455 §7.4 and the IANA registry): 1004, 1005, 1006
+#: and 1015 are reserved for reporting and must never appear in a close frame.
+_SENDABLE_CLOSE_CODES: Final = frozenset(
+    [*range(1000, 1004), *range(1007, 1015), *range(3000, 5000)]
+)
+_MAX_REASON_BYTES: Final = 123
+# RFC 9110 token characters: what a header name may be made of.
+_TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FORBIDDEN_ACCEPT_HEADERS: Final = frozenset([b"sec-websocket-protocol"])
+
+
+def validate_close(code: object, reason: object) -> str:
+    """Check a close code and reason that an application wants to send.
+
+    Returns:
+      The reason to put on the wire (``""`` for ``None``).
+
+    Raises:
+      TypeError: ``code`` is not an ``int`` or ``reason`` is neither ``str`` nor ``None``.
+      ValueError: ``code`` is not one an endpoint may send (1000-1003, 1007-1014,
+        3000-4999), or the reason is longer than 123 bytes in UTF-8.
+    """
+    if type(code) is not int:  # bool is an int subclass; True is not a close code
+        raise TypeError(f"close code must be an int, not {type(code).__name__}")
+    if code not in _SENDABLE_CLOSE_CODES:
+        raise ValueError(
+            f"close code {code} cannot be sent: use 1000-1003, 1007-1014 or 3000-4999 "
+            "(1004, 1005, 1006 and 1015 are reserved, 4000-4999 are for applications)"
+        )
+    if reason is None:
+        return ""
+    if not isinstance(reason, str):
+        raise TypeError(f"close reason must be a str or None, not {type(reason).__name__}")
+    size = len(reason.encode("utf-8"))
+    if size > _MAX_REASON_BYTES:
+        raise ValueError(
+            f"close reason is {size} bytes in UTF-8; a close frame allows at most "
+            f"{_MAX_REASON_BYTES}"
+        )
+    return reason
+
+
+def _validate_headers(headers: object, what: str) -> list[tuple[bytes, bytes]]:
+    if headers is None:
+        return []
+    if isinstance(headers, (str, bytes, Mapping)) or not isinstance(headers, Iterable):
+        raise TypeError(f"{what} headers must be a list of (bytes, bytes) pairs")
+    result: list[tuple[bytes, bytes]] = []
+    for pair in headers:
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise TypeError(f"{what} headers must be (bytes, bytes) pairs, got {pair!r}")
+        name, value = pair
+        if not isinstance(name, bytes) or not isinstance(value, bytes):
+            raise TypeError(
+                f"{what} header names and values must be bytes, got "
+                f"({type(name).__name__}, {type(value).__name__})"
+            )
+        if not _TOKEN.fullmatch(name):
+            raise ValueError(f"{what} header name {name!r} is not a valid HTTP token")
+        if b"\r" in value or b"\n" in value or b"\x00" in value:
+            raise ValueError(f"{what} header {name!r} has CR, LF or NUL in its value")
+        result.append((name, value))
+    return result
+
+
+def _validate_accept(message: Message, offered: tuple[str, ...]) -> None:
+    subprotocol = message.get("subprotocol")
+    if subprotocol is not None:
+        if not isinstance(subprotocol, str):
+            raise TypeError(f"subprotocol must be a str or None, not {type(subprotocol).__name__}")
+        if subprotocol not in offered:
+            raise ValueError(
+                f"cannot accept subprotocol {subprotocol!r}: the client offered {list(offered)!r}"
+            )
+    headers = _validate_headers(message.get("headers"), "accept")
+    for name, _ in headers:
+        lowered = name.lower()
+        if lowered in _FORBIDDEN_ACCEPT_HEADERS:
+            raise ValueError(
+                "do not set the sec-websocket-protocol header yourself: pass "
+                "accept(subprotocol=...) instead"
+            )
+
+
+def _validate_send(message: Message) -> None:
+    data = message.get("bytes")
+    text = message.get("text")
+    if data is not None:
+        if text is not None:
+            raise LocalProtocolError("a websocket.send message has both 'bytes' and 'text' set")
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(
+                f"'bytes' of websocket.send must be bytes-like, not {type(data).__name__}"
+            )
+    elif text is not None:
+        if not isinstance(text, str):
+            raise TypeError(f"'text' of websocket.send must be a str, not {type(text).__name__}")
+    else:
+        raise LocalProtocolError("a websocket.send message needs 'bytes' or 'text'")
+
+
+def _validate_response_start(message: Message) -> None:
+    status = message.get("status")
+    if type(status) is not int:
+        raise TypeError("websocket.http.response.start needs an int 'status'")
+    if not 100 <= status <= 599:
+        raise ValueError(f"HTTP status {status} is out of range (100-599)")
+    _validate_headers(message.get("headers"), "response")
+
+
+def _validate_response_body(message: Message) -> None:
+    body = message.get("body", b"")
+    if not isinstance(body, (bytes, bytearray, memoryview)):
+        raise TypeError(f"'body' of a response must be bytes-like, not {type(body).__name__}")
+    if not isinstance(message.get("more_body", False), bool):
+        raise TypeError("'more_body' of a response must be a bool")
+
+
+class Session:
+    """The state of one ASGI websocket exchange, seen from the application.
+
+    Build it from the connection scope; then call :meth:`incoming` with every message the
+    server delivers and :meth:`outgoing` with every message before it is sent. Both validate,
+    move the states on, and raise on anything illegal *before* the caller does any I/O.
+
+    Attributes:
+      client_state: what the server has told us (CONNECTING until ``websocket.connect``,
+        DISCONNECTED once ``websocket.disconnect`` has been *consumed*).
+      application_state: what the application has sent.
+      close_code, close_reason, closed_by: how the connection ended; ``None`` while it has
+        not. The first end wins (a client disconnect that follows the app's close does not
+        overwrite it).
+    """
+
+    __slots__ = (
+        "_denial_supported",
+        "_subprotocols",
+        "application_state",
+        "client_state",
+        "close_code",
+        "close_reason",
+        "closed_by",
+        "deliver_after_close",
+        "peer_gone",
+    )
+
+    def __init__(self, scope: Scope) -> None:
+        if scope.get("type") != "websocket":
+            raise ValueError(f"not a websocket scope: type is {scope.get('type')!r}")
+        self.client_state = CONNECTING
+        self.application_state = CONNECTING
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+        self.closed_by: ClosedBy | None = None
+        #: Set when the server reported the peer gone (even if the app has not consumed the
+        #: disconnect yet): sends fail from then on.
+        self.peer_gone = False
+        #: Set when trio_ws closed on the application's behalf (inbound overflow): the
+        #: application may still receive what was buffered before the close.
+        self.deliver_after_close = False
+        subprotocols = scope.get("subprotocols") or ()
+        self._subprotocols = tuple(str(s) for s in subprotocols)
+        extensions = scope.get("extensions") or {}
+        self._denial_supported = DENIAL_EXTENSION in extensions
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    @property
+    def denial_supported(self) -> bool:
+        """Whether the server offers the ``websocket.http.response`` extension."""
+        return self._denial_supported
+
+    def record_end(self, code: int, reason: str, closed_by: ClosedBy) -> None:
+        """Record how the connection ended, unless an earlier end was recorded already."""
+        if self.closed_by is None:
+            self.close_code = code
+            self.close_reason = reason
+            self.closed_by = closed_by
+
+    def peer_disconnected(self, code: int, reason: str) -> None:
+        """The server reported the peer gone; sends fail from now on.
+
+        The client state only moves to DISCONNECTED when the disconnect is consumed through
+        :meth:`incoming`; in structured mode that happens after the buffered messages.
+        """
+        self.peer_gone = True
+        self.record_end(code, reason, ClosedBy.CLIENT)
+
+    def connection_lost(self) -> None:
+        """The server's ``send`` raised ``OSError`` (ASGI 2.4): the peer is gone, code 1006."""
+        self.peer_disconnected(1006, "")
+        self.application_state = DISCONNECTED
+
+    def disconnect_error(self) -> WebSocketDisconnect:
+        """The exception that reports the recorded end to a caller."""
+        return WebSocketDisconnect(
+            1006 if self.close_code is None else self.close_code, self.close_reason
+        )
+
+    # ------------------------------------------------------------------ server → app
+
+    def check_receive(self) -> None:
+        """Raise if receiving now is misuse (the disconnect was consumed already)."""
+        if self.client_state is DISCONNECTED:
+            raise WebSocketDisconnected(
+                'Cannot call "receive" once a disconnect message has been received.'
+            )
+
+    def check_receive_data(self) -> None:
+        """Raise if a data receive (``receive_text`` and friends) is misuse now."""
+        if self.application_state is not CONNECTED and not (
+            self.application_state is DISCONNECTED and self.deliver_after_close
+        ):
+            if self.application_state is CONNECTING:
+                raise WebSocketDisconnected(
+                    'WebSocket is not connected. Need to call "accept" first.'
+                )
+            raise WebSocketDisconnected(
+                "WebSocket is closed: the application already sent a close or a response."
+            )
+        self.check_receive()
+
+    def incoming(self, message: Message) -> Message:
+        """Validate a message the server delivered and move ``client_state`` on.
+
+        Returns the same message. A ``websocket.disconnect`` is recorded (code and reason) and
+        normalised: a missing ``code`` becomes 1005 and ``reason`` is always a ``str``.
+
+        Raises:
+          WebSocketDisconnected: the disconnect was already consumed.
+          RemoteProtocolError: the message is not legal in this state, or malformed.
+        """
+        self.check_receive()
+        kind = message.get("type")
+        allowed = _CLIENT_TRANSITIONS[self.client_state]
+        new_state = allowed.get(kind)  # type: ignore[arg-type]
+        if new_state is None:
+            expected = ", ".join(f'"{name}"' for name in allowed)
+            raise RemoteProtocolError(
+                f"expected ASGI message {expected} in client state "
+                f"{self.client_state.name}, but the server sent {kind!r}"
+            )
+        if kind == _RECEIVE:
+            text = message.get("text")
+            data = message.get("bytes")
+            if (text is None) == (data is None):
+                raise RemoteProtocolError(
+                    "websocket.receive must carry exactly one of 'text' and 'bytes'"
+                )
+        elif kind == _DISCONNECT:
+            code = message.get("code", 1005)
+            reason = message.get("reason") or ""
+            if type(code) is not int or not isinstance(reason, str):
+                raise RemoteProtocolError(f"malformed websocket.disconnect: {dict(message)!r}")
+            message["code"] = code
+            message["reason"] = reason
+            self.peer_disconnected(code, reason)
+        self.client_state = new_state
+        return message
+
+    def data_of(self, message: Message) -> str | bytes:
+        """The payload of a delivered message; a disconnect becomes ``WebSocketDisconnect``."""
+        if message["type"] == _DISCONNECT:
+            raise WebSocketDisconnect(message["code"], message["reason"])
+        text = message.get("text")
+        if text is not None:
+            return text  # type: ignore[no-any-return]
+        return bytes(message["bytes"])
+
+    def text_of(self, message: Message) -> str:
+        """The text of a delivered message.
+
+        Raises:
+          WebSocketDisconnect: the message is the disconnect.
+          UnexpectedMessageType: it is a binary message; the payload is on the exception.
+        """
+        data = self.data_of(message)
+        if type(data) is not str:
+            raise UnexpectedMessageType("text", data)
+        return data
+
+    def bytes_of(self, message: Message) -> bytes:
+        """The bytes of a delivered message.
+
+        Raises:
+          WebSocketDisconnect: the message is the disconnect.
+          UnexpectedMessageType: it is a text message; the payload is on the exception.
+        """
+        data = self.data_of(message)
+        if type(data) is str:
+            raise UnexpectedMessageType("bytes", data)
+        return data  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ app → server
+
+    def outgoing(self, message: Message) -> Message:
+        """Validate a message the application wants to send and move ``application_state`` on.
+
+        Returns the message to hand to the server (the same dict; a close gets its ``reason``
+        normalised to ``str``). Nothing changes if this raises.
+
+        Raises:
+          WebSocketDisconnect: a ``websocket.send`` after the peer has gone.
+          WebSocketDisconnected: anything after this side has finished (close or response).
+          LocalProtocolError: the message type is not legal in the current state, or the
+            denial extension is missing.
+          TypeError, ValueError: the message's fields are invalid (see the module docs).
+        """
+        kind = message.get("type")
+        state = self.application_state
+        if state is DISCONNECTED:
+            raise WebSocketDisconnected('Cannot call "send" once a close message has been sent.')
+        new_state = _APPLICATION_TRANSITIONS[state].get(kind)  # type: ignore[arg-type]
+        if new_state is None:
+            raise LocalProtocolError(_illegal_outgoing(state, kind))
+        if kind == _SEND:
+            if self.peer_gone:
+                raise self.disconnect_error()
+            _validate_send(message)
+        elif kind == _ACCEPT:
+            _validate_accept(message, self._subprotocols)
+        elif kind == _CLOSE:
+            message["reason"] = validate_close(message.get("code", 1000), message.get("reason"))
+            message.setdefault("code", 1000)
+            self.record_end(message["code"], message["reason"], ClosedBy.APP)
+        elif kind == _RESPONSE_START:
+            if not self._denial_supported:
+                raise LocalProtocolError(
+                    "the server does not support the websocket denial response extension "
+                    f"({DENIAL_EXTENSION!r} is not in scope['extensions'])"
+                )
+            _validate_response_start(message)
+        else:  # _RESPONSE_BODY
+            _validate_response_body(message)
+            if message.get("more_body", False):
+                new_state = RESPONSE
+            else:
+                self.record_end(403, "", ClosedBy.APP)
+        self.application_state = new_state
+        return message
+
+    def text_message(self, data: str) -> Message:
+        """The ``websocket.send`` message for ``data``, checked like :meth:`outgoing` does."""
+        if type(data) is not str:
+            raise TypeError(f"send_text() takes a str, not {type(data).__name__}")
+        self.check_can_send_data()
+        return {"type": _SEND, "text": data}
+
+    def bytes_message(self, data: bytes | bytearray | memoryview) -> Message:
+        """The ``websocket.send`` message for binary ``data``, checked like :meth:`outgoing`."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"send_bytes() takes bytes, not {type(data).__name__}")
+        self.check_can_send_data()
+        return {"type": _SEND, "bytes": data}
+
+    def check_can_send_data(self) -> None:
+        """Raise if a data message cannot be sent now (see :meth:`text_message`)."""
+        state = self.application_state
+        if state is not CONNECTED:
+            if state is DISCONNECTED:
+                raise WebSocketDisconnected(
+                    'Cannot call "send" once a close message has been sent.'
+                )
+            raise LocalProtocolError(_illegal_outgoing(state, _SEND))
+        if self.peer_gone:
+            raise self.disconnect_error()
+
+    def close_needed(self) -> bool:
+        """Whether a ``close()`` call still has something to send.
+
+        ``False`` once this side has finished, or when the peer is already gone (the server
+        would drop the close frame anyway); in that case the application side is marked
+        finished, which is what ``close()`` means.
+        """
+        if self.application_state is DISCONNECTED:
+            return False
+        if self.peer_gone and self.application_state is CONNECTED:
+            self.application_state = DISCONNECTED
+            return False
+        return True  # in RESPONSE, outgoing() reports the misuse
+
+
+def _illegal_outgoing(state: WebSocketState, kind: object) -> str:
+    allowed = ", ".join(f'"{name}"' for name in _APPLICATION_TRANSITIONS[state])
+    hint = ""
+    if state is CONNECTING and kind == _SEND:
+        hint = ' (call "accept" first)'
+    return (
+        f"expected ASGI message {allowed} in application state {state.name}, but got {kind!r}{hint}"
+    )
+
+
+Mode = Literal["text", "binary"]
+
+
+def check_mode(mode: object) -> Mode:
+    """Validate the ``mode`` argument of the JSON helpers."""
+    if mode == "text" or mode == "binary":
+        return mode
+    raise ValueError(f'mode must be "text" or "binary", not {mode!r}')

@@ -1,0 +1,354 @@
+"""Structured mode: the per-connection nursery behind ``async with WebSocket(...) as ws``.
+
+While the block runs, a nursery holds:
+
+* the **receive pump**, the only caller of the ASGI ``receive`` from then on. It keeps the
+  server's queue drained into a bounded buffer (so pings are answered and closes noticed even
+  when the application never reads), applies the overflow policy, and sees the disconnect as
+  soon as the server reports it: sends fail with ``WebSocketDisconnect`` from that moment,
+  receives once the messages that came before it have been consumed;
+* when ``outbound_buffer > 0``, a **writer** that delivers queued messages in order;
+* the application's own per-connection tasks (``ws.nursery``, ``ws.start_soon``).
+
+"Single writer" is a property rather than a task: one ASGI send at a time, in call order,
+never cancelled half-way, stopping only between messages. A sender that finds no send in
+flight and nothing queued performs the shielded send itself, which saves a task switch per
+message; everyone else queues behind it.
+
+Leaving the block ends the connection (see :meth:`Structured.exit` for the codes) and cancels
+the tasks left in the nursery. Exceptions come out as they were raised: our nursery never
+wraps one exception in an ``ExceptionGroup``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+from typing import TYPE_CHECKING, Any, Final, TypeVarTuple, Unpack
+
+import attrs
+import trio
+
+from ._exceptions import WebSocketDisconnect, WebSocketException
+from ._protocol import ClosedBy
+from ._types import Message
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterator
+
+    from ._options import ConnectionOptions
+    from ._websocket import WebSocket
+
+__all__ = ["Structured", "WebSocketStatistics"]
+
+PosArgs = TypeVarTuple("PosArgs")
+
+_OVERFLOW_REASON: Final = "inbound buffer overflow"
+
+
+@attrs.frozen(kw_only=True)
+class WebSocketStatistics:
+    """A snapshot of a structured-mode connection's buffers (``ws.statistics()``).
+
+    Attributes:
+      inbound_buffered: received messages waiting for the application.
+      inbound_capacity: the size of that buffer (``ConnectionOptions.inbound_buffer``).
+      dropped: messages discarded by the ``drop_oldest`` overflow policy so far.
+      outbound_queued: messages accepted by ``send_*`` and not yet handed to the server.
+      outbound_capacity: ``ConnectionOptions.outbound_buffer``.
+      pump_running: whether the receive pump is still reading from the server.
+    """
+
+    inbound_buffered: int
+    inbound_capacity: int
+    dropped: int
+    outbound_queued: int
+    outbound_capacity: int
+    pump_running: bool
+
+
+def _disconnect_fields(message: Message) -> tuple[int, str]:
+    code = message.get("code", 1005)
+    reason = message.get("reason") or ""
+    return (code if type(code) is int else 1005), (reason if isinstance(reason, str) else "")
+
+
+def _leaf_exceptions(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    leaves: list[BaseException] = []
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            leaves.extend(_leaf_exceptions(exc))
+        else:
+            leaves.append(exc)
+    return leaves
+
+
+class Structured:
+    """The machinery of one structured-mode connection. Owned by its ``WebSocket``."""
+
+    def __init__(self, ws: WebSocket, options: ConnectionOptions) -> None:
+        self._ws = ws
+        self._options = options
+        self._buffer: deque[Message] = deque()
+        self._data_arrived = trio.lowlevel.ParkingLot()  # a receiver waits for the pump
+        self._space_freed = trio.lowlevel.ParkingLot()  # the pump waits for a receiver
+        self._receiving = False
+        self._ended = trio.Event()
+        self._disconnect_scopes: set[trio.CancelScope] = set()
+        self._dropped = 0
+        self._pump_running = False
+        self._queued = 0  # messages handed to the writer and not yet sent
+        self._drained = trio.lowlevel.ParkingLot()
+        self._outbox: trio.MemorySendChannel[Message] | None = None
+        self._nursery_manager: Any = None
+        self.nursery: trio.Nursery | None = None
+
+    # ------------------------------------------------------------------ lifetime
+
+    async def enter(self) -> None:
+        """Open the nursery and start the pump (and the writer, if there is an outbox)."""
+        manager = trio.open_nursery()
+        nursery = await manager.__aenter__()
+        self._nursery_manager = manager
+        self.nursery = nursery
+        self._pump_running = True
+        nursery.start_soon(self._pump, name=f"trio_ws receive pump {self._ws.scope.get('path')}")
+        if self._options.outbound_buffer > 0:
+            outbox, inbox = trio.open_memory_channel[Message](self._options.outbound_buffer)
+            self._outbox = outbox
+            nursery.start_soon(self._writer, inbox, name="trio_ws writer")
+
+    async def exit(self, exc: BaseException | None) -> bool:
+        """End the connection as the block ended, and close the nursery.
+
+        How the block ended decides the close:
+
+        * normally, or by a ``WebSocketDisconnect`` (absorbed): queued messages are flushed,
+          then close 1000 if still open;
+        * by ``WebSocketException(code, reason)`` (absorbed): flush, then close with that code;
+        * by cancellation from outside (server shutdown): close with ``shutdown_code``,
+          ``closed_by`` SERVER_SHUTDOWN, and the ``Cancelled`` propagates;
+        * by any other exception, in the block or in a task of ``ws.nursery``: close 1011
+          (the exception text is not sent), ``closed_by`` ERROR, and the exception propagates
+          as it was raised (an ``ExceptionGroup`` only when several tasks failed at once).
+
+        Tasks still running in ``ws.nursery`` are cancelled first. Every close is shielded
+        and bounded by ``close_timeout``. Returns True when the block's exception is absorbed.
+        """
+        nursery = self.nursery
+        assert nursery is not None
+        cancelled_by_us = nursery.cancel_scope.cancel_called  # a task of ws.nursery failed
+        if exc is None or isinstance(exc, (WebSocketDisconnect, WebSocketException)):
+            with trio.CancelScope(shield=True) as scope:
+                scope.relative_deadline = self._options.close_timeout
+                await self.wait_drained()
+        nursery.cancel_scope.cancel("trio_ws: the WebSocket block ended")
+        child_errors: list[BaseException] = []
+        outer_cancel: BaseException | None = None
+        try:
+            await self._nursery_manager.__aexit__(None, None, None)
+        except BaseExceptionGroup as group:
+            for leaf in _leaf_exceptions(group):
+                if isinstance(leaf, trio.Cancelled):
+                    outer_cancel = outer_cancel or leaf
+                else:
+                    child_errors.append(leaf)
+        self._queued = 0  # whatever the writer had not sent is dropped
+        self._drained.unpark_all()
+
+        if child_errors:
+            await self._close_for(ClosedBy.ERROR, 1011, "")
+            if len(child_errors) == 1:
+                raise child_errors[0] from None
+            raise BaseExceptionGroup("several tasks of a trio_ws connection failed", child_errors)
+        if isinstance(exc, WebSocketException):
+            await self._close_for(ClosedBy.APP, exc.code, exc.reason)
+            return True
+        if exc is None and outer_cancel is not None:
+            # Cancelled from outside while the block was ending: a shutdown after all.
+            await self._close_for(ClosedBy.SERVER_SHUTDOWN, self._options.shutdown_code, "")
+            raise outer_cancel
+        if exc is None or isinstance(exc, WebSocketDisconnect):
+            await self._close_for(ClosedBy.APP, 1000, "")
+            return exc is not None
+        if isinstance(exc, trio.Cancelled):
+            if cancelled_by_us:
+                # Someone cancelled ws.nursery itself: that Cancelled belongs to our scope.
+                await self._close_for(ClosedBy.APP, 1000, "")
+                return True
+            await self._close_for(ClosedBy.SERVER_SHUTDOWN, self._options.shutdown_code, "")
+            return False
+        await self._close_for(ClosedBy.ERROR, 1011, "")
+        return False
+
+    async def _close_for(self, closed_by: ClosedBy, code: int, reason: str) -> None:
+        """Close (shielded, bounded) unless already closed; record who closed and why."""
+        ws = self._ws
+        if ws.closed_by is None:
+            ws._session.record_end(code, reason, closed_by)
+        await ws._close({"type": "websocket.close", "code": code, "reason": reason})
+        self.notify_end()
+
+    def notify_end(self) -> None:
+        self._ended.set()
+        for scope in self._disconnect_scopes:
+            scope.cancel("trio_ws: the WebSocket connection ended")
+
+    # ------------------------------------------------------------------ application API
+
+    def start_soon(
+        self,
+        fn: Callable[[Unpack[PosArgs]], Awaitable[object]],
+        *args: *PosArgs,
+        name: object = None,
+    ) -> None:
+        assert self.nursery is not None
+        self.nursery.start_soon(fn, *args, name=name)
+
+    async def wait_ended(self) -> None:
+        await self._ended.wait()
+
+    @contextlib.contextmanager
+    def cancel_on_disconnect(self) -> Iterator[trio.CancelScope]:
+        scope = trio.CancelScope()
+        if self._ended.is_set():
+            scope.cancel("trio_ws: the WebSocket connection had already ended")
+        self._disconnect_scopes.add(scope)
+        try:
+            with scope:
+                yield scope
+        finally:
+            self._disconnect_scopes.discard(scope)
+
+    def statistics(self) -> WebSocketStatistics:
+        return WebSocketStatistics(
+            inbound_buffered=len(self._buffer),
+            inbound_capacity=self._options.inbound_buffer,
+            dropped=self._dropped,
+            outbound_queued=self._queued,
+            outbound_capacity=self._options.outbound_buffer,
+            pump_running=self._pump_running,
+        )
+
+    # ------------------------------------------------------------------ receiving
+
+    async def receive(self) -> Message:
+        """Take the next message the pump buffered; atomic under cancellation."""
+        if self._receiving:
+            raise trio.BusyResourceError("another task is already receiving on this WebSocket")
+        self._receiving = True
+        try:
+            buffer = self._buffer
+            if buffer:
+                await trio.lowlevel.checkpoint_if_cancelled()
+            while not buffer:
+                if not self._pump_running:
+                    # The block has ended (or the pump stopped after an overflow close):
+                    # nothing more will arrive, and the server must not be asked again.
+                    raise self._ws._session.disconnect_error()
+                # The message stays in the buffer until popped below, with no await in
+                # between: a cancelled wait consumes nothing.
+                await self._data_arrived.park()
+            message = buffer.popleft()
+            if self._space_freed:
+                self._space_freed.unpark()
+        finally:
+            self._receiving = False
+        return self._ws._session.incoming(message)
+
+    async def _pump(self) -> None:
+        """Drain the server's queue into the buffer until the disconnect (never after it)."""
+        receive = self._ws._receive
+        session = self._ws._session
+        buffer = self._buffer
+        capacity = self._options.inbound_buffer
+        overflow = self._options.overflow
+        try:
+            while True:
+                while overflow == "block" and len(buffer) >= capacity:
+                    await self._space_freed.park()
+                message = await receive()
+                if message.get("type") == "websocket.disconnect":
+                    session.peer_disconnected(*_disconnect_fields(message))
+                    buffer.append(message)
+                    self._data_arrived.unpark_all()
+                    self.notify_end()
+                    return
+                if len(buffer) >= capacity:
+                    if overflow == "drop_oldest":
+                        buffer.popleft()
+                        self._dropped += 1
+                    else:  # "close"
+                        await self._close_on_overflow()
+                        return
+                buffer.append(message)
+                self._data_arrived.unpark()
+        finally:
+            self._pump_running = False
+            self._data_arrived.unpark_all()
+
+    async def _close_on_overflow(self) -> None:
+        """Close with the overflow code; buffered messages stay readable, then the end."""
+        ws = self._ws
+        session = ws._session
+        code = self._options.overflow_close_code
+        session.record_end(code, _OVERFLOW_REASON, ClosedBy.APP)
+        session.deliver_after_close = True
+        self._buffer.append(
+            {"type": "websocket.disconnect", "code": code, "reason": _OVERFLOW_REASON}
+        )
+        self._data_arrived.unpark_all()
+        await ws._close({"type": "websocket.close", "code": code, "reason": _OVERFLOW_REASON})
+        session.peer_disconnected(code, _OVERFLOW_REASON)
+        self.notify_end()
+        # Keep the server's queue moving until it reports the end, so that it can finish
+        # the close handshake; what arrives now is discarded.
+        receive = ws._receive
+        while (await receive()).get("type") != "websocket.disconnect":
+            self._dropped += 1
+
+    # ------------------------------------------------------------------ sending
+
+    @property
+    def buffered_sending(self) -> bool:
+        return self._outbox is not None
+
+    def must_queue(self) -> bool:
+        """Whether a new message must go behind queued ones rather than be sent directly."""
+        return self._queued > 0
+
+    async def enqueue(self, message: Message) -> None:
+        """Queue ``message`` for the writer; waits while the outbox is full (cancellable)."""
+        assert self._outbox is not None
+        self._queued += 1
+        try:
+            await self._outbox.send(message)
+        except BaseException:
+            self._message_done()
+            raise
+
+    def _message_done(self) -> None:
+        self._queued -= 1
+        if self._queued == 0:
+            self._drained.unpark_all()
+
+    async def wait_drained(self) -> None:
+        """Wait until the writer has handed every queued message to the server."""
+        while self._queued > 0:
+            await self._drained.park()
+
+    async def _writer(self, inbox: trio.MemoryReceiveChannel[Message]) -> None:
+        ws = self._ws
+        async with inbox:
+            async for message in inbox:
+                try:
+                    if not ws._session.peer_gone:
+                        await ws._acquire_send_lock()
+                        try:
+                            await ws._send_shielded(message)
+                        finally:
+                            ws._send_lock.release()
+                except WebSocketDisconnect:
+                    pass  # the peer left: queued messages are dropped, later sends raise
+                finally:
+                    self._message_done()

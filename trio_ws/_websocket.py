@@ -1,0 +1,627 @@
+"""``WebSocket``: Starlette's WebSocket API over an ASGI connection, on Trio.
+
+The class talks to the ASGI ``receive``/``send`` callables directly and asks the sans-I/O
+:class:`~trio_ws._protocol.Session` about every message. Used as an async context manager it
+switches to *structured mode* (see :mod:`trio_ws._structured`): a per-connection nursery with a
+receive pump that notices the client leaving even while the application only sends.
+
+Guarantees that hold in both modes:
+
+* **Receives are atomic under cancellation.** Nothing is awaited after a message is taken, so a
+  ``trio.Cancelled`` means no message was consumed.
+* **An ASGI send is never cancelled half-way.** It runs in a shielded scope; hypercorn frames
+  (and compresses) a message before it waits for its socket lock, so a send cancelled there
+  would silently corrupt a permessage-deflate stream.
+* **Concurrent senders are serialised**, first come first served; each message goes out whole.
+  **Concurrent receivers are a bug** and get :exc:`trio.BusyResourceError`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, Unpack, final
+
+import trio
+
+from ._exceptions import InvalidJSONMessage, LocalProtocolError, WebSocketDisconnect
+from ._options import ConnectionOptions
+from ._protocol import ClosedBy, Session, WebSocketState, check_mode, validate_close
+from ._scope_view import ScopeView
+
+if TYPE_CHECKING:
+    import contextlib
+    from collections.abc import Awaitable, Callable, Iterable
+    from types import TracebackType
+
+    from ._structured import PosArgs, Structured, WebSocketStatistics
+    from ._types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["MessageIterator", "WebSocket"]
+
+T = TypeVar("T")
+
+
+async def _no_receive() -> Message:
+    raise RuntimeError("this WebSocket was created without a receive callable")
+
+
+async def _no_send(message: Message) -> None:
+    raise RuntimeError("this WebSocket was created without a send callable")
+
+
+def _decode_json(raw: str | bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        raise InvalidJSONMessage(raw, str(exc)) from exc
+
+
+@final
+class MessageIterator(Generic[T]):
+    """The async iterator returned by ``iter_text()``, ``iter_bytes()`` and ``iter_json()``.
+
+    Each step receives one message; the loop ends when the peer disconnects (the close code
+    is then on ``websocket.close_code``). It is a plain object with ``__anext__``, not an
+    async generator, so a cancelled step loses nothing and the iterator stays usable:
+    ``with trio.move_on_after(t): await anext(it)`` is safe.
+    """
+
+    __slots__ = ("_done", "_receive_one")
+
+    def __init__(self, receive_one: Callable[[], Awaitable[T]]) -> None:
+        self._receive_one = receive_one
+        self._done = False
+
+    def __aiter__(self) -> MessageIterator[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        """Receive the next message.
+
+        Raises:
+          StopAsyncIteration: the peer disconnected (now or earlier).
+          UnexpectedMessageType, InvalidJSONMessage: as the matching ``receive_*`` method;
+            the iterator stays usable.
+
+        Cancellation:
+          Atomic: if this raises ``trio.Cancelled``, no message was consumed.
+        """
+        if self._done:
+            await trio.lowlevel.checkpoint()
+            raise StopAsyncIteration
+        try:
+            return await self._receive_one()
+        except WebSocketDisconnect:
+            self._done = True
+            raise StopAsyncIteration from None
+
+
+@final
+class WebSocket(ScopeView):
+    """One WebSocket connection, with Starlette's API.
+
+    ``WebSocket(scope, receive, send)`` wraps the three ASGI arguments. Use it directly, as in
+    Starlette, or as ``async with WebSocket(scope, receive, send) as ws:`` for structured mode
+    (a per-connection nursery, disconnect detection for send-only handlers, close on exit).
+
+    The object is also a read-only mapping over the scope (``websocket["path"]``) and has the
+    request views ``url``, ``headers``, ``query_params``, ``path_params``, ``cookies``,
+    ``client`` and ``state``.
+
+    Concurrency: any number of tasks may send at once (messages go out whole, in the order the
+    calls were made); only one task may receive at a time.
+
+    Args:
+      scope: the ASGI scope; its ``type`` must be ``"websocket"``.
+      receive, send: the ASGI callables. They may be omitted for a WebSocket used only for
+        its request views; using a missing one raises ``RuntimeError``.
+      options: buffering, overflow and close settings (:class:`trio_ws.ConnectionOptions`);
+        the buffers and policies apply to structured mode, ``close_timeout`` to both.
+
+    Raises:
+      ValueError: the scope is not a websocket scope.
+    """
+
+    def __init__(
+        self,
+        scope: Scope,
+        receive: Receive | None = None,
+        send: Send | None = None,
+        *,
+        options: ConnectionOptions | None = None,
+    ) -> None:
+        super().__init__(scope)
+        self._session = Session(scope)
+        self._receive = receive if receive is not None else _no_receive
+        self._send = send if send is not None else _no_send
+        self._receiving = False
+        self._send_lock = trio.StrictFIFOLock()
+        self._options = options if options is not None else ConnectionOptions()
+        self._structured: Structured | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} {self.scope.get('path', '?')!r} "
+            f"client={self.client_state.name} application={self.application_state.name}>"
+        )
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def client_state(self) -> WebSocketState:
+        """What the server reported: CONNECTING, CONNECTED, or DISCONNECTED once the
+        disconnect message has been received by the application."""
+        return self._session.client_state
+
+    @property
+    def application_state(self) -> WebSocketState:
+        """What the application sent: CONNECTING, CONNECTED, RESPONSE (denial in progress)
+        or DISCONNECTED (closed, or the denial response is complete)."""
+        return self._session.application_state
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code of the end of the connection, ``None`` while it is open.
+
+        The client's code when it disconnected (hypercorn 0.18 always reports 1006 for a
+        client close), the application's when it closed first, 1006 when the connection was
+        lost, 1011 after an error in structured mode.
+        """
+        return self._session.close_code
+
+    @property
+    def close_reason(self) -> str | None:
+        """The close reason that goes with :attr:`close_code` (``""`` if none was given)."""
+        return self._session.close_reason
+
+    @property
+    def closed_by(self) -> ClosedBy | None:
+        """Who ended the connection (:class:`trio_ws.ClosedBy`), ``None`` while it is open."""
+        return self._session.closed_by
+
+    # ------------------------------------------------------------------ raw messages
+
+    async def receive(self) -> Message:
+        """Receive the next raw ASGI message, keeping the states right.
+
+        Returns:
+          The message dict: ``websocket.connect``, ``websocket.receive`` or
+          ``websocket.disconnect`` (with ``code`` and a ``str`` ``reason``).
+
+        Raises:
+          WebSocketDisconnected: the disconnect message was already received.
+          RemoteProtocolError: the server sent a message that is illegal at this point.
+          trio.BusyResourceError: another task is receiving on this WebSocket.
+
+        Cancellation:
+          Atomic: if this raises ``trio.Cancelled``, no message was consumed (provided the
+          server's ``receive`` is itself atomic, as hypercorn's and trio_ws.testing's are).
+        """
+        session = self._session
+        session.check_receive()
+        if self._structured is not None:
+            return await self._structured.receive()
+        if self._receiving:
+            raise trio.BusyResourceError("another task is already receiving on this WebSocket")
+        self._receiving = True
+        try:
+            message = await self._receive()
+        finally:
+            self._receiving = False
+        return session.incoming(message)
+
+    async def send(self, message: Message) -> None:
+        """Send a raw ASGI message, validating it and keeping the states right.
+
+        Raises:
+          WebSocketDisconnect: a ``websocket.send`` after the peer left, or the server's
+            ``send`` raised ``OSError`` (ASGI 2.4); code 1006 in that case.
+          WebSocketDisconnected: this side already sent a close or a complete response.
+          LocalProtocolError: the message is illegal in the current state.
+          TypeError, ValueError: the message's fields are invalid (close code and reason,
+            subprotocol, headers, payload types). Nothing was sent.
+
+        Cancellation:
+          If this raises ``trio.Cancelled``, nothing was sent. Once the message is handed to
+          the server the send runs shielded to completion, and a cancellation that arrives
+          meanwhile is delivered at the caller's next checkpoint.
+        """
+        await trio.lowlevel.checkpoint_if_cancelled()
+        if self._structured is not None:
+            await self._structured.wait_drained()  # keep call order behind queued messages
+        await self._acquire_send_lock()
+        try:
+            message = self._session.outgoing(message)
+            await self._send_shielded(message)
+        finally:
+            self._send_lock.release()
+
+    # ------------------------------------------------------------------ handshake
+
+    async def accept(
+        self,
+        subprotocol: str | None = None,
+        headers: Iterable[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        """Accept the connection.
+
+        Args:
+          subprotocol: one of the subprotocols the client offered
+            (``websocket.scope["subprotocols"]``), or ``None``.
+          headers: extra response headers as ``(bytes, bytes)`` pairs; not
+            ``sec-websocket-protocol`` (use ``subprotocol``).
+
+        Raises:
+          ValueError: the subprotocol was not offered, or a header is not allowed (under
+            hypercorn 0.18 either would crash the whole server, so nothing is sent).
+          TypeError: headers are not ``(bytes, bytes)`` pairs.
+          LocalProtocolError: the connection was already accepted, closed or denied.
+
+        Cancellation:
+          If this raises ``trio.Cancelled``, the connection was not accepted (the
+          ``websocket.connect`` message may have been consumed, which changes nothing).
+        """
+        message = {
+            "type": "websocket.accept",
+            "subprotocol": subprotocol,
+            "headers": list(headers) if headers is not None else [],
+        }
+        if self._session.client_state is WebSocketState.CONNECTING:
+            await self.receive()  # the websocket.connect message
+        await self.send(message)
+
+    async def send_denial_response(self, response: ASGIApp) -> None:
+        """Refuse the handshake with an HTTP response instead of accepting.
+
+        ``response`` is any ASGI HTTP response callable, such as :class:`trio_ws.Response`
+        or a Starlette response; it is run with this WebSocket's ``receive`` and ``send``, so
+        its messages are validated like any other.
+
+        Raises:
+          LocalProtocolError (a ``RuntimeError``): the server does not support the
+            ``websocket.http.response`` extension, or the connection was already accepted,
+            closed or denied.
+
+        Cancellation:
+          If this raises ``trio.Cancelled`` before the response started, nothing was sent; a
+          response interrupted after its start leaves the connection half-answered, and the
+          server ends it.
+        """
+        if not self._session.denial_supported:
+            raise LocalProtocolError(
+                "The server doesn't support the Websocket Denial Response extension."
+            )
+        if self._session.application_state is not WebSocketState.CONNECTING:
+            raise LocalProtocolError(
+                "send_denial_response() must be called before the connection is accepted "
+                f"(application state is {self._session.application_state.name})"
+            )
+        await response(self.scope, self.receive, self.send)
+
+    # ------------------------------------------------------------------ receiving
+
+    async def receive_text(self) -> str:
+        """Receive the next message, which must be a text message.
+
+        Raises:
+          WebSocketDisconnect: the peer disconnected; ``.code`` and ``.reason`` say how.
+          UnexpectedMessageType: a binary message arrived; it is consumed and its payload is
+            on the exception's ``.data``.
+          WebSocketDisconnected: not accepted yet, already closed, or the disconnect was
+            already received.
+          trio.BusyResourceError: another task is receiving on this WebSocket.
+
+        Cancellation:
+          Atomic: if this raises ``trio.Cancelled``, no message was consumed.
+        """
+        self._session.check_receive_data()
+        return self._session.text_of(await self.receive())
+
+    async def receive_bytes(self) -> bytes:
+        """Receive the next message, which must be a binary message.
+
+        Raises:
+          WebSocketDisconnect: the peer disconnected; ``.code`` and ``.reason`` say how.
+          UnexpectedMessageType: a text message arrived; it is consumed and its payload is
+            on the exception's ``.data``.
+          WebSocketDisconnected: not accepted yet, already closed, or the disconnect was
+            already received.
+          trio.BusyResourceError: another task is receiving on this WebSocket.
+
+        Cancellation:
+          Atomic: if this raises ``trio.Cancelled``, no message was consumed.
+        """
+        self._session.check_receive_data()
+        return self._session.bytes_of(await self.receive())
+
+    async def receive_json(self, mode: str = "text") -> Any:
+        """Receive the next message and decode it as JSON.
+
+        Args:
+          mode: ``"text"`` to expect a text message, ``"binary"`` for a binary message that
+            holds UTF-8 JSON.
+
+        Raises:
+          InvalidJSONMessage (a ``ValueError``): the payload is not valid JSON (or not
+            UTF-8); the message is consumed, its payload is on ``.data``, and the connection
+            stays usable.
+          ValueError: ``mode`` is neither ``"text"`` nor ``"binary"``.
+          Otherwise as :meth:`receive_text` / :meth:`receive_bytes`.
+
+        Cancellation:
+          Atomic: if this raises ``trio.Cancelled``, no message was consumed.
+        """
+        binary = check_mode(mode) == "binary"
+        self._session.check_receive_data()
+        message = await self.receive()
+        raw = self._session.bytes_of(message) if binary else self._session.text_of(message)
+        return _decode_json(raw)
+
+    def iter_text(self) -> MessageIterator[str]:
+        """An async iterator of text messages that ends when the peer disconnects."""
+        return MessageIterator(self.receive_text)
+
+    def iter_bytes(self) -> MessageIterator[bytes]:
+        """An async iterator of binary messages that ends when the peer disconnects."""
+        return MessageIterator(self.receive_bytes)
+
+    def iter_json(self, mode: str = "text") -> MessageIterator[Any]:
+        """An async iterator of JSON messages that ends when the peer disconnects."""
+        check_mode(mode)
+        return MessageIterator(lambda: self.receive_json(mode))
+
+    # ------------------------------------------------------------------ sending
+
+    async def send_text(self, data: str) -> None:
+        """Send a text message.
+
+        Raises:
+          TypeError: ``data`` is not a ``str``.
+          WebSocketDisconnect: the peer has left (the client closed, or the server's ``send``
+            raised ``OSError``).
+          WebSocketDisconnected: this side already closed.
+          LocalProtocolError: the connection was not accepted.
+
+        Cancellation:
+          If this raises ``trio.Cancelled``, nothing was sent. Once handed to the server the
+          message goes out whole (the ASGI send is shielded); a cancellation that arrives
+          meanwhile is delivered at the caller's next checkpoint.
+        """
+        await self._send_data(self._session.text_message(data))
+
+    async def send_bytes(self, data: bytes | bytearray | memoryview) -> None:
+        """Send a binary message.
+
+        Raises:
+          TypeError: ``data`` is not bytes-like.
+          Otherwise as :meth:`send_text`.
+
+        Cancellation:
+          As :meth:`send_text`.
+        """
+        await self._send_data(self._session.bytes_message(data))
+
+    async def send_json(self, data: Any, mode: str = "text") -> None:
+        """Send ``data`` encoded as compact JSON, in a text (default) or binary message.
+
+        Raises:
+          TypeError: ``data`` is not JSON-serialisable (nothing was sent).
+          ValueError: ``mode`` is neither ``"text"`` nor ``"binary"``.
+          Otherwise as :meth:`send_text`.
+
+        Cancellation:
+          As :meth:`send_text`.
+        """
+        binary = check_mode(mode) == "binary"
+        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        if binary:
+            await self._send_data(self._session.bytes_message(text.encode("utf-8")))
+        else:
+            await self._send_data(self._session.text_message(text))
+
+    # ------------------------------------------------------------------ closing
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        """Close the connection (before ``accept()``: deny it, which servers answer with 403).
+
+        Idempotent: once this side has closed, or once the peer has gone, it does nothing.
+        It works while the calling task is being cancelled: the close is sent in a shielded
+        scope that waits at most ``options.close_timeout`` seconds for sends already in
+        flight or queued (they go out first).
+
+        Raises:
+          ValueError, TypeError: the code is not one an endpoint may send (1000-1003,
+            1007-1014, 3000-4999) or the reason is over 123 UTF-8 bytes. Checked first.
+          LocalProtocolError: a denial response is in progress.
+          trio.Cancelled: after the close was made, if the caller is being cancelled.
+
+        Cancellation:
+          The close is made even under cancellation; the ``Cancelled`` is raised after it.
+        """
+        reason = validate_close(code, reason)
+        await self._close({"type": "websocket.close", "code": code, "reason": reason})
+        await trio.lowlevel.checkpoint_if_cancelled()
+
+    async def _close(self, message: Message) -> bool:
+        """Send ``message`` (a close) if still needed; shielded and bounded. True if sent."""
+        structured = self._structured
+        sent = False
+        with trio.CancelScope(shield=True) as scope:
+            scope.relative_deadline = self._options.close_timeout
+            if structured is not None:
+                await structured.wait_drained()
+            await self._acquire_send_lock()
+            try:
+                if self._session.close_needed():
+                    message = self._session.outgoing(message)
+                    await self._send_shielded(message)
+                    sent = True
+            finally:
+                self._send_lock.release()
+        if structured is not None and self._session.closed_by is not None:
+            structured.notify_end()
+        return sent  # False too when the deadline passed while sends were in flight
+
+    # ------------------------------------------------------------------ the send path
+
+    async def _acquire_send_lock(self) -> None:
+        # Fast path: a free lock is taken without the schedule point of Lock.acquire(); the
+        # send that follows is the checkpoint. Waiting for a busy lock is cancellable and
+        # FIFO, and a cancelled wait leaves nothing sent.
+        if self._send_lock.locked():
+            await self._send_lock.acquire()
+        else:
+            self._send_lock.acquire_nowait()
+
+    async def _send_data(self, message: Message) -> None:
+        """Send a data message that the session has already built and checked."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        lock = self._send_lock
+        structured = self._structured
+        if (
+            structured is not None
+            and structured.buffered_sending
+            and (lock.locked() or structured.must_queue())
+        ):
+            await structured.enqueue(message)
+            return
+        if lock.locked():
+            await lock.acquire()
+            try:
+                # The state may have moved on while we queued (a close, a disconnect).
+                self._session.check_can_send_data()
+            except BaseException:
+                lock.release()
+                raise
+        else:
+            lock.acquire_nowait()
+        try:
+            await self._send_shielded(message)
+        finally:
+            lock.release()
+
+    async def _send_shielded(self, message: Message) -> None:
+        """Hand one message to the server; never cancelled half-way. Caller holds the lock."""
+        try:
+            with trio.CancelScope(shield=True):
+                await self._send(message)
+        except OSError as exc:  # ASGI 2.4: the connection is gone
+            self._session.connection_lost()
+            raise self._session.disconnect_error() from exc
+
+    # ------------------------------------------------------------------ structured mode
+
+    async def __aenter__(self) -> WebSocket:
+        """Enter structured mode: start the per-connection nursery and the receive pump.
+
+        Raises:
+          RuntimeError: the WebSocket is already in (or has finished) structured mode.
+
+        Cancellation:
+          If cancelled, nothing was started.
+        """
+        from ._structured import Structured
+
+        if self._structured is not None:
+            raise RuntimeError("a WebSocket can enter structured mode only once")
+        structured = Structured(self, self._options)
+        await structured.enter()
+        self._structured = structured
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        """Leave structured mode: cancel the connection's tasks and close the connection.
+
+        See :meth:`trio_ws._structured.Structured.exit` for which code each way out of the
+        block sends. ``WebSocketDisconnect`` and ``WebSocketException`` are absorbed; every
+        other exception propagates unchanged.
+
+        Cancellation:
+          The close is shielded and bounded by ``options.close_timeout``.
+        """
+        return await self._require_structured("__aexit__").exit(exc)
+
+    def _require_structured(self, what: str) -> Structured:
+        if self._structured is None:
+            raise RuntimeError(
+                f"{what} needs structured mode: use `async with WebSocket(...) as ws:` "
+                "or trio_ws.websocket_app"
+            )
+        return self._structured
+
+    @property
+    def options(self) -> ConnectionOptions:
+        """The connection's :class:`ConnectionOptions`."""
+        return self._options
+
+    @property
+    def nursery(self) -> trio.Nursery:
+        """The connection's nursery, for the application's own per-connection tasks.
+
+        Tasks started in it are cancelled when the block ends; an exception in one of them
+        ends the block and closes the connection with 1011.
+
+        Raises:
+          RuntimeError: not in structured mode.
+        """
+        nursery = self._require_structured("ws.nursery").nursery
+        assert nursery is not None
+        return nursery
+
+    def start_soon(
+        self,
+        fn: Callable[[Unpack[PosArgs]], Awaitable[object]],
+        *args: *PosArgs,
+        name: object = None,
+    ) -> None:
+        """Start ``fn(*args)`` in the connection's nursery (``ws.nursery.start_soon``).
+
+        Raises:
+          RuntimeError: not in structured mode, or the block has ended.
+        """
+        self._require_structured("ws.start_soon").start_soon(fn, *args, name=name)
+
+    async def wait_disconnected(self) -> None:
+        """Wait until the connection has ended: the peer left or the application closed.
+
+        Returns at once if it has already ended. ``close_code``, ``close_reason`` and
+        ``closed_by`` are set when it returns.
+
+        Raises:
+          RuntimeError: not in structured mode (only the receive pump can notice a
+            disconnect while nobody receives).
+
+        Cancellation:
+          Safe to cancel; it only waits.
+        """
+        await self._require_structured("wait_disconnected()").wait_ended()
+
+    def cancel_on_disconnect(self) -> contextlib.AbstractContextManager[trio.CancelScope]:
+        """A cancel scope that is cancelled when the connection ends.
+
+        ::
+
+            with ws.cancel_on_disconnect() as scope:
+                await some_long_wait()
+            if scope.cancelled_caught:
+                ...  # the peer left (or the app closed) while we waited
+
+        Entered after the end, the scope is cancelled at once.
+
+        Raises:
+          RuntimeError: not in structured mode.
+        """
+        return self._require_structured("cancel_on_disconnect()").cancel_on_disconnect()
+
+    def statistics(self) -> WebSocketStatistics:
+        """A snapshot of the buffers of a structured-mode connection.
+
+        Raises:
+          RuntimeError: not in structured mode.
+        """
+        return self._require_structured("statistics()").statistics()

@@ -1,0 +1,248 @@
+"""The client end of an in-memory WebSocket connection, as yielded by :func:`connect`."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Literal, final
+
+import trio
+
+from .._exceptions import InvalidJSONMessage, UnexpectedMessageType
+from ._server_protocol import AppClosed, DataSent, check_close_code, check_close_reason
+
+if TYPE_CHECKING:
+    from .._types import Message, Scope
+    from ._emulator import ServerEmulator
+    from ._server_protocol import Accepted
+
+__all__ = ["WebSocketTestClient"]
+
+
+@final
+class WebSocketTestClient:
+    """A WebSocket client connected in memory to an ASGI application.
+
+    Create it with :func:`trio_ws.testing.connect`, never directly. Several tasks may send and
+    receive at once: messages go to the app, and come back to the client, in FIFO order.
+
+    Attributes:
+      subprotocol: the subprotocol the app accepted, or ``None``.
+      response_headers: the headers the app passed with ``websocket.accept``.
+      scope: the ASGI scope the app was called with.
+    """
+
+    def __init__(self, emulator: ServerEmulator, accepted: Accepted) -> None:
+        self._emulator = emulator
+        self._receive_finished = False
+        self.subprotocol: str | None = accepted.subprotocol
+        self.response_headers: list[tuple[bytes, bytes]] = accepted.headers
+        self.scope: Scope = emulator.scope
+
+    def __repr__(self) -> str:
+        state = "open" if self.close_code is None else f"closed {self.close_code}"
+        return f"<WebSocketTestClient {self.scope['path']!r} {state}>"
+
+    # ---------------------------------------------------------------- what happened
+
+    @property
+    def close_code(self) -> int | None:
+        """``None`` while open; then the close code, whichever side closed.
+
+        The app's code when it sent ``websocket.close``, 1011 when it returned or raised
+        without closing (as hypercorn does), the client's code after :meth:`close`, 1006 after
+        :meth:`drop`. Set as soon as the close happens, even before :meth:`receive` has
+        drained the messages the app sent before it.
+        """
+        return self._emulator.close_code
+
+    @property
+    def close_reason(self) -> str:
+        """The reason of the close (``""`` while open or when there was none)."""
+        return self._emulator.close_reason
+
+    @property
+    def app_messages(self) -> list[Message]:
+        """Every message the app passed to ``send``, in order, as shallow copies.
+
+        It includes ``websocket.accept`` and any message the server refused (which raised
+        into the app) or dropped (sends after the client left, spec 2.3).
+        """
+        return self._emulator.app_messages
+
+    @property
+    def app_exception(self) -> Exception | None:
+        """What the app raised, if it has raised (whatever ``raise_app_exceptions`` says)."""
+        return self._emulator.app_exception
+
+    @property
+    def app_done(self) -> trio.Event:
+        """Set once the application has returned, raised or been cancelled."""
+        return self._emulator.app_done
+
+    # ---------------------------------------------------------------- sending
+
+    async def send_text(self, data: str) -> None:
+        """Send a text message to the app.
+
+        Raises:
+          TypeError: ``data`` is not a ``str``.
+          ConnectionClosed: the connection is closed (by either side, or the app ended).
+
+        Cancellation:
+          Atomic: if cancelled, the message was not queued. Blocks while the app's receive
+          queue (``queue_size``) is full; this is where backpressure shows.
+        """
+        if not isinstance(data, str):
+            raise TypeError(f"send_text() needs a str, got {type(data).__name__}")
+        await self._emulator.client_send(data)
+
+    async def send_bytes(self, data: bytes | bytearray | memoryview) -> None:
+        """Send a binary message to the app.
+
+        Raises:
+          TypeError: ``data`` is not bytes-like.
+          ConnectionClosed: the connection is closed (by either side, or the app ended).
+
+        Cancellation:
+          Atomic: if cancelled, the message was not queued. Blocks while the app's receive
+          queue is full.
+        """
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(f"send_bytes() needs bytes, got {type(data).__name__}")
+        await self._emulator.client_send(bytes(data))
+
+    async def send_json(self, data: Any, mode: Literal["text", "binary"] = "text") -> None:
+        """Send ``data`` encoded as JSON, in a text message or (``mode="binary"``) UTF-8 bytes.
+
+        Raises:
+          ValueError: ``mode`` is neither ``"text"`` nor ``"binary"``.
+          TypeError: ``data`` is not JSON-serialisable.
+          ConnectionClosed: the connection is closed.
+
+        Cancellation:
+          Atomic: if cancelled, the message was not queued.
+        """
+        if mode not in ("text", "binary"):
+            raise ValueError(f'mode must be "text" or "binary", got {mode!r}')
+        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        if mode == "text":
+            await self._emulator.client_send(text)
+        else:
+            await self._emulator.client_send(text.encode("utf-8"))
+
+    # ---------------------------------------------------------------- receiving
+
+    async def receive(self) -> str | bytes:
+        """Receive the next message the app sent: ``str`` for text, ``bytes`` for binary.
+
+        Messages the app sent before closing are received first; then this raises. After the
+        client's own :meth:`close` or :meth:`drop` it raises at once (pending messages are
+        discarded, as real clients do after a local close).
+
+        Raises:
+          ConnectionClosed: the app closed (its code and reason), the app ended without
+            closing (1011), or the client closed or dropped the connection itself.
+
+        Cancellation:
+          Atomic: if cancelled, no message was consumed.
+        """
+        if self._receive_finished or self._emulator.closed_by_client:
+            await trio.lowlevel.checkpoint()
+            raise self._emulator.closed_error()
+        try:
+            item = await self._emulator.outbound.receive()
+        except trio.EndOfChannel:
+            self._receive_finished = True
+            raise self._emulator.closed_error() from None
+        # Nothing below awaits: a message taken from the channel is never lost to a cancel.
+        if isinstance(item, DataSent):
+            return item.data
+        if isinstance(item, AppClosed):
+            self._receive_finished = True
+            raise self._emulator.closed_error()
+        raise AssertionError(f"unexpected item after the handshake: {item!r}")  # pragma: no cover
+
+    async def receive_text(self) -> str:
+        """Receive the next message, which must be a text message.
+
+        Raises:
+          trio_ws.UnexpectedMessageType: a binary message arrived; it is consumed and its
+            payload is in ``.data``.
+          ConnectionClosed: as for :meth:`receive`.
+
+        Cancellation:
+          Atomic: if cancelled, no message was consumed.
+        """
+        data = await self.receive()
+        if not isinstance(data, str):
+            raise UnexpectedMessageType("text", data)
+        return data
+
+    async def receive_bytes(self) -> bytes:
+        """Receive the next message, which must be a binary message.
+
+        Raises:
+          trio_ws.UnexpectedMessageType: a text message arrived; it is consumed and its
+            payload is in ``.data``.
+          ConnectionClosed: as for :meth:`receive`.
+
+        Cancellation:
+          Atomic: if cancelled, no message was consumed.
+        """
+        data = await self.receive()
+        if not isinstance(data, bytes):
+            raise UnexpectedMessageType("bytes", data)
+        return data
+
+    async def receive_json(self, mode: Literal["text", "binary"] = "text") -> Any:
+        """Receive the next message and decode it as JSON.
+
+        ``mode="text"`` expects a text message, ``mode="binary"`` a binary one holding UTF-8.
+
+        Raises:
+          ValueError: ``mode`` is neither ``"text"`` nor ``"binary"``.
+          trio_ws.UnexpectedMessageType: the message is of the other kind (payload in
+            ``.data``).
+          trio_ws.InvalidJSONMessage: the payload is not valid JSON (payload in ``.data``).
+          ConnectionClosed: as for :meth:`receive`.
+
+        Cancellation:
+          Atomic: if cancelled, no message was consumed.
+        """
+        if mode not in ("text", "binary"):
+            raise ValueError(f'mode must be "text" or "binary", got {mode!r}')
+        data = await (self.receive_text() if mode == "text" else self.receive_bytes())
+        try:
+            return json.loads(data)
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            raise InvalidJSONMessage(data, str(exc)) from None
+
+    # ---------------------------------------------------------------- closing
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        """Close the connection: the app receives ``websocket.disconnect`` with ``code``.
+
+        The ``reason`` is delivered only when the spec version is 2.5 or later. Closing an
+        already closed connection does nothing. Afterwards sends and receives raise
+        :exc:`ConnectionClosed`, and sends from the app are dropped (2.3) or raise
+        :exc:`OSError` (2.4+).
+
+        Raises:
+          ValueError: ``code`` may not be sent (1000-1003, 1007-1014, 3000-4999 may), or
+            ``reason`` is longer than 123 UTF-8 bytes.
+
+        Cancellation:
+          Atomic. The disconnect goes through the app's bounded receive queue like any
+          message, so this blocks while the queue is full; if cancelled then, nothing was
+          delivered and the connection is still open.
+        """
+        await self._emulator.client_close(check_close_code(code), check_close_reason(reason))
+
+    def drop(self) -> None:
+        """Lose the connection abruptly, without a close frame (fault injection).
+
+        The app receives ``websocket.disconnect`` with code 1006 after the messages already
+        queued for it. ``close_code`` becomes 1006 at once. Does nothing if already closed.
+        This is not a checkpoint.
+        """
+        self._emulator.client_drop()
