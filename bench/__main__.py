@@ -71,8 +71,8 @@ def main(argv: list[str] | None = None) -> None:
         )
 
     if "e2e" in groups:
-        rounds = args.rounds or (1 if quick else 3)
-        duration = 0.8 if quick else 2.5
+        rounds = args.rounds or (1 if quick else 5)
+        duration = 0.8 if quick else 1.5
         log(f"end to end: {rounds} rounds, {duration} s windows")
         e2e_targets = tuple(t for t in TARGETS if t in targets)
         scenarios = tuple(s for s in args.scenarios.split(",") if s)

@@ -132,8 +132,9 @@ def e2e_tables(result: E2EResult) -> tuple[str, list[Goal]]:
     goals: list[Goal] = []
 
     out.append(
-        "| target | 50 conns × 32 B: round trips/s | server µs CPU / rt | 50 conns × 64 KiB: rt/s "
-        "| server µs CPU / rt | pipelined 32 B (1 conn, 64 in flight): msgs/s | server µs / msg |"
+        "| target | 50 conns × 32 B: round trips/s | server µs CPU / rt (efficiency vs raw) "
+        "| 50 conns × 64 KiB: rt/s | server µs CPU / rt | pipelined 32 B (1 conn, 64 in flight): "
+        "msgs/s | server µs / msg |"
     )
     out.append("|---|---|---|---|---|---|---|")
     for target in targets:
@@ -145,7 +146,13 @@ def e2e_tables(result: E2EResult) -> tuple[str, list[Goal]]:
                 cell += f" (goal ≥ {goal}×) {mark(ratio >= goal)}"
             cells.append(cell)
             cpu = result.median(target, scenario, "server_us_per_op")
-            cells.append(f"{cpu:.0f}" if cpu is not None else "–")
+            raw_cpu = result.median("raw", scenario, "server_us_per_op")
+            if cpu is None:
+                cells.append("–")
+            elif raw_cpu is None or target == "raw":
+                cells.append(f"{cpu:.0f}")
+            else:
+                cells.append(f"{cpu:.0f} · {raw_cpu / cpu:.2f}×")
         out.append("| " + " | ".join(cells) + " |")
     for target in result.unavailable:
         out.append(f"| {VARIANT_LABELS[target]} | {result.unavailable[target]} |||||| ")
@@ -170,19 +177,28 @@ def e2e_tables(result: E2EResult) -> tuple[str, list[Goal]]:
         )
 
     # Goals.
-    raw32 = result.median("raw", "rt50_32", "rate")
-    star32 = result.median("starlette", "rt50_32", "rate")
+    # Judged on server CPU per round trip (raw's / the target's): it is what throughput is
+    # on a dedicated core, and a shared machine disturbs it far less than wall-clock rates.
+    raw32 = result.median("raw", "rt50_32", "server_us_per_op")
+    star32 = result.median("starlette", "rt50_32", "server_us_per_op")
+    raw_rate = result.median("raw", "rt50_32", "rate")
     for variant, goal in E2E_GOALS.items():
-        label = f"e2e 50 conns × 32 B, {VARIANT_LABELS[variant]} ≥ {goal}× raw and > Starlette"
-        value = result.median(variant, "rt50_32", "rate")
+        label = (
+            f"e2e 50 conns × 32 B, {VARIANT_LABELS[variant]} ≥ {goal}× raw and ahead of "
+            "Starlette (server CPU per round trip; wall-clock rate ratio in brackets)"
+        )
+        value = result.median(variant, "rt50_32", "server_us_per_op")
+        rate = result.median(variant, "rt50_32", "rate")
         if variant in result.unavailable or value is None or raw32 is None:
             goals.append(Goal(label, result.unavailable.get(variant, "not measured"), None))
             continue
-        ahead = star32 is None or value > star32
-        measured = f"{value / raw32:.2f}× raw" + (
-            f", {value / star32:.2f}× Starlette" if star32 else ""
+        ahead = star32 is None or value < star32
+        measured = f"{raw32 / value:.2f}× raw" + (
+            f", {star32 / value:.2f}× Starlette" if star32 else ""
         )
-        goals.append(Goal(label, measured, value / raw32 >= goal and ahead))
+        if rate is not None and raw_rate:
+            measured += f" (rate {rate / raw_rate:.2f}×)"
+        goals.append(Goal(label, measured, raw32 / value >= goal and ahead))
     for variant, goal in MEMORY_GOALS.items():
         label = f"memory per idle conn, {VARIANT_LABELS[variant]} ≤ {goal}× raw"
         value = result.median(variant, "memory", "kib_per_conn")

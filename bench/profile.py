@@ -1,0 +1,218 @@
+"""Where trio_ws's per-message time goes: ablations and a cProfile attribution.
+
+``python -m bench.profile [--n N] [--rounds R]`` measures in process (as :mod:`bench.inprocess`)
+a few *probe* variants next to raw, direct and structured, interleaved, and prints µs per
+message and the difference to raw:
+
+- ``raw+shield``: the raw application with each ASGI send in ``trio.CancelScope(shield=True)``
+  (the price of the shield alone, in context);
+- ``direct-noshield`` / ``structured-noshield``: trio_ws with its shielded send replaced, for
+  the duration of the run, by the same send without the shield (monkeypatched here only; it
+  measures what removing the shield from the common path would gain).
+
+Then it runs trio_ws direct under cProfile and attributes its time per message to the
+functions that own it (the profiled share of each, applied to the unprofiled µs per message).
+Nothing here changes trio_ws; the patch is undone after each run.
+"""
+
+# ruff: noqa: RUF001
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import gc
+import pstats
+import statistics
+import time
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from . import apps, inprocess
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from .apps import Receive, Scope, Send
+
+
+async def raw_shielded(scope: Scope, receive: Receive, send: Send) -> None:
+    """``apps.raw`` with every send in a shielded cancel scope."""
+
+    async def shielded_send(message: apps.Message) -> None:
+        with trio.CancelScope(shield=True):
+            await send(message)
+
+    await apps.raw(scope, receive, shielded_send)
+
+
+@contextlib.contextmanager
+def no_shield() -> Iterator[bool]:
+    """Replace ``WebSocket._send_shielded`` by an unshielded copy; yields False if impossible."""
+    try:
+        from trio_ws import _websocket
+    except ImportError:
+        yield False
+        return
+    cls: Any = getattr(_websocket, "WebSocket", None)
+    original = getattr(cls, "_send_shielded", None)
+    if original is None:
+        yield False
+        return
+
+    async def _send_unshielded(self: Any, message: apps.Message) -> None:
+        try:
+            await self._send(message)
+        except OSError as exc:
+            self._session.connection_lost()
+            raise self._session.disconnect_error() from exc
+
+    cls._send_shielded = _send_unshielded
+    try:
+        yield True
+    finally:
+        cls._send_shielded = original
+
+
+PROBES: dict[str, tuple[str, bool]] = {
+    # name: (bench.apps variant or "raw+shield", patch the shield out)
+    "raw": ("raw", False),
+    "raw+shield": ("raw+shield", False),
+    "direct": ("direct", False),
+    "direct-noshield": ("direct", True),
+    "structured": ("structured", False),
+    "structured-noshield": ("structured", True),
+}
+
+
+def run_probe(name: str, workload: str, kind: str, n: int) -> float | None:
+    """µs of CPU per message for one probe, or None if it cannot run here."""
+    variant, patched = PROBES[name]
+    app = raw_shielded if variant == "raw+shield" else apps.get_app(variant)
+    if app is None:
+        return None
+    gc.collect()
+    with no_shield() if patched else contextlib.nullcontext(True) as ok:
+        if not ok:
+            return None
+        elapsed = trio.run(inprocess.drive, app, workload, kind, n)
+    return elapsed / n * 1e6
+
+
+def ablation(n: int, rounds: int, workloads: tuple[str, ...]) -> dict[tuple[str, str], float]:
+    """Median µs per message by ``(workload, probe)``, probes interleaved in every round."""
+    samples: dict[tuple[str, str], list[float]] = {}
+    names = list(PROBES)
+    for name in names:
+        run_probe(name, "pingpong", "text", min(n, 500))  # warm-up
+    for r in range(rounds):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for workload in workloads:
+            for name in order:
+                value = run_probe(name, workload, "text", n)
+                if value is not None:
+                    samples.setdefault((workload, name), []).append(value)
+    return {key: statistics.median(values) for key, values in samples.items()}
+
+
+def attribute(variant: str, workload: str, n: int, top: int = 14) -> list[tuple[str, float]]:
+    """Share of the profiled time (own time) per function, for one variant and workload."""
+    app = apps.get_app(variant)
+    assert app is not None
+    profiler = cProfile.Profile()
+
+    async def main() -> None:
+        profiler.enable()
+        await inprocess.drive(app, workload, "text", n)
+        profiler.disable()
+
+    trio.run(main)
+    stats: Any = getattr(pstats.Stats(profiler), "stats")  # noqa: B009 - untyped attribute
+    total = sum(entry[2] for entry in stats.values())  # tottime
+    rows = []
+    for (filename, line, func), entry in stats.items():
+        short = filename.split("site-packages/")[-1].split("wt-bench/")[-1]
+        rows.append((f"{short}:{line}({func})", entry[2] / total))
+    rows.sort(key=lambda row: -row[1])
+    return rows[:top]
+
+
+def group_shares(variant: str, workload: str, n: int) -> dict[str, float]:
+    """Profiled own time per package: trio_ws, trio core, channels, the harness."""
+    app = apps.get_app(variant)
+    assert app is not None
+    profiler = cProfile.Profile()
+
+    async def main() -> None:
+        profiler.enable()
+        await inprocess.drive(app, workload, "text", n)
+        profiler.disable()
+
+    trio.run(main)
+    stats: Any = getattr(pstats.Stats(profiler), "stats")  # noqa: B009 - untyped attribute
+    groups: dict[str, float] = {}
+    total = 0.0
+    for (filename, _line, func), entry in stats.items():
+        if "trio_ws/" in filename:
+            group = "trio_ws"
+        elif "trio/_core/_run.py" in filename and func in ("__enter__", "_close", "__exit__"):
+            group = "trio CancelScope enter/exit"
+        elif "trio/_sync.py" in filename:
+            group = "trio locks"
+        elif "trio/_channel.py" in filename:
+            group = "trio memory channels"
+        elif "trio/" in filename or "outcome/" in filename:
+            group = "trio scheduler and other"
+        elif "bench/" in filename:
+            group = "bench harness and app"
+        else:
+            group = "other (contextlib, attrs, builtins)"
+        groups[group] = groups.get(group, 0.0) + entry[2]
+        total += entry[2]
+    return {group: value / total for group, value in sorted(groups.items(), key=lambda g: -g[1])}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=10000)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    started = time.monotonic()
+    workloads = ("pingpong", "stream", "sink")
+    medians = ablation(args.n, args.rounds, workloads)
+    print(f"### Ablation: µs of CPU per message, median of {args.rounds} rounds × {args.n}\n")
+    names = list(PROBES)
+    print("| workload | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    for workload in workloads:
+        raw = medians.get((workload, "raw"))
+        cells = []
+        for name in names:
+            value = medians.get((workload, name))
+            if value is None or raw is None:
+                cells.append("n/a")
+            elif name == "raw":
+                cells.append(f"{value:.1f}")
+            else:
+                cells.append(f"{value:.1f} ({value - raw:+.1f}; {raw / value:.2f}×)")
+        print(f"| {workload} | " + " | ".join(cells) + " |")
+    for variant in ("direct", "structured"):
+        if apps.get_app(variant) is None:
+            continue
+        for workload in ("pingpong", "stream"):
+            per_message = medians.get((workload, variant))
+            print(f"\n### cProfile own-time shares, {variant} {workload} text")
+            print(f"(× {per_message:.1f} µs per message unprofiled)\n" if per_message else "\n")
+            for group, share in group_shares(variant, workload, args.n).items():
+                us = f"≈ {share * per_message:.1f} µs" if per_message else ""
+                print(f"- {group}: {share * 100:.0f}% {us}")
+            print("\nTop functions (own time):\n")
+            for func, share in attribute(variant, workload, args.n):
+                us = f"≈ {share * per_message:.2f} µs" if per_message else ""
+                print(f"- {share * 100:4.1f}% {us}  {func}")
+    print(f"\nTotal time {time.monotonic() - started:.0f} s.")
+
+
+if __name__ == "__main__":
+    main()
