@@ -127,7 +127,8 @@ def _ratio_cell(
 
 
 def e2e_tables(result: E2EResult) -> tuple[str, list[Goal]]:
-    targets = [t for t in TARGETS if t not in result.unavailable]
+    measured = {key[0] for key in result.samples} | {key[0] for key in result.errors}
+    targets = [t for t in TARGETS if t in measured]
     out: list[str] = []
     goals: list[Goal] = []
 
