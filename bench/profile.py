@@ -12,6 +12,9 @@ message and the difference to raw:
 
 Then it runs trio_ws direct under cProfile and attributes its time per message to the
 functions that own it (the profiled share of each, applied to the unprofiled µs per message).
+Finally it opens 1,000 idle connections per variant in process and reports, with
+``tracemalloc``, the Python memory each one holds and the allocation sites that differ.
+
 Nothing here changes trio_ws; the patch is undone after each run.
 """
 
@@ -25,9 +28,11 @@ import gc
 import pstats
 import statistics
 import time
+import tracemalloc
 from typing import TYPE_CHECKING, Any
 
 import trio
+import trio.testing
 
 from . import apps, inprocess
 
@@ -173,12 +178,73 @@ def group_shares(variant: str, workload: str, n: int) -> dict[str, float]:
     return {group: value / total for group, value in sorted(groups.items(), key=lambda g: -g[1])}
 
 
+async def _hold_idle(app: apps.ASGIApp, count: int) -> tuple[int, tracemalloc.Snapshot]:
+    """Open ``count`` accepted connections that echoed once; bytes allocated meanwhile."""
+    inprocess_scope = inprocess.make_scope("/echo/text")
+    payload = {"type": "websocket.receive", "text": "hello", "bytes": None}
+    async with trio.open_nursery() as nursery:
+        clients = []
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(count):
+            to_app, inbox = trio.open_memory_channel[apps.Message](inprocess.QUEUE_SIZE)
+            outbox, from_app = trio.open_memory_channel[apps.Message](inprocess.QUEUE_SIZE)
+            nursery.start_soon(app, dict(inprocess_scope), inbox.receive, outbox.send)
+            await to_app.send({"type": "websocket.connect"})
+            await from_app.receive()  # accept
+            await to_app.send(dict(payload))
+            await from_app.receive()  # the echo: the app is past accept, in its receive
+            clients.append((to_app, from_app))
+        await trio.testing.wait_all_tasks_blocked()
+        gc.collect()
+        used = tracemalloc.get_traced_memory()[0] - before
+        snapshot = tracemalloc.take_snapshot()
+        for to_app, _ in clients:
+            await to_app.send({"type": "websocket.disconnect", "code": 1000})
+    return used, snapshot
+
+
+def memory_breakdown(count: int = 1000, top: int = 12) -> None:
+    """Print KiB per idle connection per variant, and the extra allocation sites vs raw."""
+    print(f"\n### Python memory per idle connection in process ({count} open, tracemalloc)\n")
+    snapshots: dict[str, tracemalloc.Snapshot] = {}
+    per_conn: dict[str, float] = {}
+    for variant in apps.VARIANTS:
+        app = apps.get_app(variant)
+        if app is None:
+            continue
+        tracemalloc.start(1)
+        try:
+            used, snapshot = trio.run(_hold_idle, app, count)
+        finally:
+            tracemalloc.stop()
+        snapshots[variant] = snapshot
+        per_conn[variant] = used / count / 1024
+    raw = per_conn.get("raw")
+    for variant, kib in per_conn.items():
+        extra = f" ({kib - raw:+.2f} KiB vs raw)" if raw is not None and variant != "raw" else ""
+        print(f"- {variant}: {kib:.2f} KiB{extra}")
+    for variant in ("direct", "structured"):
+        if variant not in snapshots or "raw" not in snapshots:
+            continue
+        print(f"\nAllocation sites, {variant} minus raw (KiB per connection):\n")
+        diff = snapshots[variant].compare_to(snapshots["raw"], "lineno")
+        for stat in sorted(diff, key=lambda s: -s.size_diff)[:top]:
+            frame = stat.traceback[0]
+            where = frame.filename.split("site-packages/")[-1].split("wt-bench/")[-1]
+            print(f"- {stat.size_diff / count / 1024:+6.2f}  {where}:{frame.lineno}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=10000)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--memory-only", action="store_true", help="only the memory breakdown")
     args = parser.parse_args()
     started = time.monotonic()
+    if args.memory_only:
+        memory_breakdown()
+        return
     workloads = ("pingpong", "stream", "sink")
     medians = ablation(args.n, args.rounds, workloads)
     print(f"### Ablation: µs of CPU per message, median of {args.rounds} rounds × {args.n}\n")
@@ -211,6 +277,7 @@ def main() -> None:
             for func, share in attribute(variant, workload, args.n):
                 us = f"≈ {share * per_message:.2f} µs" if per_message else ""
                 print(f"- {share * 100:4.1f}% {us}  {func}")
+    memory_breakdown()
     print(f"\nTotal time {time.monotonic() - started:.0f} s.")
 
 

@@ -127,8 +127,8 @@ def _ratio_cell(
 
 
 def e2e_tables(result: E2EResult) -> tuple[str, list[Goal]]:
-    measured = {key[0] for key in result.samples} | {key[0] for key in result.errors}
-    targets = [t for t in TARGETS if t in measured]
+    seen = {key[0] for key in result.samples} | {key[0] for key in result.errors}
+    targets = [t for t in TARGETS if t in seen]
     out: list[str] = []
     goals: list[Goal] = []
 
