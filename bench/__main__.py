@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import sys
 import time
 from pathlib import Path
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{report.environment()}.",
     ]
     goals: list[report.Goal] = []
+    raw_samples: dict[str, object] = {"mode": mode}
 
     if "inprocess" in groups:
         rounds = args.rounds or (3 if quick else 7)
@@ -62,6 +64,7 @@ def main(argv: list[str] | None = None) -> None:
         log(f"in process: {rounds} rounds × {n} messages per workload and variant")
         variants = tuple(v for v in VARIANTS if v in targets)
         result = inprocess.run(rounds=rounds, n=n, variants=variants, progress=log)
+        raw_samples["inprocess"] = {"/".join(k): v for k, v in result.samples.items()}
         table, more = report.inprocess_table(result)
         goals += more
         sections.append(
@@ -86,6 +89,8 @@ def main(argv: list[str] | None = None) -> None:
             scenarios=scenarios,
             progress=log,
         )
+        raw_samples["e2e"] = {"/".join(k): v for k, v in result_e2e.samples.items()}
+        raw_samples["e2e_errors"] = {"/".join(k): v for k, v in result_e2e.errors.items()}
         tables, more = report.e2e_tables(result_e2e)
         goals += more
         sections.append(
@@ -97,6 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     if "micro" in groups:
         log("micro: trio primitives")
         costs = micro.run(rounds=1 if quick else 3, n=5000 if quick else 20000)
+        raw_samples["micro"] = costs
         sections.append("### trio primitives on this machine\n\n" + report.micro_table(costs))
 
     if goals:
@@ -106,6 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     print(text)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.md").write_text(text)
+    (RESULTS / "latest.json").write_text(json.dumps(raw_samples, indent=1))
     log(f"written to {RESULTS / 'latest.md'}")
     if args.readme:
         update_readme(text)
