@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 import trio.testing
 
-from . import apps, inprocess
+from . import apps, inprocess, prototypes
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -80,21 +80,33 @@ def no_shield() -> Iterator[bool]:
         cls._send_shielded = original
 
 
+def _app(variant: str) -> apps.ASGIApp | None:
+    if variant == "raw+shield":
+        return raw_shielded
+    if variant == "proto-direct":
+        return prototypes.lean_direct_app
+    if variant == "proto-structured":
+        return prototypes.token_structured_app
+    return apps.get_app(variant)
+
+
 PROBES: dict[str, tuple[str, bool]] = {
-    # name: (bench.apps variant or "raw+shield", patch the shield out)
+    # name: (variant, patch trio_ws's shield out for the run)
     "raw": ("raw", False),
     "raw+shield": ("raw+shield", False),
     "direct": ("direct", False),
     "direct-noshield": ("direct", True),
     "structured": ("structured", False),
     "structured-noshield": ("structured", True),
+    "proto-direct": ("proto-direct", False),
+    "proto-structured": ("proto-structured", False),
 }
 
 
 def run_probe(name: str, workload: str, kind: str, n: int) -> float | None:
     """µs of CPU per message for one probe, or None if it cannot run here."""
     variant, patched = PROBES[name]
-    app = raw_shielded if variant == "raw+shield" else apps.get_app(variant)
+    app = _app(variant)
     if app is None:
         return None
     gc.collect()
@@ -209,8 +221,8 @@ def memory_breakdown(count: int = 1000, top: int = 12) -> None:
     print(f"\n### Python memory per idle connection in process ({count} open, tracemalloc)\n")
     snapshots: dict[str, tracemalloc.Snapshot] = {}
     per_conn: dict[str, float] = {}
-    for variant in apps.VARIANTS:
-        app = apps.get_app(variant)
+    for variant in (*apps.VARIANTS, "proto-direct", "proto-structured"):
+        app = _app(variant)
         if app is None:
             continue
         tracemalloc.start(1)
@@ -224,9 +236,14 @@ def memory_breakdown(count: int = 1000, top: int = 12) -> None:
     for variant, kib in per_conn.items():
         extra = f" ({kib - raw:+.2f} KiB vs raw)" if raw is not None and variant != "raw" else ""
         print(f"- {variant}: {kib:.2f} KiB{extra}")
-    for variant in ("direct", "structured"):
+    for variant in ("direct", "structured", "proto-structured"):
         if variant not in snapshots or "raw" not in snapshots:
             continue
+        print(f"\nBy file, {variant} minus raw (KiB per connection):\n")
+        by_file = snapshots[variant].compare_to(snapshots["raw"], "filename")
+        for stat in sorted(by_file, key=lambda s: -abs(s.size_diff))[:top]:
+            where = stat.traceback[0].filename.split("site-packages/")[-1]
+            print(f"- {stat.size_diff / count / 1024:+6.2f}  {where.split('wt-bench/')[-1]}")
         print(f"\nAllocation sites, {variant} minus raw (KiB per connection):\n")
         diff = snapshots[variant].compare_to(snapshots["raw"], "lineno")
         for stat in sorted(diff, key=lambda s: -s.size_diff)[:top]:
