@@ -17,7 +17,7 @@ from pathlib import Path
 from . import e2e, inprocess, micro, report
 from .apps import VARIANTS
 from .loadclient import SCENARIOS
-from .server import TARGETS
+from .server import PROTOTYPE_TARGETS, TARGETS
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -34,7 +34,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="the short run (under two minutes)")
     parser.add_argument("--groups", default=",".join(GROUPS), help=f"subset of {GROUPS}")
-    parser.add_argument("--targets", default=",".join(TARGETS), help="variants / servers")
+    parser.add_argument(
+        "--targets",
+        help="variants / servers (default: all; --quick leaves out the prototypes)",
+    )
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="end-to-end scenarios")
     parser.add_argument("--rounds", type=int, help="override the number of interleaved rounds")
     parser.add_argument("--readme", action="store_true", help="copy the tables into README.md")
@@ -47,8 +50,9 @@ def main(argv: list[str] | None = None) -> None:
     unknown = set(groups) - set(GROUPS)
     if unknown:
         raise SystemExit(f"unknown groups: {sorted(unknown)}")
-    targets = tuple(t for t in args.targets.split(",") if t)
     quick = args.quick
+    default = [t for t in TARGETS if not (quick and t in PROTOTYPE_TARGETS)]
+    targets = tuple(t for t in (args.targets or ",".join(default)).split(",") if t)
     started = time.monotonic()
     mode = "quick" if quick else "full"
     sections = [

@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from .apps import unavailable_reason
 from .loadclient import SCENARIOS
-from .server import ASGI_TARGETS, PEER_TARGETS, TARGETS, peer_unavailable_reason
+from .server import (
+    ASGI_TARGETS,
+    PEER_TARGETS,
+    PROTOTYPE_TARGETS,
+    TARGETS,
+    peer_unavailable_reason,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -44,6 +50,8 @@ class E2EResult:
 
 
 def unavailable(target: str) -> str | None:
+    if target in PROTOTYPE_TARGETS:
+        return None
     if target in ASGI_TARGETS:
         return unavailable_reason(target)
     return peer_unavailable_reason(target)

@@ -208,3 +208,22 @@ async def token_structured_app(scope: Scope, receive: Receive, send: Send) -> No
 
     async with TokenStructured(scope, receive, send) as ws:
         await run_workload(ws, scope, Disconnected)
+
+
+async def _with_lifespan(scope: Scope, receive: Receive, send: Send, app: Any) -> None:
+    if scope["type"] == "lifespan":
+        from .apps import _lifespan
+
+        await _lifespan(receive, send)
+        return
+    await app(scope, receive, send)
+
+
+def get_prototype_app(name: str) -> Any:
+    """``proto-direct`` or ``proto-structured`` as an ASGI app that also answers lifespan."""
+    app = lean_direct_app if name == "proto-direct" else token_structured_app
+
+    async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
+        await _with_lifespan(scope, receive, send, app)
+
+    return asgi

@@ -24,6 +24,8 @@ VARIANT_LABELS = {
     "structured": "trio_ws structured",
     "trio-websocket": "trio-websocket (peer)",
     "websockets": "websockets.trio (peer)",
+    "proto-direct": "prototype: lean direct",
+    "proto-structured": "prototype: token structured",
 }
 #: In-process goals: minimum ratio against raw.
 INPROCESS_GOALS = {"direct": 0.97, "structured": 0.85}
@@ -173,8 +175,8 @@ def e2e_tables(result: E2EResult) -> tuple[str, list[Goal]]:
         if target in MEMORY_GOALS and mem_ratio is not None:
             mem += f" (goal ≤ {MEMORY_GOALS[target]}×) {mark(mem_ratio <= MEMORY_GOALS[target])}"
         out.append(
-            f"| {VARIANT_LABELS[target]} | {p50 or 0:.0f} | {p99 or 0:.0f} | {hs} "
-            f"| {hs_cpu or 0:.0f} | {mem} |"
+            f"| {VARIANT_LABELS[target]} | {_num(p50)} | {_num(p99)} | {hs} "
+            f"| {_num(hs_cpu)} | {mem} |"
         )
 
     # Goals.
@@ -237,6 +239,10 @@ def e2e_tables(result: E2EResult) -> tuple[str, list[Goal]]:
             + ", ".join(f"{t}: {n}" for t, n in result.server_errors.items())
         )
     return "\n".join(out), goals
+
+
+def _num(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f}"
 
 
 def micro_table(costs: dict[str, float]) -> str:

@@ -7,7 +7,8 @@ it is terminated. Targets:
   hypercorn's trio worker (``hypercorn.trio.serve`` in this process, so that its CPU and memory
   are this process's: the CLI would fork a worker);
 - ``trio-websocket``: trio-websocket's own server, echoing;
-- ``websockets``: ``websockets.trio.serve`` (websockets ≥ 16), echoing, compression off.
+- ``websockets``: ``websockets.trio.serve`` (websockets ≥ 16), echoing, compression off;
+- ``proto-direct``, ``proto-structured``: :mod:`bench.prototypes` on hypercorn's trio worker.
 
 The peers echo whatever message kind they receive, as the ASGI echo apps do.
 """
@@ -24,7 +25,9 @@ import trio
 
 ASGI_TARGETS = ("raw", "starlette", "direct", "structured")
 PEER_TARGETS = ("trio-websocket", "websockets")
-TARGETS = ASGI_TARGETS + PEER_TARGETS
+#: Sketches of the proposed trio_ws common paths (bench/prototypes.py), for comparison only.
+PROTOTYPE_TARGETS = ("proto-direct", "proto-structured")
+TARGETS = ASGI_TARGETS + PEER_TARGETS + PROTOTYPE_TARGETS
 
 
 def raise_fd_limit() -> int:
@@ -59,8 +62,9 @@ async def serve_asgi(target: str) -> None:
     from hypercorn.trio import serve
 
     from .apps import get_app
+    from .prototypes import get_prototype_app
 
-    app = get_app(target)
+    app = get_prototype_app(target) if target in PROTOTYPE_TARGETS else get_app(target)
     if app is None:
         raise SystemExit(f"{target} is not available on this branch")
     config = Config()
