@@ -11,9 +11,10 @@ While the block runs, a nursery holds:
 * the application's own per-connection tasks (``ws.nursery``, ``ws.start_soon``).
 
 "Single writer" is a property rather than a task: one ASGI send at a time, in call order,
-never cancelled half-way, stopping only between messages. A sender that finds no send in
-flight and nothing queued performs the shielded send itself, which saves a task switch per
-message; everyone else queues behind it.
+never cancelled half-way, stopping only between messages. Without an outbound buffer (the
+default) each sender performs its shielded send itself, in FIFO turn behind any send in
+flight, which saves a task switch per message. With ``outbound_buffer > 0`` every data send is
+queued and the writer task delivers the queue; raw sends and closes wait for it to drain.
 
 Leaving the block ends the connection (see :meth:`Structured.exit` for the codes) and cancels
 the tasks left in the nursery. Exceptions come out as they were raised: our nursery never
@@ -137,7 +138,6 @@ class Structured:
         """
         nursery = self.nursery
         assert nursery is not None
-        cancelled_by_us = nursery.cancel_scope.cancel_called  # a task of ws.nursery failed
         if exc is None or isinstance(exc, (WebSocketDisconnect, WebSocketException)):
             with trio.CancelScope(shield=True) as scope:
                 scope.relative_deadline = self._options.close_timeout
@@ -161,6 +161,14 @@ class Structured:
             if len(child_errors) == 1:
                 raise child_errors[0] from None
             raise BaseExceptionGroup("several tasks of a trio_ws connection failed", child_errors)
+        if isinstance(exc, trio.Cancelled) and outer_cancel is None:
+            # Whose Cancelled is it? If a scope outside the block is cancelled, this
+            # checkpoint raises again; otherwise it was ws.nursery's own scope (someone
+            # cancelled it), which ends the connection normally.
+            try:
+                await trio.lowlevel.checkpoint_if_cancelled()
+            except trio.Cancelled as outside:
+                outer_cancel = outside
         if isinstance(exc, WebSocketException):
             await self._close_for(ClosedBy.APP, exc.code, exc.reason)
             return True
@@ -172,10 +180,9 @@ class Structured:
             await self._close_for(ClosedBy.APP, 1000, "")
             return exc is not None
         if isinstance(exc, trio.Cancelled):
-            if cancelled_by_us:
-                # Someone cancelled ws.nursery itself: that Cancelled belongs to our scope.
+            if outer_cancel is None:
                 await self._close_for(ClosedBy.APP, 1000, "")
-                return True
+                return True  # the Cancelled belonged to ws.nursery's scope
             await self._close_for(ClosedBy.SERVER_SHUTDOWN, self._options.shutdown_code, "")
             return False
         await self._close_for(ClosedBy.ERROR, 1011, "")
@@ -312,10 +319,6 @@ class Structured:
     @property
     def buffered_sending(self) -> bool:
         return self._outbox is not None
-
-    def must_queue(self) -> bool:
-        """Whether a new message must go behind queued ones rather than be sent directly."""
-        return self._queued > 0
 
     async def enqueue(self, message: Message) -> None:
         """Queue ``message`` for the writer; waits while the outbox is full (cancellable)."""

@@ -454,8 +454,11 @@ class WebSocket(ScopeView):
             try:
                 if self._session.close_needed():
                     message = self._session.outgoing(message)
-                    await self._send_shielded(message)
-                    sent = True
+                    try:
+                        await self._send_shielded(message)
+                        sent = True
+                    except WebSocketDisconnect:
+                        pass  # the peer left first: the connection is closed all the same
             finally:
                 self._send_lock.release()
         if structured is not None and self._session.closed_by is not None:
@@ -478,12 +481,8 @@ class WebSocket(ScopeView):
         await trio.lowlevel.checkpoint_if_cancelled()
         lock = self._send_lock
         structured = self._structured
-        if (
-            structured is not None
-            and structured.buffered_sending
-            and (lock.locked() or structured.must_queue())
-        ):
-            await structured.enqueue(message)
+        if structured is not None and structured.buffered_sending:
+            await structured.enqueue(message)  # returns once queued; the writer sends it
             return
         if lock.locked():
             await lock.acquire()

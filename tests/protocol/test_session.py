@@ -235,7 +235,10 @@ def test_denial_needs_the_server_extension() -> None:
     [
         ({"type": "websocket.http.response.start", "status": 99}, ValueError),
         ({"type": "websocket.http.response.start", "status": "401"}, TypeError),
-        ({"type": "websocket.http.response.start", "status": 401, "headers": [("a", "b")]}, TypeError),
+        (
+            {"type": "websocket.http.response.start", "status": 401, "headers": [("a", "b")]},
+            TypeError,
+        ),
     ],
 )
 def test_invalid_response_starts_are_refused(message: dict[str, Any], error: type) -> None:

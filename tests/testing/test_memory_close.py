@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 import trio
+import trio.testing
 
 from trio_ws import testing
 
@@ -41,7 +42,7 @@ async def test_app_close_delivers_earlier_messages_first_then_raises() -> None:
 
     with trio.fail_after(5):
         async with testing.connect(app, spec_version="2.3") as ws:
-            await ws.app_done.wait()
+            await ws.wait_app_finished()
             assert (ws.close_code, ws.close_reason) == (4001, "done")
             assert await ws.receive() == "one"
             assert await ws.receive() == b"two"
@@ -108,7 +109,7 @@ async def test_client_close_delivers_its_code_and_reason_only_from_2_5(
             await ws.send_text("before")
             await ws.close(4100, "bye")
             assert (ws.close_code, ws.close_reason) == (4100, "bye")
-            await ws.app_done.wait()
+            await ws.wait_app_finished()
             await ws.close()  # idempotent
             with pytest.raises(testing.ConnectionClosed) as info:
                 await ws.send_text("after")
@@ -140,7 +141,7 @@ async def test_leaving_the_block_closes_with_1000() -> None:
     with trio.fail_after(5):
         async with testing.connect(recorder(seen), spec_version="2.4") as ws:
             assert ws.close_code is None
-        assert ws.app_done.is_set()
+        assert ws.app_finished
     assert seen == [{"type": "websocket.disconnect", "code": 1000}]
     assert ws.close_code == 1000
 
@@ -157,7 +158,7 @@ async def test_drop_delivers_1006_after_the_queued_messages() -> None:
             with pytest.raises(testing.ConnectionClosed) as info:
                 await ws.send_text("after")
             assert info.value.code == 1006
-            await ws.app_done.wait()
+            await ws.wait_app_finished()
     assert seen == [
         {"type": "websocket.receive", "bytes": None, "text": "queued"},
         {"type": "websocket.disconnect", "code": 1006},
@@ -189,7 +190,7 @@ async def test_spec_2_3_drops_app_sends_after_the_client_left(how: str) -> None:
     with trio.fail_after(5):
         async with testing.connect(sender_after_disconnect(outcome), spec_version="2.3") as ws:
             await ws.close() if how == "close" else ws.drop()
-            await ws.app_done.wait()
+            await ws.wait_app_finished()
     assert outcome == ["dropped", "dropped"]
     assert [m["type"] for m in ws.app_messages][-2:] == ["websocket.send", "websocket.close"]
     assert ws.app_exception is None
@@ -206,7 +207,7 @@ async def test_newer_specs_raise_oserror_on_sends_after_the_client_left(
             sender_after_disconnect(outcome), spec_version=spec_version
         ) as ws:
             await ws.close()
-            await ws.app_done.wait()
+            await ws.wait_app_finished()
     assert [type(item) for item in outcome] == [OSError, OSError]
 
 
@@ -233,7 +234,7 @@ async def test_spec_2_3_receive_after_the_disconnect_hangs(autojump_clock: objec
             receiver_after_disconnect(outcome), spec_version="2.3", close_timeout=30
         ) as ws:
             await ws.close()
-            await ws.app_done.wait()
+            await ws.wait_app_finished()
     assert outcome == [{"type": "websocket.disconnect", "code": 1000}, "hung"]
 
 
@@ -243,7 +244,7 @@ async def test_newer_specs_receive_after_the_disconnect_raises() -> None:
     with trio.fail_after(5):
         async with testing.connect(receiver_after_disconnect(outcome), spec_version="2.4") as ws:
             await ws.close()
-            await ws.app_done.wait()
+            await ws.wait_app_finished()
     assert isinstance(outcome[1], testing.AppProtocolError)
     assert outcome[2] == "returned"
 
@@ -299,3 +300,66 @@ async def test_invalid_app_close_raises_into_the_app(close: Message) -> None:
                 await ws.receive()
     assert len(outcome) == 1
     assert ws.close_code == 4999
+
+
+async def test_client_close_waits_for_queue_space_and_is_atomic_when_cancelled() -> None:
+    """close() queues behind unread messages; cancelled there, nothing was delivered."""
+    release = trio.Event()
+    seen: list[Message] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await release.wait()
+        while True:
+            seen.append(await receive())
+            if seen[-1]["type"] == "websocket.disconnect":
+                return
+
+    with trio.fail_after(5):
+        async with testing.connect(app, queue_size=1) as ws:
+            await ws.send_text("fills the queue")
+            with trio.move_on_after(0.01) as scope:
+                await ws.close(4001)
+            assert scope.cancelled_caught
+            assert ws.close_code is None
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(ws.close, 4002)
+                await trio.testing.wait_all_tasks_blocked()
+                with pytest.raises(testing.ConnectionClosed) as info:
+                    await ws.send_text("after the close frame")
+                assert info.value.code == 4002
+                release.set()
+    assert [m["type"] for m in seen] == ["websocket.receive", "websocket.disconnect"]
+    assert seen[-1]["code"] == 4002
+    assert ws.close_code == 4002
+
+
+async def test_crossing_closes_deliver_a_single_disconnect() -> None:
+    """If the app closes while the client's close waits for queue space, the app still gets
+    exactly one websocket.disconnect, and the first close (the app's) is recorded."""
+    seen: list[object] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await trio.testing.wait_all_tasks_blocked()  # the client's close is waiting
+        await send({"type": "websocket.close", "code": 4000})
+        seen.append(await receive())
+        seen.append(await receive())
+        try:
+            await receive()
+        except testing.AppProtocolError as exc:
+            seen.append(exc)
+
+    with trio.fail_after(5):
+        async with testing.connect(app, queue_size=1, spec_version="2.5") as ws:
+            await ws.send_text("fills the queue")
+            await ws.close(4002)
+            await ws.wait_app_finished()
+    assert seen[:2] == [
+        {"type": "websocket.receive", "text": "fills the queue"},
+        {"type": "websocket.disconnect", "code": 4002, "reason": ""},
+    ]
+    assert isinstance(seen[2], testing.AppProtocolError)
+    assert ws.close_code == 4000

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import trio_ws
 from trio_ws import testing
@@ -176,3 +178,31 @@ async def test_malformed_app_sends_raise_into_the_app(message: Message, match: s
             assert await ws.receive() == b"ok"
     assert len(errors) == 1
     assert match in str(errors[0])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    payloads=st.lists(st.one_of(st.text(), st.binary()), max_size=30),
+    spec_version=st.sampled_from(["2.3", "2.4", "2.5"]),
+    queue_size=st.integers(min_value=1, max_value=12),
+)
+async def test_any_sequence_round_trips_in_order(
+    payloads: list[str | bytes], spec_version: testing.SpecVersion, queue_size: int
+) -> None:
+    """Whatever is sent comes back unchanged, in order, for every spec and queue size."""
+
+    async def send_all(ws: testing.WebSocketTestClient) -> None:
+        for payload in payloads:
+            if isinstance(payload, str):
+                await ws.send_text(payload)
+            else:
+                await ws.send_bytes(payload)
+
+    with trio.fail_after(5):
+        async with (
+            testing.connect(echo, spec_version=spec_version, queue_size=queue_size) as ws,
+            trio.open_nursery() as nursery,
+        ):
+            nursery.start_soon(send_all, ws)
+            received = [await ws.receive() for _ in payloads]
+    assert received == payloads

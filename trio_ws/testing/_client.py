@@ -75,9 +75,20 @@ class WebSocketTestClient:
         return self._emulator.app_exception
 
     @property
-    def app_done(self) -> trio.Event:
-        """Set once the application has returned, raised or been cancelled."""
-        return self._emulator.app_done
+    def app_finished(self) -> bool:
+        """Whether the application has returned, raised or been cancelled."""
+        return self._emulator.app_done.is_set()
+
+    async def wait_app_finished(self) -> None:
+        """Wait until the application has returned, raised or been cancelled.
+
+        Raises:
+          Nothing: what the app raised is in :attr:`app_exception` (and leaves ``connect``).
+
+        Cancellation:
+          Safe to cancel; nothing happens to the connection or the app.
+        """
+        await self._emulator.app_done.wait()
 
     # ---------------------------------------------------------------- sending
 

@@ -65,7 +65,8 @@ async def connect(
       raise_app_exceptions: re-raise what the app raised out of ``connect`` (unwrapped, not as
         an ``ExceptionGroup``). When false it is available as ``client.app_exception``, and
         as the ``__cause__`` of a 500 :exc:`ConnectionRejected`.
-      close_timeout: on exit, how long to wait for the app to finish before cancelling it.
+      close_timeout: on exit (and after a rejection), how long to wait for the app to finish
+        before cancelling it.
 
     On exit without an exception, the client closes with 1000 if the connection is still
     open, waits up to ``close_timeout`` for the app to return, then cancels it. If the body

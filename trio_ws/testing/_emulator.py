@@ -206,10 +206,12 @@ class ServerEmulator:
             self.close_code, self.close_reason = code, reason
 
     def closed_error(self) -> ConnectionClosed:
-        """The exception for an operation on the closed connection."""
-        return ConnectionClosed(
-            1006 if self.close_code is None else self.close_code, self.close_reason
-        )
+        """The exception for an operation on the closed (or closing) connection."""
+        if self.close_code is not None:
+            return ConnectionClosed(self.close_code, self.close_reason)
+        if self._client_closing is not None:
+            return ConnectionClosed(*self._client_closing)
+        return ConnectionClosed(1006, "")  # pragma: no cover - the app ended, so 1011 is set
 
     async def client_send(self, data: str | bytes) -> None:
         """Queue one message from the client for the app (blocks while the queue is full).
@@ -219,9 +221,9 @@ class ServerEmulator:
 
         Cancellation: atomic (a memory channel send).
         """
-        if self.close_code is not None:
+        if self.close_code is not None or self._client_closing is not None:
             await trio.lowlevel.checkpoint()
-            raise self.closed_error()
+            raise self.closed_error()  # nothing may follow the client's close frame
         message: Message = {"type": "websocket.receive"}
         if self.spec_version == "2.3":
             message["bytes"] = data if isinstance(data, bytes) else None

@@ -1,0 +1,87 @@
+"""Plain hypercorn (the trio worker users run with ``--worker-class trio``) on 127.0.0.1:0.
+
+``plain_hypercorn(app)`` serves ``app`` with ``hypercorn.trio.serve`` in a private nursery,
+yields the ``ws://127.0.0.1:PORT`` base URL, records exceptions the app raises (hypercorn only
+logs them), and shuts down gracefully on exit. Every test still bounds itself with
+``trio.fail_after``; clients use short timeouts (``CLIENT``).
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
+from typing import Any
+
+import pytest
+import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve
+
+#: trio-websocket's defaults wait 60 s for a handshake or a close; fail fast instead.
+CLIENT: dict[str, Any] = {"connect_timeout": 5, "disconnect_timeout": 2, "max_message_size": 2**24}
+
+
+#: trio-websocket 0.12 leaves its client socket unclosed after a rejected handshake and after
+#: some abnormal closes (the server going away mid-handshake, a ping that never got its pong).
+#: Those ResourceWarnings come from the client library, not from trio_ws or the server; the
+#: fixture collects garbage at teardown so that they surface in the test that caused them.
+CLIENT_SOCKET_LEAKS = [
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+]
+
+
+def _recording(app: Any, errors: list[BaseException]) -> Any:
+    async def recording(scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await app(scope, receive, send)
+        except trio.Cancelled:
+            raise
+        except BaseException as exc:
+            if scope["type"] != "lifespan":  # raising on lifespan is how an app opts out
+                errors.append(exc)
+            raise
+
+    return recording
+
+
+@asynccontextmanager
+async def _serve(
+    app: Any, *, graceful_timeout: float = 1.0, expect_errors: bool = False, **config: Any
+) -> AsyncIterator[str]:
+    settings = Config()
+    settings.bind = ["127.0.0.1:0"]
+    settings.graceful_timeout = graceful_timeout
+    settings.accesslog = None
+    for name, value in config.items():
+        setattr(settings, name, value)
+    errors: list[BaseException] = []
+    shutdown = trio.Event()
+    async with trio.open_nursery() as nursery:
+        binds = await nursery.start(
+            partial(
+                serve,
+                _recording(app, errors),
+                settings,
+                shutdown_trigger=shutdown.wait,
+                mode="asgi",
+            )
+        )
+        try:
+            yield binds[0].replace("http://", "ws://", 1)
+        finally:
+            shutdown.set()
+    gc.collect()
+    if not expect_errors:
+        assert not errors, errors
+
+
+PlainHypercorn = Callable[..., AbstractAsyncContextManager[str]]
+
+
+@pytest.fixture
+def plain_hypercorn() -> PlainHypercorn:
+    """``async with plain_hypercorn(app, **config) as url:`` serves app on a free port."""
+    return _serve
