@@ -87,6 +87,11 @@ async def _event(n: int) -> None:
         trio.Event().set()
 
 
+async def _effective_deadline(n: int) -> None:
+    for _ in range(n):
+        trio.current_effective_deadline()
+
+
 async def _current_task(n: int) -> None:
     for _ in range(n):
         trio.lowlevel.current_task()
@@ -103,6 +108,7 @@ CASES: dict[str, Callable[[int], Awaitable[None]]] = {
     "async with trio.Lock()": _lock,
     "StrictFIFOLock acquire_nowait+release": _strict_fifo_lock_nowait,
     "trio.Event().set()": _event,
+    "current_effective_deadline()": _effective_deadline,
     "current_task()": _current_task,
 }
 
