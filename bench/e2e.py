@@ -8,6 +8,7 @@ stderr is kept; application errors that hypercorn logs and swallows are counted 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -181,4 +182,72 @@ def run(
     return result
 
 
-__all__ = ["PEER_TARGETS", "E2EResult", "run"]
+@dataclass
+class PairedResult:
+    """Per-cycle samples by target from the paired 50 x 32 B run."""
+
+    cycles: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    client_cpu_pct: float = 0.0
+    seconds: float = 0.0
+    error: str | None = None
+
+    def median(self, target: str, key: str) -> float | None:
+        values = [c[key] for c in self.cycles.get(target, [])]
+        return statistics.median(values) if values else None
+
+    def paired_ratio(self, target: str) -> float | None:
+        """Median over cycles of raw's server µs per round trip / the target's."""
+        raw, mine = self.cycles.get("raw"), self.cycles.get(target)
+        if not raw or not mine:
+            return None
+        return statistics.median(
+            r["server_us_per_op"] / m["server_us_per_op"] for r, m in zip(raw, mine, strict=False)
+        )
+
+
+def run_paired(
+    *,
+    cycles: int,
+    seconds: float,
+    results_dir: Path,
+    targets: tuple[str, ...] = TARGETS,
+    progress: Callable[[str], None] = print,
+) -> PairedResult:
+    """All targets' servers up at once; the client alternates 50 x 32 B load between them."""
+    runnable = [t for t in targets if unavailable(t) is None]
+    results_dir.mkdir(parents=True, exist_ok=True)
+    log = results_dir / "servers.log"
+    result = PairedResult(seconds=seconds)
+    with contextlib.ExitStack() as stack:
+        servers = [stack.enter_context(Server(t, log)) for t in runnable]
+        command = [
+            sys.executable,
+            "-m",
+            "bench.loadclient",
+            "--paired=" + ",".join(str(s.port) for s in servers),
+            "--pids=" + ",".join(str(s.proc.pid) for s in servers if s.proc is not None),
+            f"--cycles={cycles}",
+            f"--duration={seconds}",
+        ]
+        budget = cycles * len(servers) * (seconds + 2) + 120
+        completed = subprocess.run(
+            command,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=budget,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            check=False,
+        )
+    if completed.returncode != 0:
+        result.error = completed.stderr[-500:]
+        return result
+    data = json.loads(completed.stdout.strip().splitlines()[-1])
+    for target, samples in zip(runnable, data["per_cycle"], strict=True):
+        result.cycles[target] = samples
+    result.client_cpu_pct = data["client_cpu_pct"]
+    progress(f"paired run: {cycles} cycles over {len(runnable)} servers done")
+    return result
+
+
+__all__ = ["PEER_TARGETS", "E2EResult", "PairedResult", "run", "run_paired"]

@@ -184,6 +184,16 @@ async def open_many(port: int, path: str, count: int, on_message: Any = _ignore)
     return conns
 
 
+def process_cpu(process: psutil.Process) -> float:
+    """CPU seconds of a single-threaded process: ``/proc/PID/schedstat`` (ns), else psutil."""
+    try:
+        with open(f"/proc/{process.pid}/schedstat") as stat:
+            return int(stat.read().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        times = process.cpu_times()
+        return float(times.user + times.system)
+
+
 class Meter:
     """Server and client CPU seconds and wall time over one measured window."""
 
@@ -191,8 +201,7 @@ class Meter:
         self.server = server
 
     def _server_cpu(self) -> float:
-        times = self.server.cpu_times()
-        return float(times.user + times.system)
+        return process_cpu(self.server)
 
     def start(self) -> None:
         self.t0, self.s0, self.c0 = time.perf_counter(), self._server_cpu(), time.process_time()
@@ -374,6 +383,83 @@ async def memory(port: int, server: psutil.Process, idle: int) -> dict[str, floa
     }
 
 
+class PairedGroup:
+    """50 ping-pong connections to one server, driven only while ``active``."""
+
+    def __init__(self, process: psutil.Process) -> None:
+        self.process = process
+        self.active = False
+        self.count = 0
+        self.inflight = 0
+        self.drained = asyncio.Event()
+        self.frames: dict[int, bytes] = {}
+        self.errors: list[str] = []
+
+    def on_message(self, conn: Conn, op: int, data: bytes) -> None:
+        if data != PAIRED_PAYLOAD:
+            self.errors.append(f"echo mismatch: {len(data)} bytes")
+            conn.abort()
+            return
+        self.count += 1
+        if self.active:
+            conn.write(self.frames[id(conn)])
+            return
+        self.inflight -= 1
+        if self.inflight == 0:
+            self.drained.set()
+
+    async def slice(self, conns: list[Conn], seconds: float) -> tuple[float, float, int]:
+        """Drive for ``seconds``, then drain; (server CPU s, wall s, round trips)."""
+        self.count, self.inflight, self.active = 0, len(conns), True
+        self.drained = asyncio.Event()
+        t0, c0 = time.perf_counter(), process_cpu(self.process)
+        for conn in conns:
+            conn.write(self.frames[id(conn)])
+        await asyncio.sleep(seconds)
+        self.active = False
+        await asyncio.wait_for(self.drained.wait(), 10)
+        return process_cpu(self.process) - c0, time.perf_counter() - t0, self.count
+
+
+PAIRED_PAYLOAD = b"x" * 32
+
+
+async def paired(ports: list[int], pids: list[int], cycles: int, seconds: float) -> dict[str, Any]:
+    """Alternate one 50-connection ping-pong between several servers, slice by slice.
+
+    Every server is up at once; in each cycle each one (rotating order) gets ``seconds`` of
+    load while the others idle, so neighbouring slices see the same machine conditions. Per
+    server: per-cycle server µs per round trip and round trips/s.
+    """
+    groups = [PairedGroup(psutil.Process(pid)) for pid in pids]
+    conns: list[list[Conn]] = []
+    for group, port in zip(groups, ports, strict=True):
+        opened = await open_many(port, "/echo/text", 50, group.on_message)
+        for conn in opened:
+            group.frames[id(conn)] = client_frame(OP_TEXT, PAIRED_PAYLOAD, conn.key)
+        conns.append(opened)
+    for group, opened in zip(groups, conns, strict=True):  # warm-up
+        await group.slice(opened, 0.2)
+    per_cycle: list[list[dict[str, float]]] = [[] for _ in groups]
+    client0 = time.process_time()
+    wall0 = time.perf_counter()
+    for cycle in range(cycles):
+        order = list(range(len(groups)))
+        order = order[cycle % len(order) :] + order[: cycle % len(order)]
+        for index in order:
+            cpu, wall, count = await groups[index].slice(conns[index], seconds)
+            per_cycle[index].append(
+                {"server_us_per_op": cpu / max(count, 1) * 1e6, "rate": count / wall}
+            )
+    client_cpu_pct = (time.process_time() - client0) / (time.perf_counter() - wall0) * 100
+    for opened in conns:
+        await close_all(opened)
+    errors = [e for g in groups for e in g.errors]
+    if errors:
+        raise EchoMismatch(errors[0])
+    return {"per_cycle": per_cycle, "client_cpu_pct": client_cpu_pct}
+
+
 async def run_scenario(
     scenario: str, port: int, server: psutil.Process, duration: float, count: int
 ) -> dict[str, Any]:
@@ -395,6 +481,10 @@ async def run_scenario(
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run the scenarios in order; a failing scenario reports its error and the rest go on."""
+    if args.paired:
+        ports = [int(p) for p in args.paired.split(",")]
+        pids = [int(p) for p in args.pids.split(",")]
+        return await paired(ports, pids, args.cycles, args.duration)
     server = psutil.Process(args.server_pid)
     results: dict[str, Any] = {}
     for scenario in args.scenarios.split(","):
@@ -415,8 +505,11 @@ SCENARIOS = ("memory", "latency", "rt50_32", "rt50_64k", "pipeline", "handshake"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--server-pid", type=int, required=True)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--server-pid", type=int, default=0)
+    parser.add_argument("--paired", help="comma-separated ports: the paired 50 x 32 B run")
+    parser.add_argument("--pids", help="the servers' pids, in --paired's order")
+    parser.add_argument("--cycles", type=int, default=10, help="paired cycles")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated")
     parser.add_argument("--duration", type=float, default=2.0, help="seconds per window")
     parser.add_argument("--count", type=int, default=5000, help="latency samples (at most)")

@@ -1,7 +1,7 @@
 """Markdown tables from the results: medians, ratios against raw, each goal beside its ratio."""
 
 # The tables print × (times), – (none) and µs on purpose.
-# ruff: noqa: RUF001, RUF003
+# ruff: noqa: RUF001, RUF002, RUF003
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from .inprocess import KINDS, WORKLOADS, InProcessResult
 from .server import TARGETS
 
 if TYPE_CHECKING:
-    from .e2e import E2EResult
+    from .e2e import E2EResult, PairedResult
 
 VARIANT_LABELS = {
     "raw": "raw ASGI",
@@ -239,6 +239,45 @@ def e2e_tables(result: E2EResult) -> tuple[str, list[Goal]]:
             + ", ".join(f"{t}: {n}" for t, n in result.server_errors.items())
         )
     return "\n".join(out), goals
+
+
+def paired_table(result: PairedResult) -> tuple[str, list[Goal]]:
+    """The paired 50 × 32 B table and the end-to-end throughput goals judged on it."""
+    if result.error:
+        return f"Paired run failed: {result.error}", []
+    lines = [
+        "| target | server µs CPU / rt (median) | paired ratio vs raw (median of cycles) "
+        "| round trips/s (median) |",
+        "|---|---|---|---|",
+    ]
+    for target in TARGETS:
+        if target not in result.cycles:
+            continue
+        us = result.median(target, "server_us_per_op")
+        rate = result.median(target, "rate")
+        ratio = result.paired_ratio(target) if target != "raw" else None
+        cell = "–" if ratio is None else f"{ratio:.2f}×"
+        goal = E2E_GOALS.get(target)
+        if goal is not None and ratio is not None:
+            cell += f" (goal ≥ {goal}×) {mark(ratio >= goal)}"
+        lines.append(f"| {VARIANT_LABELS[target]} | {_num(us)} | {cell} | {_num(rate)} |")
+    lines.append("")
+    lines.append(f"Load client CPU over the paired run: {result.client_cpu_pct:.0f} % of a core.")
+    goals: list[Goal] = []
+    star = result.paired_ratio("starlette")
+    for variant, goal in E2E_GOALS.items():
+        label = (
+            f"e2e 50 conns × 32 B, {VARIANT_LABELS[variant]} ≥ {goal}× raw and ahead of "
+            "Starlette (paired run: server CPU per round trip)"
+        )
+        ratio = result.paired_ratio(variant)
+        if ratio is None:
+            goals.append(Goal(label, "not measured", None))
+            continue
+        ahead = star is None or ratio > star
+        measured = f"{ratio:.2f}× raw" + (f"; Starlette {star:.2f}×" if star else "")
+        goals.append(Goal(label, measured, ratio >= goal and ahead))
+    return "\n".join(lines), goals
 
 
 def _num(value: float | None) -> str:
