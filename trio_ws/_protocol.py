@@ -39,7 +39,14 @@ from ._exceptions import (
 if TYPE_CHECKING:
     from ._types import Message, Scope
 
-__all__ = ["ClosedBy", "Session", "WebSocketState", "validate_close"]
+__all__ = [
+    "CANCEL_SAFE_SEND_EXTENSION",
+    "DENIAL_EXTENSION",
+    "ClosedBy",
+    "Session",
+    "WebSocketState",
+    "validate_close",
+]
 
 
 class WebSocketState(enum.Enum):
@@ -86,6 +93,12 @@ _RESPONSE_BODY = "websocket.http.response.body"
 
 #: The ASGI extension that lets an application send an HTTP response instead of accepting.
 DENIAL_EXTENSION: Final = "websocket.http.response"
+#: A scope extension by which a server promises that its ``send`` is safe to cancel: if it
+#: raises ``Cancelled`` the message was not sent and the connection is unchanged; otherwise the
+#: message went out whole. trio_ws.serve and trio_ws.testing declare it. Without it, trio_ws
+#: shields every ASGI send itself (hypercorn 0.18 drops an already-compressed frame when a
+#: send is cancelled while it waits for its socket lock).
+CANCEL_SAFE_SEND_EXTENSION: Final = "trio_ws.cancel_safe_send"
 
 # Which message the server may send in each client state, and where it leads.
 _CLIENT_TRANSITIONS: Final[dict[WebSocketState, dict[str, WebSocketState]]] = {
@@ -241,6 +254,7 @@ class Session:
         "_denial_supported",
         "_subprotocols",
         "application_state",
+        "cancel_safe_send",
         "client_state",
         "close_code",
         "close_reason",
@@ -267,6 +281,9 @@ class Session:
         self._subprotocols = tuple(str(s) for s in subprotocols)
         extensions = scope.get("extensions") or {}
         self._denial_supported = DENIAL_EXTENSION in extensions
+        #: Whether the server declared that its ``send`` is safe to cancel (see
+        #: ``CANCEL_SAFE_SEND_EXTENSION``); if not, the trio layer shields every send.
+        self.cancel_safe_send = CANCEL_SAFE_SEND_EXTENSION in extensions
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -335,8 +352,16 @@ class Session:
           WebSocketDisconnected: the disconnect was already consumed.
           RemoteProtocolError: the message is not legal in this state, or malformed.
         """
-        self.check_receive()
         kind = message.get("type")
+        if kind == _RECEIVE and self.client_state is CONNECTED:
+            # The per-message case, (CONNECTED, websocket.receive) -> CONNECTED in the table,
+            # checked without the general lookup.
+            if (message.get("text") is None) == (message.get("bytes") is None):
+                raise RemoteProtocolError(
+                    "websocket.receive must carry exactly one of 'text' and 'bytes'"
+                )
+            return message
+        self.check_receive()
         allowed = _CLIENT_TRANSITIONS[self.client_state]
         new_state = allowed.get(kind)  # type: ignore[arg-type]
         if new_state is None:
@@ -379,6 +404,9 @@ class Session:
           WebSocketDisconnect: the message is the disconnect.
           UnexpectedMessageType: it is a binary message; the payload is on the exception.
         """
+        text = message.get("text")
+        if type(text) is str:
+            return text
         data = self.data_of(message)
         if type(data) is not str:
             raise UnexpectedMessageType("text", data)

@@ -24,6 +24,7 @@ wraps one exception in an ``ExceptionGroup``.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections import deque
 from typing import TYPE_CHECKING, Any, Final, TypeVarTuple, Unpack
 
@@ -45,6 +46,10 @@ __all__ = ["Structured", "WebSocketStatistics"]
 PosArgs = TypeVarTuple("PosArgs")
 
 _OVERFLOW_REASON: Final = "inbound buffer overflow"
+#: How long the application must have been away from receiving before the pump reads from
+#: the server again. It bounds how late a send-only phase notices a disconnect, and costs at
+#: most one pump wake-up per period while the application is receiving.
+_PUMP_TAKEOVER_DELAY: Final = 0.01
 
 
 @attrs.frozen(kw_only=True)
@@ -94,6 +99,14 @@ class Structured:
         self._data_arrived = trio.lowlevel.ParkingLot()  # a receiver waits for the pump
         self._space_freed = trio.lowlevel.ParkingLot()  # the pump waits for a receiver
         self._receiving = False
+        # Who may call the server's receive: the application while it is receiving (no
+        # hand-off), the pump when the application has not received for a moment.
+        self._app_reading = False
+        self._pump_reading = False
+        self._pump_waiting_for_app = False
+        self._app_done_reading = trio.lowlevel.ParkingLot()
+        self._last_app_receive = -math.inf
+        self._server_done = False  # the server reported the disconnect: never receive again
         self._ended = trio.Event()
         self._disconnect_scopes: set[trio.CancelScope] = set()
         self._dropped = 0
@@ -240,12 +253,18 @@ class Structured:
     # ------------------------------------------------------------------ receiving
 
     async def receive(self) -> Message:
-        """Take the next message the pump buffered; atomic under cancellation."""
+        """The next message: from the buffer, else straight from the server, else via the pump.
+
+        Atomic under cancellation: a message is either still in the buffer (or the server's
+        queue) or returned; nothing is awaited after one is taken.
+        """
         if self._receiving:
             raise trio.BusyResourceError("another task is already receiving on this WebSocket")
         self._receiving = True
         try:
             buffer = self._buffer
+            if not buffer and not self._pump_reading and not self._server_done:
+                return await self._receive_directly()
             if buffer:
                 await trio.lowlevel.checkpoint_if_cancelled()
             while not buffer:
@@ -261,7 +280,60 @@ class Structured:
                 self._space_freed.unpark()
         finally:
             self._receiving = False
+            self._last_app_receive = trio.current_time()
         return self._ws._session.incoming(message)
+
+    async def _receive_directly(self) -> Message:
+        """Call the server's ``receive`` in the application's task: no hand-off through the
+        pump while the application is reading. The pump waits meanwhile (see ``_pump``)."""
+        self._app_reading = True
+        try:
+            message = await self._ws._receive()
+        finally:
+            self._app_reading = False
+            if self._pump_waiting_for_app:
+                self._app_done_reading.unpark()
+        if message.get("type") == "websocket.disconnect":
+            self._server_done = True  # never ask the server again; the pump stops too
+            message = self._ws._session.incoming(message)
+            self._app_done_reading.unpark_all()
+            self.notify_end()
+            return message
+        return self._ws._session.incoming(message)
+
+    async def _wait_for_turn_to_read(self) -> bool:
+        """Wait until the pump may call the server's ``receive``; False once it must stop.
+
+        The application reads directly whenever it is receiving; the pump takes over only
+        when it has not received for ``_PUMP_TAKEOVER_DELAY`` seconds (so a handler that only
+        sends, or has stopped reading, still has its disconnect noticed), and, under the
+        "block" policy, only when the buffer has room.
+        """
+        while not self._server_done:
+            if self._app_reading:
+                # Parked for as long as the application waits on the server (an idle
+                # connection costs nothing); woken when it stops.
+                self._pump_waiting_for_app = True
+                try:
+                    await self._app_done_reading.park()
+                finally:
+                    self._pump_waiting_for_app = False
+                # Give the application the takeover delay to come back before looking again,
+                # so that a busy reader wakes the pump at most once per delay.
+                await trio.sleep_until(self._last_app_receive + _PUMP_TAKEOVER_DELAY)
+                continue
+            turn = self._last_app_receive + _PUMP_TAKEOVER_DELAY
+            if trio.current_time() < turn:
+                await trio.sleep_until(turn)
+                continue
+            if (
+                self._options.overflow == "block"
+                and len(self._buffer) >= self._options.inbound_buffer
+            ):
+                await self._space_freed.park()
+                continue
+            return True
+        return False
 
     async def _pump(self) -> None:
         """Drain the server's queue into the buffer until the disconnect (never after it)."""
@@ -271,11 +343,14 @@ class Structured:
         capacity = self._options.inbound_buffer
         overflow = self._options.overflow
         try:
-            while True:
-                while overflow == "block" and len(buffer) >= capacity:
-                    await self._space_freed.park()
-                message = await receive()
+            while await self._wait_for_turn_to_read():
+                self._pump_reading = True
+                try:
+                    message = await receive()
+                finally:
+                    self._pump_reading = False
                 if message.get("type") == "websocket.disconnect":
+                    self._server_done = True
                     session.peer_disconnected(*_disconnect_fields(message))
                     buffer.append(message)
                     self._data_arrived.unpark_all()
@@ -311,8 +386,13 @@ class Structured:
         # Keep the server's queue moving until it reports the end, so that it can finish
         # the close handshake; what arrives now is discarded.
         receive = ws._receive
-        while (await receive()).get("type") != "websocket.disconnect":
-            self._dropped += 1
+        self._pump_reading = True  # the application must not read beside this loop
+        try:
+            while (await receive()).get("type") != "websocket.disconnect":
+                self._dropped += 1
+        finally:
+            self._pump_reading = False
+        self._server_done = True
 
     # ------------------------------------------------------------------ sending
 
@@ -346,11 +426,11 @@ class Structured:
             async for message in inbox:
                 try:
                     if not ws._session.peer_gone:
-                        await ws._acquire_send_lock()
+                        await ws._send_turn.take()
                         try:
                             await ws._send_shielded(message)
                         finally:
-                            ws._send_lock.release()
+                            ws._send_turn.release()
                 except WebSocketDisconnect:
                     pass  # the peer left: queued messages are dropped, later sends raise
                 finally:

@@ -11,7 +11,9 @@ Guarantees that hold in both modes:
   ``trio.Cancelled`` means no message was consumed.
 * **An ASGI send is never cancelled half-way.** It runs in a shielded scope; hypercorn frames
   (and compresses) a message before it waits for its socket lock, so a send cancelled there
-  would silently corrupt a permessage-deflate stream.
+  would silently corrupt a permessage-deflate stream. Servers that declare the
+  ``trio_ws.cancel_safe_send`` scope extension (``trio_ws.serve``, ``trio_ws.testing``)
+  guarantee this themselves, and the shield is skipped.
 * **Concurrent senders are serialised**, first come first served; each message goes out whole.
   **Concurrent receivers are a bug** and get :exc:`trio.BusyResourceError`.
 """
@@ -27,6 +29,7 @@ from ._exceptions import InvalidJSONMessage, LocalProtocolError, WebSocketDiscon
 from ._options import ConnectionOptions
 from ._protocol import ClosedBy, Session, WebSocketState, check_mode, validate_close
 from ._scope_view import ScopeView
+from ._send_turn import SendTurn
 
 if TYPE_CHECKING:
     import contextlib
@@ -135,7 +138,7 @@ class WebSocket(ScopeView):
         self._receive = receive if receive is not None else _no_receive
         self._send = send if send is not None else _no_send
         self._receiving = False
-        self._send_lock = trio.StrictFIFOLock()
+        self._send_turn = SendTurn()
         self._options = options if options is not None else ConnectionOptions()
         self._structured: Structured | None = None
 
@@ -229,12 +232,12 @@ class WebSocket(ScopeView):
         await trio.lowlevel.checkpoint_if_cancelled()
         if self._structured is not None:
             await self._structured.wait_drained()  # keep call order behind queued messages
-        await self._acquire_send_lock()
+        await self._send_turn.take()
         try:
             message = self._session.outgoing(message)
             await self._send_shielded(message)
         finally:
-            self._send_lock.release()
+            self._send_turn.release()
 
     # ------------------------------------------------------------------ handshake
 
@@ -450,7 +453,7 @@ class WebSocket(ScopeView):
             scope.relative_deadline = self._options.close_timeout
             if structured is not None:
                 await structured.wait_drained()
-            await self._acquire_send_lock()
+            await self._send_turn.take()
             try:
                 if self._session.close_needed():
                     message = self._session.outgoing(message)
@@ -460,50 +463,48 @@ class WebSocket(ScopeView):
                     except WebSocketDisconnect:
                         pass  # the peer left first: the connection is closed all the same
             finally:
-                self._send_lock.release()
+                self._send_turn.release()
         if structured is not None and self._session.closed_by is not None:
             structured.notify_end()
         return sent  # False too when the deadline passed while sends were in flight
 
     # ------------------------------------------------------------------ the send path
 
-    async def _acquire_send_lock(self) -> None:
-        # Fast path: a free lock is taken without the schedule point of Lock.acquire(); the
-        # send that follows is the checkpoint. Waiting for a busy lock is cancellable and
-        # FIFO, and a cancelled wait leaves nothing sent.
-        if self._send_lock.locked():
-            await self._send_lock.acquire()
-        else:
-            self._send_lock.acquire_nowait()
-
     async def _send_data(self, message: Message) -> None:
         """Send a data message that the session has already built and checked."""
         await trio.lowlevel.checkpoint_if_cancelled()
-        lock = self._send_lock
         structured = self._structured
         if structured is not None and structured.buffered_sending:
             await structured.enqueue(message)  # returns once queued; the writer sends it
             return
-        if lock.locked():
-            await lock.acquire()
+        turn = self._send_turn
+        if turn.held:
+            await turn.take()
             try:
                 # The state may have moved on while we queued (a close, a disconnect).
                 self._session.check_can_send_data()
             except BaseException:
-                lock.release()
+                turn.release()
                 raise
         else:
-            lock.acquire_nowait()
+            await turn.take()  # free: taken at once, no schedule point
         try:
             await self._send_shielded(message)
         finally:
-            lock.release()
+            turn.release()
 
     async def _send_shielded(self, message: Message) -> None:
-        """Hand one message to the server; never cancelled half-way. Caller holds the lock."""
+        """Hand one message to the server; never cancelled half-way. Caller holds the lock.
+
+        A server that declares ``trio_ws.cancel_safe_send`` guarantees that itself, so the
+        shield (a cancel scope per message, the largest cost on the send path) is skipped.
+        """
         try:
-            with trio.CancelScope(shield=True):
+            if self._session.cancel_safe_send:
                 await self._send(message)
+            else:
+                with trio.CancelScope(shield=True):
+                    await self._send(message)
         except OSError as exc:  # ASGI 2.4: the connection is gone
             self._session.connection_lost()
             raise self._session.disconnect_error() from exc

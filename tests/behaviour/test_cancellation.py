@@ -67,8 +67,9 @@ async def test_receives_under_random_cancellation_lose_nothing(use_iterator: boo
 
 
 async def test_a_cancelled_send_goes_out_whole() -> None:
-    """Once the server has the message, cancelling the sender does not cut it off: the call
-    returns normally and the client receives the message whole."""
+    """Without the cancel-safe-send extension (hypercorn), trio_ws shields the send: once the
+    server has the message, cancelling the sender does not cut it off. The call returns
+    normally and the client receives the message whole."""
     outcome: list[Any] = []
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -85,6 +86,30 @@ async def test_a_cancelled_send_goes_out_whole() -> None:
             assert await client.receive_text() == "whole"
             await client.wait_app_finished()
     assert outcome == ["returned", False]
+
+
+async def test_a_cancel_safe_server_send_is_not_shielded() -> None:
+    """With trio_ws.cancel_safe_send declared, the server's own atomicity is relied on: the
+    cancelled send raises Cancelled and sends nothing; the next send goes out."""
+    outcome: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        ws = WebSocket(scope, receive, slowed(send, 0.05))
+        await ws.accept()
+        with trio.move_on_after(0.01) as cancel_scope:
+            await ws.send_text("cancelled")
+            outcome.append("returned")  # pragma: no cover - must not happen
+        outcome.append(cancel_scope.cancelled_caught)
+        await ws.send_text("next")
+        await ws.close()
+
+    with trio.fail_after(5):
+        async with connect(app, cancel_safe_send=True) as client:
+            assert await client.receive_text() == "next"
+            await client.wait_app_finished()
+            texts = [m.get("text") for m in client.app_messages if m["type"] == "websocket.send"]
+    assert outcome == [True]
+    assert texts == ["next"]
 
 
 async def test_a_send_cancelled_while_queued_sends_nothing() -> None:

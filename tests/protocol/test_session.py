@@ -429,6 +429,13 @@ def test_data_receives_need_an_accepted_open_socket(
         session.check_receive_data()
 
 
+def test_the_cancel_safe_send_extension_is_detected() -> None:
+    """Only a server that declares trio_ws.cancel_safe_send is trusted with unshielded sends."""
+    assert not Session(make_scope()).cancel_safe_send
+    trusted = Session(make_scope(extensions={"trio_ws.cancel_safe_send": {}}))
+    assert trusted.cancel_safe_send
+
+
 def test_only_websocket_scopes_are_accepted() -> None:
     """An http scope is refused at construction."""
     with pytest.raises(ValueError, match="not a websocket scope"):

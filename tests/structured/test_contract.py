@@ -567,3 +567,57 @@ async def test_cancelling_the_connection_nursery_ends_the_block_normally() -> No
             assert client.app_exception is None
     assert info.value.code == 1000
     assert seen == [(1000, ClosedBy.APP)]
+
+
+async def test_a_handler_that_stops_reading_still_notices_the_disconnect() -> None:
+    """While the handler receives it reads from the server itself; once it stops, the pump
+    takes over again, so a later send-only phase still sees the client leave."""
+    outcome: list[Any] = []
+
+    async def handler(ws: WebSocket) -> None:
+        await ws.accept()
+        outcome.extend([await ws.receive_text() for _ in range(3)])
+        try:
+            with ws.cancel_on_disconnect():
+                while True:
+                    await ws.send_text("tick")
+                    await trio.sleep(0.005)
+        except WebSocketDisconnect:
+            pass  # the send noticed first; otherwise the scope was cancelled
+        outcome.append((ws.closed_by, ws.close_code))
+
+    with trio.fail_after(5):
+        async with connect(structured_app(handler)) as client:
+            for word in ("a", "b", "c"):
+                await client.send_text(word)
+            assert await client.receive_text() == "tick"
+            await client.close(4007)
+            await client.wait_app_finished()
+    # 4007 when the pump read the disconnect first; 1006 when a send met the server's OSError
+    # (ASGI 2.4+) before that, which is how a lost connection is recorded.
+    assert outcome[:3] == ["a", "b", "c"]
+    assert outcome[3] in [(ClosedBy.CLIENT, 4007), (ClosedBy.CLIENT, 1006)]
+
+
+async def test_reading_and_pumping_interleave_without_loss(autojump_clock: trio.abc.Clock) -> None:
+    """Bursts with pauses longer and shorter than the pump's takeover delay: every message
+    arrives once, in order, whoever read it from the server."""
+    count = 600
+    received: list[int] = []
+
+    async def handler(ws: WebSocket) -> None:
+        await ws.accept()
+        while len(received) < count:
+            received.append(int(await ws.receive_text()))
+            if len(received) % 50 == 0:
+                await trio.sleep(0.05)  # away from receiving: the pump takes over
+        await ws.send_text("done")
+
+    with trio.fail_after(60):
+        async with connect(structured_app(handler)) as client:
+            for i in range(count):
+                await client.send_text(str(i))
+                if i % 37 == 0:
+                    await trio.sleep(0.003)
+            assert await client.receive_text() == "done"
+    assert received == list(range(count))

@@ -34,6 +34,7 @@ async def connect(
     root_path: str = "",
     spec_version: SpecVersion = "2.5",
     denial_extension: bool = True,
+    cancel_safe_send: bool = False,
     queue_size: int = 10,
     raise_app_exceptions: bool = True,
     close_timeout: float = 2.0,
@@ -60,6 +61,9 @@ async def connect(
         :exc:`OSError` from sends after the client left, ``"2.5"`` adds ``reason`` to
         ``websocket.disconnect``.
       denial_extension: whether the server offers ``websocket.http.response``.
+      cancel_safe_send: declare the ``trio_ws.cancel_safe_send`` scope extension, as
+        ``trio_ws.serve`` does (the emulated ``send`` is atomic under cancellation either way).
+        Off by default, like hypercorn, so trio_ws shields its sends itself.
       queue_size: slots in the app's receive queue (hypercorn: 10). When full, client sends
         block.
       raise_app_exceptions: re-raise what the app raised out of ``connect`` (unwrapped, not as
@@ -94,6 +98,7 @@ async def connect(
         root_path=root_path,
         spec_version=spec_version,
         denial_extension=denial_extension,
+        cancel_safe_send=cancel_safe_send,
     )
     emulator = ServerEmulator(
         scope=scope,

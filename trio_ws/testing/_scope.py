@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Literal, TypeAlias
 from urllib.parse import quote, unquote
 
+from .._protocol import CANCEL_SAFE_SEND_EXTENSION
+
 if TYPE_CHECKING:
     from .._types import Scope
 
@@ -80,6 +82,7 @@ def build_scope(
     root_path: str,
     spec_version: SpecVersion,
     denial_extension: bool,
+    cancel_safe_send: bool = False,
 ) -> Scope:
     """Return a complete ASGI ``websocket`` scope for a connection to ``path``.
 
@@ -133,5 +136,16 @@ def build_scope(
         "server": server,
         "subprotocols": offered,
         "state": {},
-        "extensions": {"websocket.http.response": {}} if denial_extension else {},
+        "extensions": _extensions(
+            denial_extension=denial_extension, cancel_safe_send=cancel_safe_send
+        ),
     }
+
+
+def _extensions(*, denial_extension: bool, cancel_safe_send: bool) -> dict[str, dict[str, object]]:
+    extensions: dict[str, dict[str, object]] = {}
+    if denial_extension:
+        extensions["websocket.http.response"] = {}
+    if cancel_safe_send:
+        extensions[CANCEL_SAFE_SEND_EXTENSION] = {}
+    return extensions
