@@ -69,7 +69,9 @@ def make_scope(path: str, query: bytes = b"") -> Scope:
     }
 
 
-async def drive(app: ASGIApp, workload: str, kind: str, n: int) -> float:
+async def drive(
+    app: ASGIApp, workload: str, kind: str, n: int, extensions: tuple[str, ...] = ()
+) -> float:
     """Run one workload of ``n`` messages against ``app``; return the CPU seconds it took.
 
     The clock covers the ``n`` messages only, not the handshake or the teardown.
@@ -82,6 +84,8 @@ async def drive(app: ASGIApp, workload: str, kind: str, n: int) -> float:
 
     query = f"n={n}".encode() if workload == "stream" else b""
     scope = make_scope(f"/{'echo' if workload == 'pingpong' else workload}/{kind}", query)
+    for extension in extensions:  # e.g. trio_ws.cancel_safe_send: these channels honour it
+        scope["extensions"][extension] = {}
     payload: str | bytes = PAYLOAD_TEXT if kind == "text" else PAYLOAD_BYTES
     incoming: Message = {"type": "websocket.receive", "bytes": None, "text": None, kind: payload}
     elapsed = 0.0

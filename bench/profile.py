@@ -6,23 +6,23 @@ message and the difference to raw:
 
 - ``raw+shield``: the raw application with each ASGI send in ``trio.CancelScope(shield=True)``
   (the price of the shield alone, in context);
-- ``direct-noshield`` / ``structured-noshield``: trio_ws with its shielded send replaced, for
-  the duration of the run, by the same send without the shield (monkeypatched here only; it
-  measures what removing the shield from the common path would gain).
+- ``direct+cancel_safe_send`` / ``structured+cancel_safe_send``: trio_ws with the scope
+  declaring the ``trio_ws.cancel_safe_send`` extension, so that it skips its shield (the
+  harness's memory-channel send is cancel-safe, so the declaration is true here);
+- ``proto-direct`` / ``proto-structured``: the sketches in :mod:`bench.prototypes`.
 
 Then it runs trio_ws direct under cProfile and attributes its time per message to the
 functions that own it (the profiled share of each, applied to the unprofiled µs per message).
 Finally it opens 1,000 idle connections per variant in process and reports, with
 ``tracemalloc``, the Python memory each one holds and the allocation sites that differ.
 
-Nothing here changes trio_ws; the patch is undone after each run.
+Nothing here changes trio_ws.
 """
 
 # ruff: noqa: RUF001
 from __future__ import annotations
 
 import argparse
-import contextlib
 import cProfile
 import gc
 import pstats
@@ -37,8 +37,6 @@ import trio.testing
 from . import apps, inprocess, prototypes
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from .apps import Receive, Scope, Send
 
 
@@ -52,32 +50,18 @@ async def raw_shielded(scope: Scope, receive: Receive, send: Send) -> None:
     await apps.raw(scope, receive, shielded_send)
 
 
-@contextlib.contextmanager
-def no_shield() -> Iterator[bool]:
-    """Replace ``WebSocket._send_shielded`` by an unshielded copy; yields False if impossible."""
+#: The scope extension by which a server tells trio_ws that its ``send`` is cancel-safe (so
+#: trio_ws skips its shield). The in-process harness's send is a memory-channel send, which
+#: is: cancelled, it has sent nothing.
+CANCEL_SAFE_SEND = "trio_ws.cancel_safe_send"
+
+
+def cancel_safe_send_supported() -> bool:
     try:
-        from trio_ws import _websocket
+        from trio_ws import _protocol
     except ImportError:
-        yield False
-        return
-    cls: Any = getattr(_websocket, "WebSocket", None)
-    original = getattr(cls, "_send_shielded", None)
-    if original is None:
-        yield False
-        return
-
-    async def _send_unshielded(self: Any, message: apps.Message) -> None:
-        try:
-            await self._send(message)
-        except OSError as exc:
-            self._session.connection_lost()
-            raise self._session.disconnect_error() from exc
-
-    cls._send_shielded = _send_unshielded
-    try:
-        yield True
-    finally:
-        cls._send_shielded = original
+        return False
+    return getattr(_protocol, "CANCEL_SAFE_SEND_EXTENSION", None) == CANCEL_SAFE_SEND
 
 
 def _app(variant: str) -> apps.ASGIApp | None:
@@ -91,13 +75,13 @@ def _app(variant: str) -> apps.ASGIApp | None:
 
 
 PROBES: dict[str, tuple[str, bool]] = {
-    # name: (variant, patch trio_ws's shield out for the run)
+    # name: (variant, the scope declares trio_ws.cancel_safe_send: no shield)
     "raw": ("raw", False),
     "raw+shield": ("raw+shield", False),
     "direct": ("direct", False),
-    "direct-noshield": ("direct", True),
+    "direct+cancel_safe_send": ("direct", True),
     "structured": ("structured", False),
-    "structured-noshield": ("structured", True),
+    "structured+cancel_safe_send": ("structured", True),
     "proto-direct": ("proto-direct", False),
     "proto-structured": ("proto-structured", False),
 }
@@ -105,15 +89,13 @@ PROBES: dict[str, tuple[str, bool]] = {
 
 def run_probe(name: str, workload: str, kind: str, n: int) -> float | None:
     """µs of CPU per message for one probe, or None if it cannot run here."""
-    variant, patched = PROBES[name]
+    variant, cancel_safe = PROBES[name]
     app = _app(variant)
-    if app is None:
+    if app is None or (cancel_safe and not cancel_safe_send_supported()):
         return None
     gc.collect()
-    with no_shield() if patched else contextlib.nullcontext(True) as ok:
-        if not ok:
-            return None
-        elapsed = trio.run(inprocess.drive, app, workload, kind, n)
+    extensions = (CANCEL_SAFE_SEND,) if cancel_safe else ()
+    elapsed = trio.run(inprocess.drive, app, workload, kind, n, extensions)
     return elapsed / n * 1e6
 
 
