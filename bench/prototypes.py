@@ -12,8 +12,10 @@ the proposals in bench/README.md ("Profile findings") would cost per message:
   receiver and the server. One "receive token" says who may call the ASGI ``receive``: a
   receiver that finds the buffer empty and the token free calls it itself (no task hop); the
   pump takes the token only when no receiver has been active for ``GRACE`` seconds (so the
-  server's queue is drained and the disconnect noticed while the application is away), and
-  parks, costing nothing, while a receiver holds it.
+  server's queue is drained and the disconnect noticed while the application is away). While
+  receivers come and go it wakes once per ``GRACE`` (never once per message); once a receiver
+  has sat in ``receive`` for a whole period it parks with no timer (an idle connection costs
+  nothing) and the receiver's next exit wakes it.
 
 Known gaps (it is a price tag, not an implementation): no close handshake rules, no overflow
 policies, no writer queue, no ``ws.nursery`` API, minimal validation.
@@ -131,6 +133,8 @@ class TokenStructured(LeanDirect):
         self._holder: str | None = None  # None, "app" or "pump"
         self._arrived: trio.lowlevel.ParkingLot | None = None
         self._pump_parked: trio.lowlevel.ParkingLot | None = None
+        self._pump_idle = False  # parked with no timer: the receiver has not moved for a period
+        self._exits = 0  # how many times a receiver left the server's receive
         self._last_app = 0.0
         self._ended = False
 
@@ -158,7 +162,10 @@ class TokenStructured(LeanDirect):
             finally:
                 self._holder = None
                 self._last_app = trio.current_time()
-                if self._pump_parked:
+                self._exits += 1
+                if self._pump_idle:  # only after an idle period: not once per message
+                    self._pump_idle = False
+                    assert self._pump_parked is not None
                     self._pump_parked.unpark()
             if message["type"] == "websocket.disconnect":
                 self._ended = True
@@ -171,15 +178,26 @@ class TokenStructured(LeanDirect):
         return self._buffer.popleft()
 
     async def _pump(self) -> None:
+        # Three modes. Idle: the receiver sat in the server's receive for a whole period, so
+        # park with no timer (idle connections cost nothing) until it leaves. Watching: the
+        # receiver comes and goes, so wake once per GRACE, never once per message. Pumping:
+        # nobody has received for GRACE, so read from the server into the buffer.
+        seen = -1
         while not self._ended:
+            now = trio.current_time()
             if self._holder == "app":
-                if self._pump_parked is None:
-                    self._pump_parked = trio.lowlevel.ParkingLot()
-                await self._pump_parked.park()  # until the receiver leaves
+                if self._exits == seen:
+                    if self._pump_parked is None:
+                        self._pump_parked = trio.lowlevel.ParkingLot()
+                    self._pump_idle = True
+                    await self._pump_parked.park()
+                    continue
+                seen = self._exits
+                await trio.sleep_until(now + GRACE)
                 continue
-            wake_at = self._last_app + GRACE
-            if trio.current_time() < wake_at:
-                await trio.sleep_until(wake_at)
+            if now < self._last_app + GRACE:
+                seen = self._exits
+                await trio.sleep_until(self._last_app + GRACE)
                 continue
             self._holder = "pump"
             try:
