@@ -14,6 +14,7 @@ nox.options.error_on_missing_interpreters = False  # skip interpreters this mach
 nox.options.sessions = ["tests", "lint", "typing"]
 
 PYTHONS = ["3.11", "3.12", "3.13"]
+PYTHON_FILES = ["trio_ws", "tests", "examples", "noxfile.py", "bench"]
 
 
 @nox.session(python=PYTHONS)
@@ -27,8 +28,8 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """Ruff, with flake8-async's rules for trio hazards."""
     session.install("ruff>=0.8")
-    session.run("ruff", "check", "trio_ws", "tests", "examples", "bench", "noxfile.py")
-    session.run("ruff", "format", "--check", "trio_ws", "tests", "examples", "bench", "noxfile.py")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", *PYTHON_FILES)
 
 
 @nox.session(python="3.11")

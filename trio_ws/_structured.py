@@ -263,7 +263,9 @@ class Structured:
         self._receiving = True
         try:
             buffer = self._buffer
-            if not buffer and not self._pump_reading and not self._server_done:
+            if not buffer and self._pump_running and not self._pump_reading:
+                # The block is live and nobody is reading from the server: read directly.
+                # (``_pump_running`` is false once the block ended or the server is done.)
                 return await self._receive_directly()
             if buffer:
                 await trio.lowlevel.checkpoint_if_cancelled()
@@ -295,6 +297,7 @@ class Structured:
                 self._app_done_reading.unpark()
         if message.get("type") == "websocket.disconnect":
             self._server_done = True  # never ask the server again; the pump stops too
+            self._pump_running = False
             message = self._ws._session.incoming(message)
             self._app_done_reading.unpark_all()
             self.notify_end()

@@ -494,7 +494,7 @@ class WebSocket(ScopeView):
             turn.release()
 
     async def _send_shielded(self, message: Message) -> None:
-        """Hand one message to the server; never cancelled half-way. Caller holds the lock.
+        """Hand one message to the server; never cancelled half-way. Caller holds the send turn.
 
         A server that declares ``trio_ws.cancel_safe_send`` guarantees that itself, so the
         shield (a cancel scope per message, the largest cost on the send path) is skipped.

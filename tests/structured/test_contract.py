@@ -621,3 +621,22 @@ async def test_reading_and_pumping_interleave_without_loss(autojump_clock: trio.
                     await trio.sleep(0.003)
             assert await client.receive_text() == "done"
     assert received == list(range(count))
+
+
+async def test_receiving_after_the_block_never_asks_the_server_again() -> None:
+    """After the block has ended, a receive raises instead of calling the server's receive
+    (which hangs forever under hypercorn once the disconnect was delivered)."""
+    outcome: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        async with WebSocket(scope, receive, send) as ws:
+            await ws.accept()
+        try:
+            await ws.receive()
+        except WebSocketDisconnect as exc:
+            outcome.append(exc.code)
+
+    with trio.fail_after(5):
+        async with connect(app, spec_version="2.3") as client:
+            await client.wait_app_finished()
+    assert outcome == [1000]
