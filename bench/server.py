@@ -1,0 +1,136 @@
+"""One benchmark server in its own process: ``python -m bench.server TARGET``.
+
+Prints ``PORT <n>`` on stdout once it listens on 127.0.0.1 (an ephemeral port), then serves until
+it is terminated. Targets:
+
+- ``raw``, ``starlette``, ``direct``, ``structured``: the :mod:`bench.apps` application on
+  hypercorn's trio worker (``hypercorn.trio.serve`` in this process, so that its CPU and memory
+  are this process's: the CLI would fork a worker);
+- ``trio-websocket``: trio-websocket's own server, echoing;
+- ``websockets``: ``websockets.trio.serve`` (websockets ≥ 16), echoing, compression off;
+- ``proto-direct``, ``proto-structured``: :mod:`bench.prototypes` on hypercorn's trio worker.
+
+The peers echo whatever message kind they receive, as the ASGI echo apps do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import resource
+import sys
+from typing import Any
+
+import trio
+
+ASGI_TARGETS = ("raw", "starlette", "direct", "structured")
+PEER_TARGETS = ("trio-websocket", "websockets")
+#: Sketches of the proposed trio_ws common paths (bench/prototypes.py), for comparison only.
+PROTOTYPE_TARGETS = ("proto-direct", "proto-structured")
+TARGETS = ASGI_TARGETS + PEER_TARGETS + PROTOTYPE_TARGETS
+
+
+def raise_fd_limit() -> int:
+    """Raise the soft open-files limit to the hard one; return the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def peer_unavailable_reason(target: str) -> str | None:
+    """``None`` if the peer server can run here, else why not."""
+    if target == "websockets":
+        try:
+            import websockets.trio.server  # noqa: F401
+        except ImportError:
+            return "n/a (this websockets has no websockets.trio)"
+    if target == "trio-websocket":
+        try:
+            import trio_websocket  # noqa: F401
+        except ImportError:
+            return "n/a (trio-websocket not installed)"
+    return None
+
+
+def _announce(port: int) -> None:
+    print(f"PORT {port}", flush=True)
+
+
+async def serve_asgi(target: str) -> None:
+    from hypercorn.config import Config
+    from hypercorn.trio import serve
+
+    from .apps import get_app
+    from .prototypes import get_prototype_app
+
+    app = get_prototype_app(target) if target in PROTOTYPE_TARGETS else get_app(target)
+    if app is None:
+        raise SystemExit(f"{target} is not available on this branch")
+    config = Config()
+    config.bind = ["127.0.0.1:0"]
+    config.backlog = 1024
+    config.graceful_timeout = 0.5
+    async with trio.open_nursery() as nursery:
+        binds = await nursery.start(serve, app, config)
+        _announce(int(binds[0].rsplit(":", 1)[1]))
+
+
+async def serve_trio_websocket() -> None:
+    from trio_websocket import ConnectionClosed, WebSocketRequest, serve_websocket
+
+    async def handler(request: WebSocketRequest) -> None:
+        ws = await request.accept()
+        try:
+            while True:
+                await ws.send_message(await ws.get_message())
+        except ConnectionClosed:
+            return
+
+    async with trio.open_nursery() as nursery:
+        server: Any = await nursery.start(serve_websocket, handler, "127.0.0.1", 0, None)
+        _announce(server.port)
+
+
+async def serve_websockets() -> None:
+    from websockets.exceptions import ConnectionClosed
+    from websockets.trio.server import ServerConnection, serve
+
+    async def handler(ws: ServerConnection) -> None:
+        try:
+            async for message in ws:
+                await ws.send(message)
+        except ConnectionClosed:
+            return
+
+    async with trio.open_nursery() as nursery:
+        server: Any = await nursery.start(
+            lambda task_status: serve(
+                handler,
+                0,
+                host="127.0.0.1",
+                compression=None,
+                ping_interval=None,
+                max_size=2**21,
+                task_status=task_status,
+            )
+        )
+        _announce(server.listeners[0].socket.getsockname()[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("target", choices=TARGETS)
+    args = parser.parse_args()
+    raise_fd_limit()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if args.target == "trio-websocket":
+        trio.run(serve_trio_websocket)
+    elif args.target == "websockets":
+        trio.run(serve_websockets)
+    else:
+        trio.run(serve_asgi, args.target)
+
+
+if __name__ == "__main__":
+    main()
