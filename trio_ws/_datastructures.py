@@ -327,6 +327,9 @@ class URL(str):
                 components.pop("username", self.username),
                 components.pop("password", self.password),
             )
+        unknown = sorted(set(components) - set(self.components._fields))
+        if unknown:  # checked here: namedtuple raises ValueError or TypeError by version
+            raise ValueError(f"unexpected field names: {unknown!r}")
         return type(self)(self.components._replace(**components).geturl())
 
     def _rebuild_netloc(
