@@ -47,9 +47,10 @@ PosArgs = TypeVarTuple("PosArgs")
 
 _OVERFLOW_REASON: Final = "inbound buffer overflow"
 #: How long the application must have been away from receiving before the pump reads from
-#: the server again. It bounds how late a send-only phase notices a disconnect, and costs at
-#: most one pump wake-up per period while the application is receiving.
-_PUMP_TAKEOVER_DELAY: Final = 0.01
+#: the server again. It bounds how late a send-only phase notices a disconnect (the pump
+#: reads at once in a handler that never receives), and costs at most one pump wake-up per
+#: period while the application is receiving.
+_PUMP_TAKEOVER_DELAY: Final = 0.05
 
 
 @attrs.frozen(kw_only=True)
@@ -106,6 +107,7 @@ class Structured:
         self._pump_waiting_for_app = False
         self._app_done_reading = trio.lowlevel.ParkingLot()
         self._last_app_receive = -math.inf
+        self._app_read_since = -math.inf
         self._server_done = False  # the server reported the disconnect: never receive again
         self._ended = trio.Event()
         self._disconnect_scopes: set[trio.CancelScope] = set()
@@ -294,6 +296,7 @@ class Structured:
         """Call the server's ``receive`` in the application's task: no hand-off through the
         pump while the application is reading. The pump waits meanwhile (see ``_pump``)."""
         self._app_reading = True
+        self._app_read_since = trio.current_time()
         try:
             message = await self._ws._receive()
         finally:
@@ -319,16 +322,19 @@ class Structured:
         """
         while not self._server_done:
             if self._app_reading:
-                # Parked for as long as the application waits on the server (an idle
-                # connection costs nothing); woken when it stops.
+                waiting_since = self._app_read_since
+                if trio.current_time() < waiting_since + _PUMP_TAKEOVER_DELAY:
+                    # A busy reader: look again in a period rather than be woken by each of
+                    # its receives.
+                    await trio.sleep_until(waiting_since + _PUMP_TAKEOVER_DELAY)
+                    continue
+                # The application has waited on the server for a whole period (an idle
+                # connection): park without a timer until it stops reading.
                 self._pump_waiting_for_app = True
                 try:
                     await self._app_done_reading.park()
                 finally:
                     self._pump_waiting_for_app = False
-                # Give the application the takeover delay to come back before looking again,
-                # so that a busy reader wakes the pump at most once per delay.
-                await trio.sleep_until(self._last_app_receive + _PUMP_TAKEOVER_DELAY)
                 continue
             turn = self._last_app_receive + _PUMP_TAKEOVER_DELAY
             if trio.current_time() < turn:
