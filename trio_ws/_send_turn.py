@@ -23,7 +23,7 @@ class SendTurn:
 
     def __init__(self) -> None:
         self._held = False
-        self._waiters = trio.lowlevel.ParkingLot()
+        self._waiters: trio.lowlevel.ParkingLot | None = None  # made when first contended
 
     @property
     def held(self) -> bool:
@@ -40,6 +40,8 @@ class SendTurn:
         if not self._held:
             self._held = True
             return
+        if self._waiters is None:
+            self._waiters = trio.lowlevel.ParkingLot()
         await self._waiters.park()  # on wake-up the releasing task has handed us the turn
 
     def release(self) -> None:

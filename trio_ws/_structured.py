@@ -24,6 +24,7 @@ wraps one exception in an ``ExceptionGroup``.
 from __future__ import annotations
 
 import contextlib
+import enum
 import math
 from collections import deque
 from typing import TYPE_CHECKING, Any, Final, TypeVarTuple, Unpack
@@ -46,6 +47,10 @@ __all__ = ["Structured", "WebSocketStatistics"]
 PosArgs = TypeVarTuple("PosArgs")
 
 _OVERFLOW_REASON: Final = "inbound buffer overflow"
+# The parking lots of a connection (made on first use, see Structured._lot).
+_DATA_ARRIVED: Final = "data arrived"  # a receiver waits for the pump
+_SPACE_FREED: Final = "space freed"  # the pump waits for a receiver ("block" policy)
+_DRAINED: Final = "drained"  # a close waits for the writer to empty the outbox
 #: How long the application must have been away from receiving before the pump reads from
 #: the server again. It bounds how late a send-only phase notices a disconnect (the pump
 #: reads at once in a handler that never receives), and costs at most one pump wake-up per
@@ -90,31 +95,41 @@ def _leaf_exceptions(group: BaseExceptionGroup[BaseException]) -> list[BaseExcep
     return leaves
 
 
+class _Turn(enum.Enum):
+    """What the pump does next (see ``Structured._wait_for_turn_to_read``)."""
+
+    READ = "read"  # call the server's receive
+    LEAVE = "leave"  # the application sits idle in receive: end the task until it returns
+    STOP = "stop"  # the server reported the end: never receive again
+
+
 class Structured:
     """The machinery of one structured-mode connection. Owned by its ``WebSocket``."""
 
     def __init__(self, ws: WebSocket, options: ConnectionOptions) -> None:
         self._ws = ws
         self._options = options
-        self._buffer: deque[Message] = deque()
-        self._data_arrived = trio.lowlevel.ParkingLot()  # a receiver waits for the pump
-        self._space_freed = trio.lowlevel.ParkingLot()  # the pump waits for a receiver
+        # Created on first use: an idle connection should cost little memory.
+        self._buffer: deque[Message] | None = None
+        self._lots: dict[str, trio.lowlevel.ParkingLot] = {}  # see _lot()
         self._receiving = False
         # Who may call the server's receive: the application while it is receiving (no
         # hand-off), the pump when the application has not received for a moment.
         self._app_reading = False
         self._pump_reading = False
-        self._pump_waiting_for_app = False
-        self._app_done_reading = trio.lowlevel.ParkingLot()
         self._last_app_receive = -math.inf
         self._app_read_since = -math.inf
         self._server_done = False  # the server reported the disconnect: never receive again
-        self._ended = trio.Event()
-        self._disconnect_scopes: set[trio.CancelScope] = set()
+        self._ended = False
+        self._ended_event: trio.Event | None = None
+        self._disconnect_scopes: set[trio.CancelScope] | None = None
         self._dropped = 0
-        self._pump_running = False
+        # In service from the block's start until it ends or the server reports the end; while
+        # it is, somebody (the application or the pump) reads from the server on demand.
+        self._live = False
+        self._pump_active = False  # a pump task exists (it leaves while a reader sits idle)
+        self._closing = False
         self._queued = 0  # messages handed to the writer and not yet sent
-        self._drained = trio.lowlevel.ParkingLot()
         self._outbox: trio.MemorySendChannel[Message] | None = None
         self._nursery_manager: Any = None
         self.nursery: trio.Nursery | None = None
@@ -127,8 +142,8 @@ class Structured:
         nursery = await manager.__aenter__()
         self._nursery_manager = manager
         self.nursery = nursery
-        self._pump_running = True
-        nursery.start_soon(self._pump, name=f"trio_ws receive pump {self._ws.scope.get('path')}")
+        self._live = True
+        self._start_pump()
         if self._options.outbound_buffer > 0:
             outbox, inbox = trio.open_memory_channel[Message](self._options.outbound_buffer)
             self._outbox = outbox
@@ -157,6 +172,7 @@ class Structured:
             with trio.CancelScope(shield=True) as scope:
                 scope.relative_deadline = self._options.close_timeout
                 await self.wait_drained()
+        self._closing = True  # no pump restarts from here on
         nursery.cancel_scope.cancel("trio_ws: the WebSocket block ended")
         child_errors: list[BaseException] = []
         outer_cancel: BaseException | None = None
@@ -168,8 +184,9 @@ class Structured:
                     outer_cancel = outer_cancel or leaf
                 else:
                     child_errors.append(leaf)
+        self._live = False
         self._queued = 0  # whatever the writer had not sent is dropped
-        self._drained.unpark_all()
+        self._wake_all(_DRAINED)
 
         if child_errors:
             await self._close_for(ClosedBy.ERROR, 1011, "")
@@ -217,8 +234,10 @@ class Structured:
         self.notify_end()
 
     def notify_end(self) -> None:
-        self._ended.set()
-        for scope in self._disconnect_scopes:
+        self._ended = True
+        if self._ended_event is not None:
+            self._ended_event.set()
+        for scope in self._disconnect_scopes or ():
             scope.cancel("trio_ws: the WebSocket connection ended")
 
     # ------------------------------------------------------------------ application API
@@ -233,29 +252,67 @@ class Structured:
         self.nursery.start_soon(fn, *args, name=name)
 
     async def wait_ended(self) -> None:
-        await self._ended.wait()
+        if self._ended:
+            await trio.lowlevel.checkpoint()
+            return
+        if self._ended_event is None:
+            self._ended_event = trio.Event()
+        await self._ended_event.wait()
 
     @contextlib.contextmanager
     def cancel_on_disconnect(self) -> Iterator[trio.CancelScope]:
         scope = trio.CancelScope()
-        if self._ended.is_set():
+        if self._ended:
             scope.cancel("trio_ws: the WebSocket connection had already ended")
+        if self._disconnect_scopes is None:
+            self._disconnect_scopes = set()
         self._disconnect_scopes.add(scope)
         try:
             with scope:
                 yield scope
         finally:
-            self._disconnect_scopes.discard(scope)
+            self._disconnect_scopes.discard(scope)  # not None: added above
 
     def statistics(self) -> WebSocketStatistics:
         return WebSocketStatistics(
-            inbound_buffered=len(self._buffer),
+            inbound_buffered=len(self._buffer or ()),
             inbound_capacity=self._options.inbound_buffer,
             dropped=self._dropped,
             outbound_queued=self._queued,
             outbound_capacity=self._options.outbound_buffer,
-            pump_running=self._pump_running,
+            pump_running=self._live,
         )
+
+    def _start_pump(self) -> None:
+        assert self.nursery is not None
+        self._pump_active = True
+        name = f"trio_ws receive pump {self._ws.scope.get('path')}"
+        self.nursery.start_soon(self._pump, name=name)
+
+    # ------------------------------------------------------------------ lazily made parts
+
+    def _inbound(self) -> deque[Message]:
+        """The inbound buffer, made when the pump first needs it."""
+        if self._buffer is None:
+            self._buffer = deque()
+        return self._buffer
+
+    def _lot(self, name: str) -> trio.lowlevel.ParkingLot:
+        """The parking lot ``name``, made when someone first waits in it."""
+        lot = self._lots.get(name)
+        if lot is None:
+            lot = self._lots[name] = trio.lowlevel.ParkingLot()
+        return lot
+
+    def _wake_one(self, name: str) -> None:
+        lot = self._lots.get(name)
+        if lot:
+            lot.unpark()
+
+    def _wake_all(self, name: str) -> None:
+        lot = self._lots.get(name)
+        if lot:
+            lot.unpark_all()
 
     # ------------------------------------------------------------------ receiving
 
@@ -270,23 +327,24 @@ class Structured:
         self._receiving = True
         try:
             buffer = self._buffer
-            if not buffer and self._pump_running and not self._pump_reading:
+            if not buffer and self._live and not self._pump_reading:
                 # The block is live and nobody is reading from the server: read directly.
                 # (``_pump_running`` is false once the block ended or the server is done.)
                 return await self._receive_directly()
             if buffer:
                 await trio.lowlevel.checkpoint_if_cancelled()
             while not buffer:
-                if not self._pump_running:
+                if not self._live:
                     # The block has ended (or the pump stopped after an overflow close):
                     # nothing more will arrive, and the server must not be asked again.
                     raise self._ws._session.disconnect_error()
                 # The message stays in the buffer until popped below, with no await in
                 # between: a cancelled wait consumes nothing.
-                await self._data_arrived.park()
+                await self._lot(_DATA_ARRIVED).park()
+                buffer = self._buffer
+            assert buffer is not None  # non-empty here
             message = buffer.popleft()
-            if self._space_freed:
-                self._space_freed.unpark()
+            self._wake_one(_SPACE_FREED)
         finally:
             self._receiving = False
             self._last_app_receive = trio.current_time()
@@ -301,73 +359,68 @@ class Structured:
             message = await self._ws._receive()
         finally:
             self._app_reading = False
-            if self._pump_waiting_for_app:
-                self._app_done_reading.unpark()
+            if not self._pump_active and self._live and not self._closing:
+                self._start_pump()  # it left while we sat idle; it watches again from now
         if message.get("type") == "websocket.disconnect":
             self._server_done = True  # never ask the server again; the pump stops too
-            self._pump_running = False
+            self._live = False
             message = self._ws._session.incoming(message)
-            self._app_done_reading.unpark_all()
             self.notify_end()
             return message
         return self._ws._session.incoming(message)
 
-    async def _wait_for_turn_to_read(self) -> bool:
-        """Wait until the pump may call the server's ``receive``; False once it must stop.
+    async def _wait_for_turn_to_read(self) -> _Turn:
+        """Wait until the pump may call the server's ``receive``.
 
-        The application reads directly whenever it is receiving; the pump takes over only
-        when it has not received for ``_PUMP_TAKEOVER_DELAY`` seconds (so a handler that only
-        sends, or has stopped reading, still has its disconnect noticed), and, under the
-        "block" policy, only when the buffer has room.
+        The application reads directly whenever it is receiving; the pump reads only when it
+        has not received for ``_PUMP_TAKEOVER_DELAY`` seconds (so a handler that only sends,
+        or has stopped reading, still has its disconnect noticed), and, under the "block"
+        policy, only when the buffer has room. While the application is busy reading, the
+        pump looks once per period; once the application has sat in ``receive`` for a whole
+        period (an idle connection) the pump leaves, and the application's next return from
+        ``receive`` starts it again: an idle connection holds no pump task.
         """
         while not self._server_done:
+            now = trio.current_time()
             if self._app_reading:
-                waiting_since = self._app_read_since
-                if trio.current_time() < waiting_since + _PUMP_TAKEOVER_DELAY:
-                    # A busy reader: look again in a period rather than be woken by each of
-                    # its receives.
-                    await trio.sleep_until(waiting_since + _PUMP_TAKEOVER_DELAY)
+                if now < self._app_read_since + _PUMP_TAKEOVER_DELAY:
+                    await trio.sleep_until(self._app_read_since + _PUMP_TAKEOVER_DELAY)
                     continue
-                # The application has waited on the server for a whole period (an idle
-                # connection): park without a timer until it stops reading.
-                self._pump_waiting_for_app = True
-                try:
-                    await self._app_done_reading.park()
-                finally:
-                    self._pump_waiting_for_app = False
-                continue
+                return _Turn.LEAVE
             turn = self._last_app_receive + _PUMP_TAKEOVER_DELAY
-            if trio.current_time() < turn:
+            if now < turn:
                 await trio.sleep_until(turn)
                 continue
             if (
                 self._options.overflow == "block"
-                and len(self._buffer) >= self._options.inbound_buffer
+                and len(self._buffer or ()) >= self._options.inbound_buffer
             ):
-                await self._space_freed.park()
+                await self._lot(_SPACE_FREED).park()
                 continue
-            return True
-        return False
+            return _Turn.READ
+        return _Turn.STOP
 
     async def _pump(self) -> None:
-        """Drain the server's queue into the buffer until the disconnect (never after it)."""
+        """Read from the server into the buffer whenever the application is not reading,
+        until the disconnect (never after it)."""
         receive = self._ws._receive
         session = self._ws._session
-        buffer = self._buffer
         capacity = self._options.inbound_buffer
         overflow = self._options.overflow
+        leaving = False
         try:
-            while await self._wait_for_turn_to_read():
+            while (turn := await self._wait_for_turn_to_read()) is _Turn.READ:
                 self._pump_reading = True
                 try:
                     message = await receive()
                 finally:
                     self._pump_reading = False
+                buffer = self._inbound()
                 if message.get("type") == "websocket.disconnect":
                     self._server_done = True
                     session.peer_disconnected(*_disconnect_fields(message))
                     buffer.append(message)
-                    self._data_arrived.unpark_all()
+                    self._wake_all(_DATA_ARRIVED)
                     self.notify_end()
                     return
                 if len(buffer) >= capacity:
@@ -378,10 +431,13 @@ class Structured:
                         await self._close_on_overflow()
                         return
                 buffer.append(message)
-                self._data_arrived.unpark()
+                self._wake_one(_DATA_ARRIVED)
+            leaving = turn is _Turn.LEAVE
         finally:
-            self._pump_running = False
-            self._data_arrived.unpark_all()
+            self._pump_active = False
+            if not leaving:
+                self._live = False
+                self._wake_all(_DATA_ARRIVED)
 
     async def _close_on_overflow(self) -> None:
         """Close with the overflow code; buffered messages stay readable, then the end."""
@@ -390,10 +446,10 @@ class Structured:
         code = self._options.overflow_close_code
         session.record_end(code, _OVERFLOW_REASON, ClosedBy.APP)
         session.deliver_after_close = True
-        self._buffer.append(
+        self._inbound().append(
             {"type": "websocket.disconnect", "code": code, "reason": _OVERFLOW_REASON}
         )
-        self._data_arrived.unpark_all()
+        self._wake_all(_DATA_ARRIVED)
         await ws._close({"type": "websocket.close", "code": code, "reason": _OVERFLOW_REASON})
         session.peer_disconnected(code, _OVERFLOW_REASON)
         self.notify_end()
@@ -427,12 +483,12 @@ class Structured:
     def _message_done(self) -> None:
         self._queued -= 1
         if self._queued == 0:
-            self._drained.unpark_all()
+            self._wake_all(_DRAINED)
 
     async def wait_drained(self) -> None:
         """Wait until the writer has handed every queued message to the server."""
         while self._queued > 0:
-            await self._drained.park()
+            await self._lot(_DRAINED).park()
 
     async def _writer(self, inbox: trio.MemoryReceiveChannel[Message]) -> None:
         ws = self._ws

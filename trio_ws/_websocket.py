@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 
 __all__ = ["MessageIterator", "WebSocket"]
 
+_DEFAULT_OPTIONS = ConnectionOptions()  # frozen, so one instance serves every connection
+
 T = TypeVar("T")
 
 
@@ -139,7 +141,7 @@ class WebSocket(ScopeView):
         self._send = send if send is not None else _no_send
         self._receiving = False
         self._send_turn = SendTurn()
-        self._options = options if options is not None else ConnectionOptions()
+        self._options = options if options is not None else _DEFAULT_OPTIONS
         self._structured: Structured | None = None
 
     def __repr__(self) -> str:

@@ -640,3 +640,35 @@ async def test_receiving_after_the_block_never_asks_the_server_again() -> None:
         async with connect(app, spec_version="2.3") as client:
             await client.wait_app_finished()
     assert outcome == [1000]
+
+
+async def test_an_idle_reader_lets_the_pump_go_and_it_comes_back(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """A connection idle in receive holds no pump task; when the handler then stops reading
+    and only sends, the pump is back and the disconnect is still noticed."""
+    outcome: list[Any] = []
+
+    async def handler(ws: WebSocket) -> None:
+        await ws.accept()
+        outcome.append(await ws.receive_text())  # idle here for a long time first
+        outcome.append(ws.statistics().pump_running)
+        try:
+            with ws.cancel_on_disconnect():
+                while True:
+                    await ws.send_text("tick")
+                    await trio.sleep(0.2)
+        except WebSocketDisconnect:
+            pass
+        outcome.append(ws.closed_by)
+
+    with trio.fail_after(120):
+        # Spec 2.3 (hypercorn): sends to a departed client vanish, so only a pump notices.
+        async with connect(structured_app(handler), spec_version="2.3") as client:
+            await trio.sleep(30)  # far longer than the pump's takeover delay
+            await client.send_text("wake up")
+            assert await client.receive_text() == "tick"
+            await trio.sleep(1)
+            await client.close(4009)
+            await client.wait_app_finished()
+    assert outcome == ["wake up", True, ClosedBy.CLIENT]
