@@ -26,7 +26,9 @@ from .server import (
     ASGI_TARGETS,
     PEER_TARGETS,
     PROTOTYPE_TARGETS,
+    SERVE_TARGETS,
     TARGETS,
+    baseline,
     peer_unavailable_reason,
 )
 
@@ -55,6 +57,8 @@ def unavailable(target: str) -> str | None:
         return None
     if target in ASGI_TARGETS:
         return unavailable_reason(target)
+    if target in SERVE_TARGETS:
+        return unavailable_reason(target.removesuffix("@serve"))
     return peer_unavailable_reason(target)
 
 
@@ -196,8 +200,9 @@ class PairedResult:
         return statistics.median(values) if values else None
 
     def paired_ratio(self, target: str) -> float | None:
-        """Median over cycles of raw's server µs per round trip / the target's."""
-        raw, mine = self.cycles.get("raw"), self.cycles.get(target)
+        """Median over cycles of raw's server µs per round trip / the target's (raw on the
+        same server: plain hypercorn, or trio_ws.serve for the ``@serve`` targets)."""
+        raw, mine = self.cycles.get(baseline(target)), self.cycles.get(target)
         if not raw or not mine:
             return None
         return statistics.median(

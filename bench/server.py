@@ -8,7 +8,11 @@ it is terminated. Targets:
   are this process's: the CLI would fork a worker);
 - ``trio-websocket``: trio-websocket's own server, echoing;
 - ``websockets``: ``websockets.trio.serve`` (websockets ≥ 16), echoing, compression off;
-- ``proto-direct``, ``proto-structured``: :mod:`bench.prototypes` on hypercorn's trio worker.
+- ``proto-direct``, ``proto-structured``: :mod:`bench.prototypes` on hypercorn's trio worker;
+- ``raw@serve``, ``direct@serve``, ``structured@serve``: the same applications served by
+  ``trio_ws.serve`` (hypercorn's components, sends made cancel-safe so trio_ws skips its
+  per-send shield; pings and read timeout off, as in the plain-hypercorn targets). Their
+  ratios are taken against ``raw@serve``, the same server with the raw application.
 
 The peers echo whatever message kind they receive, as the ASGI echo apps do.
 """
@@ -19,6 +23,7 @@ import argparse
 import logging
 import resource
 import sys
+from functools import partial
 from typing import Any
 
 import trio
@@ -27,7 +32,14 @@ ASGI_TARGETS = ("raw", "starlette", "direct", "structured")
 PEER_TARGETS = ("trio-websocket", "websockets")
 #: Sketches of the proposed trio_ws common paths (bench/prototypes.py), for comparison only.
 PROTOTYPE_TARGETS = ("proto-direct", "proto-structured")
-TARGETS = ASGI_TARGETS + PEER_TARGETS + PROTOTYPE_TARGETS
+#: The ASGI applications served by trio_ws.serve rather than plain hypercorn.
+SERVE_TARGETS = ("raw@serve", "direct@serve", "structured@serve")
+TARGETS = ASGI_TARGETS + SERVE_TARGETS + PEER_TARGETS + PROTOTYPE_TARGETS
+
+
+def baseline(target: str) -> str:
+    """The target a ratio for ``target`` is taken against: raw ASGI on the same server."""
+    return "raw@serve" if target.endswith("@serve") else "raw"
 
 
 def raise_fd_limit() -> int:
@@ -64,6 +76,9 @@ async def serve_asgi(target: str) -> None:
     from .apps import get_app
     from .prototypes import get_prototype_app
 
+    if target in SERVE_TARGETS:
+        await serve_with_trio_ws(target.removesuffix("@serve"))
+        return
     app = get_prototype_app(target) if target in PROTOTYPE_TARGETS else get_app(target)
     if app is None:
         raise SystemExit(f"{target} is not available on this branch")
@@ -74,6 +89,29 @@ async def serve_asgi(target: str) -> None:
     async with trio.open_nursery() as nursery:
         binds = await nursery.start(serve, app, config)
         _announce(int(binds[0].rsplit(":", 1)[1]))
+
+
+async def serve_with_trio_ws(variant: str) -> None:
+    import trio_ws
+
+    from .apps import get_app
+
+    app = get_app(variant)
+    if app is None:
+        raise SystemExit(f"{variant} is not available on this branch")
+    async with trio.open_nursery() as nursery:
+        urls = await nursery.start(
+            partial(
+                trio_ws.serve,
+                app,
+                "127.0.0.1",
+                0,
+                graceful_timeout=0.5,
+                ping_interval=None,
+                read_timeout=None,
+            )
+        )
+        _announce(int(urls[0].rsplit(":", 1)[1]))
 
 
 async def serve_trio_websocket() -> None:
