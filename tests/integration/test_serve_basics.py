@@ -307,7 +307,7 @@ async def test_settings_merge_explicit_over_config_over_defaults() -> None:
 
 async def test_serve_rejects_other_shutdown_codes() -> None:
     """Only 1001 and 1012 are shutdown close codes."""
-    with pytest.raises(ValueError, match="1001 or 1012"):
+    with trio.fail_after(5), pytest.raises(ValueError, match="1001 or 1012"):
         await serve_module.serve(echo, port=0, shutdown_close_code=1000)
 
 
