@@ -48,6 +48,8 @@ __all__ = [
     "ClosedBy",
     "Session",
     "WebSocketState",
+    "validate_accept_headers",
+    "validate_headers",
     "validate_close",
 ]
 
@@ -165,7 +167,13 @@ def validate_close(code: object, reason: object) -> str:
     return reason
 
 
-def _validate_headers(headers: object, what: str) -> list[tuple[bytes, bytes]]:
+def validate_headers(headers: object, what: str) -> list[tuple[bytes, bytes]]:
+    """Check a list of ``(bytes, bytes)`` header pairs; return it as a list.
+
+    Raises:
+      TypeError: not a list of ``(bytes, bytes)`` pairs.
+      ValueError: a name that is not an HTTP token, or CR/LF/NUL in a value.
+    """
     if headers is None:
         return []
     if isinstance(headers, (str, bytes, Mapping)) or not isinstance(headers, Iterable):
@@ -197,14 +205,26 @@ def _validate_accept(message: Message, offered: tuple[str, ...]) -> None:
             raise ValueError(
                 f"cannot accept subprotocol {subprotocol!r}: the client offered {list(offered)!r}"
             )
-    headers = _validate_headers(message.get("headers"), "accept")
-    for name, _ in headers:
-        lowered = name.lower()
-        if lowered in _FORBIDDEN_ACCEPT_HEADERS:
+    validate_accept_headers(message.get("headers"))
+
+
+def validate_accept_headers(headers: object) -> list[tuple[bytes, bytes]]:
+    """Check the extra headers of a ``websocket.accept`` message; return them as a list.
+
+    Raises:
+      TypeError: not a list of ``(bytes, bytes)`` pairs.
+      ValueError: a name that is not an HTTP token (pseudo-headers such as ``:status``
+        included), CR/LF/NUL in a value, or ``sec-websocket-protocol`` (which the
+        ``subprotocol`` key sets). hypercorn 0.18 crashes the whole server on some of these.
+    """
+    checked = validate_headers(headers, "accept")
+    for name, _ in checked:
+        if name.lower() in _FORBIDDEN_ACCEPT_HEADERS:
             raise ValueError(
                 "do not set the sec-websocket-protocol header yourself: pass "
                 "accept(subprotocol=...) instead"
             )
+    return checked
 
 
 def _validate_send(message: Message) -> None:
@@ -230,7 +250,7 @@ def _validate_response_start(message: Message) -> None:
         raise TypeError("websocket.http.response.start needs an int 'status'")
     if not 100 <= status <= 599:
         raise ValueError(f"HTTP status {status} is out of range (100-599)")
-    _validate_headers(message.get("headers"), "response")
+    validate_headers(message.get("headers"), "response")
 
 
 def _validate_response_body(message: Message) -> None:

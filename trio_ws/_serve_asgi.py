@@ -34,7 +34,7 @@ from wsproto.handshake import server_extensions_handshake
 from wsproto.utilities import split_comma_header
 
 from ._exceptions import LocalProtocolError
-from ._protocol import CANCEL_SAFE_SEND_EXTENSION
+from ._protocol import CANCEL_SAFE_SEND_EXTENSION, validate_accept_headers
 from ._serve_extension import SHUTDOWN_EXTENSION, ShutdownExtension
 
 if TYPE_CHECKING:
@@ -65,20 +65,10 @@ def _offers_are_valid(scope: Scope) -> bool:
 
 def _check_accept_headers(message: ASGIMessage) -> None:
     """Raise LocalProtocolError for accept headers hypercorn would crash on."""
-    for header in message.get("headers") or ():
-        try:
-            name, value = header
-        except (TypeError, ValueError):
-            raise LocalProtocolError(
-                f"accept header {header!r} is not a (name, value) pair"
-            ) from None
-        if not isinstance(name, bytes) or not isinstance(value, bytes):
-            raise LocalProtocolError(f"accept header {header!r} must be a pair of bytes")
-        if name.lower() == b"sec-websocket-protocol" or name.startswith(b":"):
-            raise LocalProtocolError(
-                f"accept header {name!r} cannot be set by the application "
-                "(pass the subprotocol in the accept message instead)"
-            )
+    try:
+        validate_accept_headers(message.get("headers"))
+    except (TypeError, ValueError) as exc:
+        raise LocalProtocolError(f"accept headers cannot be set as given: {exc}") from None
 
 
 class _BoundedMessageBuffer(WebsocketBuffer):

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from .._protocol import validate_accept_headers, validate_close, validate_headers
 from ._exceptions import AppProtocolError
 
 if TYPE_CHECKING:
@@ -102,15 +103,16 @@ Event = Accepted | Rejected | DataSent | AppClosed
 def check_close_code(code: object) -> int:
     """Return ``code`` if an endpoint may send it in a close frame (RFC 6455 §7.4).
 
+    The rule is trio_ws's own (:func:`trio_ws._protocol.validate_close`).
+
     Raises:
       ValueError: not an ``int``, or outside 1000-1003, 1007-1014 and 3000-4999.
     """
-    if not isinstance(code, int) or isinstance(code, bool):
-        raise ValueError(f"close code must be an int, got {code!r}")
-    if not (1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999):
-        raise ValueError(
-            f"close code {code} may not be sent: use 1000-1003, 1007-1014 or 3000-4999"
-        )
+    try:
+        validate_close(code, None)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
+    assert isinstance(code, int)
     return code
 
 
@@ -120,38 +122,20 @@ def check_close_reason(reason: object) -> str:
     Raises:
       ValueError: not ``str``/``None``, or longer than 123 bytes once UTF-8 encoded.
     """
-    if reason is None:
-        return ""
-    if not isinstance(reason, str):
-        raise ValueError(f"close reason must be a str or None, got {reason!r}")
-    if len(reason.encode("utf-8")) > 123:
-        raise ValueError("close reason is longer than 123 UTF-8 bytes")
-    return reason
+    try:
+        return validate_close(1000, reason)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _check_headers(headers: object, *, for_accept: bool) -> list[tuple[bytes, bytes]]:
-    if headers is None:
-        return []
-    if isinstance(headers, str | bytes | Mapping) or not isinstance(headers, Sequence):
-        raise AppProtocolError(f"headers must be a list of (bytes, bytes) pairs, got {headers!r}")
-    result: list[tuple[bytes, bytes]] = []
-    for pair in headers:
-        if (
-            not isinstance(pair, Sequence)
-            or len(pair) != 2
-            or not all(isinstance(part, bytes) for part in pair)
-        ):
-            raise AppProtocolError(f"each header must be a (bytes, bytes) pair, got {pair!r}")
-        name, value = pair
-        if for_accept and name.lower() == b"sec-websocket-protocol":
-            raise AppProtocolError(
-                "accept headers must not include sec-websocket-protocol; "
-                "pass the subprotocol key instead (hypercorn 0.18 crashes on it)"
-            )
-        if for_accept and name.startswith(b":"):
-            raise AppProtocolError(f"accept headers must not be pseudo-headers, got {name!r}")
-        result.append((name, value))
-    return result
+    """Response or accept headers, checked by trio_ws's own rules; AppProtocolError if bad."""
+    try:
+        if for_accept:
+            return validate_accept_headers(headers)
+        return validate_headers(headers, "response")
+    except (TypeError, ValueError) as exc:
+        raise AppProtocolError(str(exc)) from None
 
 
 def _bytes_like(value: object, what: str) -> bytes:
