@@ -95,6 +95,14 @@ def _leaf_exceptions(group: BaseExceptionGroup[BaseException]) -> list[BaseExcep
     return leaves
 
 
+class _Reader(enum.Enum):
+    """Who is waiting on the server's ``receive``: never both at once."""
+
+    NOBODY = "nobody"
+    APP = "app"  # the application, reading directly while it receives
+    PUMP = "pump"  # the pump, while the application is away
+
+
 class _Turn(enum.Enum):
     """What the pump does next (see ``Structured._wait_for_turn_to_read``)."""
 
@@ -115,8 +123,7 @@ class Structured:
         self._receiving = False
         # Who may call the server's receive: the application while it is receiving (no
         # hand-off), the pump when the application has not received for a moment.
-        self._app_reading = False
-        self._pump_reading = False
+        self._reader = _Reader.NOBODY  # who is waiting on the server's receive right now
         self._last_app_receive = -math.inf
         self._app_read_since = -math.inf
         self._server_done = False  # the server reported the disconnect: never receive again
@@ -327,7 +334,7 @@ class Structured:
         self._receiving = True
         try:
             buffer = self._buffer
-            if not buffer and self._live and not self._pump_reading:
+            if not buffer and self._live and self._reader is _Reader.NOBODY:
                 # The block is live and nobody is reading from the server: read directly.
                 # (``_pump_running`` is false once the block ended or the server is done.)
                 return await self._receive_directly()
@@ -353,12 +360,12 @@ class Structured:
     async def _receive_directly(self) -> Message:
         """Call the server's ``receive`` in the application's task: no hand-off through the
         pump while the application is reading. The pump waits meanwhile (see ``_pump``)."""
-        self._app_reading = True
+        self._reader = _Reader.APP
         self._app_read_since = trio.current_time()
         try:
             message = await self._ws._receive()
         finally:
-            self._app_reading = False
+            self._reader = _Reader.NOBODY
             if not self._pump_active and self._live and not self._closing:
                 self._start_pump()  # it left while we sat idle; it watches again from now
         if message.get("type") == "websocket.disconnect":
@@ -382,7 +389,7 @@ class Structured:
         """
         while not self._server_done:
             now = trio.current_time()
-            if self._app_reading:
+            if self._reader is _Reader.APP:
                 if now < self._app_read_since + _PUMP_TAKEOVER_DELAY:
                     await trio.sleep_until(self._app_read_since + _PUMP_TAKEOVER_DELAY)
                     continue
@@ -410,11 +417,11 @@ class Structured:
         leaving = False
         try:
             while (turn := await self._wait_for_turn_to_read()) is _Turn.READ:
-                self._pump_reading = True
+                self._reader = _Reader.PUMP
                 try:
                     message = await receive()
                 finally:
-                    self._pump_reading = False
+                    self._reader = _Reader.NOBODY
                 buffer = self._inbound()
                 if message.get("type") == "websocket.disconnect":
                     self._server_done = True
@@ -456,12 +463,12 @@ class Structured:
         # Keep the server's queue moving until it reports the end, so that it can finish
         # the close handshake; what arrives now is discarded.
         receive = ws._receive
-        self._pump_reading = True  # the application must not read beside this loop
+        self._reader = _Reader.PUMP  # the application must not read beside this loop
         try:
             while (await receive()).get("type") != "websocket.disconnect":
                 self._dropped += 1
         finally:
-            self._pump_reading = False
+            self._reader = _Reader.NOBODY
         self._server_done = True
 
     # ------------------------------------------------------------------ sending
