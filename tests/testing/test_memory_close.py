@@ -11,6 +11,8 @@ import trio.testing
 from trio_ws import testing
 
 if TYPE_CHECKING:
+    from conftest import HeldReader
+
     from trio_ws._types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -302,19 +304,11 @@ async def test_invalid_app_close_raises_into_the_app(close: Message) -> None:
     assert ws.close_code == 4999
 
 
-async def test_client_close_waits_for_queue_space_and_is_atomic_when_cancelled() -> None:
+async def test_client_close_waits_for_queue_space_and_is_atomic_when_cancelled(
+    held_reader: HeldReader,
+) -> None:
     """close() queues behind unread messages; cancelled there, nothing was delivered."""
-    release = trio.Event()
-    seen: list[Message] = []
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        await receive()
-        await send({"type": "websocket.accept"})
-        await release.wait()
-        while True:
-            seen.append(await receive())
-            if seen[-1]["type"] == "websocket.disconnect":
-                return
+    app, release, seen = held_reader.app, held_reader.release, held_reader.seen
 
     with trio.fail_after(5):
         async with testing.connect(app, queue_size=1) as ws:

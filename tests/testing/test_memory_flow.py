@@ -11,22 +11,16 @@ import trio.testing
 from trio_ws import testing
 
 if TYPE_CHECKING:
-    from trio_ws._types import Message, Receive, Scope, Send
+    from conftest import HeldReader
+
+    from trio_ws._types import Receive, Scope, Send
 
 
-async def test_full_receive_queue_blocks_the_clients_send_atomically() -> None:
+async def test_full_receive_queue_blocks_the_clients_send_atomically(
+    held_reader: HeldReader,
+) -> None:
     """With queue_size slots unread, the next send blocks; cancelling it sends nothing."""
-    release = trio.Event()
-    seen: list[Message] = []
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        await receive()
-        await send({"type": "websocket.accept"})
-        await release.wait()
-        while True:
-            seen.append(await receive())
-            if seen[-1]["type"] == "websocket.disconnect":
-                return
+    app, release, seen = held_reader.app, held_reader.release, held_reader.seen
 
     with trio.fail_after(5):
         async with testing.connect(app, queue_size=3) as ws:
