@@ -14,7 +14,7 @@ EXPECTED = {
     "Response", "PlainTextResponse", "JSONResponse",
     "InvalidJSONMessage", "LocalProtocolError", "ProtocolError", "RemoteProtocolError",
     "UnexpectedMessageType", "WebSocketDisconnect", "WebSocketDisconnected", "WebSocketError",
-    "WebSocketException",
+    "WebSocketException", "WebSocketApp", "RateLimit",
 }  # fmt: skip
 
 

@@ -7,6 +7,7 @@ show ``trio_ws.WebSocket`` rather than ``trio_ws._websocket.WebSocket``.
 
 from __future__ import annotations
 
+from ._app import WebSocketApp as WebSocketApp
 from ._app import websocket_app as websocket_app
 from ._datastructures import (
     URL as URL,
@@ -50,6 +51,7 @@ from ._exceptions import (
 from ._exceptions import (
     WebSocketException as WebSocketException,
 )
+from ._limits import RateLimit as RateLimit
 from ._options import ConnectionOptions as ConnectionOptions
 from ._options import OverflowPolicy as OverflowPolicy
 from ._protocol import ClosedBy as ClosedBy
@@ -80,6 +82,9 @@ __all__ = [
     "WebSocketStatistics",
     "MessageIterator",
     "websocket_app",
+    "WebSocketApp",
+    # application layer
+    "RateLimit",
     # serving
     "serve",
     "ServerSettings",
