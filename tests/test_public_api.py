@@ -15,6 +15,7 @@ EXPECTED = {
     "InvalidJSONMessage", "LocalProtocolError", "ProtocolError", "RemoteProtocolError",
     "UnexpectedMessageType", "WebSocketDisconnect", "WebSocketDisconnected", "WebSocketError",
     "WebSocketException", "WebSocketApp", "RateLimit",
+    "WebSocketEndpoint",
 }  # fmt: skip
 
 

@@ -24,6 +24,7 @@ from ._datastructures import (
 from ._datastructures import (
     State as State,
 )
+from ._endpoint import WebSocketEndpoint as WebSocketEndpoint
 from ._exceptions import (
     InvalidJSONMessage as InvalidJSONMessage,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "WebSocketApp",
     # application layer
     "RateLimit",
+    "WebSocketEndpoint",
     # serving
     "serve",
     "ServerSettings",

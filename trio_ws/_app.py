@@ -180,8 +180,13 @@ async def run_connection(
     scope: Scope,
     receive: Receive,
     send: Send,
+    *,
+    authenticate: Authenticate | None = None,
 ) -> None:
     """Run one WebSocket connection: guards, then ``handler(ws)`` in structured mode.
+
+    ``authenticate``, when given, replaces the guards' own (the endpoint class passes its
+    bound method).
 
     Raises:
       Exception: whatever the handler (or ``authenticate``) raised, after the connection was
@@ -208,7 +213,7 @@ async def run_connection(
         deadline = trio.current_time() + limits.accept_timeout
 
     with trio.CancelScope(deadline=deadline) as guard_scope:
-        refusal = await guards.check(ws)
+        refusal = await guards.check(ws, authenticate=authenticate)
     if guard_scope.cancelled_caught:
         refusal = _timeout_refusal()
     if refusal is not None:

@@ -158,8 +158,12 @@ class Guards:
                 return name
         return None if None in ours else NO_SUBPROTOCOL
 
-    async def check(self, ws: WebSocket) -> ASGIApp | None:
+    async def check(
+        self, ws: WebSocket, *, authenticate: Authenticate | None = None
+    ) -> ASGIApp | None:
         """Run the guards in order; return the response that refuses the handshake, or None.
+
+        ``authenticate``, when given, is used instead of :attr:`authenticate`.
 
         Raises:
           TypeError: ``authenticate`` returned something that is neither ``None`` nor an
@@ -175,8 +179,10 @@ class Guards:
         if self.choose_subprotocol(ws.scope.get("subprotocols") or ()) is NO_SUBPROTOCOL:
             wanted = ", ".join(name for name in self.subprotocols or () if name is not None)
             return _refusal(f"no supported subprotocol offered (this endpoint speaks: {wanted})")
-        if self.authenticate is not None:
-            response = await self.authenticate(ws)
+        if authenticate is None:
+            authenticate = self.authenticate
+        if authenticate is not None:
+            response = await authenticate(ws)
             if response is not None and not callable(response):
                 raise TypeError(
                     "authenticate must return None or an ASGI response such as "

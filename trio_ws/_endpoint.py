@@ -1,0 +1,223 @@
+"""``WebSocketEndpoint``: Starlette's class-based endpoint, in structured mode.
+
+Subclass it, set :attr:`~WebSocketEndpoint.encoding` and override the three hooks::
+
+    class Chat(trio_ws.WebSocketEndpoint):
+        encoding = "json"
+        idle_timeout = 300
+
+        async def on_receive(self, ws, data):
+            await ws.send_json({"echo": data})
+
+The class itself is the ASGI application: pass it to Starlette's ``WebSocketRoute`` or serve
+it directly. Each connection makes an instance (``Chat(scope, receive, send)``) and awaits it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from ._app import AppSettings, answer_plain_http, run_connection, serve_lifespan
+from ._exceptions import UnexpectedMessageType, WebSocketDisconnect, WebSocketException
+from ._protocol import WebSocketState
+
+if TYPE_CHECKING:
+    from collections.abc import Generator, Iterable
+
+    from ._guards import OriginRule
+    from ._limits import RateLimit
+    from ._options import ConnectionOptions
+    from ._responses import Response
+    from ._types import Receive, Scope, Send
+    from ._websocket import WebSocket
+
+__all__ = ["WebSocketEndpoint"]
+
+#: Close code for a message of the wrong kind for ``encoding`` (RFC 6455: unsupported data).
+WRONG_ENCODING_CODE = 1003
+#: Close code for a message that is not valid JSON (or not UTF-8) under ``encoding = "json"``.
+INVALID_PAYLOAD_CODE = 1007
+
+_ENCODINGS = (None, "text", "bytes", "json")
+
+
+async def _receive_data(ws: WebSocket) -> str | bytes:
+    """The next message's payload, text or binary (``WebSocketDisconnect`` at the end)."""
+    try:
+        return await ws.receive_text()
+    except UnexpectedMessageType as binary:
+        return binary.data
+
+
+def _closed_by_app(ws: WebSocket) -> bool:
+    return ws.application_state is WebSocketState.DISCONNECTED
+
+
+class WebSocketEndpoint:
+    """A class-based WebSocket endpoint with Starlette's names and meaning, in structured mode.
+
+    Class attributes:
+      encoding: how each message is decoded before :meth:`on_receive`: ``"text"`` (a binary
+        message closes with 1003), ``"bytes"`` (a text message closes with 1003), ``"json"``
+        (text or UTF-8 binary holding JSON; anything else closes with 1007), or ``None``
+        (default): ``str`` or ``bytes`` as it arrived.
+      allowed_origins, subprotocols, max_message_size, rate_limit, accept_timeout,
+      first_message_timeout, idle_timeout, options: as the keywords of
+        :func:`trio_ws.websocket_app` (checked when the subclass is defined).
+
+    Methods to override:
+      authenticate(ws): the handshake guard of :func:`trio_ws.websocket_app`, as a method;
+        return ``None`` to let the connection in or a response to refuse it.
+      on_connect(ws): accept (the default) or refuse the connection.
+      on_receive(ws, data): handle one decoded message.
+      on_disconnect(ws, close_code): the connection ended with ``close_code``.
+
+    The hooks run inside ``async with ws:``, so ``ws.nursery`` and ``ws.start_soon`` are
+    available, and the structured-mode rules close the connection: raising
+    ``WebSocketException(code, reason)`` closes with that code, another exception closes
+    with 1011 and propagates to the server.
+
+    Raises (when a subclass is defined):
+      TypeError, ValueError: an invalid class attribute.
+    """
+
+    encoding: ClassVar[Literal["text", "bytes", "json"] | None] = None
+    allowed_origins: ClassVar[Iterable[OriginRule] | None] = None
+    subprotocols: ClassVar[Iterable[str | None] | None] = None
+    max_message_size: ClassVar[int | None] = None
+    rate_limit: ClassVar[RateLimit | None] = None
+    accept_timeout: ClassVar[float | None] = None
+    first_message_timeout: ClassVar[float | None] = None
+    idle_timeout: ClassVar[float | None] = None
+    options: ClassVar[ConnectionOptions | None] = None
+
+    _settings: ClassVar[AppSettings]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._settings = cls._make_settings()
+
+    @classmethod
+    def _make_settings(cls) -> AppSettings:
+        if cls.encoding not in _ENCODINGS:
+            raise ValueError(
+                f'{cls.__qualname__}.encoding must be "text", "bytes", "json" or None, '
+                f"not {cls.encoding!r}"
+            )
+        return AppSettings(
+            allowed_origins=cls.allowed_origins,
+            subprotocols=cls.subprotocols,
+            max_message_size=cls.max_message_size,
+            rate_limit=cls.rate_limit,
+            accept_timeout=cls.accept_timeout,
+            first_message_timeout=cls.first_message_timeout,
+            idle_timeout=cls.idle_timeout,
+            options=cls.options,
+        )
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.scope = scope
+        self.receive = receive
+        self.send = send
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self.dispatch().__await__()
+
+    async def dispatch(self) -> None:
+        """Serve the connection (or answer lifespan, or 426 to plain HTTP).
+
+        Raises:
+          ValueError: an ASGI scope type other than websocket, lifespan or http.
+          Exception: what a hook raised, after the connection was closed with 1011.
+        """
+        kind = self.scope.get("type")
+        if kind == "websocket":
+            overridden = type(self).authenticate is not WebSocketEndpoint.authenticate
+            await run_connection(
+                self._settings,
+                self._run,
+                self.scope,
+                self.receive,
+                self.send,
+                authenticate=self.authenticate if overridden else None,
+            )
+        elif kind == "lifespan":
+            await serve_lifespan(self.receive, self.send)
+        elif kind == "http":
+            await answer_plain_http(self.scope, self.receive, self.send)
+        else:
+            raise ValueError(f"unsupported ASGI scope type {kind!r}")
+
+    async def _run(self, ws: WebSocket) -> None:
+        await self.on_connect(ws)
+        if ws.application_state is not WebSocketState.CONNECTED:
+            return  # on_connect refused (or closed) the connection
+        close_code = 1000
+        try:
+            while True:
+                try:
+                    data = await self.decode(ws)
+                except WebSocketDisconnect as disconnect:
+                    close_code = disconnect.code
+                    break
+                await self.on_receive(ws, data)
+                if _closed_by_app(ws):
+                    # on_receive closed the connection: nothing more will be read.
+                    close_code = 1000 if ws.close_code is None else ws.close_code
+                    break
+        except WebSocketException as exc:
+            close_code = exc.code
+            raise
+        except BaseException:
+            close_code = 1011
+            raise
+        finally:
+            await self.on_disconnect(ws, close_code)
+
+    async def decode(self, ws: WebSocket) -> Any:
+        """Receive the next message and decode it according to :attr:`encoding`.
+
+        Raises:
+          WebSocketDisconnect: the client left.
+          WebSocketException: 1003 for a message of the wrong kind, 1007 for invalid JSON.
+        """
+        encoding = self.encoding
+        if encoding == "text":
+            try:
+                return await ws.receive_text()
+            except UnexpectedMessageType:
+                raise WebSocketException(
+                    WRONG_ENCODING_CODE, "expected text messages, got binary"
+                ) from None
+        if encoding == "bytes":
+            try:
+                return await ws.receive_bytes()
+            except UnexpectedMessageType:
+                raise WebSocketException(
+                    WRONG_ENCODING_CODE, "expected binary messages, got text"
+                ) from None
+        data = await _receive_data(ws)
+        if encoding == "json":
+            try:
+                return json.loads(data)
+            except (ValueError, UnicodeDecodeError):  # JSONDecodeError is a ValueError
+                raise WebSocketException(INVALID_PAYLOAD_CODE, "invalid JSON") from None
+        return data
+
+    async def authenticate(self, ws: WebSocket) -> Response | None:
+        """The handshake guard: ``None`` admits the connection, a response refuses it."""
+        return None
+
+    async def on_connect(self, ws: WebSocket) -> None:
+        """Called before the first message; the default accepts the connection."""
+        await ws.accept()
+
+    async def on_receive(self, ws: WebSocket, data: Any) -> None:
+        """Called with each decoded message."""
+
+    async def on_disconnect(self, ws: WebSocket, close_code: int) -> None:
+        """Called once the connection has ended, with its close code."""
+
+
+WebSocketEndpoint._settings = WebSocketEndpoint._make_settings()
