@@ -131,6 +131,7 @@ async def test_fastapi_room_relays_between_members_in_memory() -> None:
                 await bob.receive_text()
                 await alice.send_text("yo")
                 assert await bob.receive_text() == "alice: yo"
+                assert await alice.receive_text() == "alice: yo"
             assert await alice.receive_text() == "bob left"
 
 
