@@ -198,33 +198,36 @@ async def run_connection(
     """
     guards, limits = settings.guards, settings.limits
     limited = LimitedReceive(receive, limits) if limits.on_receive else None
-    chosen = guards.choose_subprotocol(scope.get("subprotocols") or ())
-    watch = HandshakeWatch(
-        send, limited=limited, subprotocol=chosen if isinstance(chosen, str) else None
-    )
+    subprotocol = guards.subprotocol_for(scope)
+    # The wrappers cost a call per message: they are only put in where an option needs them.
+    watch: HandshakeWatch | None = None
+    if limited is not None or limits.accept_timeout is not None or subprotocol is not None:
+        watch = HandshakeWatch(send, limited=limited, subprotocol=subprotocol)
     ws = WebSocket(
         scope,
-        limited if limited is not None else receive,
-        watch,
+        receive if limited is None else limited,
+        send if watch is None else watch,
         options=settings.options,
     )
     deadline = math.inf
     if limits.accept_timeout is not None:
         deadline = trio.current_time() + limits.accept_timeout
 
-    with trio.CancelScope(deadline=deadline) as guard_scope:
-        refusal = await guards.check(ws, authenticate=authenticate)
-    if guard_scope.cancelled_caught:
-        refusal = _timeout_refusal()
-    if refusal is not None:
-        await refuse(ws, refusal)
-        return
+    if guards.active or authenticate is not None:
+        with trio.CancelScope(deadline=deadline) as guard_scope:
+            refusal = await guards.check(ws, authenticate=authenticate)
+        if guard_scope.cancelled_caught:
+            refusal = _timeout_refusal()
+        if refusal is not None:
+            await refuse(ws, refusal)
+            return
 
     async with ws:
+        if watch is None or deadline == math.inf:
+            await handler(ws)
+            return
         with trio.CancelScope(deadline=deadline) as handshake_scope:
             watch.scope = handshake_scope
-            if watch.answered:  # cannot be yet; keeps the invariant obvious
-                handshake_scope.deadline = math.inf
             await handler(ws)
         # If the deadline passed at the very moment the handler answered, the handler was cut
         # short just after accepting, and the block closes the connection normally.

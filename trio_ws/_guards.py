@@ -119,6 +119,23 @@ class Guards:
         default=None, converter=_subprotocol_list
     )
 
+    @property
+    def active(self) -> bool:
+        """Whether any guard is configured (otherwise :meth:`check` has nothing to do)."""
+        return (
+            self.allowed_origins is not None
+            or self.authenticate is not None
+            or self.subprotocols is not None
+        )
+
+    def subprotocol_for(self, scope: Scope) -> str | None:
+        """The subprotocol to accept with by default: the first of ours the client offered,
+        or ``None`` (no list, no match)."""
+        if self.subprotocols is None:
+            return None
+        chosen = self.choose_subprotocol(scope.get("subprotocols") or ())
+        return chosen if isinstance(chosen, str) else None
+
     def origin_refusal(self, scope: Scope) -> ASGIApp | None:
         """A 403 response if the handshake's ``Origin`` is not allowed, else ``None``.
 
