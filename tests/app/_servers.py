@@ -44,12 +44,13 @@ def _recording(app: ASGIApp, errors: list[BaseException]) -> ASGIApp:
 
 
 @asynccontextmanager
-async def _hypercorn(app: ASGIApp) -> AsyncIterator[str]:
+async def _hypercorn(app: ASGIApp, errors: list[BaseException] | None) -> AsyncIterator[str]:
     config = Config()
     config.bind = ["127.0.0.1:0"]
     config.graceful_timeout = 1.0
     config.accesslog = None
-    errors: list[BaseException] = []
+    raise_errors = errors is None
+    errors = [] if errors is None else errors
     shutdown = trio.Event()
     async with trio.open_nursery() as nursery:
         binds = await nursery.start(
@@ -61,15 +62,21 @@ async def _hypercorn(app: ASGIApp) -> AsyncIterator[str]:
             yield binds[0].replace("http://", "ws://", 1)
         finally:
             shutdown.set()
-    if errors:
+    if errors and raise_errors:
         raise errors[0] if len(errors) == 1 else ExceptionGroup("app errors", errors)  # type: ignore[arg-type]
 
 
 @asynccontextmanager
-async def served(app: ASGIApp, server: str) -> AsyncIterator[str]:
-    """Serve ``app`` with ``server`` (one of :data:`SERVERS`); yield its ``ws://`` base URL."""
+async def served(
+    app: ASGIApp, server: str, *, errors: list[BaseException] | None = None
+) -> AsyncIterator[str]:
+    """Serve ``app`` with ``server`` (one of :data:`SERVERS`); yield its ``ws://`` base URL.
+
+    The app's exceptions fail the block at exit, unless ``errors`` (hypercorn only) is given:
+    then they are collected there.
+    """
     if server == "hypercorn":
-        async with _hypercorn(app) as url:
+        async with _hypercorn(app, errors) as url:
             yield url
     else:
         async with serve_app(app) as url:

@@ -27,11 +27,14 @@ import pytest
 import starlette.endpoints
 import starlette.exceptions
 import trio
+import trio_websocket
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 
 import trio_ws
 from trio_ws.testing import ConnectionClosed, ConnectionRejected, WebSocketTestClient, connect
+
+from ._servers import CLIENT, served
 
 Events = list[tuple[Any, ...]]
 Make = Callable[[type, Events], type]
@@ -292,3 +295,61 @@ async def test_scenarios_are_not_vacuous() -> None:
     assert denied.handshake == ("rejected", 403)
     failing = await run(trio_ws.WebSocketEndpoint, fails, send_then_wait)
     assert (failing.close_code, failing.app_exception) == (1011, "LookupError")
+
+
+# ----------------------------------------------------------------- over a real server
+
+#: (endpoint, messages the client sends, replies it reads, whether the server then closes).
+REAL_SCENARIOS: dict[str, tuple[Make, list[Any], int, bool]] = {
+    "text echo": (text_echo, ["a", "b"], 2, False),
+    "text, then binary": (text_echo, ["a", b"\x00"], 1, True),
+    "json, then broken JSON": (json_echo, ['{"n": 1}', "{broken"], 1, True),
+}
+
+
+async def over_hypercorn(
+    base: type, make: Make, messages: list[Any], replies: int, server_closes: bool
+) -> tuple[list[Any], int | None, list[str]]:
+    """Serve the endpoint with Starlette under hypercorn; (replies, close code, app errors)."""
+    events: Events = []
+    app = Starlette(routes=[WebSocketRoute("/ws", make(base, events))])
+    errors: list[BaseException] = []
+    code: int | None = None
+    async with (
+        served(app, "hypercorn", errors=errors) as url,
+        trio_websocket.open_websocket_url(url + "/ws", **CLIENT) as ws,
+    ):
+        for message in messages:
+            await ws.send_message(message)
+        received = [await ws.get_message() for _ in range(replies)]
+        if server_closes:
+            with pytest.raises(trio_websocket.ConnectionClosed) as closed:
+                await ws.get_message()
+            code = closed.value.reason.code
+    return received, code, [type(error).__name__ for error in errors]
+
+
+@pytest.mark.hypercorn
+@pytest.mark.parametrize("name", list(REAL_SCENARIOS))
+async def test_endpoints_agree_over_hypercorn(name: str) -> None:
+    """Served by Starlette under hypercorn's trio worker, the client gets the same messages and
+    close code from both endpoints; Starlette's also raises to the server for a bad message,
+    and closes broken JSON with 1003 where trio_ws uses 1007."""
+    make, messages, replies, server_closes = REAL_SCENARIOS[name]
+    with trio.fail_after(10):
+        theirs = await over_hypercorn(
+            starlette.endpoints.WebSocketEndpoint, make, messages, replies, server_closes
+        )
+        ours = await over_hypercorn(
+            trio_ws.WebSocketEndpoint, make, messages, replies, server_closes
+        )
+    assert ours[0] == theirs[0]
+    assert ours[2] == []
+    if name == "text echo":
+        assert theirs == ours
+    elif name == "text, then binary":
+        assert (theirs[1], ours[1]) == (1003, 1003)
+        assert theirs[2] == ["RuntimeError"]
+    else:
+        assert (theirs[1], ours[1]) == (1003, 1007)
+        assert theirs[2] == ["RuntimeError"]
