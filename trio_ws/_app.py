@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, final
 
 import trio
 
-from ._exceptions import RemoteProtocolError
+from ._exceptions import RemoteProtocolError, WebSocketException
 from ._guards import Guards
 from ._limits import HandshakeWatch, LimitedReceive, Limits
 from ._options import ConnectionOptions
@@ -222,17 +222,24 @@ async def run_connection(
             await refuse(ws, refusal)
             return
 
+    timeouts = limited is not None and limited.has_timeouts
     async with ws:
-        if watch is None or deadline == math.inf:
+        if watch is None or (deadline == math.inf and not timeouts):
             await handler(ws)
             return
-        with trio.CancelScope(deadline=deadline) as handshake_scope:
-            watch.scope = handshake_scope
+        with trio.CancelScope(deadline=deadline) as handler_scope:
+            watch.scope = handler_scope
+            if timeouts:
+                assert limited is not None
+                ws.start_soon(limited.watch_timeouts, handler_scope, name="trio_ws timeouts")
             await handler(ws)
-        # If the deadline passed at the very moment the handler answered, the handler was cut
-        # short just after accepting, and the block closes the connection normally.
-        if handshake_scope.cancelled_caught and not watch.answered:
-            await refuse(ws, _timeout_refusal())
+        if handler_scope.cancelled_caught:
+            if not watch.answered:
+                await refuse(ws, _timeout_refusal())
+            elif limited is not None and limited.expired is not None:
+                raise WebSocketException(*limited.expired)
+            # Otherwise the accept deadline passed at the very moment the handler accepted:
+            # it was cut short, and the block closes the connection normally.
 
 
 @final

@@ -3,11 +3,12 @@
 The limits sit *around* the ASGI callables that a :class:`~trio_ws.WebSocket` is given, so the
 connection core needs no knowledge of them:
 
-* :class:`LimitedReceive` wraps ``receive``. It enforces ``max_message_size`` (close 1009),
-  ``rate_limit`` (close 1008, or drop the message), ``first_message_timeout`` (close 1008)
-  and ``idle_timeout`` (close 1001) by raising :exc:`~trio_ws.WebSocketException` out of
-  ``receive``; structured mode closes the connection with that code, whichever task was
-  reading.
+* :class:`LimitedReceive` wraps ``receive``. It enforces ``max_message_size`` (close 1009)
+  and ``rate_limit`` (close 1008, or drop the message) by raising
+  :exc:`~trio_ws.WebSocketException` out of ``receive``; structured mode closes the
+  connection with that code, whichever task was reading. It also keeps the time of the
+  client's last message, from which its watchdog task enforces ``first_message_timeout``
+  (close 1008) and ``idle_timeout`` (close 1001) by cancelling the handler.
 * :class:`HandshakeWatch` wraps ``send``. It notices the message that answers the handshake
   (accept, close or denial response): that ends the ``accept_timeout`` deadline and starts the
   first-message and idle clocks. It also fills in the subprotocol the guards chose when the
@@ -52,6 +53,7 @@ IDLE_TIMEOUT_CODE: Final = 1001
 # The ASGI message kinds these wrappers look at. They only *observe* the exchange (the
 # WebSocket's Session validates it); see the report for the helper _protocol should offer.
 _DATA_IN: Final = "websocket.receive"
+_DISCONNECT: Final = "websocket.disconnect"
 _ANSWERS: Final = frozenset(
     ["websocket.accept", "websocket.close", "websocket.http.response.start"]
 )
@@ -162,13 +164,15 @@ def _payload_too_big(message: Message, limit: int) -> bool:
 class LimitedReceive:
     """The ASGI ``receive`` of one connection, with its limits applied.
 
-    Calls pass straight through until the handshake is answered (``websocket.connect``); from
-    then on each call waits at most until the earlier of the first-message and idle deadlines,
-    and checks every data message against the size and rate limits.
+    Each data message is checked against the size and rate limits as it is taken, and stamps
+    the time of the client's last message. The timeouts are not checked here (a cancel scope
+    per message would cost more than the rest of the receive path): :meth:`watch_timeouts`,
+    a task of the connection, sleeps until the first-message or idle deadline and cancels the
+    handler's scope when it passes, leaving the close code in :attr:`expired`.
 
     Raises (from ``__call__``):
-      WebSocketException: a limit was exceeded or a timeout expired; ``.code`` is the close
-        code listed in the module docstring. The offending message is consumed.
+      WebSocketException: a size or rate limit was exceeded; ``.code`` is the close code
+        listed in the module docstring. The offending message is consumed.
 
     Cancellation:
       Atomic as the server's ``receive`` is: nothing is awaited after a message is taken, and
@@ -176,53 +180,88 @@ class LimitedReceive:
     """
 
     __slots__ = (
+        "_accepted",
         "_accepted_at",
+        "_ended",
         "_limits",
         "_receive",
         "_seen_data",
         "_tokens",
         "_updated",
         "dropped",
+        "expired",
         "last_message_at",
     )
 
     def __init__(self, receive: Receive, limits: Limits) -> None:
         self._receive = receive
         self._limits = limits
+        self._accepted: trio.Event | None = None
         self._accepted_at: float | None = None
+        self._ended = False
         self._seen_data = False
         self.last_message_at: float | None = None
         #: Messages discarded by ``RateLimit(on_exceed="drop")``.
         self.dropped = 0
+        #: ``(code, reason)`` once a timeout has expired and the handler was cancelled.
+        self.expired: tuple[int, str] | None = None
         rate = limits.rate_limit
         self._tokens = float(rate.burst) if rate is not None else 0.0
         self._updated = 0.0
+
+    @property
+    def has_timeouts(self) -> bool:
+        """Whether a first-message or idle timeout needs :meth:`watch_timeouts`."""
+        limits = self._limits
+        return limits.first_message_timeout is not None or limits.idle_timeout is not None
 
     def accepted(self) -> None:
         """The handshake was accepted now: start the first-message and idle clocks."""
         now = trio.current_time()
         self._accepted_at = now
         self._updated = now
+        if self._accepted is not None:
+            self._accepted.set()
 
     def _deadline(self) -> tuple[float, int, str]:
         accepted_at = self._accepted_at
-        if accepted_at is None:
+        if accepted_at is None or self._ended:
             return math.inf, 0, ""
         limits = self._limits
         deadline, code, reason = math.inf, 0, ""
         first = limits.first_message_timeout
         if first is not None and not self._seen_data:
-            deadline, code, reason = (
-                accepted_at + first,
-                FIRST_MESSAGE_TIMEOUT_CODE,
-                ("no message within the first-message timeout"),
-            )
+            deadline = accepted_at + first
+            code, reason = FIRST_MESSAGE_TIMEOUT_CODE, "no message within the first-message timeout"
         idle = limits.idle_timeout
         if idle is not None:
             since = self.last_message_at if self.last_message_at is not None else accepted_at
             if since + idle < deadline:
                 deadline, code, reason = since + idle, IDLE_TIMEOUT_CODE, "idle timeout"
         return deadline, code, reason
+
+    async def watch_timeouts(self, handler_scope: trio.CancelScope) -> None:
+        """Cancel ``handler_scope`` when a timeout passes; record its code in :attr:`expired`.
+
+        Waits for the accept, then sleeps from deadline to deadline (each message from the
+        client moves the idle deadline on). Returns once no timeout can expire any more: the
+        first message came and there is no idle timeout, or the client has left.
+
+        Cancellation:
+          Safe to cancel at any point; it only sleeps.
+        """
+        if self._accepted_at is None:
+            self._accepted = trio.Event()
+            await self._accepted.wait()
+        while True:
+            deadline, code, reason = self._deadline()
+            if deadline == math.inf:
+                return
+            if trio.current_time() >= deadline:
+                self.expired = (code, reason)
+                handler_scope.cancel()
+                return
+            await trio.sleep_until(deadline)
 
     def _over_rate(self, rate: RateLimit) -> bool:
         now = trio.current_time()
@@ -236,15 +275,10 @@ class LimitedReceive:
     async def __call__(self) -> Message:
         limits = self._limits
         while True:
-            deadline, code, reason = self._deadline()
-            if deadline == math.inf:
-                message = await self._receive()
-            else:
-                with trio.CancelScope(deadline=deadline) as scope:
-                    message = await self._receive()
-                if scope.cancelled_caught:
-                    raise WebSocketException(code, reason)
+            message = await self._receive()
             if message.get("type") != _DATA_IN:
+                if message.get("type") == _DISCONNECT:
+                    self._ended = True
                 return message
             self._seen_data = True
             self.last_message_at = trio.current_time()

@@ -183,6 +183,18 @@ async def test_first_message_in_time_lifts_the_first_message_timeout(
             assert await client.receive_text() == "still here"
 
 
+async def test_first_message_timeout_cancels_a_handler_that_only_sends(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    app = websocket_app(sender_only, first_message_timeout=3.0)
+    with trio.fail_after(30):
+        async with connect(app) as client:
+            assert await client.receive_text() == "ready"
+            start = trio.current_time()
+            assert (await closed_code(client))[0] == 1008
+            assert trio.current_time() - start == pytest.approx(3.0)
+
+
 # ----------------------------------------------------------------- idle_timeout
 
 
@@ -211,15 +223,22 @@ async def test_idle_timeout_counts_from_the_accept_when_nothing_came() -> None:
             assert trio.current_time() - start >= 0.15
 
 
-@PUMP_RULE
 async def test_idle_timeout_applies_while_only_the_pump_reads(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
+    """The handler sits in wait_disconnected(); the pump's reads count as activity, and the
+    handler is cancelled when the client has been silent for the timeout."""
     app = websocket_app(sender_only, idle_timeout=5.0)
     with trio.fail_after(60):
-        async with connect(app, raise_app_exceptions=False) as client:
+        async with connect(app) as client:
+            await trio.sleep(4)
+            await client.send_text("still here")
+            sent_at = trio.current_time()
+            await trio.sleep(4)  # 8 s after the accept, 4 s after the message: still open
+            assert client.close_code is None
             assert await client.receive_text() == "ready"
-            assert (await closed_code(client))[0] == 1001
+            assert await closed_code(client) == (1001, "idle timeout")
+            assert trio.current_time() - sent_at == pytest.approx(5.0)
 
 
 # ----------------------------------------------------------------- accept_timeout
