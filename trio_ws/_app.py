@@ -97,6 +97,11 @@ def check_handler(handler: object, what: str = "handler") -> None:
     """
     if not callable(handler):
         raise TypeError(f"{what} must be an async function, not {type(handler).__name__}")
+    if inspect.isclass(handler):
+        raise TypeError(
+            f"{what} must be an async function, not the class {handler.__qualname__} "
+            "(a WebSocketEndpoint subclass is an ASGI app itself: route or serve it directly)"
+        )
     is_async = inspect.iscoroutinefunction(handler) or (
         not inspect.isroutine(handler)
         and inspect.iscoroutinefunction(getattr(handler, "__call__", None))  # noqa: B004

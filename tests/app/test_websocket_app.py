@@ -61,6 +61,14 @@ def test_not_callable_handler_is_refused() -> None:
         websocket_app(3)  # type: ignore[arg-type]
 
 
+def test_endpoint_class_as_handler_is_refused_with_a_hint() -> None:
+    class Endpoint(trio_ws.WebSocketEndpoint):
+        pass
+
+    with pytest.raises(TypeError, match="ASGI app itself"):
+        websocket_app(Endpoint)  # type: ignore[arg-type]
+
+
 async def test_async_callable_object_and_partial_are_accepted() -> None:
     """A partial of an async function and an object with ``async def __call__(ws)`` work."""
 
