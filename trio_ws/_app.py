@@ -293,6 +293,10 @@ class WebSocketApp:
         Raises:
           ValueError: another scope type.
           Exception: what the handler raised (see :func:`run_connection`).
+
+        Cancellation:
+          Cancelled by the server (shutdown), the connection closes with the shutdown code
+          and the ``Cancelled`` propagates.
         """
         kind = scope.get("type")
         if kind == "websocket":
@@ -359,9 +363,9 @@ def websocket_app(
       accept_timeout: seconds within which the guards and the handler must accept or
         refuse; otherwise the handshake is refused with 403.
       first_message_timeout: seconds after the accept within which the client must send its
-        first message; otherwise close 1008.
-      idle_timeout: seconds without a message from the client after which the connection is
-        closed with 1001.
+        first message; otherwise the handler is cancelled and the connection closed with 1008.
+      idle_timeout: seconds without a message from the client after which the handler is
+        cancelled and the connection closed with 1001.
       options: a :class:`ConnectionOptions`, or give its fields as keywords
         (``websocket_app(handler, overflow="drop_oldest")``), not both.
 

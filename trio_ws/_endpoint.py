@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+import trio
+
 from ._app import AppSettings, answer_plain_http, run_connection, serve_lifespan
 from ._exceptions import UnexpectedMessageType, WebSocketDisconnect, WebSocketException
 from ._protocol import WebSocketState
@@ -71,7 +73,11 @@ class WebSocketEndpoint:
         return ``None`` to let the connection in or a response to refuse it.
       on_connect(ws): accept (the default) or refuse the connection.
       on_receive(ws, data): handle one decoded message.
-      on_disconnect(ws, close_code): the connection ended with ``close_code``.
+      on_disconnect(ws, close_code): the connection has ended with ``close_code``: the
+        client's code when it left, the application's when it closed, 1003 or 1007 for a
+        message that did not decode, the code of a ``WebSocketException``, 1011 after an
+        error, a limit's or timeout's code, the shutdown code. Called after the close (only
+        for accepted connections), shielded and bounded by ``options.close_timeout``.
 
     The hooks run inside ``async with ws:``, so ``ws.nursery`` and ``ws.start_soon`` are
     available, and the structured-mode rules close the connection: raising
@@ -120,6 +126,7 @@ class WebSocketEndpoint:
         self.scope = scope
         self.receive = receive
         self.send = send
+        self._accepted: WebSocket | None = None
 
     def __await__(self) -> Generator[Any, None, None]:
         return self.dispatch().__await__()
@@ -129,19 +136,29 @@ class WebSocketEndpoint:
 
         Raises:
           ValueError: an ASGI scope type other than websocket, lifespan or http.
-          Exception: what a hook raised, after the connection was closed with 1011.
+          Exception: what a hook raised, after the connection was closed with 1011 and
+            ``on_disconnect`` was called.
+
+        Cancellation:
+          Cancelled by the server (shutdown), the hooks are cancelled, the connection closes
+          with the shutdown code, ``on_disconnect`` runs (shielded) with that code, and the
+          ``Cancelled`` propagates.
         """
         kind = self.scope.get("type")
         if kind == "websocket":
             overridden = type(self).authenticate is not WebSocketEndpoint.authenticate
-            await run_connection(
-                self._settings,
-                self._run,
-                self.scope,
-                self.receive,
-                self.send,
-                authenticate=self.authenticate if overridden else None,
-            )
+            try:
+                await run_connection(
+                    self._settings,
+                    self._run,
+                    self.scope,
+                    self.receive,
+                    self.send,
+                    authenticate=self.authenticate if overridden else None,
+                )
+            finally:
+                if self._accepted is not None:
+                    await self._report_end(self._accepted)
         elif kind == "lifespan":
             await serve_lifespan(self.receive, self.send)
         elif kind == "http":
@@ -153,27 +170,23 @@ class WebSocketEndpoint:
         await self.on_connect(ws)
         if ws.application_state is not WebSocketState.CONNECTED:
             return  # on_connect refused (or closed) the connection
-        close_code = 1000
-        try:
-            while True:
-                try:
-                    data = await self.decode(ws)
-                except WebSocketDisconnect as disconnect:
-                    close_code = disconnect.code
-                    break
-                await self.on_receive(ws, data)
-                if _closed_by_app(ws):
-                    # on_receive closed the connection: nothing more will be read.
-                    close_code = 1000 if ws.close_code is None else ws.close_code
-                    break
-        except WebSocketException as exc:
-            close_code = exc.code
-            raise
-        except BaseException:
-            close_code = 1011
-            raise
-        finally:
-            await self.on_disconnect(ws, close_code)
+        self._accepted = ws
+        while True:
+            try:
+                data = await self.decode(ws)
+            except WebSocketDisconnect:
+                return  # the client left
+            await self.on_receive(ws, data)
+            if _closed_by_app(ws):
+                return  # on_receive closed the connection: nothing more will be read
+
+    async def _report_end(self, ws: WebSocket) -> None:
+        """Call ``on_disconnect`` with the code the connection ended with, shielded and
+        bounded by ``close_timeout`` (it also runs when the server cancelled the handler)."""
+        code = ws.close_code if ws.close_code is not None else 1000
+        with trio.CancelScope(shield=True) as scope:
+            scope.relative_deadline = ws.options.close_timeout
+            await self.on_disconnect(ws, code)
 
     async def decode(self, ws: WebSocket) -> Any:
         """Receive the next message and decode it according to :attr:`encoding`.

@@ -111,3 +111,30 @@ async def test_endpoint_served_directly_over_real_sockets(server: str) -> None:
                 async with trio_websocket.open_websocket_url(url + "/?token=no", **CLIENT):
                     pass
             assert rejected.value.status_code == 401
+
+
+async def test_on_disconnect_gets_the_timeout_code_and_may_await(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A timeout cancels the hooks; on_disconnect still runs after the close, shielded, with the
+    code the client got (it may await: a cleanup that talks to other tasks works)."""
+    ended: list[int] = []
+
+    class Idle(WebSocketEndpoint):
+        idle_timeout = 5.0
+
+        async def on_receive(self, ws: WebSocket, data: Any) -> None:
+            await trio.sleep(60)  # busy when the timeout comes
+
+        async def on_disconnect(self, ws: WebSocket, close_code: int) -> None:
+            await trio.sleep(0.1)
+            ended.append(close_code)
+
+    with trio.fail_after(60):
+        async with connect(Idle) as client:
+            await client.send_text("work")
+            with pytest.raises(ConnectionClosed) as closed:
+                await client.receive()
+            await client.wait_app_finished()
+    assert closed.value.code == 1001
+    assert ended == [1001]
