@@ -20,7 +20,7 @@ def test_the_readme_has_exactly_two_setup_commands() -> None:
     """One command starts the demo, one runs the tests."""
     commands = setup_commands()
     assert len(commands) == 2, commands
-    assert "examples." in commands[0]
+    assert commands[0].endswith(" -m examples.chat")
     assert commands[1].endswith(" -m pytest")
 
 
