@@ -1,20 +1,34 @@
-"""Automation: the test matrix, lint, typing and the benchmarks.
+"""Automation: the test matrix, lint, typing, the docs site and the benchmarks.
 
-``nox`` runs the default sessions (tests on every Python that is installed, lint, typing);
-``nox -s bench`` runs the benchmarks, which are never part of CI.
+``nox`` runs the default sessions (tests on every Python that is installed, tests against the
+lowest supported versions, lint, typing, docs); ``nox -s bench`` runs the benchmarks, which are
+never part of CI.
 """
 
 from __future__ import annotations
 
+import re
+import tomllib
+from pathlib import Path
+
 import nox
+from packaging.version import Version
 
 nox.needs_version = ">=2024.4.15"
 nox.options.default_venv_backend = "venv"
 nox.options.error_on_missing_interpreters = False  # skip interpreters this machine lacks
-nox.options.sessions = ["tests", "lint", "typing"]
+nox.options.sessions = ["tests", "tests-minimum", "lint", "typing", "docs"]
 
 PYTHONS = ["3.11", "3.12", "3.13"]
 PYTHON_FILES = ["trio_ws", "tests", "examples", "noxfile.py", "bench"]
+PYPROJECT = Path(__file__).parent / "pyproject.toml"
+
+# The libraries whose lowest supported version (the ">=" floor in pyproject.toml) tests-minimum
+# installs. Test tools (pytest, hypothesis, ...) are left to float.
+PYPROJECT_EXTRAS = set(tomllib.loads(PYPROJECT.read_text())["project"]["optional-dependencies"])
+FLOORED = ["trio", "attrs", "hypercorn", "websockets", "coredis", "starlette", "fastapi"]
+# The extras tests-minimum installs, where pyproject.toml defines them.
+MINIMUM_EXTRAS = ["test", "redis", "starlette"]
 
 
 @nox.session(python=PYTHONS)
@@ -22,6 +36,44 @@ def tests(session: nox.Session) -> None:
     """Run the test suite; extra arguments go to pytest (``nox -s tests -- -k close``)."""
     session.install("-e", ".[test]")
     session.run("python", "-m", "pytest", *session.posargs)
+
+
+def minimum_pins() -> list[str]:
+    """``name==floor`` for each library of FLOORED that pyproject.toml gives a ``>=`` floor.
+
+    Where two requirements (say an extra and the test extra) give one library different floors,
+    the higher one is the lowest version a full install can have, so that one is pinned.
+    """
+    project = tomllib.loads(PYPROJECT.read_text())["project"]
+    requirements = list(project["dependencies"])
+    for extra in project.get("optional-dependencies", {}).values():
+        requirements.extend(extra)
+    floors: dict[str, str] = {}
+    for requirement in requirements:
+        match = re.match(r"\s*([A-Za-z0-9_.-]+)(?:\[[^]]*\])?\s*>=\s*([^,;\s]+)", requirement)
+        if match is None or match[1].lower() not in FLOORED:
+            continue
+        name, floor = match[1].lower(), match[2]
+        if name not in floors or Version(floor) > Version(floors[name]):
+            floors[name] = floor
+    return [f"{name}=={floor}" for name, floor in sorted(floors.items())]
+
+
+@nox.session(name="tests-minimum", python="3.11")
+def tests_minimum(session: nox.Session) -> None:
+    """The test suite against the lowest versions pyproject.toml claims to support."""
+    extras = PYPROJECT_EXTRAS & set(MINIMUM_EXTRAS)
+    pins = minimum_pins()
+    session.install("-e", f".[{','.join(sorted(extras))}]", *pins)
+    session.run("python", "-m", "pip", "freeze")  # the versions actually tested, in the log
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session(python="3.11")
+def docs(session: nox.Session) -> None:
+    """Build the documentation site strictly (mkdocs.yml); offline: no CDN fonts or assets."""
+    session.install("-e", ".[docs]")
+    session.run("mkdocs", "build", "--strict", env={"NO_MKDOCS_2_WARNING": "1"})
 
 
 @nox.session(python="3.11")
