@@ -133,7 +133,13 @@ class Broadcast:
         with trio.CancelScope(shield=True):
             await self._backend.stop()
         assert stack is not None
-        return await stack.__aexit__(exc_type, exc, tb)
+        try:
+            return await stack.__aexit__(exc_type, exc, tb)
+        except BaseExceptionGroup as group:
+            # the block's own exception went through our nursery: let it out unwrapped
+            if exc is not None and list(group.exceptions) == [exc]:
+                return False
+            raise
 
     def _require_running(self) -> None:
         if not self._running:
@@ -220,6 +226,8 @@ class Broadcast:
         self._hub.add(subscriber)
         try:
             await self._backend.listen(channel)
+            # an outage noticed before the subscription was confirmed owes it nothing
+            subscriber.forget_gaps()
             if history:
                 past = await self._backend.recent(channel, history)
                 if past:

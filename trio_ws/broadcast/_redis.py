@@ -121,6 +121,7 @@ class RedisBackend:
         except ValueError as error:
             raise ValueError(f"bad broadcast URL {url!r}: {error}") from None
         self._pubsub: Any = None  # the live PubSub, None while the link is down
+        self._link_up = trio.Event()  # set while _pubsub is live; a new one after each loss
         self._stop = trio.Event()
         self._channel_locks: dict[str, trio.Lock] = {}
 
@@ -191,6 +192,7 @@ class RedisBackend:
                     if channels:
                         await pubsub.subscribe(**dict.fromkeys(channels, self._on_message))
                     self._pubsub = pubsub
+                    self._link_up.set()
                     backoff = 0.05
                     if not started:
                         started = True
@@ -203,6 +205,7 @@ class RedisBackend:
                 if self._stop.is_set():
                     return
                 self._pubsub = None
+                self._link_up = trio.Event()
                 self._hub.mark_gap()
                 logger.warning(
                     "Redis subscription connection lost (%s); reconnecting", _describe(error)
@@ -263,24 +266,32 @@ class RedisBackend:
         return lock
 
     async def listen(self, channel: str) -> None:
+        """Subscribe the process's connection to ``channel`` (if it is not already).
+
+        While the link is being renewed this waits for it, up to ``connect_timeout``.
+        """
+        last_error: BaseException | None = None
         async with self._lock(channel):
-            pubsub = self._pubsub
-            if pubsub is None:
-                raise BroadcastUnavailable(
-                    f"cannot subscribe to {channel!r}: the link to Redis at {self._url} is "
-                    "down (it is being re-established)"
-                )
-            if channel.encode() in pubsub.channels:
-                return
-            try:
-                with trio.fail_after(self._connect_timeout):
-                    await pubsub.subscribe(**{channel: self._on_message})
-            except Exception as error:
-                if not _is_link_error(error):
-                    raise
-                raise BroadcastUnavailable(
-                    f"cannot subscribe to {channel!r} on Redis at {self._url}: {_describe(error)}"
-                ) from _first_leaf(error)
+            with trio.move_on_after(self._connect_timeout):
+                while True:
+                    pubsub = self._pubsub
+                    if pubsub is None:
+                        await self._link_up.wait()
+                        continue
+                    if channel.encode() in pubsub.channels:
+                        return  # subscribed by the (renewed) link already
+                    try:
+                        await pubsub.subscribe(**{channel: self._on_message})
+                        return
+                    except Exception as error:
+                        if not _is_link_error(error):
+                            raise
+                        last_error = error
+                    await trio.sleep(0.05)  # the subscription loop notices and renews the link
+        detail = _describe(last_error) if last_error else "the link is down"
+        raise BroadcastUnavailable(
+            f"cannot subscribe to {channel!r} on Redis at {self._url}: {detail}"
+        ) from (last_error and _first_leaf(last_error))
 
     async def unlisten(self, channel: str) -> None:
         async with self._lock(channel):

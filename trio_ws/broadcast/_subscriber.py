@@ -173,6 +173,12 @@ class Subscriber:
             self._buffer.append(_GAP)
             self._readable.unpark_all()
 
+    def forget_gaps(self) -> None:
+        """Drop the gap markers so far: they predate the subscription being confirmed."""
+        if self._gaps:
+            self._buffer = deque(item for item in self._buffer if not isinstance(item, _Gap))
+            self._gaps = 0
+
     def replace_buffer(self, events: list[BroadcastEvent]) -> None:
         """Put ``events`` (history, then live messages) in the buffer, oldest first.
 
