@@ -58,3 +58,15 @@ async def test_using_a_broadcast_outside_its_block_is_a_clear_error() -> None:
     broadcast = Broadcast()
     with pytest.raises(RuntimeError, match="async with Broadcast"):
         await broadcast.publish("c", "m")
+
+
+async def test_two_tasks_iterating_one_subscriber_is_an_error() -> None:
+    with trio.fail_after(5):
+        async with Broadcast() as broadcast, broadcast.subscribe("two") as subscriber:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(anext, subscriber)
+                await trio.testing.wait_all_tasks_blocked()
+                with pytest.raises(trio.BusyResourceError):
+                    await anext(subscriber)
+                await broadcast.publish("two", "for the first reader")
+            assert subscriber.statistics().delivered == 1

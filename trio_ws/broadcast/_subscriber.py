@@ -3,7 +3,7 @@
 The publishing side calls :meth:`Subscriber.offer` (never waits) or, for ``overflow="block"``
 only, :meth:`Subscriber.put` (waits for room). The subscribing side iterates. Neither side
 holds a task of its own: a full buffer is handled by the publisher's call, an empty one by the
-reader waiting on a parking lot.
+one reading task, parked by trio's low-level wait and woken by the next message.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ class Subscriber:
         "_events",
         "_gaps",
         "_overflow",
-        "_readable",
+        "_reader",
         "_room",
         "_state",
     )
@@ -97,7 +97,7 @@ class Subscriber:
         self._dropped = 0
         self._gaps = 0
         self._state = _State.OPEN
-        self._readable = trio.lowlevel.ParkingLot()
+        self._reader: trio.lowlevel.Task | None = None  # the iterating task, while it waits
         self._room = trio.lowlevel.ParkingLot()
 
     def __repr__(self) -> str:
@@ -145,7 +145,7 @@ class Subscriber:
             if self._overflow == "close":
                 self._state = _State.OVERFLOWED
                 self._dropped += 1
-                self._readable.unpark_all()
+                self._wake_reader()
                 return True
             self._drop_oldest()
         self._append(event)
@@ -171,7 +171,7 @@ class Subscriber:
         self._gaps += 1
         if not self._buffer or self._buffer[-1] is not _GAP:
             self._buffer.append(_GAP)
-            self._readable.unpark_all()
+            self._wake_reader()
 
     def forget_gaps(self) -> None:
         """Drop the gap markers so far: they predate the subscription being confirmed."""
@@ -190,7 +190,7 @@ class Subscriber:
         self._buffer = deque(events[excess:])
         self._events = len(self._buffer)
         if self._buffer:
-            self._readable.unpark_all()
+            self._wake_reader()
 
     def take_buffered(self) -> list[BroadcastEvent]:
         """Remove and return the buffered messages (gap markers are discarded)."""
@@ -204,15 +204,30 @@ class Subscriber:
         """End the subscription: iteration returns what is buffered, then stops."""
         if self._state is _State.OPEN:
             self._state = _State.ENDED
-        self._readable.unpark_all()
+        self._wake_reader()
         self._room.unpark_all()
 
     def _append(self, event: BroadcastEvent) -> None:
         self._buffer.append(event)
         self._events += 1
-        self._readable.unpark()
+        self._wake_reader()
+
+    def _wake_reader(self) -> None:
+        reader = self._reader
+        if reader is not None:
+            self._reader = None
+            trio.lowlevel.reschedule(reader)
+
+    def _abort_wait(self, raise_cancel: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+        self._reader = None
+        return trio.lowlevel.Abort.SUCCEEDED
 
     def _drop_oldest(self) -> None:
+        if self._buffer[0] is not _GAP:
+            self._buffer.popleft()
+            self._events -= 1
+            self._dropped += 1
+            return
         for index, item in enumerate(self._buffer):
             if item is not _GAP:
                 del self._buffer[index]
@@ -235,11 +250,13 @@ class Subscriber:
             once, after the messages buffered before the overflow.
           BroadcastGap: the link to the backend was lost here (Redis); the subscriber stays
             usable: keep iterating.
+          trio.BusyResourceError: another task is iterating this subscriber.
 
         Cancellation:
           Atomic: if this raises ``trio.Cancelled``, no message was taken.
         """
         await trio.lowlevel.checkpoint_if_cancelled()
+        waited = False
         while not self._buffer:
             if self._state is _State.OVERFLOWED:
                 missed = self._dropped
@@ -247,12 +264,18 @@ class Subscriber:
                 raise SubscriberOverflow(self._channel, missed)
             if self._state is _State.ENDED:
                 raise StopAsyncIteration
-            await self._readable.park()
+            if self._reader is not None:
+                raise trio.BusyResourceError("another task is already iterating this subscriber")
+            self._reader = trio.lowlevel.current_task()
+            await trio.lowlevel.wait_task_rescheduled(self._abort_wait)
+            waited = True
         item = self._buffer.popleft()
         if item is _GAP:
             raise BroadcastGap(self._channel)
         self._events -= 1
         self._delivered += 1
-        self._room.unpark()
-        await trio.lowlevel.cancel_shielded_checkpoint()
+        if self._overflow == "block":
+            self._room.unpark()
+        if not waited:  # the wait was this call's schedule point
+            await trio.lowlevel.cancel_shielded_checkpoint()
         return item
