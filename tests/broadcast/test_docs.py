@@ -7,7 +7,6 @@ import io
 import re
 from pathlib import Path
 
-
 DOC = Path(__file__).resolve().parents[2] / "docs" / "broadcast.md"
 
 
