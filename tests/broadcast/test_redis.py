@@ -158,3 +158,21 @@ async def test_subscribers_in_two_broadcasts_share_messages_through_redis(
             await one.publish("shared", "across")
             assert await next_message(subscriber) == "across"
             await wait_until(lambda: subscriber.statistics().delivered == 1)
+
+
+async def test_coredis_pubsub_queue_is_kept_empty(redis_server: RedisServer) -> None:
+    """Pins the coredis internal the backend works around: ``PubSub`` queues an item for every
+    message even when a handler took it (``_receive_stream``, unbounded); the backend's drain
+    task keeps that queue empty, so memory stays bounded by the subscribers' buffers."""
+    with trio.fail_after(15):
+        async with (
+            Broadcast(redis_server.url) as broadcast,
+            broadcast.subscribe("drained", buffer=1000) as subscriber,
+        ):
+            for n in range(200):
+                await broadcast.publish("drained", str(n))
+            await wait_until(lambda: subscriber.statistics().buffered == 200)
+            pubsub = broadcast._backend._pubsub  # type: ignore[attr-defined]
+            queue = pubsub._receive_stream.statistics()
+            await wait_until(lambda: pubsub._receive_stream.statistics().current_buffer_used == 0)
+            assert queue.max_buffer_size == float("inf")  # why the drain exists
