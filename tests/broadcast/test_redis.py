@@ -176,3 +176,18 @@ async def test_coredis_pubsub_queue_is_kept_empty(redis_server: RedisServer) -> 
             queue = pubsub._receive_stream.statistics()
             await wait_until(lambda: pubsub._receive_stream.statistics().current_buffer_used == 0)
             assert queue.max_buffer_size == float("inf")  # why the drain exists
+
+
+@coredis_leaks_streams_of_failed_connections
+@pytest.mark.usefixtures("_collect_garbage")
+async def test_closing_while_redis_is_down_does_not_hang(own_redis_server: RedisServer) -> None:
+    with trio.fail_after(15):
+        async with (
+            Broadcast(own_redis_server.url, connect_timeout=1) as broadcast,
+            broadcast.subscribe("bye") as subscriber,
+        ):
+            own_redis_server.stop()
+            with pytest.raises(BroadcastGap):
+                await next_message(subscriber)
+        with pytest.raises(StopAsyncIteration):
+            await anext(subscriber)

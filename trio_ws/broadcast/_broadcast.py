@@ -126,7 +126,14 @@ class Broadcast:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
-        """Disconnect: every subscriber's loop ends after its buffered messages."""
+        """Disconnect: every subscriber's loop ends after its buffered messages.
+
+        Raises:
+          Only the block's own exception (never wrapped in an ``ExceptionGroup``).
+
+        Cancellation:
+          The disconnect is shielded (bounded: one second for Redis' unsubscribe).
+        """
         stack, self._stack = self._stack, None
         self._running = False
         self._hub.end_all()
@@ -173,6 +180,9 @@ class Broadcast:
 
         Raises:
           TypeError, ValueError: ``data`` cannot be encoded as JSON; and as :meth:`publish`.
+
+        Cancellation:
+          As :meth:`publish`.
         """
         await self.publish(channel, json.dumps(data, separators=(",", ":"), ensure_ascii=False))
 
