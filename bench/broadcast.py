@@ -280,12 +280,37 @@ async def _websockets_room_server(port: int) -> None:
     await serve(handler, port, host="127.0.0.1", compression=None, ping_interval=None)
 
 
+_RAW_MEMBERS: dict[int, Any] = {}
+
+
+async def raw_room_app(scope: Any, receive: Any, send: Any) -> None:
+    """The baseline on trio_ws.serve: raw ASGI, each message sent to every member in turn by
+    the sender's task (no Broadcast, no WebSocket class, no per-socket task)."""
+    if scope["type"] != "websocket":
+        return  # lifespan: trio_ws.serve answers it for apps that return
+    await receive()
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.send", "text": json.dumps({"room": "/room", "worker": 0})})
+    key = id(send)
+    _RAW_MEMBERS[key] = send
+    try:
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            for member in list(_RAW_MEMBERS.values()):
+                await member({"type": "websocket.send", "text": message["text"]})
+    finally:
+        del _RAW_MEMBERS[key]
+
+
 @contextmanager
 def _server(kind: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = _free_port()
-    if kind == "trio_ws":
-        command = [sys.executable, "-m", "trio_ws", "examples.broadcast_chat:app", "--port",
-                   str(port), "--ping-interval", "off"]  # fmt: skip
+    if kind in ("trio_ws", "raw"):
+        app = "examples.broadcast_chat:app" if kind == "trio_ws" else "bench.broadcast:raw_room_app"
+        command = [sys.executable, "-m", "trio_ws", app, "--port", str(port), "--ping-interval",
+                   "off"]  # fmt: skip
     else:
         command = [sys.executable, "-m", "bench.broadcast", "--serve-websockets", str(port)]
     process = subprocess.Popen(
@@ -361,10 +386,16 @@ async def _e2e(n_clients: int, rounds: int, urls: dict[str, str]) -> dict[str, l
 
 def run_e2e(n_clients: int, rounds: int) -> str:
     log(f"e2e: {n_clients} clients per server, {rounds} interleaved rounds")
-    with _server("trio_ws") as (ours, _), _server("websockets") as (theirs, _):
-        results = asyncio.run(_e2e(n_clients, rounds, {"trio_ws": ours, "websockets": theirs}))
+    with (
+        _server("trio_ws") as (ours, _),
+        _server("websockets") as (theirs, _),
+        _server("raw") as (raw, _),
+    ):
+        urls = {"trio_ws": ours, "websockets": theirs, "raw": raw}
+        results = asyncio.run(_e2e(n_clients, rounds, urls))
     ours_median = statistics.median(results["trio_ws"])
     theirs_median = statistics.median(results["websockets"])
+    raw_median = statistics.median(results["raw"])
     return "\n".join(
         [
             f"### End to end: {n_clients:,} websocket clients in one room (median of {rounds} "
@@ -377,10 +408,14 @@ def run_e2e(n_clients: int, rounds: int) -> str:
             f"{_ms(max(results['trio_ws']))} |",
             f"| websockets.trio server + broadcast() | {_ms(theirs_median)} | "
             f"{_ms(min(results['websockets']))} | {_ms(max(results['websockets']))} |",
+            f"| baseline: raw ASGI room on trio_ws.serve (sends in turn) | {_ms(raw_median)} | "
+            f"{_ms(min(results['raw']))} | {_ms(max(results['raw']))} |",
             "",
             f"Ratio websockets/trio_ws: {theirs_median / ours_median:.2f}× (above 1: trio_ws "
-            "is faster). Both servers run in their own process; the clients share one asyncio "
-            "process, whose CPU is part of both figures.",
+            f"is faster); raw/trio_ws on the same server: {raw_median / ours_median:.2f}× "
+            "(what Broadcast and the WebSocket class cost over raw ASGI). Each server runs in "
+            "its own process; the clients share one asyncio process, whose CPU is part of "
+            "every figure.",
         ]
     )
 
