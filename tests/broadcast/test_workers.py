@@ -164,3 +164,25 @@ async def test_clients_of_two_servers_sharing_redis_are_in_the_same_room(
             # and alice, in her own process, got her own message too
             assert await alice.get_message() == "hello from the first server"  # type: ignore[attr-defined]
             nursery.cancel_scope.cancel()
+
+
+def test_the_worker_command_line_drops_only_the_options_the_parent_owns() -> None:
+    from trio_ws._workers import strip_options
+
+    argv = ["app:app", "--workers", "4", "--port=8000", "--host", "0.0.0.0", "--graceful-timeout",
+            "3", "--workers=2", "--port", "9"]  # fmt: skip
+    assert strip_options(argv, "--workers", "--port") == [
+        "app:app", "--host", "0.0.0.0", "--graceful-timeout", "3",
+    ]  # fmt: skip
+
+
+def test_zero_workers_is_refused() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "trio_ws", "examples.broadcast_chat:app", "--workers", "0"],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert b"--workers must be at least 1" in result.stderr
