@@ -6,7 +6,7 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
-from trio_ws import Broadcast, WebSocket, websocket_app
+from trio_ws import Broadcast, WebSocket, WebSocketDisconnect, websocket_app
 from trio_ws.broadcast._forward import forward_to_websocket
 from trio_ws.testing import serve_app
 
@@ -83,3 +83,28 @@ async def test_a_socket_that_falls_behind_with_overflow_close_is_closed_with_its
             assert "3 message(s) missed" in closed.value.reason.reason
             await wait_until(lambda: len(log) == 1)
     assert log[0].startswith("returned 1013")
+
+
+class _SocketRaisingAForeignDisconnect:
+    """A stand-in WebSocket (direct mode) whose send raises a WebSocketDisconnect while it is
+    itself still open: a disconnect that cannot be its own."""
+
+    close_code = None
+
+    def cancel_on_disconnect(self) -> None:
+        raise RuntimeError("direct mode")
+
+    async def send_text(self, data: str) -> None:
+        await trio.lowlevel.checkpoint()
+        raise WebSocketDisconnect(1001)
+
+
+async def test_forward_does_not_swallow_a_disconnect_that_is_not_its_sockets() -> None:
+    with trio.fail_after(5):
+        async with Broadcast() as broadcast, broadcast.subscribe("room") as subscriber:
+            await broadcast.publish("room", "x")
+            with pytest.raises(WebSocketDisconnect):
+                await forward_to_websocket(
+                    subscriber,
+                    _SocketRaisingAForeignDisconnect(),  # type: ignore[arg-type]
+                )
