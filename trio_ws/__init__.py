@@ -72,6 +72,14 @@ from ._structured import WebSocketStatistics as WebSocketStatistics
 from ._version import __version__ as __version__
 from ._websocket import MessageIterator as MessageIterator
 from ._websocket import WebSocket as WebSocket
+from .broadcast import Broadcast as Broadcast
+from .broadcast import BroadcastError as BroadcastError
+from .broadcast import BroadcastEvent as BroadcastEvent
+from .broadcast import BroadcastGap as BroadcastGap
+from .broadcast import BroadcastUnavailable as BroadcastUnavailable
+from .broadcast import Subscriber as Subscriber
+from .broadcast import SubscriberOverflow as SubscriberOverflow
+from .broadcast import SubscriberStatistics as SubscriberStatistics
 
 __all__ = [
     # the connection
@@ -90,6 +98,15 @@ __all__ = [
     # serving
     "serve",
     "ServerSettings",
+    # broadcast
+    "Broadcast",
+    "BroadcastEvent",
+    "Subscriber",
+    "SubscriberStatistics",
+    "BroadcastError",
+    "BroadcastGap",
+    "BroadcastUnavailable",
+    "SubscriberOverflow",
     # request views
     "URL",
     "Address",
@@ -116,7 +133,7 @@ __all__ = [
 def _fix_module_names() -> None:
     for name in __all__:
         obj = globals()[name]
-        if getattr(obj, "__module__", "").startswith("trio_ws._"):
+        if getattr(obj, "__module__", "").startswith(("trio_ws._", "trio_ws.broadcast._")):
             try:
                 obj.__module__ = __name__
             except (AttributeError, TypeError):  # type aliases such as OverflowPolicy

@@ -2,7 +2,8 @@
 
 Prints each bound URL on its own line of standard output once the server listens. The first
 SIGINT or SIGTERM starts a graceful shutdown (open websockets are closed with the shutdown
-code, connections get the grace period); a second one stops at once.
+code, connections get the grace period); a second one stops at once. ``--workers N`` runs N
+such servers on one port (see :mod:`trio_ws._workers`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ._serve import DEFAULT_SETTINGS, ServerSettings, hypercorn_config, serve
+from ._workers import run_workers, strip_options, worker_count
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -92,13 +94,20 @@ def _parser() -> argparse.ArgumentParser:
         default=1001,
         help="close code sent to open websockets on shutdown (default: %(default)s)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes sharing the port (SO_REUSEPORT), each with its own trio "
+        "loop; a dead worker is replaced (default: %(default)s)",
+    )
     parser.add_argument("--certfile", help="serve TLS (wss://) with this certificate")
     parser.add_argument("--keyfile", help="the certificate's private key")
     return parser
 
 
 async def _run(app: ASGIApp, args: argparse.Namespace) -> None:
-    config = hypercorn_config(certfile=args.certfile, keyfile=args.keyfile)
+    config = hypercorn_config(certfile=args.certfile, keyfile=args.keyfile, workers=worker_count())
     settings: ServerSettings = {
         "max_message_size": args.max_message_size,
         "ping_interval": args.ping_interval,
@@ -135,6 +144,19 @@ async def _run(app: ASGIApp, args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of ``python -m trio_ws``."""
     args = _parser().parse_args(argv)
+    if args.workers < 1:
+        raise SystemExit("trio_ws: --workers must be at least 1")
+    if args.workers > 1:
+        worker_argv = strip_options(sys.argv[1:] if argv is None else argv, "--workers", "--port")
+        raise SystemExit(
+            run_workers(
+                worker_argv,
+                host=args.host,
+                port=args.port,
+                workers=args.workers,
+                graceful_timeout=args.graceful_timeout,
+            )
+        )
     app = _load(args.app)
     trio.run(partial(_run, app, args))
 

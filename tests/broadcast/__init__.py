@@ -1,0 +1,1 @@
+"""Broadcast: behaviour on every backend, forwarding, Redis failures, workers."""

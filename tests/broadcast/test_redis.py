@@ -1,0 +1,193 @@
+"""The Redis backend's failure modes, against a real redis-server that the tests stop,
+restart and kill connections of."""
+
+from __future__ import annotations
+
+import gc
+import socket
+from typing import TYPE_CHECKING
+
+import pytest
+import trio
+
+from trio_ws import Broadcast, BroadcastGap, BroadcastUnavailable, Subscriber
+
+from ._support import wait_until
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from .conftest import RedisServer
+
+#: coredis 6.9 leaves the anyio memory streams of a connection that never connected unclosed
+#: (``coredis/connection/_base.py``, made in ``__init__``, closed only by a run that started):
+#: every reconnect attempt while the server is down warns when it is collected. Not ours to
+#: fix; the outage tests collect them and ignore exactly that warning.
+coredis_leaks_streams_of_failed_connections = pytest.mark.filterwarnings(
+    "ignore:Exception ignored in. <function MemoryObject:pytest.PytestUnraisableExceptionWarning"
+)
+
+
+@pytest.fixture
+def _collect_garbage() -> Iterator[None]:
+    yield
+    gc.collect()
+
+
+def unused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+async def next_message(subscriber: Subscriber) -> str | bytes:
+    with trio.fail_after(10):
+        return (await anext(subscriber)).message
+
+
+async def test_an_unreachable_server_at_start_is_one_clear_error() -> None:
+    url = f"redis://127.0.0.1:{unused_port()}/0"
+    with trio.fail_after(10), pytest.raises(BroadcastUnavailable) as caught:
+        async with Broadcast(url, connect_timeout=2):
+            pytest.fail("the block must not run")
+    assert not isinstance(caught.value, BaseExceptionGroup)
+    assert "cannot reach Redis" in str(caught.value)
+    assert url in str(caught.value)
+
+
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:notaport/0", "redis:///0", "redis://"])
+def test_a_malformed_redis_url_is_rejected_at_construction(url: str) -> None:
+    with pytest.raises(ValueError, match="broadcast URL"):
+        Broadcast(url)
+
+
+@coredis_leaks_streams_of_failed_connections
+@pytest.mark.usefixtures("_collect_garbage")
+async def test_publish_while_redis_is_down_raises_and_works_again_after(
+    own_redis_server: RedisServer,
+) -> None:
+    with trio.fail_after(30):
+        async with Broadcast(own_redis_server.url, connect_timeout=1) as broadcast:
+            await broadcast.publish("p", "before")
+            own_redis_server.stop()
+            with pytest.raises(BroadcastUnavailable, match="not published"):
+                await broadcast.publish("p", "lost")
+            own_redis_server.start()
+            async with broadcast.subscribe("p") as subscriber:
+                await broadcast.publish("p", "after")
+                assert await next_message(subscriber) == "after"
+
+
+@coredis_leaks_streams_of_failed_connections
+@pytest.mark.usefixtures("_collect_garbage")
+async def test_a_killed_subscription_connection_is_renewed_and_reports_a_gap(
+    own_redis_server: RedisServer,
+) -> None:
+    with trio.fail_after(30):
+        async with (
+            Broadcast(own_redis_server.url) as broadcast,
+            broadcast.subscribe("k") as subscriber,
+        ):
+            await broadcast.publish("k", "one")
+            assert await next_message(subscriber) == "one"
+            assert b":1" in own_redis_server.command("CLIENT", "KILL", "TYPE", "pubsub")
+            with pytest.raises(BroadcastGap) as caught:
+                await next_message(subscriber)
+            assert caught.value.channel == "k"
+            assert subscriber.statistics().gaps == 1
+
+            # renewed by itself: publish until a message makes it through the new connection
+            async def publish_until_received() -> str | bytes:
+                async with trio.open_nursery() as nursery:
+
+                    async def keep_publishing() -> None:
+                        while True:
+                            await broadcast.publish("k", "again")
+                            await trio.sleep(0.05)
+
+                    nursery.start_soon(keep_publishing)
+                    message = await next_message(subscriber)
+                    nursery.cancel_scope.cancel()
+                return message
+
+            assert await publish_until_received() == "again"
+
+
+@coredis_leaks_streams_of_failed_connections
+@pytest.mark.usefixtures("_collect_garbage")
+async def test_a_server_restart_is_survived_with_a_gap(own_redis_server: RedisServer) -> None:
+    with trio.fail_after(30):
+        async with (
+            Broadcast(own_redis_server.url, connect_timeout=1) as broadcast,
+            broadcast.subscribe("r") as subscriber,
+        ):
+            own_redis_server.stop()
+            with pytest.raises(BroadcastGap):
+                await next_message(subscriber)
+            own_redis_server.start()
+            received: list[str | bytes] = []
+
+            async def read() -> None:
+                async for event in subscriber:
+                    received.append(event.message)
+                    return
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(read)
+                n = 0
+                while not received:
+                    try:
+                        await broadcast.publish("r", f"m{n}")
+                    except BroadcastUnavailable:  # the command pool may still be reconnecting
+                        pass
+                    n += 1
+                    await trio.sleep(0.05)
+            assert received[0].startswith("m")  # type: ignore[union-attr]
+
+
+async def test_subscribers_in_two_broadcasts_share_messages_through_redis(
+    redis_server: RedisServer,
+) -> None:
+    with trio.fail_after(15):
+        async with (
+            Broadcast(redis_server.url) as one,
+            Broadcast(redis_server.url) as other,
+            other.subscribe("shared") as subscriber,
+        ):
+            await one.publish("shared", "across")
+            assert await next_message(subscriber) == "across"
+            await wait_until(lambda: subscriber.statistics().delivered == 1)
+
+
+async def test_coredis_pubsub_queue_is_kept_empty(redis_server: RedisServer) -> None:
+    """Pins the coredis internal the backend works around: ``PubSub`` queues an item for every
+    message even when a handler took it (``_receive_stream``, unbounded); the backend's drain
+    task keeps that queue empty, so memory stays bounded by the subscribers' buffers."""
+    with trio.fail_after(15):
+        async with (
+            Broadcast(redis_server.url) as broadcast,
+            broadcast.subscribe("drained", buffer=1000) as subscriber,
+        ):
+            for n in range(200):
+                await broadcast.publish("drained", str(n))
+            await wait_until(lambda: subscriber.statistics().buffered == 200)
+            pubsub = broadcast._backend._pubsub  # type: ignore[attr-defined]
+            queue = pubsub._receive_stream.statistics()
+            await wait_until(lambda: pubsub._receive_stream.statistics().current_buffer_used == 0)
+            assert queue.max_buffer_size == float("inf")  # why the drain exists
+
+
+@coredis_leaks_streams_of_failed_connections
+@pytest.mark.usefixtures("_collect_garbage")
+async def test_closing_while_redis_is_down_does_not_hang(own_redis_server: RedisServer) -> None:
+    with trio.fail_after(15):
+        async with (
+            Broadcast(own_redis_server.url, connect_timeout=1) as broadcast,
+            broadcast.subscribe("bye") as subscriber,
+        ):
+            own_redis_server.stop()
+            with pytest.raises(BroadcastGap):
+                await next_message(subscriber)
+        with pytest.raises(StopAsyncIteration):
+            await anext(subscriber)

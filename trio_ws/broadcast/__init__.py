@@ -1,0 +1,29 @@
+"""Broadcast: publish/subscribe channels with bounded subscribers, in memory or on Redis.
+
+``Broadcast(url)`` is the front; ``"memory://"`` keeps messages in this process, and
+``"redis://..."`` (the ``redis`` extra, coredis) reaches every process connected to the same
+Redis. Each subscriber has its own bounded buffer and overflow policy, so a slow subscriber
+never delays the publisher or the other subscribers. See docs/broadcast.md.
+"""
+
+from __future__ import annotations
+
+from ._broadcast import Broadcast as Broadcast
+from ._event import BroadcastEvent as BroadcastEvent
+from ._exceptions import BroadcastError as BroadcastError
+from ._exceptions import BroadcastGap as BroadcastGap
+from ._exceptions import BroadcastUnavailable as BroadcastUnavailable
+from ._exceptions import SubscriberOverflow as SubscriberOverflow
+from ._subscriber import Subscriber as Subscriber
+from ._subscriber import SubscriberStatistics as SubscriberStatistics
+
+__all__ = [
+    "Broadcast",
+    "BroadcastEvent",
+    "BroadcastError",
+    "BroadcastGap",
+    "BroadcastUnavailable",
+    "Subscriber",
+    "SubscriberOverflow",
+    "SubscriberStatistics",
+]

@@ -1,0 +1,34 @@
+"""``Backend``: what the :class:`Broadcast` front needs from a message bus."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import trio
+
+    from ._event import BroadcastEvent
+
+__all__ = ["Backend"]
+
+
+class Backend(Protocol):
+    """A message bus. Messages it receives go to the :class:`~._hub.Hub` it was made with."""
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        """Connect; background tasks go in ``nursery``. Raises ``BroadcastUnavailable``."""
+
+    async def stop(self) -> None:
+        """Disconnect. Never raises."""
+
+    async def publish(self, channel: str, message: str | bytes) -> None:
+        """Publish to every process. Raises ``BroadcastUnavailable``."""
+
+    async def listen(self, channel: str) -> None:
+        """The first local subscriber of ``channel`` arrived: start receiving it."""
+
+    async def unlisten(self, channel: str) -> None:
+        """The last local subscriber of ``channel`` left. Never raises."""
+
+    async def recent(self, channel: str, count: int) -> list[BroadcastEvent]:
+        """Up to ``count`` most recent messages of ``channel``, oldest first."""

@@ -1,0 +1,74 @@
+"""The exceptions of :mod:`trio_ws.broadcast`.
+
+The hierarchy::
+
+    trio_ws.WebSocketError
+    └── BroadcastError                   base of everything the broadcast package raises
+        ├── BroadcastUnavailable         the backend (Redis) cannot be reached: at start, on
+        │                                publish, on subscribe while the link is down
+        ├── SubscriberOverflow           a subscriber with overflow="close" fell behind; raised
+        │                                from its iteration after what it had buffered
+        └── BroadcastGap                 the link to the backend was lost and re-established:
+                                         messages published meanwhile may be missing; raised
+                                         once from iteration, which then continues
+"""
+
+from __future__ import annotations
+
+from .._exceptions import WebSocketError
+
+__all__ = ["BroadcastError", "BroadcastGap", "BroadcastUnavailable", "SubscriberOverflow"]
+
+
+class BroadcastError(WebSocketError):
+    """Base class of the exceptions of :mod:`trio_ws.broadcast`."""
+
+
+class BroadcastUnavailable(BroadcastError):
+    """The broadcast backend cannot be reached (Redis down, refused, or timed out).
+
+    Raised by ``async with Broadcast(url)`` when the server cannot be reached at start, by
+    ``publish`` while the link is down (the message was *not* published), and by
+    ``subscribe`` while the link is down. The original error is the ``__cause__``.
+    """
+
+
+class SubscriberOverflow(BroadcastError):
+    """A subscriber with ``overflow="close"`` fell more than ``buffer`` messages behind.
+
+    Its subscription has ended. Iteration first yields every message buffered before the
+    overflow, then raises this error, and then stops.
+
+    Attributes:
+      channel: the channel of the subscription.
+      missed: how many messages the subscriber did not receive (the one that overflowed the
+        buffer and every later one until this error was raised).
+    """
+
+    def __init__(self, channel: str, missed: int) -> None:
+        self.channel = channel
+        self.missed = missed
+        super().__init__(
+            f"subscriber of {channel!r} fell behind its buffer and was closed: "
+            f"{missed} message(s) missed"
+        )
+
+
+class BroadcastGap(BroadcastError):
+    """The link to the backend was lost and is back: messages may have been missed.
+
+    Raised from a subscriber's iteration at the point in the stream where the link was lost;
+    the subscription itself goes on (it was renewed by itself), so catch it and keep
+    iterating. :meth:`Broadcast.forward` does that for you. The in-memory backend never
+    raises it.
+
+    Attributes:
+      channel: the channel of the subscription.
+    """
+
+    def __init__(self, channel: str) -> None:
+        self.channel = channel
+        super().__init__(
+            f"the broadcast link was lost and restored: messages on {channel!r} published "
+            "in between may be missing"
+        )

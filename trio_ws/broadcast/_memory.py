@@ -1,0 +1,56 @@
+"""``MemoryBackend``: the in-process bus of ``Broadcast("memory://")``."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, final
+
+import trio
+
+from ._event import BroadcastEvent
+
+if TYPE_CHECKING:
+    from ._hub import Hub
+
+__all__ = ["MemoryBackend"]
+
+
+@final
+class MemoryBackend:
+    """Publishing delivers straight to the local hub; history is a bounded deque per channel."""
+
+    def __init__(self, hub: Hub, history: int) -> None:
+        self._hub = hub
+        self._history = history
+        self._recent: dict[str, deque[BroadcastEvent]] = {}
+        self._counter = 0
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def stop(self) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def publish(self, channel: str, message: str | bytes) -> None:
+        await trio.lowlevel.checkpoint()
+        if self._history:
+            self._counter += 1
+            event = BroadcastEvent(channel, message, position=(self._counter, 0))
+            recent = self._recent.get(channel)
+            if recent is None:
+                recent = self._recent[channel] = deque(maxlen=self._history)
+            recent.append(event)
+        else:
+            event = BroadcastEvent(channel, message)
+        await self._hub.deliver(event)
+
+    async def listen(self, channel: str) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def unlisten(self, channel: str) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def recent(self, channel: str, count: int) -> list[BroadcastEvent]:
+        await trio.lowlevel.checkpoint()
+        recent = self._recent.get(channel, ())
+        return list(recent)[-count:] if count else []

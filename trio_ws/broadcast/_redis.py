@@ -1,0 +1,325 @@
+"""``RedisBackend``: the bus of ``Broadcast("redis://...")``, on coredis 6 (anyio, so Trio).
+
+One subscription connection per process, fanned out to local subscribers by the hub; commands
+(PUBLISH, and XADD/XREVRANGE for history) go through the client's pool. Everything coredis
+raises is contained here: users see :exc:`BroadcastUnavailable` with the cause attached, never
+an exception group from coredis' task groups.
+
+The coredis behaviour this module relies on (``tests/broadcast/test_redis.py`` pins it):
+
+* ``Redis.from_url(..., retry_policy=NoRetryPolicy())``: a failed command raises at once.
+* ``client.pubsub(retry_policy=None)`` as a context manager; ``subscribe(**{channel: handler})``
+  calls the (async) handler for each message instead of queueing it without bound; with no
+  retry policy, a lost connection ends the context manager with an error (an exception group
+  of ``coredis.exceptions.ConnectionError``), which is how an outage is noticed here.
+* ``async with client:`` hosts the pool's task group. It runs in a task of its own so that a
+  failure in it can never cancel the application's code.
+
+Wire format: a published payload is ``<stream id or empty> SP <kind> <body>`` where kind is
+``t`` (UTF-8 text) or ``b`` (bytes); with history the same ``<kind><body>`` is the ``m`` field
+of an entry of the stream ``trio_ws:history:<channel>``, and one Lua script adds the entry and
+publishes it, so history and live messages can be joined without duplicates.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, final
+from urllib.parse import urlsplit
+
+import trio
+
+from ._event import BroadcastEvent
+from ._exceptions import BroadcastUnavailable
+
+try:
+    import coredis
+    import coredis.exceptions
+    from coredis.retry import NoRetryPolicy
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "Broadcast('redis://...') needs coredis: pip install 'trio-ws[redis]'"
+    ) from exc
+
+if TYPE_CHECKING:
+    from ._hub import Hub
+
+__all__ = ["RedisBackend"]
+
+logger = logging.getLogger("trio_ws.broadcast")
+
+_STREAM_PREFIX = "trio_ws:history:"
+_PUBLISH_WITH_HISTORY = """
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'm', ARGV[3])
+redis.call('PUBLISH', ARGV[2], id .. ' ' .. ARGV[3])
+return id
+"""
+#: Errors of the link to Redis (coredis' own, the socket's, and timeouts).
+_LINK_ERRORS = (coredis.exceptions.RedisError, OSError, TimeoutError, trio.TooSlowError)
+_MAX_BACKOFF = 5.0
+
+
+def _check_url(url: str) -> None:
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018  (parsing it raises ValueError when it is not a number)
+    except ValueError:
+        raise ValueError(f"bad port in broadcast URL {url!r}") from None
+    if parts.scheme in ("redis", "rediss") and not parts.hostname:
+        raise ValueError(f"no host in broadcast URL {url!r}")
+    if parts.scheme == "unix" and not parts.path:
+        raise ValueError(f"no socket path in broadcast URL {url!r}")
+
+
+def _encode(message: str | bytes) -> bytes:
+    return b"t" + message.encode() if isinstance(message, str) else b"b" + message
+
+
+def _decode(channel: str, payload: bytes, position: tuple[int, int] | None) -> BroadcastEvent:
+    body = payload[1:]
+    message: str | bytes = body.decode() if payload[:1] == b"t" else body
+    return BroadcastEvent(channel, message, position=position)
+
+
+def _position(stream_id: bytes | str) -> tuple[int, int]:
+    text = stream_id.decode() if isinstance(stream_id, bytes) else stream_id
+    millis, _, sequence = text.partition("-")
+    return (int(millis), int(sequence or 0))
+
+
+def _is_link_error(error: BaseException) -> bool:
+    if isinstance(error, BaseExceptionGroup):
+        return all(_is_link_error(inner) for inner in error.exceptions)
+    return isinstance(error, _LINK_ERRORS)
+
+
+def _describe(error: BaseException) -> str:
+    """The leaves of ``error`` (an exception group or not), for one readable message."""
+    if isinstance(error, BaseExceptionGroup):
+        return "; ".join(_describe(inner) for inner in error.exceptions)
+    return f"{type(error).__name__}: {error}"
+
+
+def _first_leaf(error: BaseException) -> BaseException:
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
+
+
+@final
+class RedisBackend:
+    """A Redis client host task, a subscription task, and commands through the pool."""
+
+    def __init__(self, url: str, hub: Hub, history: int, connect_timeout: float) -> None:
+        _check_url(url)
+        self._url = url
+        self._hub = hub
+        self._history = history
+        self._connect_timeout = connect_timeout
+        try:
+            self._client: Any = self._new_client()  # coredis.Redis[bytes]
+        except ValueError as error:
+            raise ValueError(f"bad broadcast URL {url!r}: {error}") from None
+        self._pubsub: Any = None  # the live PubSub, None while the link is down
+        self._link_up = trio.Event()  # set while _pubsub is live; a new one after each loss
+        self._stop = trio.Event()
+        self._channel_locks: dict[str, trio.Lock] = {}
+
+    def _new_client(self) -> Any:
+        return coredis.Redis.from_url(
+            self._url,
+            decode_responses=False,
+            retry_policy=NoRetryPolicy(),
+            connect_timeout=self._connect_timeout,
+            stream_timeout=self._connect_timeout,
+        )
+
+    # ------------------------------------------------------------------ lifetime
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        await nursery.start(self._host_client)
+        try:
+            with trio.fail_after(self._connect_timeout):
+                await self._client.ping()
+        except Exception as error:
+            self._stop.set()
+            if not _is_link_error(error):
+                raise
+            raise BroadcastUnavailable(
+                f"cannot reach Redis at {self._url}: {_describe(error)}"
+            ) from error
+        await nursery.start(self._subscription_loop)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            with trio.move_on_after(1):
+                try:
+                    await pubsub.unsubscribe()
+                except Exception as error:
+                    if not _is_link_error(error):
+                        raise
+        await trio.lowlevel.checkpoint()
+
+    async def _host_client(self, task_status: trio.TaskStatus[None]) -> None:
+        """Hold ``async with client`` (the pool's task group) until the broadcast stops."""
+        started = False
+        while not self._stop.is_set():
+            try:
+                async with self._client:
+                    if not started:
+                        started = True
+                        task_status.started()
+                    await self._stop.wait()
+            except Exception as error:  # contained: the next command reports the outage
+                logger.warning("Redis client failed (%s); restarting it", _describe(error))
+                if not started:
+                    started = True
+                    task_status.started()
+                await trio.sleep(0.1)
+
+    async def _subscription_loop(self, task_status: trio.TaskStatus[None]) -> None:
+        """Keep one subscription connection for every channel the hub has; renew it when lost."""
+        started = False
+        backoff = 0.05
+        while not self._stop.is_set():
+            try:
+                async with self._client.pubsub(
+                    retry_policy=None, ignore_subscribe_messages=True
+                ) as pubsub:
+                    channels = self._hub.channels()
+                    if channels:
+                        await pubsub.subscribe(**dict.fromkeys(channels, self._on_message))
+                    self._pubsub = pubsub
+                    self._link_up.set()
+                    backoff = 0.05
+                    if not started:
+                        started = True
+                        task_status.started()
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(self._drain, pubsub)
+                        await self._stop.wait()
+                        nursery.cancel_scope.cancel()
+            except Exception as error:
+                if self._stop.is_set():
+                    return
+                self._pubsub = None
+                self._link_up = trio.Event()
+                self._hub.mark_gap()
+                logger.warning(
+                    "Redis subscription connection lost (%s); reconnecting", _describe(error)
+                )
+            self._pubsub = None
+            if not started:
+                started = True
+                task_status.started()
+            if self._stop.is_set():
+                return
+            await trio.sleep(backoff)
+            backoff = min(backoff * 2, _MAX_BACKOFF)
+
+    @staticmethod
+    async def _drain(pubsub: Any) -> None:
+        """Empty the pubsub's own queue, which never bounds itself.
+
+        Messages go to the handlers; the queue still gets a ``None`` for each of them and the
+        (un)subscribe confirmations, and would grow for ever if nobody read it.
+        """
+        while True:
+            await pubsub.get_message()
+
+    async def _on_message(self, message: Any) -> None:
+        payload: bytes = message["data"]
+        channel_raw = message["channel"]
+        channel = channel_raw.decode() if isinstance(channel_raw, bytes) else channel_raw
+        stream_id, _, rest = payload.partition(b" ")
+        position = _position(stream_id) if stream_id else None
+        await self._hub.deliver(_decode(channel, rest, position))
+
+    # ------------------------------------------------------------------ operations
+
+    async def publish(self, channel: str, message: str | bytes) -> None:
+        payload = _encode(message)
+        try:
+            with trio.fail_after(self._connect_timeout):
+                if self._history:
+                    await self._client.eval(
+                        _PUBLISH_WITH_HISTORY,
+                        keys=[_STREAM_PREFIX + channel],
+                        args=[self._history, channel, payload],
+                    )
+                else:
+                    await self._client.publish(channel, b" " + payload)
+        except Exception as error:
+            if not _is_link_error(error):
+                raise
+            raise BroadcastUnavailable(
+                f"publish to {channel!r} failed, the message was not published: "
+                f"Redis at {self._url} is unreachable ({_describe(error)})"
+            ) from _first_leaf(error)
+
+    def _lock(self, channel: str) -> trio.Lock:
+        lock = self._channel_locks.get(channel)
+        if lock is None:
+            lock = self._channel_locks[channel] = trio.Lock()
+        return lock
+
+    async def listen(self, channel: str) -> None:
+        """Subscribe the process's connection to ``channel`` (if it is not already).
+
+        While the link is being renewed this waits for it, up to ``connect_timeout``.
+        """
+        last_error: BaseException | None = None
+        async with self._lock(channel):
+            with trio.move_on_after(self._connect_timeout):
+                while True:
+                    pubsub = self._pubsub
+                    if pubsub is None:
+                        await self._link_up.wait()
+                        continue
+                    if channel.encode() in pubsub.channels:
+                        return  # subscribed by the (renewed) link already
+                    try:
+                        await pubsub.subscribe(**{channel: self._on_message})
+                        return
+                    except Exception as error:
+                        if not _is_link_error(error):
+                            raise
+                        last_error = error
+                    await trio.sleep(0.05)  # the subscription loop notices and renews the link
+        detail = _describe(last_error) if last_error else "the link is down"
+        raise BroadcastUnavailable(
+            f"cannot subscribe to {channel!r} on Redis at {self._url}: {detail}"
+        ) from (last_error and _first_leaf(last_error))
+
+    async def unlisten(self, channel: str) -> None:
+        async with self._lock(channel):
+            pubsub = self._pubsub
+            if pubsub is None or self._hub.subscribers(channel):
+                return
+            with trio.move_on_after(1):
+                try:
+                    await pubsub.unsubscribe(channel)
+                except Exception as error:
+                    if not _is_link_error(error):
+                        raise
+                    # the link is down: the renewed one subscribes only to live channels
+        if not self._hub.subscribers(channel):
+            self._channel_locks.pop(channel, None)
+
+    async def recent(self, channel: str, count: int) -> list[BroadcastEvent]:
+        try:
+            with trio.fail_after(self._connect_timeout):
+                entries = await self._client.xrevrange(_STREAM_PREFIX + channel, count=count)
+        except Exception as error:
+            if not _is_link_error(error):
+                raise
+            raise BroadcastUnavailable(
+                f"cannot read the history of {channel!r} on Redis at {self._url}: "
+                f"{_describe(error)}"
+            ) from _first_leaf(error)
+        return [
+            _decode(channel, entry.field_values[b"m"], _position(entry.identifier))
+            for entry in reversed(entries)
+        ]
