@@ -12,21 +12,11 @@ import re
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-import pytest
 import trio
 
 import trio_ws
-from trio_ws.testing import serve_app
-
-# Until the broadcast (issue 10) and application-layer (issue 9) branches are merged, the demo's
-# names do not exist on this branch; the lead removes this guard at merge.
-if not all(hasattr(trio_ws, name) for name in ("Broadcast", "RateLimit", "WebSocketApp")):
-    pytest.skip(
-        "the chat demo needs trio_ws.Broadcast, RateLimit and WebSocketApp (issues 9 and 10)",
-        allow_module_level=True,
-    )
-
 from examples.chat import create_app
+from trio_ws.testing import serve_app
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -15,17 +15,8 @@ import pytest
 import trio
 
 import trio_ws
-from trio_ws.testing import ConnectionClosed, ConnectionRejected, connect
-
-# Until the broadcast (issue 10) and application-layer (issue 9) branches are merged, the demo's
-# names do not exist on this branch; the lead removes this guard at merge.
-if not all(hasattr(trio_ws, name) for name in ("Broadcast", "RateLimit", "WebSocketApp")):
-    pytest.skip(
-        "the chat demo needs trio_ws.Broadcast, RateLimit and WebSocketApp (issues 9 and 10)",
-        allow_module_level=True,
-    )
-
 from examples.chat import create_app
+from trio_ws.testing import ConnectionClosed, ConnectionRejected, connect
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
