@@ -19,7 +19,7 @@ from trio_websocket import ConnectionClosed, DisconnectionTimeout, open_websocke
 from trio_ws import ClosedBy, WebSocket, websocket_app
 from trio_ws.testing import serve_app
 
-from .conftest import CLIENT, PlainHypercorn
+from ._plain_hypercorn import CLIENT, PlainHypercorn
 
 pytestmark = pytest.mark.hypercorn
 
