@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ._types import Message, Scope
+    from ._websocket import WebSocket
 
 __all__ = [
     "CANCEL_SAFE_SEND_EXTENSION",
@@ -287,14 +288,18 @@ class Session:
         "close_reason",
         "closed_by",
         "deliver_after_close",
+        "owner",
         "peer_gone",
         "shutdown_close_code",
         "shutdown_started",
     )
 
-    def __init__(self, scope: Scope) -> None:
+    def __init__(self, scope: Scope, owner: WebSocket | None = None) -> None:
         if scope.get("type") != "websocket":
             raise ValueError(f"not a websocket scope: type is {scope.get('type')!r}")
+        #: The connection whose exchange this is; the errors raised here carry it as
+        #: ``.connection`` so that a handler can tell its own disconnect from a peer's.
+        self.owner = owner
         self.client_state = CONNECTING
         self.application_state = CONNECTING
         self.close_code: int | None = None
@@ -355,7 +360,9 @@ class Session:
     def disconnect_error(self) -> WebSocketDisconnect:
         """The exception that reports the recorded end to a caller."""
         return WebSocketDisconnect(
-            1006 if self.close_code is None else self.close_code, self.close_reason
+            1006 if self.close_code is None else self.close_code,
+            self.close_reason,
+            connection=self.owner,
         )
 
     # ------------------------------------------------------------------ server → app
@@ -364,7 +371,8 @@ class Session:
         """Raise if receiving now is misuse (the disconnect was consumed already)."""
         if self.client_state is DISCONNECTED:
             raise WebSocketDisconnected(
-                'Cannot call "receive" once a disconnect message has been received.'
+                'Cannot call "receive" once a disconnect message has been received.',
+                connection=self.owner,
             )
 
     def check_receive_data(self) -> None:
@@ -374,10 +382,12 @@ class Session:
         ):
             if self.application_state is CONNECTING:
                 raise WebSocketDisconnected(
-                    'WebSocket is not connected. Need to call "accept" first.'
+                    'WebSocket is not connected. Need to call "accept" first.',
+                    connection=self.owner,
                 )
             raise WebSocketDisconnected(
-                "WebSocket is closed: the application already sent a close or a response."
+                "WebSocket is closed: the application already sent a close or a response.",
+                connection=self.owner,
             )
         self.check_receive()
 
@@ -430,7 +440,7 @@ class Session:
     def data_of(self, message: Message) -> str | bytes:
         """The payload of a delivered message; a disconnect becomes ``WebSocketDisconnect``."""
         if message["type"] == _DISCONNECT:
-            raise WebSocketDisconnect(message["code"], message["reason"])
+            raise WebSocketDisconnect(message["code"], message["reason"], connection=self.owner)
         text = message.get("text")
         if text is not None:
             return text  # type: ignore[no-any-return]
@@ -473,7 +483,8 @@ class Session:
 
         Raises:
           WebSocketDisconnect: a ``websocket.send`` after the peer has gone.
-          WebSocketDisconnected: anything after this side has finished (close or response).
+          WebSocketDisconnected: anything after this side has finished (close or response),
+            except a ``websocket.send`` after the peer left first (``WebSocketDisconnect``).
           LocalProtocolError: the message type is not legal in the current state, or the
             denial extension is missing.
           TypeError, ValueError: the message's fields are invalid (see the module docs).
@@ -481,10 +492,14 @@ class Session:
         kind = message.get("type")
         state = self.application_state
         if state is DISCONNECTED:
-            raise WebSocketDisconnected('Cannot call "send" once a close message has been sent.')
+            if kind == _SEND and self.left_first():
+                raise self.disconnect_error()
+            raise WebSocketDisconnected(
+                'Cannot call "send" once a close message has been sent.', connection=self.owner
+            )
         new_state = _APPLICATION_TRANSITIONS[state].get(kind)  # type: ignore[arg-type]
         if new_state is None:
-            raise LocalProtocolError(_illegal_outgoing(state, kind))
+            raise LocalProtocolError(_illegal_outgoing(state, kind), connection=self.owner)
         if kind == _SEND:
             if self.peer_gone:
                 raise self.disconnect_error()
@@ -499,7 +514,8 @@ class Session:
             if not self._denial_supported:
                 raise LocalProtocolError(
                     "the server does not support the websocket denial response extension "
-                    f"({DENIAL_EXTENSION!r} is not in scope['extensions'])"
+                    f"({DENIAL_EXTENSION!r} is not in scope['extensions'])",
+                    connection=self.owner,
                 )
             _validate_response_start(message)
         else:  # _RESPONSE_BODY
@@ -530,12 +546,21 @@ class Session:
         state = self.application_state
         if state is not CONNECTED:
             if state is DISCONNECTED:
+                if self.left_first():
+                    raise self.disconnect_error()
                 raise WebSocketDisconnected(
-                    'Cannot call "send" once a close message has been sent.'
+                    'Cannot call "send" once a close message has been sent.',
+                    connection=self.owner,
                 )
-            raise LocalProtocolError(_illegal_outgoing(state, _SEND))
+            raise LocalProtocolError(_illegal_outgoing(state, _SEND), connection=self.owner)
         if self.peer_gone:
             raise self.disconnect_error()
+
+    def left_first(self) -> bool:
+        """Whether the connection ended by the peer leaving (or the server shutting down)
+        before this side closed: a data send then reports that end (``WebSocketDisconnect``)
+        rather than a misuse, even after the application's block has finished."""
+        return self.peer_gone and self.closed_by in (ClosedBy.CLIENT, ClosedBy.SERVER_SHUTDOWN)
 
     def close_needed(self) -> bool:
         """Whether a ``close()`` call still has something to send.

@@ -85,6 +85,14 @@ def _disconnect_fields(message: Message) -> tuple[int, str]:
     return (code if type(code) is int else 1005), (reason if isinstance(reason, str) else "")
 
 
+def _non_cancelled_leaves(exc: BaseException | None) -> list[BaseException]:
+    """What a block raised, as a flat list without ``trio.Cancelled``."""
+    if exc is None:
+        return []
+    leaves = _leaf_exceptions(exc) if isinstance(exc, BaseExceptionGroup) else [exc]
+    return [leaf for leaf in leaves if not isinstance(leaf, trio.Cancelled)]
+
+
 def _leaf_exceptions(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
     leaves: list[BaseException] = []
     for exc in group.exceptions:
@@ -159,29 +167,37 @@ class Structured:
     async def exit(self, exc: BaseException | None) -> bool:
         """End the connection as the block ended, and close the nursery.
 
-        How the block ended decides the close:
+        The block and the tasks of ``ws.nursery`` follow the same rules; what they raised
+        decides the close:
 
-        * normally, or by a ``WebSocketDisconnect`` (absorbed): queued messages are flushed,
-          then close 1000 if still open;
-        * by ``WebSocketException(code, reason)`` (absorbed): flush, then close with that code;
-        * by cancellation from outside (server shutdown): close with ``shutdown_code``,
+        * nothing, or a ``WebSocketDisconnect`` of *this* connection (or one raised by the
+          application with ``connection=None``): queued messages are flushed, then close 1000
+          if still open; the disconnect is absorbed;
+        * ``WebSocketException(code, reason)``: flush, then close with that code; absorbed;
+        * cancellation from outside (server shutdown): close with ``shutdown_code``,
           ``closed_by`` SERVER_SHUTDOWN, and the ``Cancelled`` propagates;
-        * by any other exception, in the block or in a task of ``ws.nursery``: close 1011
-          (the exception text is not sent), ``closed_by`` ERROR, and the exception propagates
-          as it was raised (an ``ExceptionGroup`` only when several tasks failed at once).
+        * any other exception, including the ``WebSocketDisconnect`` of *another* connection
+          (a peer this handler sent to has left): close 1011 (the exception text is not
+          sent), ``closed_by`` ERROR, and the exception propagates as it was raised. An
+          ``ExceptionGroup`` comes out only when several exceptions were raised at once.
+
+        An ``ExceptionGroup`` raised by the application's own nursery is judged by its
+        leaves: if they are all this connection's disconnects (or ``WebSocketException``),
+        it ends the block as they would.
 
         Tasks still running in ``ws.nursery`` are cancelled first. Every close is shielded
         and bounded by ``close_timeout``. Returns True when the block's exception is absorbed.
         """
         nursery = self.nursery
         assert nursery is not None
-        if exc is None or isinstance(exc, (WebSocketDisconnect, WebSocketException)):
+        body_leaves = _non_cancelled_leaves(exc)
+        if not self._errors_in(body_leaves):
             with trio.CancelScope(shield=True) as scope:
                 scope.relative_deadline = self._options.close_timeout
                 await self.wait_drained()
         self._closing = True  # no pump restarts from here on
         nursery.cancel_scope.cancel("trio_ws: the WebSocket block ended")
-        child_errors: list[BaseException] = []
+        child_leaves: list[BaseException] = []
         outer_cancel: BaseException | None = None
         try:
             await self._nursery_manager.__aexit__(None, None, None)
@@ -190,42 +206,56 @@ class Structured:
                 if isinstance(leaf, trio.Cancelled):
                     outer_cancel = outer_cancel or leaf
                 else:
-                    child_errors.append(leaf)
+                    child_leaves.append(leaf)
         self._live = False
         self._queued = 0  # whatever the writer had not sent is dropped
         self._wake_all(_DRAINED)
 
-        if child_errors:
+        errors = self._errors_in(body_leaves) + self._errors_in(child_leaves)
+        if errors:
             await self._close_for(ClosedBy.ERROR, 1011, "")
-            if len(child_errors) == 1:
-                raise child_errors[0] from None
-            raise BaseExceptionGroup("several tasks of a trio_ws connection failed", child_errors)
+            if len(errors) == 1:
+                if errors[0] is exc:
+                    return False  # propagates unchanged, with its traceback
+                raise errors[0] from None
+            if exc is not None and not child_leaves:
+                return False  # the application's own group, as it raised it
+            raise BaseExceptionGroup("several tasks of a trio_ws connection failed", errors)
+        requested = next(
+            (e for e in body_leaves + child_leaves if isinstance(e, WebSocketException)), None
+        )
+        if requested is not None:
+            await self._close_for(ClosedBy.APP, requested.code, requested.reason)
+            return exc is not None
         if isinstance(exc, trio.Cancelled) and outer_cancel is None:
             # Whose Cancelled is it? If a scope outside the block is cancelled, this
             # checkpoint raises again; otherwise it was ws.nursery's own scope (someone
-            # cancelled it), which ends the connection normally.
+            # cancelled it, or a task ended the block), which ends the connection normally.
             try:
                 await trio.lowlevel.checkpoint_if_cancelled()
             except trio.Cancelled as outside:
                 outer_cancel = outside
-        if isinstance(exc, WebSocketException):
-            await self._close_for(ClosedBy.APP, exc.code, exc.reason)
-            return True
         if exc is None and outer_cancel is not None:
             # Cancelled from outside while the block was ending: a shutdown after all.
             await self._close_for(ClosedBy.SERVER_SHUTDOWN, self._shutdown_code(), "")
             raise outer_cancel
-        if exc is None or isinstance(exc, WebSocketDisconnect):
-            await self._close_for(ClosedBy.APP, 1000, "")
-            return exc is not None
-        if isinstance(exc, trio.Cancelled):
-            if outer_cancel is None:
-                await self._close_for(ClosedBy.APP, 1000, "")
-                return True  # the Cancelled belonged to ws.nursery's scope
+        if isinstance(exc, trio.Cancelled) and outer_cancel is not None:
             await self._close_for(ClosedBy.SERVER_SHUTDOWN, self._shutdown_code(), "")
             return False
-        await self._close_for(ClosedBy.ERROR, 1011, "")
-        return False
+        # Nothing, this connection's own disconnect, or ws.nursery's own cancellation.
+        await self._close_for(ClosedBy.APP, 1000, "")
+        return exc is not None
+
+    def _errors_in(self, leaves: list[BaseException]) -> list[BaseException]:
+        """The exceptions among ``leaves`` that are errors of the handler (close 1011)."""
+        return [
+            leaf
+            for leaf in leaves
+            if not isinstance(leaf, WebSocketException) and not self._is_own_disconnect(leaf)
+        ]
+
+    def _is_own_disconnect(self, exc: BaseException) -> bool:
+        return isinstance(exc, WebSocketDisconnect) and exc.connection in (None, self._ws)
 
     def _shutdown_code(self) -> int:
         """The server's shutdown code when it announced one (trio_ws.serve), else ours."""

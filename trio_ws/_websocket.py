@@ -136,7 +136,7 @@ class WebSocket(ScopeView):
         options: ConnectionOptions | None = None,
     ) -> None:
         super().__init__(scope)
-        self._session = Session(scope)
+        self._session = Session(scope, self)
         self._receive = receive if receive is not None else _no_receive
         self._send = send if send is not None else _no_send
         self._receiving = False
@@ -294,12 +294,14 @@ class WebSocket(ScopeView):
         """
         if not self._session.denial_supported:
             raise LocalProtocolError(
-                "The server doesn't support the Websocket Denial Response extension."
+                "The server doesn't support the Websocket Denial Response extension.",
+                connection=self,
             )
         if self._session.application_state is not WebSocketState.CONNECTING:
             raise LocalProtocolError(
                 "send_denial_response() must be called before the connection is accepted "
-                f"(application state is {self._session.application_state.name})"
+                f"(application state is {self._session.application_state.name})",
+                connection=self,
             )
         await response(self.scope, self.receive, self.send)
 
