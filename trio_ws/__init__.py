@@ -26,6 +26,7 @@ from ._datastructures import (
 from ._exceptions import (
     InvalidJSONMessage as InvalidJSONMessage,
 )
+from ._exceptions import InvalidModeError as InvalidModeError
 from ._exceptions import (
     LocalProtocolError as LocalProtocolError,
 )
@@ -95,6 +96,7 @@ __all__ = [
     "JSONResponse",
     # exceptions
     "InvalidJSONMessage",
+    "InvalidModeError",
     "LocalProtocolError",
     "ProtocolError",
     "RemoteProtocolError",

@@ -15,7 +15,9 @@ The hierarchy::
     │                                      ASGI spec does not allow at this point)
     ├── UnexpectedMessageType (TypeError)  a text message arrived where bytes were expected, or
     │                                      the reverse; .data holds the payload that arrived
-    └── InvalidJSONMessage (ValueError)    a message that should hold JSON does not; .data holds it
+    ├── InvalidJSONMessage (ValueError)    a message that should hold JSON does not; .data holds it
+    └── InvalidModeError (ValueError, RuntimeError)
+                                           the JSON helpers' ``mode`` is not "text" or "binary"
 
 ``WebSocketDisconnect`` and ``WebSocketDisconnected`` keep Starlette's names and meanings: the
 first is the *peer* leaving (an event a handler expects), the second is the *application*
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "InvalidJSONMessage",
+    "InvalidModeError",
     "LocalProtocolError",
     "ProtocolError",
     "RemoteProtocolError",
@@ -172,3 +175,12 @@ class InvalidJSONMessage(WebSocketError, ValueError):
     def __init__(self, data: str | bytes, detail: str) -> None:
         self.data = data
         super().__init__(f"message is not valid JSON: {detail}")
+
+
+class InvalidModeError(WebSocketError, ValueError, RuntimeError):
+    """The ``mode`` argument of ``send_json``/``receive_json``/``iter_json`` is neither
+    ``"text"`` nor ``"binary"``.
+
+    A ``ValueError`` (a bad argument) and, for code written for Starlette (which raises
+    ``RuntimeError`` here), a ``RuntimeError`` too. Nothing was sent or received.
+    """

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Final, Literal
 
 from ._exceptions import (
+    InvalidModeError,
     LocalProtocolError,
     RemoteProtocolError,
     UnexpectedMessageType,
@@ -414,10 +415,9 @@ class Session:
         allowed = _CLIENT_TRANSITIONS[self.client_state]
         new_state = allowed.get(kind)  # type: ignore[arg-type]
         if new_state is None:
-            expected = ", ".join(f'"{name}"' for name in allowed)
             raise RemoteProtocolError(
-                f"expected ASGI message {expected} in client state "
-                f"{self.client_state.name}, but the server sent {kind!r}"
+                f"Expected ASGI message {_one_of(allowed)}, but the server sent {kind!r} "
+                f"(client state {self.client_state.name})"
             )
         if kind == _RECEIVE:
             text = message.get("text")
@@ -577,13 +577,21 @@ class Session:
         return True  # in RESPONSE, outgoing() reports the misuse
 
 
+def _one_of(names: Iterable[str]) -> str:
+    """``"a"``, ``"a" or "b"``, ``"a", "b" or "c"``: the wording of Starlette's errors."""
+    quoted = [f'"{name}"' for name in names]
+    if len(quoted) < 2:
+        return "".join(quoted)
+    return f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+
+
 def _illegal_outgoing(state: WebSocketState, kind: object) -> str:
-    allowed = ", ".join(f'"{name}"' for name in _APPLICATION_TRANSITIONS[state])
     hint = ""
     if state is CONNECTING and kind == _SEND:
-        hint = ' (call "accept" first)'
+        hint = '; call "accept" first'
     return (
-        f"expected ASGI message {allowed} in application state {state.name}, but got {kind!r}{hint}"
+        f"Expected ASGI message {_one_of(_APPLICATION_TRANSITIONS[state])}, but got {kind!r} "
+        f"(application state {state.name}{hint})"
     )
 
 
@@ -591,7 +599,11 @@ Mode = Literal["text", "binary"]
 
 
 def check_mode(mode: object) -> Mode:
-    """Validate the ``mode`` argument of the JSON helpers."""
+    """Validate the ``mode`` argument of the JSON helpers.
+
+    Raises:
+      InvalidModeError: neither ``"text"`` nor ``"binary"`` (a ValueError and a RuntimeError).
+    """
     if mode == "text" or mode == "binary":
         return mode
-    raise ValueError(f'mode must be "text" or "binary", not {mode!r}')
+    raise InvalidModeError(f'The "mode" argument must be "text" or "binary", not {mode!r}')

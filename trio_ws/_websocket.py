@@ -155,14 +155,31 @@ class WebSocket(ScopeView):
     @property
     def client_state(self) -> WebSocketState:
         """What the server reported: CONNECTING, CONNECTED, or DISCONNECTED once the
-        disconnect message has been received by the application."""
+        disconnect message has been received by the application.
+
+        Assignable, as in Starlette (some code in the wild resets it): the session follows,
+        and later messages are checked against the assigned state. Discouraged: it is how
+        you lie to the protocol checks, and nothing is sent to the server.
+        """
         return self._session.client_state
+
+    @client_state.setter
+    def client_state(self, state: WebSocketState) -> None:
+        self._session.client_state = WebSocketState(getattr(state, "value", state))
 
     @property
     def application_state(self) -> WebSocketState:
         """What the application sent: CONNECTING, CONNECTED, RESPONSE (denial in progress)
-        or DISCONNECTED (closed, or the denial response is complete)."""
+        or DISCONNECTED (closed, or the denial response is complete).
+
+        Assignable, as in Starlette; discouraged for the same reasons as
+        :attr:`client_state`.
+        """
         return self._session.application_state
+
+    @application_state.setter
+    def application_state(self, state: WebSocketState) -> None:
+        self._session.application_state = WebSocketState(getattr(state, "value", state))
 
     @property
     def close_code(self) -> int | None:

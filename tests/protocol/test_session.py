@@ -188,7 +188,7 @@ def test_app_messages_follow_the_application_transition_table(
     session = session_in(CONNECTED, state)
     message = dict(APP_MESSAGES[kind])
     if expected is None:
-        with pytest.raises(LocalProtocolError, match="expected ASGI message"):
+        with pytest.raises(LocalProtocolError, match="Expected ASGI message"):
             session.outgoing(message)
         assert session.application_state is state
     else:
