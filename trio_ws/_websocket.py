@@ -21,7 +21,8 @@ Guarantees that hold in both modes:
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, Unpack, final
+import sys
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, Unpack, final
 
 import trio
 
@@ -44,6 +45,29 @@ __all__ = ["MessageIterator", "WebSocket"]
 _DEFAULT_OPTIONS = ConnectionOptions()  # frozen, so one instance serves every connection
 
 T = TypeVar("T")
+
+
+#: What a connection says when it finds itself on asyncio rather than Trio.
+NOT_ON_TRIO: Final = "trio_ws runs on Trio; start hypercorn with --worker-class trio"
+
+
+def _require_trio() -> None:
+    """Raise one clear sentence when a connection is made under asyncio instead of Trio.
+
+    Raises:
+      RuntimeError: an asyncio event loop is running in this thread and Trio is not.
+    """
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        asyncio = sys.modules.get("asyncio")
+        if asyncio is None:
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no event loop at all: a WebSocket made for its request views only
+        raise RuntimeError(NOT_ON_TRIO) from None
 
 
 async def _no_receive() -> Message:
@@ -125,6 +149,8 @@ class WebSocket(ScopeView):
 
     Raises:
       ValueError: the scope is not a websocket scope.
+      RuntimeError: made with ``receive``/``send`` under asyncio (trio_ws runs on Trio; start
+        hypercorn with ``--worker-class trio``).
     """
 
     def __init__(
@@ -136,6 +162,8 @@ class WebSocket(ScopeView):
         options: ConnectionOptions | None = None,
     ) -> None:
         super().__init__(scope)
+        if receive is not None or send is not None:
+            _require_trio()
         self._session = Session(scope, self)
         self._receive = receive if receive is not None else _no_receive
         self._send = send if send is not None else _no_send
@@ -300,6 +328,7 @@ class WebSocket(ScopeView):
         its messages are validated like any other.
 
         Raises:
+          TypeError: ``response`` is not an ASGI application (a string, for example).
           LocalProtocolError (a ``RuntimeError``): the server does not support the
             ``websocket.http.response`` extension, or the connection was already accepted,
             closed or denied.
@@ -309,6 +338,11 @@ class WebSocket(ScopeView):
           response interrupted after its start leaves the connection half-answered, and the
           server ends it.
         """
+        if not callable(response):
+            raise TypeError(
+                "send_denial_response() takes an ASGI response such as "
+                f"trio_ws.Response(...) or PlainTextResponse(...), not {type(response).__name__}"
+            )
         if not self._session.denial_supported:
             raise LocalProtocolError(
                 "The server doesn't support the Websocket Denial Response extension.",
