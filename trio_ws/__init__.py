@@ -7,6 +7,7 @@ show ``trio_ws.WebSocket`` rather than ``trio_ws._websocket.WebSocket``.
 
 from __future__ import annotations
 
+from ._adopt import adopt as adopt
 from ._app import websocket_app as websocket_app
 from ._datastructures import (
     URL as URL,
@@ -81,6 +82,7 @@ __all__ = [
     "WebSocketStatistics",
     "MessageIterator",
     "websocket_app",
+    "adopt",
     # serving
     "serve",
     "ServerSettings",
