@@ -11,9 +11,9 @@ Guarantees that hold in both modes:
   ``trio.Cancelled`` means no message was consumed.
 * **An ASGI send is never cancelled half-way.** It runs in a shielded scope; hypercorn frames
   (and compresses) a message before it waits for its socket lock, so a send cancelled there
-  would silently corrupt a permessage-deflate stream. Servers that declare the
-  ``trio_ws.cancel_safe_send`` scope extension (``trio_ws.serve``, ``trio_ws.testing``)
-  guarantee this themselves, and the shield is skipped.
+  would silently corrupt a permessage-deflate stream (docs/hypercorn-facts.md, fact 5).
+  Servers that declare the ``trio_ws.cancel_safe_send`` scope extension (``trio_ws.serve``,
+  ``trio_ws.testing``) guarantee this themselves, and the shield is skipped.
 * **Concurrent senders are serialised**, first come first served; each message goes out whole.
   **Concurrent receivers are a bug** and get :exc:`trio.BusyResourceError`.
 """
