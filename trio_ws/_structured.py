@@ -39,8 +39,8 @@ from ._types import Message
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
 
+    from ._link import Link
     from ._options import ConnectionOptions
-    from ._websocket import WebSocket
 
 __all__ = ["Structured", "WebSocketStatistics"]
 
@@ -120,10 +120,12 @@ class _Turn(enum.Enum):
 
 
 class Structured:
-    """The machinery of one structured-mode connection. Owned by its ``WebSocket``."""
+    """The machinery of one structured-mode connection. Owned by its ``WebSocket``; it reaches
+    the server only through the connection's :class:`~trio_ws._link.Link`."""
 
-    def __init__(self, ws: WebSocket, options: ConnectionOptions) -> None:
-        self._ws = ws
+    def __init__(self, link: Link, options: ConnectionOptions, *, name: str) -> None:
+        self._link = link
+        self._name = name
         self._options = options
         # Created on first use: an idle connection should cost little memory.
         self._buffer: deque[Message] | None = None
@@ -255,19 +257,20 @@ class Structured:
         ]
 
     def _is_own_disconnect(self, exc: BaseException) -> bool:
-        return isinstance(exc, WebSocketDisconnect) and exc.connection in (None, self._ws)
+        if not isinstance(exc, WebSocketDisconnect):
+            return False
+        return exc.connection is None or exc.connection is self._link.session.owner
 
     def _shutdown_code(self) -> int:
         """The server's shutdown code when it announced one (trio_ws.serve), else ours."""
-        announced = self._ws._session.shutdown_close_code
+        announced = self._link.session.shutdown_close_code
         return self._options.shutdown_code if announced is None else announced
 
     async def _close_for(self, closed_by: ClosedBy, code: int, reason: str) -> None:
         """Close (shielded, bounded) unless already closed; record who closed and why."""
-        ws = self._ws
-        if ws.closed_by is None:
-            ws._session.record_end(code, reason, closed_by)
-        await ws._close({"type": "websocket.close", "code": code, "reason": reason})
+        self._link.session.record_end(code, reason, closed_by)  # unless already recorded
+        message = {"type": "websocket.close", "code": code, "reason": reason}
+        await self._link.close(message, self.wait_drained)
         self.notify_end()
 
     def notify_end(self) -> None:
@@ -323,8 +326,7 @@ class Structured:
     def _start_pump(self) -> None:
         assert self.nursery is not None
         self._pump_active = True
-        name = f"trio_ws receive pump {self._ws.scope.get('path')}"
-        self.nursery.start_soon(self._pump, name=name)
+        self.nursery.start_soon(self._pump, name=f"trio_ws receive pump {self._name}")
 
     # ------------------------------------------------------------------ lazily made parts
 
@@ -374,7 +376,7 @@ class Structured:
                 if not self._live:
                     # The block has ended (or the pump stopped after an overflow close):
                     # nothing more will arrive, and the server must not be asked again.
-                    raise self._ws._session.disconnect_error()
+                    raise self._link.session.disconnect_error()
                 # The message stays in the buffer until popped below, with no await in
                 # between: a cancelled wait consumes nothing.
                 await self._lot(_DATA_ARRIVED).park()
@@ -385,7 +387,7 @@ class Structured:
         finally:
             self._receiving = False
             self._last_app_receive = trio.current_time()
-        return self._ws._session.incoming(message)
+        return self._link.session.incoming(message)
 
     async def _receive_directly(self) -> Message:
         """Call the server's ``receive`` in the application's task: no hand-off through the
@@ -393,7 +395,7 @@ class Structured:
         self._reader = _Reader.APP
         self._app_read_since = trio.current_time()
         try:
-            message = await self._ws._receive()
+            message = await self._link.receive()
         finally:
             self._reader = _Reader.NOBODY
             if not self._pump_active and self._live and not self._closing:
@@ -401,10 +403,10 @@ class Structured:
         if message.get("type") == "websocket.disconnect":
             self._server_done = True  # never ask the server again; the pump stops too
             self._live = False
-            message = self._ws._session.incoming(message)
+            message = self._link.session.incoming(message)
             self.notify_end()
             return message
-        return self._ws._session.incoming(message)
+        return self._link.session.incoming(message)
 
     async def _wait_for_turn_to_read(self) -> _Turn:
         """Wait until the pump may call the server's ``receive``.
@@ -440,8 +442,8 @@ class Structured:
     async def _pump(self) -> None:
         """Read from the server into the buffer whenever the application is not reading,
         until the disconnect (never after it)."""
-        receive = self._ws._receive
-        session = self._ws._session
+        receive = self._link.receive
+        session = self._link.session
         capacity = self._options.inbound_buffer
         overflow = self._options.overflow
         leaving = False
@@ -478,8 +480,7 @@ class Structured:
 
     async def _close_on_overflow(self) -> None:
         """Close with the overflow code; buffered messages stay readable, then the end."""
-        ws = self._ws
-        session = ws._session
+        session = self._link.session
         code = self._options.overflow_close_code
         session.record_end(code, _OVERFLOW_REASON, ClosedBy.APP)
         session.deliver_after_close = True
@@ -487,12 +488,13 @@ class Structured:
             {"type": "websocket.disconnect", "code": code, "reason": _OVERFLOW_REASON}
         )
         self._wake_all(_DATA_ARRIVED)
-        await ws._close({"type": "websocket.close", "code": code, "reason": _OVERFLOW_REASON})
+        close = {"type": "websocket.close", "code": code, "reason": _OVERFLOW_REASON}
+        await self._link.close(close, self.wait_drained)
         session.peer_disconnected(code, _OVERFLOW_REASON)
         self.notify_end()
         # Keep the server's queue moving until it reports the end, so that it can finish
         # the close handshake; what arrives now is discarded.
-        receive = ws._receive
+        receive = self._link.receive
         self._reader = _Reader.PUMP  # the application must not read beside this loop
         try:
             while (await receive()).get("type") != "websocket.disconnect":
@@ -528,17 +530,15 @@ class Structured:
             await self._lot(_DRAINED).park()
 
     async def _writer(self, inbox: trio.MemoryReceiveChannel[Message]) -> None:
-        ws = self._ws
+        link = self._link
         async with inbox:
             async for message in inbox:
                 try:
-                    if not ws._session.peer_gone:
-                        await ws._send_turn.take()
-                        try:
-                            await ws._send_shielded(message)
-                        finally:
-                            ws._send_turn.release()
+                    await link.send_in_turn(message, self._unless_peer_gone)
                 except WebSocketDisconnect:
                     pass  # the peer left: queued messages are dropped, later sends raise
                 finally:
                     self._message_done()
+
+    def _unless_peer_gone(self, message: Message, waited: bool) -> Message | None:
+        return None if self._link.session.peer_gone else message

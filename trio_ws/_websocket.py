@@ -27,17 +27,18 @@ from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, Unpack, final
 import trio
 
 from ._exceptions import InvalidJSONMessage, LocalProtocolError, WebSocketDisconnect
+from ._link import Link
 from ._options import ConnectionOptions
 from ._protocol import ClosedBy, Session, WebSocketState, check_mode, validate_close
 from ._scope_view import ScopeView
-from ._send_turn import SendTurn
+from ._structured import Structured
 
 if TYPE_CHECKING:
     import contextlib
     from collections.abc import Awaitable, Callable, Iterable
     from types import TracebackType
 
-    from ._structured import PosArgs, Structured, WebSocketStatistics
+    from ._structured import PosArgs, WebSocketStatistics
     from ._types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["MessageIterator", "WebSocket"]
@@ -164,12 +165,15 @@ class WebSocket(ScopeView):
         super().__init__(scope)
         if receive is not None or send is not None:
             _require_trio()
-        self._session = Session(scope, self)
-        self._receive = receive if receive is not None else _no_receive
-        self._send = send if send is not None else _no_send
-        self._receiving = False
-        self._send_turn = SendTurn()
+        self._session = session = Session(scope, self)
         self._options = options if options is not None else _DEFAULT_OPTIONS
+        self._link = Link(
+            session,
+            receive if receive is not None else _no_receive,
+            send if send is not None else _no_send,
+            close_timeout=self._options.close_timeout,
+        )
+        self._receiving = False
         self._structured: Structured | None = None
 
     def __repr__(self) -> str:
@@ -255,7 +259,7 @@ class WebSocket(ScopeView):
             raise trio.BusyResourceError("another task is already receiving on this WebSocket")
         self._receiving = True
         try:
-            message = await self._receive()
+            message = await self._link.receive()
         finally:
             self._receiving = False
         return session.incoming(message)
@@ -279,12 +283,10 @@ class WebSocket(ScopeView):
         await trio.lowlevel.checkpoint_if_cancelled()
         if self._structured is not None:
             await self._structured.wait_drained()  # keep call order behind queued messages
-        await self._send_turn.take()
-        try:
-            message = self._session.outgoing(message)
-            await self._send_shielded(message)
-        finally:
-            self._send_turn.release()
+        await self._link.send_in_turn(message, self._outgoing)
+
+    def _outgoing(self, message: Message, waited: bool) -> Message:
+        return self._session.outgoing(message)
 
     # ------------------------------------------------------------------ handshake
 
@@ -500,28 +502,15 @@ class WebSocket(ScopeView):
         await self._close({"type": "websocket.close", "code": code, "reason": reason})
         await trio.lowlevel.checkpoint_if_cancelled()
 
-    async def _close(self, message: Message) -> bool:
-        """Send ``message`` (a close) if still needed; shielded and bounded. True if sent."""
+    async def _close(self, message: Message) -> None:
+        """Send ``message`` (a close) if still needed; shielded and bounded (see Link.close)."""
         structured = self._structured
-        sent = False
-        with trio.CancelScope(shield=True) as scope:
-            scope.relative_deadline = self._options.close_timeout
-            if structured is not None:
-                await structured.wait_drained()
-            await self._send_turn.take()
-            try:
-                if self._session.close_needed():
-                    message = self._session.outgoing(message)
-                    try:
-                        await self._send_shielded(message)
-                        sent = True
-                    except WebSocketDisconnect:
-                        pass  # the peer left first: the connection is closed all the same
-            finally:
-                self._send_turn.release()
-        if structured is not None and self._session.closed_by is not None:
+        if structured is None:
+            await self._link.close(message)
+            return
+        await self._link.close(message, structured.wait_drained)
+        if self._session.closed_by is not None:
             structured.notify_end()
-        return sent  # False too when the deadline passed while sends were in flight
 
     # ------------------------------------------------------------------ the send path
 
@@ -532,37 +521,13 @@ class WebSocket(ScopeView):
         if structured is not None and structured.buffered_sending:
             await structured.enqueue(message)  # returns once queued; the writer sends it
             return
-        turn = self._send_turn
-        if turn.held:
-            await turn.take()
-            try:
-                # The state may have moved on while we queued (a close, a disconnect).
-                self._session.check_can_send_data()
-            except BaseException:
-                turn.release()
-                raise
-        else:
-            await turn.take()  # free: taken at once, no schedule point
-        try:
-            await self._send_shielded(message)
-        finally:
-            turn.release()
+        await self._link.send_in_turn(message, self._recheck)
 
-    async def _send_shielded(self, message: Message) -> None:
-        """Hand one message to the server; never cancelled half-way. Caller holds the send turn.
-
-        A server that declares ``trio_ws.cancel_safe_send`` guarantees that itself, so the
-        shield (a cancel scope per message, the largest cost on the send path) is skipped.
-        """
-        try:
-            if self._session.cancel_safe_send:
-                await self._send(message)
-            else:
-                with trio.CancelScope(shield=True):
-                    await self._send(message)
-        except OSError as exc:  # ASGI 2.4: the connection is gone
-            self._session.connection_lost()
-            raise self._session.disconnect_error() from exc
+    def _recheck(self, message: Message, waited: bool) -> Message:
+        """After waiting for the turn the state may have moved on (a close, a disconnect)."""
+        if waited:
+            self._session.check_can_send_data()
+        return message
 
     # ------------------------------------------------------------------ structured mode
 
@@ -575,11 +540,9 @@ class WebSocket(ScopeView):
         Cancellation:
           If cancelled, nothing was started.
         """
-        from ._structured import Structured
-
         if self._structured is not None:
             raise RuntimeError("a WebSocket can enter structured mode only once")
-        structured = Structured(self, self._options)
+        structured = Structured(self._link, self._options, name=str(self.scope.get("path")))
         await structured.enter()
         self._structured = structured
         return self
