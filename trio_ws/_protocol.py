@@ -368,6 +368,19 @@ class Session:
 
     # ------------------------------------------------------------------ server → app
 
+    @staticmethod
+    def is_disconnect(message: Message) -> bool:
+        """Whether a message the server delivered reports the end of the connection."""
+        return message.get("type") == _DISCONNECT
+
+    @staticmethod
+    def disconnect_fields(message: Message) -> tuple[int, str]:
+        """The code and reason of a ``websocket.disconnect``, read leniently (1005 and ``""``
+        for missing or malformed fields); :meth:`incoming` checks them strictly later."""
+        code = message.get("code", 1005)
+        reason = message.get("reason") or ""
+        return (code if type(code) is int else 1005), (reason if isinstance(reason, str) else "")
+
     def check_receive(self) -> None:
         """Raise if receiving now is misuse (the disconnect was consumed already)."""
         if self.client_state is DISCONNECTED:

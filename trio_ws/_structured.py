@@ -24,7 +24,6 @@ wraps one exception in an ``ExceptionGroup``.
 from __future__ import annotations
 
 import contextlib
-import enum
 import math
 from collections import deque
 from typing import TYPE_CHECKING, Any, Final, TypeVarTuple, Unpack
@@ -34,6 +33,7 @@ import trio
 
 from ._exceptions import WebSocketDisconnect, WebSocketException
 from ._protocol import ClosedBy
+from ._reader import AppStep, PumpStep, Reader, ReaderChoice
 from ._types import Message
 
 if TYPE_CHECKING:
@@ -51,11 +51,7 @@ _OVERFLOW_REASON: Final = "inbound buffer overflow"
 _DATA_ARRIVED: Final = "data arrived"  # a receiver waits for the pump
 _SPACE_FREED: Final = "space freed"  # the pump waits for a receiver ("block" policy)
 _DRAINED: Final = "drained"  # a close waits for the writer to empty the outbox
-#: How long the application must have been away from receiving before the pump reads from
-#: the server again. It bounds how late a send-only phase notices a disconnect (the pump
-#: reads at once in a handler that never receives), and costs at most one pump wake-up per
-#: period while the application is receiving.
-_PUMP_TAKEOVER_DELAY: Final = 0.05
+_PUMP_DEADLINE: Final = "pump deadline"  # the pump waits for its turn; woken early if late
 
 
 @attrs.frozen(kw_only=True)
@@ -79,12 +75,6 @@ class WebSocketStatistics:
     pump_running: bool
 
 
-def _disconnect_fields(message: Message) -> tuple[int, str]:
-    code = message.get("code", 1005)
-    reason = message.get("reason") or ""
-    return (code if type(code) is int else 1005), (reason if isinstance(reason, str) else "")
-
-
 def _non_cancelled_leaves(exc: BaseException | None) -> list[BaseException]:
     """What a block raised, as a flat list without ``trio.Cancelled``."""
     if exc is None:
@@ -103,22 +93,6 @@ def _leaf_exceptions(group: BaseExceptionGroup[BaseException]) -> list[BaseExcep
     return leaves
 
 
-class _Reader(enum.Enum):
-    """Who is waiting on the server's ``receive``: never both at once."""
-
-    NOBODY = "nobody"
-    APP = "app"  # the application, reading directly while it receives
-    PUMP = "pump"  # the pump, while the application is away
-
-
-class _Turn(enum.Enum):
-    """What the pump does next (see ``Structured._wait_for_turn_to_read``)."""
-
-    READ = "read"  # call the server's receive
-    LEAVE = "leave"  # the application sits idle in receive: end the task until it returns
-    STOP = "stop"  # the server reported the end: never receive again
-
-
 class Structured:
     """The machinery of one structured-mode connection. Owned by its ``WebSocket``; it reaches
     the server only through the connection's :class:`~trio_ws._link.Link`."""
@@ -131,21 +105,11 @@ class Structured:
         self._buffer: deque[Message] | None = None
         self._lots: dict[str, trio.lowlevel.ParkingLot] = {}  # see _lot()
         self._receiving = False
-        # Who may call the server's receive: the application while it is receiving (no
-        # hand-off), the pump when the application has not received for a moment.
-        self._reader = _Reader.NOBODY  # who is waiting on the server's receive right now
-        self._last_app_receive = -math.inf
-        self._app_read_since = -math.inf
-        self._server_done = False  # the server reported the disconnect: never receive again
+        self._choice = ReaderChoice()  # who reads from the server (see _reader.py)
         self._ended = False
         self._ended_event: trio.Event | None = None
         self._disconnect_scopes: set[trio.CancelScope] | None = None
         self._dropped = 0
-        # In service from the block's start until it ends or the server reports the end; while
-        # it is, somebody (the application or the pump) reads from the server on demand.
-        self._live = False
-        self._pump_active = False  # a pump task exists (it leaves while a reader sits idle)
-        self._closing = False
         self._queued = 0  # messages handed to the writer and not yet sent
         self._outbox: trio.MemorySendChannel[Message] | None = None
         self._nursery_manager: Any = None
@@ -159,8 +123,8 @@ class Structured:
         nursery = await manager.__aenter__()
         self._nursery_manager = manager
         self.nursery = nursery
-        self._live = True
-        self._start_pump()
+        if self._choice.needs_pump():
+            self._start_pump()
         if self._options.outbound_buffer > 0:
             outbox, inbox = trio.open_memory_channel[Message](self._options.outbound_buffer)
             self._outbox = outbox
@@ -197,7 +161,7 @@ class Structured:
             with trio.CancelScope(shield=True) as scope:
                 scope.relative_deadline = self._options.close_timeout
                 await self.wait_drained()
-        self._closing = True  # no pump restarts from here on
+        self._choice.end()  # nobody reads from the server any more; no pump restarts
         nursery.cancel_scope.cancel("trio_ws: the WebSocket block ended")
         child_leaves: list[BaseException] = []
         outer_cancel: BaseException | None = None
@@ -209,7 +173,6 @@ class Structured:
                     outer_cancel = outer_cancel or leaf
                 else:
                     child_leaves.append(leaf)
-        self._live = False
         self._queued = 0  # whatever the writer had not sent is dropped
         self._wake_all(_DRAINED)
 
@@ -320,12 +283,11 @@ class Structured:
             dropped=self._dropped,
             outbound_queued=self._queued,
             outbound_capacity=self._options.outbound_buffer,
-            pump_running=self._live,
+            pump_running=self._choice.reader is not Reader.DONE,
         )
 
     def _start_pump(self) -> None:
         assert self.nursery is not None
-        self._pump_active = True
         self.nursery.start_soon(self._pump, name=f"trio_ws receive pump {self._name}")
 
     # ------------------------------------------------------------------ lazily made parts
@@ -356,7 +318,8 @@ class Structured:
     # ------------------------------------------------------------------ receiving
 
     async def receive(self) -> Message:
-        """The next message: from the buffer, else straight from the server, else via the pump.
+        """The next message: from the buffer, else straight from the server, else via the pump
+        (who reads is decided by :class:`~trio_ws._reader.ReaderChoice`).
 
         Atomic under cancellation: a message is either still in the buffer (or the server's
         queue) or returned; nothing is awaited after one is taken.
@@ -364,104 +327,107 @@ class Structured:
         if self._receiving:
             raise trio.BusyResourceError("another task is already receiving on this WebSocket")
         self._receiving = True
+        choice = self._choice
+        choice.app_enters(trio.current_time())
         try:
-            buffer = self._buffer
-            if not buffer and self._live and self._reader is _Reader.NOBODY:
-                # The block is live and nobody is reading from the server: read directly.
-                # (``_pump_running`` is false once the block ended or the server is done.)
-                return await self._receive_directly()
-            if buffer:
-                await trio.lowlevel.checkpoint_if_cancelled()
-            while not buffer:
-                if not self._live:
-                    # The block has ended (or the pump stopped after an overflow close):
-                    # nothing more will arrive, and the server must not be asked again.
+            waited = False
+            while True:
+                step = choice.app_step(bool(self._buffer))
+                if step is AppStep.DIRECT:
+                    return await self._receive_directly()
+                if step is AppStep.BUFFER:
+                    break
+                if step is AppStep.ENDED:
+                    # The end was reported (or the block ended): nothing more will arrive,
+                    # and the server must not be asked again.
                     raise self._link.session.disconnect_error()
-                # The message stays in the buffer until popped below, with no await in
-                # between: a cancelled wait consumes nothing.
+                # The pump is reading: wait for what it delivers. A message stays in the
+                # buffer until popped below, with no await in between: a cancelled wait
+                # consumes nothing.
                 await self._lot(_DATA_ARRIVED).park()
-                buffer = self._buffer
-            assert buffer is not None  # non-empty here
+                waited = True
+            if not waited:
+                await trio.lowlevel.checkpoint_if_cancelled()
+            buffer = self._buffer
+            assert buffer  # BUFFER: not empty, and only this task takes from it
             message = buffer.popleft()
             self._wake_one(_SPACE_FREED)
         finally:
             self._receiving = False
-            self._last_app_receive = trio.current_time()
+            if choice.app_leaves(trio.current_time()):
+                self._wake_one(_PUMP_DEADLINE)
         return self._link.session.incoming(message)
 
     async def _receive_directly(self) -> Message:
         """Call the server's ``receive`` in the application's task: no hand-off through the
-        pump while the application is reading. The pump waits meanwhile (see ``_pump``)."""
-        self._reader = _Reader.APP
-        self._app_read_since = trio.current_time()
+        pump while the application is reading. The choice made this task the reader."""
+        choice = self._choice
+        session = self._link.session
         try:
             message = await self._link.receive()
+        except trio.Cancelled:
+            choice.read_done(final=False)  # the server's receive is atomic: nothing was lost
+            raise
+        except BaseException:
+            choice.read_done(final=True)  # a failed receive is not retried
+            raise
         finally:
-            self._reader = _Reader.NOBODY
-            if not self._pump_active and self._live and not self._closing:
+            if choice.needs_pump():
                 self._start_pump()  # it left while we sat idle; it watches again from now
-        if message.get("type") == "websocket.disconnect":
-            self._server_done = True  # never ask the server again; the pump stops too
-            self._live = False
-            message = self._link.session.incoming(message)
+        final = session.is_disconnect(message)
+        choice.read_done(final=final)
+        message = session.incoming(message)
+        if final:
             self.notify_end()
-            return message
-        return self._link.session.incoming(message)
+        return message
 
-    async def _wait_for_turn_to_read(self) -> _Turn:
-        """Wait until the pump may call the server's ``receive``.
-
-        The application reads directly whenever it is receiving; the pump reads only when it
-        has not received for ``_PUMP_TAKEOVER_DELAY`` seconds (so a handler that only sends,
-        or has stopped reading, still has its disconnect noticed), and, under the "block"
-        policy, only when the buffer has room. While the application is busy reading, the
-        pump looks once per period; once the application has sat in ``receive`` for a whole
-        period (an idle connection) the pump leaves, and the application's next return from
-        ``receive`` starts it again: an idle connection holds no pump task.
-        """
-        while not self._server_done:
-            now = trio.current_time()
-            if self._reader is _Reader.APP:
-                if now < self._app_read_since + _PUMP_TAKEOVER_DELAY:
-                    await trio.sleep_until(self._app_read_since + _PUMP_TAKEOVER_DELAY)
-                    continue
-                return _Turn.LEAVE
-            turn = self._last_app_receive + _PUMP_TAKEOVER_DELAY
-            if now < turn:
-                await trio.sleep_until(turn)
-                continue
-            if (
-                self._options.overflow == "block"
-                and len(self._buffer or ()) >= self._options.inbound_buffer
-            ):
-                await self._lot(_SPACE_FREED).park()
-                continue
-            return _Turn.READ
-        return _Turn.STOP
+    def _buffer_full(self) -> bool:
+        return (
+            self._options.overflow == "block"
+            and len(self._buffer or ()) >= self._options.inbound_buffer
+        )
 
     async def _pump(self) -> None:
-        """Read from the server into the buffer whenever the application is not reading,
-        until the disconnect (never after it)."""
+        """Read from the server into the buffer whenever the choice says so, until the
+        disconnect (never after it), or leave while the application sits in receive."""
+        choice = self._choice
         receive = self._link.receive
         session = self._link.session
         capacity = self._options.inbound_buffer
         overflow = self._options.overflow
-        leaving = False
+        for_now = False
         try:
-            while (turn := await self._wait_for_turn_to_read()) is _Turn.READ:
-                self._reader = _Reader.PUMP
+            while True:
+                step, until = choice.pump_step(trio.current_time(), self._buffer_full())
+                if step is PumpStep.WAIT:
+                    if until == math.inf:
+                        await self._lot(_SPACE_FREED).park()
+                        continue
+                    choice.pump_wakes_at = until
+                    with trio.move_on_at(until):
+                        await self._lot(_PUMP_DEADLINE).park()
+                    choice.pump_wakes_at = -math.inf
+                    continue
+                if step is not PumpStep.READ:
+                    for_now = step is PumpStep.LEAVE
+                    return
                 try:
                     message = await receive()
-                finally:
-                    self._reader = _Reader.NOBODY
+                except trio.Cancelled:
+                    choice.read_done(final=False)
+                    raise
+                except BaseException:
+                    choice.read_done(final=True)
+                    raise
                 buffer = self._inbound()
-                if message.get("type") == "websocket.disconnect":
-                    self._server_done = True
-                    session.peer_disconnected(*_disconnect_fields(message))
+                if session.is_disconnect(message):
+                    choice.read_done(final=True)
+                    session.peer_disconnected(*session.disconnect_fields(message))
                     buffer.append(message)
                     self._wake_all(_DATA_ARRIVED)
                     self.notify_end()
                     return
+                choice.read_done(final=False)
                 if len(buffer) >= capacity:
                     if overflow == "drop_oldest":
                         buffer.popleft()
@@ -471,17 +437,16 @@ class Structured:
                         return
                 buffer.append(message)
                 self._wake_one(_DATA_ARRIVED)
-            leaving = turn is _Turn.LEAVE
         finally:
-            self._pump_active = False
-            if not leaving:
-                self._live = False
+            choice.pump_leaves(for_now=for_now)
+            if not for_now:
                 self._wake_all(_DATA_ARRIVED)
 
     async def _close_on_overflow(self) -> None:
         """Close with the overflow code; buffered messages stay readable, then the end."""
         session = self._link.session
         code = self._options.overflow_close_code
+        self._choice.end()  # from now on only this loop reads, to drain the server
         session.record_end(code, _OVERFLOW_REASON, ClosedBy.APP)
         session.deliver_after_close = True
         self._inbound().append(
@@ -495,13 +460,8 @@ class Structured:
         # Keep the server's queue moving until it reports the end, so that it can finish
         # the close handshake; what arrives now is discarded.
         receive = self._link.receive
-        self._reader = _Reader.PUMP  # the application must not read beside this loop
-        try:
-            while (await receive()).get("type") != "websocket.disconnect":
-                self._dropped += 1
-        finally:
-            self._reader = _Reader.NOBODY
-        self._server_done = True
+        while not session.is_disconnect(await receive()):
+            self._dropped += 1
 
     # ------------------------------------------------------------------ sending
 
