@@ -100,9 +100,10 @@ class Link:
             raise self.session.disconnect_error() from exc
 
     async def close(
-        self, message: Message, drain: Callable[[], Awaitable[None]] | None = None
+        self, code: int, reason: str, drain: Callable[[], Awaitable[None]] | None = None
     ) -> bool:
-        """Send the close ``message`` if the session still needs one; shielded and bounded.
+        """Close with ``code`` and ``reason`` if the session still needs a close; shielded and
+        bounded. The caller has checked them (``validate_close``); they are not checked again.
 
         ``drain`` (structured mode's outbox) is awaited first, inside the same bound. A peer
         that left first makes the close unnecessary, not an error.
@@ -111,10 +112,14 @@ class Link:
           True if the close was sent; False if it was not needed, the peer had left, or
           ``close_timeout`` passed while sends were in flight.
 
+        Raises:
+          LocalProtocolError: a denial response is in progress.
+
         Cancellation:
           Runs to completion (or to ``close_timeout``) even when the caller is cancelled.
         """
         sent = False
+        message = {"type": "websocket.close", "code": code, "reason": reason}
         with trio.CancelScope(shield=True) as scope:
             scope.relative_deadline = self.close_timeout
             if drain is not None:
@@ -127,4 +132,6 @@ class Link:
 
     def _prepare_close(self, message: Message, waited: bool) -> Message | None:
         session = self.session
-        return session.outgoing(message) if session.close_needed() else None
+        if not session.close_needed():
+            return None
+        return session.outgoing_close(message["code"], message["reason"])

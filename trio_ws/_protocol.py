@@ -50,9 +50,12 @@ __all__ = [
     "ClosedBy",
     "Session",
     "WebSocketState",
+    "subprotocol_offered",
     "validate_accept_headers",
-    "validate_headers",
     "validate_close",
+    "validate_headers",
+    "validate_status",
+    "validate_subprotocol",
 ]
 
 
@@ -198,15 +201,47 @@ def validate_headers(headers: object, what: str) -> list[tuple[bytes, bytes]]:
     return result
 
 
+def subprotocol_offered(subprotocol: object, offered: Iterable[str]) -> bool:
+    """The subprotocol rule: an accept may name no subprotocol, or one the client offered.
+
+    hypercorn 0.18 crashes the whole server on any other (docs/hypercorn-facts.md, fact 8).
+    """
+    return subprotocol is None or subprotocol in tuple(offered)
+
+
+def validate_subprotocol(subprotocol: object, offered: Iterable[str]) -> str | None:
+    """Check the subprotocol of an accept against what the client offered; return it.
+
+    Raises:
+      TypeError: neither a ``str`` nor ``None``.
+      ValueError: the client did not offer it.
+    """
+    if subprotocol is not None and not isinstance(subprotocol, str):
+        raise TypeError(f"subprotocol must be a str or None, not {type(subprotocol).__name__}")
+    if not subprotocol_offered(subprotocol, offered):
+        raise ValueError(
+            f"cannot accept subprotocol {subprotocol!r}, which the client did not offer "
+            f"(offered: {list(offered)!r})"
+        )
+    return subprotocol
+
+
+def validate_status(status: object) -> int:
+    """The HTTP status rule of a denial response: an ``int`` (not a ``bool``) in 100-599.
+
+    Raises:
+      TypeError: not an ``int``.
+      ValueError: outside 100-599.
+    """
+    if type(status) is not int:
+        raise TypeError(f"an HTTP status must be an int, not {type(status).__name__}")
+    if not 100 <= status <= 599:
+        raise ValueError(f"HTTP status {status} is out of range (100-599)")
+    return status
+
+
 def _validate_accept(message: Message, offered: tuple[str, ...]) -> None:
-    subprotocol = message.get("subprotocol")
-    if subprotocol is not None:
-        if not isinstance(subprotocol, str):
-            raise TypeError(f"subprotocol must be a str or None, not {type(subprotocol).__name__}")
-        if subprotocol not in offered:
-            raise ValueError(
-                f"cannot accept subprotocol {subprotocol!r}: the client offered {list(offered)!r}"
-            )
+    validate_subprotocol(message.get("subprotocol"), offered)
     validate_accept_headers(message.get("headers"))
 
 
@@ -247,11 +282,7 @@ def _validate_send(message: Message) -> None:
 
 
 def _validate_response_start(message: Message) -> None:
-    status = message.get("status")
-    if type(status) is not int:
-        raise TypeError("websocket.http.response.start needs an int 'status'")
-    if not 100 <= status <= 599:
-        raise ValueError(f"HTTP status {status} is out of range (100-599)")
+    validate_status(message.get("status"))
     validate_headers(message.get("headers"), "response")
 
 
@@ -539,6 +570,26 @@ class Session:
                 self.record_end(403, "", ClosedBy.APP)
         self.application_state = new_state
         return message
+
+    def outgoing_close(self, code: int, reason: str) -> Message:
+        """The ``websocket.close`` message for a code and reason already checked with
+        :func:`validate_close` (``close()`` checks them before it waits for anything), moving
+        ``application_state`` on as :meth:`outgoing` does.
+
+        Raises:
+          WebSocketDisconnected: this side already finished.
+          LocalProtocolError: a denial response is in progress.
+        """
+        state = self.application_state
+        if state is DISCONNECTED:
+            raise WebSocketDisconnected(
+                'Cannot call "send" once a close message has been sent.', connection=self.owner
+            )
+        if state is RESPONSE:
+            raise LocalProtocolError(_illegal_outgoing(state, _CLOSE), connection=self.owner)
+        self.record_end(code, reason, ClosedBy.APP)
+        self.application_state = DISCONNECTED
+        return {"type": _CLOSE, "code": code, "reason": reason}
 
     def text_message(self, data: str) -> Message:
         """The ``websocket.send`` message for ``data``, checked like :meth:`outgoing` does."""

@@ -32,7 +32,7 @@ import attrs
 import trio
 
 from ._exceptions import WebSocketDisconnect, WebSocketException
-from ._protocol import ClosedBy
+from ._protocol import ClosedBy, validate_close
 from ._reader import AppStep, PumpStep, Reader, ReaderChoice
 from ._types import Message
 
@@ -190,7 +190,8 @@ class Structured:
             (e for e in body_leaves + child_leaves if isinstance(e, WebSocketException)), None
         )
         if requested is not None:
-            await self._close_for(ClosedBy.APP, requested.code, requested.reason)
+            reason = validate_close(requested.code, requested.reason)
+            await self._close_for(ClosedBy.APP, requested.code, reason)
             return exc is not None
         if isinstance(exc, trio.Cancelled) and outer_cancel is None:
             # Whose Cancelled is it? If a scope outside the block is cancelled, this
@@ -232,8 +233,7 @@ class Structured:
     async def _close_for(self, closed_by: ClosedBy, code: int, reason: str) -> None:
         """Close (shielded, bounded) unless already closed; record who closed and why."""
         self._link.session.record_end(code, reason, closed_by)  # unless already recorded
-        message = {"type": "websocket.close", "code": code, "reason": reason}
-        await self._link.close(message, self.wait_drained)
+        await self._link.close(code, reason, self.wait_drained)
         self.notify_end()
 
     def notify_end(self) -> None:
@@ -453,8 +453,7 @@ class Structured:
             {"type": "websocket.disconnect", "code": code, "reason": _OVERFLOW_REASON}
         )
         self._wake_all(_DATA_ARRIVED)
-        close = {"type": "websocket.close", "code": code, "reason": _OVERFLOW_REASON}
-        await self._link.close(close, self.wait_drained)
+        await self._link.close(code, _OVERFLOW_REASON, self.wait_drained)
         session.peer_disconnected(code, _OVERFLOW_REASON)
         self.notify_end()
         # Keep the server's queue moving until it reports the end, so that it can finish

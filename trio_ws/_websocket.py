@@ -499,18 +499,14 @@ class WebSocket(ScopeView):
           The close is made even under cancellation; the ``Cancelled`` is raised after it.
         """
         reason = validate_close(code, reason)
-        await self._close({"type": "websocket.close", "code": code, "reason": reason})
-        await trio.lowlevel.checkpoint_if_cancelled()
-
-    async def _close(self, message: Message) -> None:
-        """Send ``message`` (a close) if still needed; shielded and bounded (see Link.close)."""
         structured = self._structured
         if structured is None:
-            await self._link.close(message)
-            return
-        await self._link.close(message, structured.wait_drained)
-        if self._session.closed_by is not None:
-            structured.notify_end()
+            await self._link.close(code, reason)
+        else:
+            await self._link.close(code, reason, structured.wait_drained)
+            if self._session.closed_by is not None:
+                structured.notify_end()
+        await trio.lowlevel.checkpoint_if_cancelled()
 
     # ------------------------------------------------------------------ the send path
 

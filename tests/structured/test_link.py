@@ -106,7 +106,7 @@ async def test_the_close_is_bounded_when_a_send_is_stuck() -> None:
             await trio.testing.wait_all_tasks_blocked()
             with trio.CancelScope() as scope:
                 scope.cancel()
-                sent = await link.close({"type": "websocket.close", "code": 1000})
+                sent = await link.close(1000, "")
             nursery.cancel_scope.cancel()
     assert sent is False
 
@@ -131,3 +131,32 @@ def imported_modules(path: Path) -> set[str]:
 def test_imports_point_down(module: str, forbidden: set[str]) -> None:
     """The link layer knows neither mode; structured mode never reaches into WebSocket."""
     assert not imported_modules(PACKAGE / module) & forbidden
+
+
+async def test_a_close_checks_its_code_and_reason_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``close()`` validates before waiting for anything, and the session does not repeat it."""
+    import trio_ws._protocol
+    import trio_ws._websocket
+    from trio_ws import WebSocket
+    from trio_ws.testing import connect
+
+    calls: list[object] = []
+    real = trio_ws._protocol.validate_close
+
+    def counting(code: object, reason: object) -> str:
+        calls.append(code)
+        return real(code, reason)
+
+    monkeypatch.setattr(trio_ws._protocol, "validate_close", counting)
+    monkeypatch.setattr(trio_ws._websocket, "validate_close", counting)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        ws = WebSocket(scope, receive, send)
+        await ws.accept()
+        await ws.close(4000, "done")
+
+    with trio.fail_after(5):
+        async with connect(app) as client:
+            await client.wait_app_finished()
+            assert client.close_code == 4000
+    assert calls == [4000]
