@@ -1,11 +1,11 @@
-"""``Link``: one connection's ASGI callables, its session and its send turn.
+"""``Link``: one connection's ASGI callables, its exchange and its send turn.
 
 Both modes stand on it: :class:`trio_ws.WebSocket` (direct mode) and the structured block
 (:mod:`trio_ws._structured`) reach the server only through a ``Link``, and neither touches the
 other's members. What it owns:
 
 * the server's ``receive`` and ``send`` callables and the sans-I/O
-  :class:`~trio_ws._protocol.Session` that checks every message;
+  :class:`~trio_ws._protocol.Exchange` that checks every message;
 * the **send turn**: one ASGI send at a time, first come first served, written once in
   :meth:`Link.send_in_turn` (take the turn, check, send, release);
 * the rule that an ASGI send is never cancelled half-way (shielded unless the server declares
@@ -26,7 +26,7 @@ from ._send_turn import SendTurn
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from ._protocol import Session
+    from ._protocol import Exchange
     from ._types import Message, Receive, Send
 
 __all__ = ["Link"]
@@ -37,17 +37,17 @@ class Link:
     """The link between one connection's application side and its ASGI server.
 
     Args:
-      session: the connection's protocol state.
+      exchange: the connection's protocol state.
       receive, send: the server's ASGI callables.
       close_timeout: how long a close may wait for sends in flight (seconds).
     """
 
-    __slots__ = ("_send", "close_timeout", "receive", "session", "turn")
+    __slots__ = ("_send", "close_timeout", "exchange", "receive", "turn")
 
     def __init__(
-        self, session: Session, receive: Receive, send: Send, *, close_timeout: float
+        self, exchange: Exchange, receive: Receive, send: Send, *, close_timeout: float
     ) -> None:
-        self.session = session
+        self.exchange = exchange
         #: The server's ``receive``. Callers keep the rule "one reader at a time" themselves
         #: (direct mode with a conflict check, structured mode with its reader state).
         self.receive = receive
@@ -90,19 +90,19 @@ class Link:
     async def _send_whole(self, message: Message) -> None:
         """Hand one message to the server, never cancelled half-way. The turn is held."""
         try:
-            if self.session.cancel_safe_send:
+            if self.exchange.cancel_safe_send:
                 await self._send(message)
             else:
                 with trio.CancelScope(shield=True):
                     await self._send(message)
         except OSError as exc:  # ASGI 2.4: the connection is gone
-            self.session.connection_lost()
-            raise self.session.disconnect_error() from exc
+            self.exchange.connection_lost()
+            raise self.exchange.disconnect_error() from exc
 
     async def close(
         self, code: int, reason: str, drain: Callable[[], Awaitable[None]] | None = None
     ) -> bool:
-        """Close with ``code`` and ``reason`` if the session still needs a close; shielded and
+        """Close with ``code`` and ``reason`` if the exchange still needs a close; shielded and
         bounded. The caller has checked them (``validate_close``); they are not checked again.
 
         ``drain`` (structured mode's outbox) is awaited first, inside the same bound. A peer
@@ -131,7 +131,7 @@ class Link:
         return sent
 
     def _prepare_close(self, message: Message, waited: bool) -> Message | None:
-        session = self.session
-        if not session.close_needed():
+        exchange = self.exchange
+        if not exchange.close_needed():
             return None
-        return session.outgoing_close(message["code"], message["reason"])
+        return exchange.outgoing_close(message["code"], message["reason"])

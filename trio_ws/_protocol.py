@@ -1,4 +1,4 @@
-"""The ASGI websocket session as a pure state machine: every rule of the exchange lives here.
+"""The ASGI websocket exchange as a pure state machine: every rule of it lives here.
 
 Under an ASGI server the WebSocket framing is already done (by wsproto, in hypercorn). What is
 left for us is the *ASGI message exchange*::
@@ -9,10 +9,10 @@ left for us is the *ASGI message exchange*::
     server → app   websocket.receive ...        app → server   websocket.send ...
     either side    websocket.disconnect (server → app) | websocket.close (app → server)
 
-:class:`Session` owns the two states (``client_state`` follows what the server told us,
+:class:`Exchange` owns the two states (``client_state`` follows what the server told us,
 ``application_state`` what the application sent) and turns each ASGI message into a validated
 transition. It never performs I/O and never imports trio: the trio layer in
-:mod:`trio_ws._websocket` awaits the ASGI callables and asks the session, before every send and
+:mod:`trio_ws._websocket` awaits the ASGI callables and asks the exchange, before every send and
 after every receive, whether the message is legal and what it means. Any bug that can be
 reproduced without ``await`` belongs here and is tested synchronously.
 
@@ -48,7 +48,7 @@ __all__ = [
     "CANCEL_SAFE_SEND_EXTENSION",
     "DENIAL_EXTENSION",
     "ClosedBy",
-    "Session",
+    "Exchange",
     "WebSocketState",
     "subprotocol_offered",
     "validate_accept_headers",
@@ -294,7 +294,7 @@ def _validate_response_body(message: Message) -> None:
         raise TypeError("'more_body' of a response must be a bool")
 
 
-class Session:
+class Exchange:
     """The state of one ASGI websocket exchange, seen from the application.
 
     Build it from the connection scope; then call :meth:`incoming` with every message the

@@ -223,16 +223,16 @@ class Structured:
     def _is_own_disconnect(self, exc: BaseException) -> bool:
         if not isinstance(exc, WebSocketDisconnect):
             return False
-        return exc.connection is None or exc.connection is self._link.session.owner
+        return exc.connection is None or exc.connection is self._link.exchange.owner
 
     def _shutdown_code(self) -> int:
         """The server's shutdown code when it announced one (trio_ws.serve), else ours."""
-        announced = self._link.session.shutdown_close_code
+        announced = self._link.exchange.shutdown_close_code
         return self._options.shutdown_code if announced is None else announced
 
     async def _close_for(self, closed_by: ClosedBy, code: int, reason: str) -> None:
         """Close (shielded, bounded) unless already closed; record who closed and why."""
-        self._link.session.record_end(code, reason, closed_by)  # unless already recorded
+        self._link.exchange.record_end(code, reason, closed_by)  # unless already recorded
         await self._link.close(code, reason, self.wait_drained)
         self.notify_end()
 
@@ -340,7 +340,7 @@ class Structured:
                 if step is AppStep.ENDED:
                     # The end was reported (or the block ended): nothing more will arrive,
                     # and the server must not be asked again.
-                    raise self._link.session.disconnect_error()
+                    raise self._link.exchange.disconnect_error()
                 # The pump is reading: wait for what it delivers. A message stays in the
                 # buffer until popped below, with no await in between: a cancelled wait
                 # consumes nothing.
@@ -356,13 +356,13 @@ class Structured:
             self._receiving = False
             if choice.app_leaves(trio.current_time()):
                 self._wake_one(_PUMP_DEADLINE)
-        return self._link.session.incoming(message)
+        return self._link.exchange.incoming(message)
 
     async def _receive_directly(self) -> Message:
         """Call the server's ``receive`` in the application's task: no hand-off through the
         pump while the application is reading. The choice made this task the reader."""
         choice = self._choice
-        session = self._link.session
+        exchange = self._link.exchange
         try:
             message = await self._link.receive()
         except trio.Cancelled:
@@ -374,9 +374,9 @@ class Structured:
         finally:
             if choice.needs_pump():
                 self._start_pump()  # it left while we sat idle; it watches again from now
-        final = session.is_disconnect(message)
+        final = exchange.is_disconnect(message)
         choice.read_done(final=final)
-        message = session.incoming(message)
+        message = exchange.incoming(message)
         if final:
             self.notify_end()
         return message
@@ -392,7 +392,7 @@ class Structured:
         disconnect (never after it), or leave while the application sits in receive."""
         choice = self._choice
         receive = self._link.receive
-        session = self._link.session
+        exchange = self._link.exchange
         capacity = self._options.inbound_buffer
         overflow = self._options.overflow
         for_now = False
@@ -420,9 +420,9 @@ class Structured:
                     choice.read_done(final=True)
                     raise
                 buffer = self._inbound()
-                if session.is_disconnect(message):
+                if exchange.is_disconnect(message):
                     choice.read_done(final=True)
-                    session.peer_disconnected(*session.disconnect_fields(message))
+                    exchange.peer_disconnected(*exchange.disconnect_fields(message))
                     buffer.append(message)
                     self._wake_all(_DATA_ARRIVED)
                     self.notify_end()
@@ -444,22 +444,22 @@ class Structured:
 
     async def _close_on_overflow(self) -> None:
         """Close with the overflow code; buffered messages stay readable, then the end."""
-        session = self._link.session
+        exchange = self._link.exchange
         code = self._options.overflow_close_code
         self._choice.end()  # from now on only this loop reads, to drain the server
-        session.record_end(code, _OVERFLOW_REASON, ClosedBy.APP)
-        session.deliver_after_close = True
+        exchange.record_end(code, _OVERFLOW_REASON, ClosedBy.APP)
+        exchange.deliver_after_close = True
         self._inbound().append(
             {"type": "websocket.disconnect", "code": code, "reason": _OVERFLOW_REASON}
         )
         self._wake_all(_DATA_ARRIVED)
         await self._link.close(code, _OVERFLOW_REASON, self.wait_drained)
-        session.peer_disconnected(code, _OVERFLOW_REASON)
+        exchange.peer_disconnected(code, _OVERFLOW_REASON)
         self.notify_end()
         # Keep the server's queue moving until it reports the end, so that it can finish
         # the close handshake; what arrives now is discarded.
         receive = self._link.receive
-        while not session.is_disconnect(await receive()):
+        while not exchange.is_disconnect(await receive()):
             self._dropped += 1
 
     # ------------------------------------------------------------------ sending
@@ -500,4 +500,4 @@ class Structured:
                     self._message_done()
 
     def _unless_peer_gone(self, message: Message, waited: bool) -> Message | None:
-        return None if self._link.session.peer_gone else message
+        return None if self._link.exchange.peer_gone else message

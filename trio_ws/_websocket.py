@@ -1,7 +1,7 @@
 """``WebSocket``: Starlette's WebSocket API over an ASGI connection, on Trio.
 
 The class talks to the ASGI ``receive``/``send`` callables directly and asks the sans-I/O
-:class:`~trio_ws._protocol.Session` about every message. Used as an async context manager it
+:class:`~trio_ws._protocol.Exchange` about every message. Used as an async context manager it
 switches to *structured mode* (see :mod:`trio_ws._structured`): a per-connection nursery with a
 receive pump that notices the client leaving even while the application only sends.
 
@@ -29,7 +29,7 @@ import trio
 from ._exceptions import InvalidJSONMessage, LocalProtocolError, WebSocketDisconnect
 from ._link import Link
 from ._options import ConnectionOptions
-from ._protocol import ClosedBy, Session, WebSocketState, check_mode, validate_close
+from ._protocol import ClosedBy, Exchange, WebSocketState, check_mode, validate_close
 from ._scope_view import ScopeView
 from ._structured import Structured
 
@@ -165,10 +165,10 @@ class WebSocket(ScopeView):
         super().__init__(scope)
         if receive is not None or send is not None:
             _require_trio()
-        self._session = session = Session(scope, self)
+        self._exchange = exchange = Exchange(scope, self)
         self._options = options if options is not None else _DEFAULT_OPTIONS
         self._link = Link(
-            session,
+            exchange,
             receive if receive is not None else _no_receive,
             send if send is not None else _no_send,
             close_timeout=self._options.close_timeout,
@@ -189,15 +189,15 @@ class WebSocket(ScopeView):
         """What the server reported: CONNECTING, CONNECTED, or DISCONNECTED once the
         disconnect message has been received by the application.
 
-        Assignable, as in Starlette (some code in the wild resets it): the session follows,
+        Assignable, as in Starlette (some code in the wild resets it): the exchange follows,
         and later messages are checked against the assigned state. Discouraged: it is how
         you lie to the protocol checks, and nothing is sent to the server.
         """
-        return self._session.client_state
+        return self._exchange.client_state
 
     @client_state.setter
     def client_state(self, state: WebSocketState) -> None:
-        self._session.client_state = WebSocketState(getattr(state, "value", state))
+        self._exchange.client_state = WebSocketState(getattr(state, "value", state))
 
     @property
     def application_state(self) -> WebSocketState:
@@ -207,11 +207,11 @@ class WebSocket(ScopeView):
         Assignable, as in Starlette; discouraged for the same reasons as
         :attr:`client_state`.
         """
-        return self._session.application_state
+        return self._exchange.application_state
 
     @application_state.setter
     def application_state(self, state: WebSocketState) -> None:
-        self._session.application_state = WebSocketState(getattr(state, "value", state))
+        self._exchange.application_state = WebSocketState(getattr(state, "value", state))
 
     @property
     def close_code(self) -> int | None:
@@ -221,17 +221,17 @@ class WebSocket(ScopeView):
         client close), the application's when it closed first, 1006 when the connection was
         lost, 1011 after an error in structured mode.
         """
-        return self._session.close_code
+        return self._exchange.close_code
 
     @property
     def close_reason(self) -> str | None:
         """The close reason that goes with :attr:`close_code` (``""`` if none was given)."""
-        return self._session.close_reason
+        return self._exchange.close_reason
 
     @property
     def closed_by(self) -> ClosedBy | None:
         """Who ended the connection (:class:`trio_ws.ClosedBy`), ``None`` while it is open."""
-        return self._session.closed_by
+        return self._exchange.closed_by
 
     # ------------------------------------------------------------------ raw messages
 
@@ -251,8 +251,8 @@ class WebSocket(ScopeView):
           Atomic: if this raises ``trio.Cancelled``, no message was consumed (provided the
           server's ``receive`` is itself atomic, as hypercorn's and trio_ws.testing's are).
         """
-        session = self._session
-        session.check_receive()
+        exchange = self._exchange
+        exchange.check_receive()
         if self._structured is not None:
             return await self._structured.receive()
         if self._receiving:
@@ -262,7 +262,7 @@ class WebSocket(ScopeView):
             message = await self._link.receive()
         finally:
             self._receiving = False
-        return session.incoming(message)
+        return exchange.incoming(message)
 
     async def send(self, message: Message) -> None:
         """Send a raw ASGI message, validating it and keeping the states right.
@@ -286,7 +286,7 @@ class WebSocket(ScopeView):
         await self._link.send_in_turn(message, self._outgoing)
 
     def _outgoing(self, message: Message, waited: bool) -> Message:
-        return self._session.outgoing(message)
+        return self._exchange.outgoing(message)
 
     # ------------------------------------------------------------------ handshake
 
@@ -318,7 +318,7 @@ class WebSocket(ScopeView):
             "subprotocol": subprotocol,
             "headers": list(headers) if headers is not None else [],
         }
-        if self._session.client_state is WebSocketState.CONNECTING:
+        if self._exchange.client_state is WebSocketState.CONNECTING:
             await self.receive()  # the websocket.connect message
         await self.send(message)
 
@@ -345,15 +345,15 @@ class WebSocket(ScopeView):
                 "send_denial_response() takes an ASGI response such as "
                 f"trio_ws.Response(...) or PlainTextResponse(...), not {type(response).__name__}"
             )
-        if not self._session.denial_supported:
+        if not self._exchange.denial_supported:
             raise LocalProtocolError(
                 "The server doesn't support the Websocket Denial Response extension.",
                 connection=self,
             )
-        if self._session.application_state is not WebSocketState.CONNECTING:
+        if self._exchange.application_state is not WebSocketState.CONNECTING:
             raise LocalProtocolError(
                 "send_denial_response() must be called before the connection is accepted "
-                f"(application state is {self._session.application_state.name})",
+                f"(application state is {self._exchange.application_state.name})",
                 connection=self,
             )
         await response(self.scope, self.receive, self.send)
@@ -374,8 +374,8 @@ class WebSocket(ScopeView):
         Cancellation:
           Atomic: if this raises ``trio.Cancelled``, no message was consumed.
         """
-        self._session.check_receive_data()
-        return self._session.text_of(await self.receive())
+        self._exchange.check_receive_data()
+        return self._exchange.text_of(await self.receive())
 
     async def receive_bytes(self) -> bytes:
         """Receive the next message, which must be a binary message.
@@ -391,8 +391,8 @@ class WebSocket(ScopeView):
         Cancellation:
           Atomic: if this raises ``trio.Cancelled``, no message was consumed.
         """
-        self._session.check_receive_data()
-        return self._session.bytes_of(await self.receive())
+        self._exchange.check_receive_data()
+        return self._exchange.bytes_of(await self.receive())
 
     async def receive_json(self, mode: str = "text") -> Any:
         """Receive the next message and decode it as JSON.
@@ -412,9 +412,9 @@ class WebSocket(ScopeView):
           Atomic: if this raises ``trio.Cancelled``, no message was consumed.
         """
         binary = check_mode(mode) == "binary"
-        self._session.check_receive_data()
+        self._exchange.check_receive_data()
         message = await self.receive()
-        raw = self._session.bytes_of(message) if binary else self._session.text_of(message)
+        raw = self._exchange.bytes_of(message) if binary else self._exchange.text_of(message)
         return _decode_json(raw)
 
     def iter_text(self) -> MessageIterator[str]:
@@ -447,7 +447,7 @@ class WebSocket(ScopeView):
           message goes out whole (the ASGI send is shielded); a cancellation that arrives
           meanwhile is delivered at the caller's next checkpoint.
         """
-        await self._send_data(self._session.text_message(data))
+        await self._send_data(self._exchange.text_message(data))
 
     async def send_bytes(self, data: bytes | bytearray | memoryview) -> None:
         """Send a binary message.
@@ -459,7 +459,7 @@ class WebSocket(ScopeView):
         Cancellation:
           As :meth:`send_text`.
         """
-        await self._send_data(self._session.bytes_message(data))
+        await self._send_data(self._exchange.bytes_message(data))
 
     async def send_json(self, data: Any, mode: str = "text") -> None:
         """Send ``data`` encoded as compact JSON, in a text (default) or binary message.
@@ -475,9 +475,9 @@ class WebSocket(ScopeView):
         binary = check_mode(mode) == "binary"
         text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
         if binary:
-            await self._send_data(self._session.bytes_message(text.encode("utf-8")))
+            await self._send_data(self._exchange.bytes_message(text.encode("utf-8")))
         else:
-            await self._send_data(self._session.text_message(text))
+            await self._send_data(self._exchange.text_message(text))
 
     # ------------------------------------------------------------------ closing
 
@@ -504,14 +504,14 @@ class WebSocket(ScopeView):
             await self._link.close(code, reason)
         else:
             await self._link.close(code, reason, structured.wait_drained)
-            if self._session.closed_by is not None:
+            if self._exchange.closed_by is not None:
                 structured.notify_end()
         await trio.lowlevel.checkpoint_if_cancelled()
 
     # ------------------------------------------------------------------ the send path
 
     async def _send_data(self, message: Message) -> None:
-        """Send a data message that the session has already built and checked."""
+        """Send a data message that the exchange has already built and checked."""
         await trio.lowlevel.checkpoint_if_cancelled()
         structured = self._structured
         if structured is not None and structured.buffered_sending:
@@ -522,7 +522,7 @@ class WebSocket(ScopeView):
     def _recheck(self, message: Message, waited: bool) -> Message:
         """After waiting for the turn the state may have moved on (a close, a disconnect)."""
         if waited:
-            self._session.check_can_send_data()
+            self._exchange.check_can_send_data()
         return message
 
     # ------------------------------------------------------------------ structured mode

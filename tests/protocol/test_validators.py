@@ -6,7 +6,7 @@ import pytest
 
 import trio_ws
 from trio_ws._protocol import (
-    Session,
+    Exchange,
     subprotocol_offered,
     validate_status,
     validate_subprotocol,
@@ -21,15 +21,15 @@ from trio_ws.testing._server_protocol import ServerProtocol
      (True, TypeError), ("403", TypeError), (403.0, TypeError)],
 )  # fmt: skip
 def test_the_status_rule_is_the_same_everywhere(status: object, error: type | None) -> None:
-    """validate_status, trio_ws.Response, the session and the in-memory server agree."""
-    session = Session({"type": "websocket", "extensions": {"websocket.http.response": {}}})
-    session.incoming({"type": "websocket.connect"})
+    """validate_status, trio_ws.Response, the exchange and the in-memory server agree."""
+    exchange = Exchange({"type": "websocket", "extensions": {"websocket.http.response": {}}})
+    exchange.incoming({"type": "websocket.connect"})
     server = ServerProtocol([], True)
     start = {"type": "websocket.http.response.start", "status": status, "headers": []}
     checks = [
         lambda: validate_status(status),
         lambda: trio_ws.Response(b"", status_code=status),  # type: ignore[arg-type]
-        lambda: session.outgoing(dict(start)),
+        lambda: exchange.outgoing(dict(start)),
     ]
     for check in checks:
         if error is None:
@@ -52,21 +52,21 @@ def test_the_status_rule_is_the_same_everywhere(status: object, error: type | No
 def test_the_subprotocol_rule_is_the_same_everywhere(
     subprotocol: str | None, offered: list[str], ok: bool
 ) -> None:
-    """subprotocol_offered, validate_subprotocol, the session and the in-memory server agree."""
+    """subprotocol_offered, validate_subprotocol, the exchange and the in-memory server agree."""
     assert subprotocol_offered(subprotocol, offered) is ok
-    session = Session({"type": "websocket", "subprotocols": offered})
-    session.incoming({"type": "websocket.connect"})
+    exchange = Exchange({"type": "websocket", "subprotocols": offered})
+    exchange.incoming({"type": "websocket.connect"})
     server = ServerProtocol(offered, True)
     accept = {"type": "websocket.accept", "subprotocol": subprotocol, "headers": []}
     if ok:
         assert validate_subprotocol(subprotocol, offered) == subprotocol
-        session.outgoing(dict(accept))
+        exchange.outgoing(dict(accept))
         server.handle(dict(accept))
         return
     with pytest.raises(ValueError, match="did not offer"):
         validate_subprotocol(subprotocol, offered)
     with pytest.raises(ValueError, match="did not offer"):
-        session.outgoing(dict(accept))
+        exchange.outgoing(dict(accept))
     with pytest.raises(AppProtocolError, match="did not offer"):
         server.handle(dict(accept))
 

@@ -13,17 +13,17 @@ import trio.testing
 
 from trio_ws import WebSocketDisconnect
 from trio_ws._link import Link
-from trio_ws._protocol import Session
+from trio_ws._protocol import Exchange
 
 SCOPE: dict[str, Any] = {"type": "websocket", "path": "/", "headers": []}
 PACKAGE = Path(__file__).parents[2] / "trio_ws"
 
 
-def accepted_session(**extensions: Any) -> Session:
-    session = Session({**SCOPE, "extensions": extensions})
-    session.incoming({"type": "websocket.connect"})
-    session.outgoing({"type": "websocket.accept"})
-    return session
+def accepted_exchange(**extensions: Any) -> Exchange:
+    exchange = Exchange({**SCOPE, "extensions": extensions})
+    exchange.incoming({"type": "websocket.connect"})
+    exchange.outgoing({"type": "websocket.accept"})
+    return exchange
 
 
 async def never_receive() -> dict[str, Any]:
@@ -43,7 +43,7 @@ async def test_senders_go_out_whole_in_the_order_they_asked() -> None:
         sent.append(message["text"])
         inside -= 1
 
-    link = Link(accepted_session(), never_receive, slow_send, close_timeout=1)
+    link = Link(accepted_exchange(), never_receive, slow_send, close_timeout=1)
     with trio.fail_after(5):
         async with trio.open_nursery() as nursery:
             for text in ("a", "b", "c"):
@@ -65,7 +65,7 @@ async def test_prepare_sees_whether_the_caller_waited_and_may_skip() -> None:
         seen.append(waited)
         return None if waited else message
 
-    link = Link(accepted_session(), never_receive, send, close_timeout=1)
+    link = Link(accepted_exchange(), never_receive, send, close_timeout=1)
     with trio.fail_after(5):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(link.send_in_turn, {"type": "websocket.send", "text": "1"}, prepare)
@@ -81,12 +81,12 @@ async def test_an_oserror_from_the_server_is_a_1006_disconnect() -> None:
     async def broken(message: dict[str, Any]) -> None:
         raise ConnectionResetError
 
-    session = accepted_session()
-    link = Link(session, never_receive, broken, close_timeout=1)
+    exchange = accepted_exchange()
+    link = Link(exchange, never_receive, broken, close_timeout=1)
     with pytest.raises(WebSocketDisconnect) as info:
         await link.send_in_turn({"type": "websocket.send", "text": "x"})
     assert info.value.code == 1006
-    assert session.peer_gone
+    assert exchange.peer_gone
 
 
 async def test_the_close_is_bounded_when_a_send_is_stuck() -> None:
@@ -98,8 +98,8 @@ async def test_the_close_is_bounded_when_a_send_is_stuck() -> None:
 
     # A server that promises cancel-safe sends: the stuck send is not shielded, so the test
     # can end it; the close must still give up on its own.
-    session = accepted_session(**{"trio_ws.cancel_safe_send": {}})
-    link = Link(session, never_receive, stuck, close_timeout=0.05)
+    exchange = accepted_exchange(**{"trio_ws.cancel_safe_send": {}})
+    link = Link(exchange, never_receive, stuck, close_timeout=0.05)
     with trio.fail_after(5):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(link.send_in_turn, {"type": "websocket.send", "text": "x"})
@@ -134,7 +134,7 @@ def test_imports_point_down(module: str, forbidden: set[str]) -> None:
 
 
 async def test_a_close_checks_its_code_and_reason_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``close()`` validates before waiting for anything, and the session does not repeat it."""
+    """``close()`` validates before waiting for anything, and the exchange does not repeat it."""
     import trio_ws._protocol
     import trio_ws._websocket
     from trio_ws import WebSocket
