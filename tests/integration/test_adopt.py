@@ -13,6 +13,7 @@ import fastapi
 import pytest
 import starlette.websockets
 import trio
+import trio.testing
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from trio_websocket import ConnectionClosed, open_websocket_url
@@ -196,3 +197,18 @@ async def test_an_adopted_starlette_route_echoes_over_hypercorn(
                 await client.get_message()
             await ended.wait()
     assert closes[0].closed_by is ClosedBy.CLIENT
+
+
+async def test_the_fastapi_example_ticks_until_the_client_leaves(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """examples/fastapi_adopt.py: path parameter and dependency arrive; leaving is quiet."""
+    from examples import fastapi_adopt
+
+    with trio.fail_after(30):
+        async with connect(fastapi_adopt.app, "/ticks/blue?token=ann") as client:
+            for tick in range(3):
+                assert await client.receive_json() == {"room": "blue", "user": "ann", "tick": tick}
+            await client.close(1000)
+            await client.wait_app_finished()
+            assert client.app_exception is None
