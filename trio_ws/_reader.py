@@ -78,9 +78,12 @@ class ReaderChoice:
       pump_present: whether a pump task exists.
       pump_wakes_at: the deadline the pump is waiting for; ``-inf`` when it is not waiting
         for one (reading, waiting for buffer space, or absent).
+      quiet_until: after the application woke the pump, the pump re-checks by this time
+        rather than sleeping a whole ``LINGER``, so that a stream of messages wakes it at
+        most about twice per ``TAKEOVER_DELAY``, not once per message.
     """
 
-    __slots__ = ("app_receiving", "pump_present", "pump_wakes_at", "reader", "since")
+    __slots__ = ("app_receiving", "pump_present", "pump_wakes_at", "quiet_until", "reader", "since")
 
     def __init__(self) -> None:
         self.reader = Reader.NOBODY
@@ -88,6 +91,7 @@ class ReaderChoice:
         self.since = -math.inf  # "left receive long ago": the pump may read at once
         self.pump_present = False
         self.pump_wakes_at = -math.inf
+        self.quiet_until = -math.inf
 
     # ------------------------------------------------------------------ the application
 
@@ -117,7 +121,10 @@ class ReaderChoice:
         """
         self.app_receiving = False
         self.since = now
-        return self.pump_wakes_at > now + TAKEOVER_DELAY
+        if self.pump_wakes_at > now + TAKEOVER_DELAY:
+            self.quiet_until = now + TAKEOVER_DELAY
+            return True
+        return False
 
     # ------------------------------------------------------------------ the pump
 
@@ -140,7 +147,10 @@ class ReaderChoice:
         if self.app_receiving:
             if self.reader is Reader.APP and now >= self.since + LINGER:
                 return PumpStep.LEAVE, math.inf
-            return PumpStep.WAIT, self.since + LINGER
+            until = self.since + LINGER
+            if self.quiet_until > now:  # just woken by the application: re-check soon
+                until = min(until, self.quiet_until)
+            return PumpStep.WAIT, until
         turn = self.since + TAKEOVER_DELAY
         if now < turn:
             return PumpStep.WAIT, turn

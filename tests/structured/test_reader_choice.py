@@ -115,3 +115,27 @@ def test_a_pump_leaving_for_good_ends_reading(for_now: bool) -> None:
     choice.pump_leaves(for_now=for_now)
     assert (choice.reader is Reader.DONE) is not for_now
     assert choice.needs_pump() is for_now
+
+
+def test_a_stream_of_messages_wakes_the_pump_rarely() -> None:
+    """Messages back to back (the application leaves and re-enters receive every 10 µs for
+    a second): the pump is woken early at most about twice per TAKEOVER_DELAY."""
+    choice = ReaderChoice()
+    now = 0.0
+    choice.app_enters(now)
+    assert choice.app_step(False) is AppStep.DIRECT
+    step, until = choice.pump_step(now, False)
+    choice.pump_wakes_at = until
+    wakes = 0
+    while now < 1.0:
+        now += 0.00001
+        choice.read_done(final=False)
+        woken = choice.app_leaves(now)
+        choice.app_enters(now)
+        assert choice.app_step(False) is AppStep.DIRECT
+        if woken or now >= choice.pump_wakes_at:
+            wakes += 1
+            step, until = choice.pump_step(now, False)
+            assert step is PumpStep.WAIT
+            choice.pump_wakes_at = until
+    assert wakes <= 2 * (1.0 / TAKEOVER_DELAY) + 2, wakes
