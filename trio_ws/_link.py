@@ -119,7 +119,7 @@ class Link:
           Runs to completion (or to ``close_timeout``) even when the caller is cancelled.
         """
         sent = False
-        message = {"type": "websocket.close", "code": code, "reason": reason}
+        message = self.exchange.close_message(code, reason)
         with trio.CancelScope(shield=True) as scope:
             scope.relative_deadline = self.close_timeout
             if drain is not None:
@@ -134,4 +134,4 @@ class Link:
         exchange = self.exchange
         if not exchange.close_needed():
             return None
-        return exchange.outgoing_close(message["code"], message["reason"])
+        return exchange.outgoing_close(message)

@@ -571,10 +571,32 @@ class Exchange:
         self.application_state = new_state
         return message
 
-    def outgoing_close(self, code: int, reason: str) -> Message:
-        """The ``websocket.close`` message for a code and reason already checked with
-        :func:`validate_close` (``close()`` checks them before it waits for anything), moving
-        ``application_state`` on as :meth:`outgoing` does.
+    @staticmethod
+    def close_message(code: int, reason: str) -> Message:
+        """A ``websocket.close`` message (built, not checked, nothing changes)."""
+        return {"type": _CLOSE, "code": code, "reason": reason}
+
+    @staticmethod
+    def accept_message(
+        subprotocol: str | None, headers: Iterable[tuple[bytes, bytes]] | None
+    ) -> Message:
+        """A ``websocket.accept`` message (built, not checked: :meth:`outgoing` checks it)."""
+        return {
+            "type": _ACCEPT,
+            "subprotocol": subprotocol,
+            "headers": list(headers) if headers is not None else [],
+        }
+
+    @staticmethod
+    def disconnect_message(code: int, reason: str) -> Message:
+        """A ``websocket.disconnect`` as the server would deliver it (for an end that trio_ws
+        decided itself, such as the inbound overflow close)."""
+        return {"type": _DISCONNECT, "code": code, "reason": reason}
+
+    def outgoing_close(self, message: Message) -> Message:
+        """Move ``application_state`` on for a :meth:`close_message` whose code and reason were
+        already checked with :func:`validate_close` (``close()`` checks them before it waits
+        for anything), as :meth:`outgoing` does, without checking them again.
 
         Raises:
           WebSocketDisconnected: this side already finished.
@@ -587,9 +609,9 @@ class Exchange:
             )
         if state is RESPONSE:
             raise LocalProtocolError(_illegal_outgoing(state, _CLOSE), connection=self.owner)
-        self.record_end(code, reason, ClosedBy.APP)
+        self.record_end(message["code"], message["reason"], ClosedBy.APP)
         self.application_state = DISCONNECTED
-        return {"type": _CLOSE, "code": code, "reason": reason}
+        return message
 
     def text_message(self, data: str) -> Message:
         """The ``websocket.send`` message for ``data``, checked like :meth:`outgoing` does."""

@@ -449,9 +449,7 @@ class Structured:
         self._choice.end()  # from now on only this loop reads, to drain the server
         exchange.record_end(code, _OVERFLOW_REASON, ClosedBy.APP)
         exchange.deliver_after_close = True
-        self._inbound().append(
-            {"type": "websocket.disconnect", "code": code, "reason": _OVERFLOW_REASON}
-        )
+        self._inbound().append(exchange.disconnect_message(code, _OVERFLOW_REASON))
         self._wake_all(_DATA_ARRIVED)
         await self._link.close(code, _OVERFLOW_REASON, self.wait_drained)
         exchange.peer_disconnected(code, _OVERFLOW_REASON)

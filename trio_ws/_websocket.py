@@ -313,11 +313,7 @@ class WebSocket(ScopeView):
           If this raises ``trio.Cancelled``, the connection was not accepted (the
           ``websocket.connect`` message may have been consumed, which changes nothing).
         """
-        message = {
-            "type": "websocket.accept",
-            "subprotocol": subprotocol,
-            "headers": list(headers) if headers is not None else [],
-        }
+        message = self._exchange.accept_message(subprotocol, headers)
         if self._exchange.client_state is WebSocketState.CONNECTING:
             await self.receive()  # the websocket.connect message
         await self.send(message)

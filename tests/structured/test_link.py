@@ -160,3 +160,15 @@ async def test_a_close_checks_its_code_and_reason_once(monkeypatch: pytest.Monke
             await client.wait_app_finished()
             assert client.close_code == 4000
     assert calls == [4000]
+
+
+def test_only_the_protocol_module_spells_asgi_websocket_messages() -> None:
+    """Both modes and the link build and read ASGI messages through the Exchange only."""
+    for module in ("_websocket.py", "_structured.py", "_link.py", "_reader.py", "_adopt.py"):
+        source = (PACKAGE / module).read_text()
+        strings = [
+            node.value
+            for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+        ]
+        assert not [s for s in strings if s.startswith("websocket.")], module
