@@ -157,7 +157,9 @@ class Structured:
         nursery = self.nursery
         assert nursery is not None
         body_leaves = _non_cancelled_leaves(exc)
-        if not self._errors_in(body_leaves):
+        if exc is None or (body_leaves and not self._errors_in(body_leaves)):
+            # An end the application chose (not an error, not a cancellation): what it queued
+            # goes out before the close.
             with trio.CancelScope(shield=True) as scope:
                 scope.relative_deadline = self._options.close_timeout
                 await self.wait_drained()
