@@ -114,7 +114,7 @@ class WebSocketDisconnected(WebSocketError, RuntimeError):
     sending after a close message has been sent. ``.connection`` is the WebSocket misused.
     """
 
-    def __init__(self, message: str, *, connection: WebSocket | None = None) -> None:
+    def __init__(self, message: str = "", *, connection: WebSocket | None = None) -> None:
         self.connection = connection
         super().__init__(message)
 
@@ -132,7 +132,7 @@ class LocalProtocolError(ProtocolError):
     WebSocket misused, when the error comes from the connection's state.
     """
 
-    def __init__(self, message: str, *, connection: WebSocket | None = None) -> None:
+    def __init__(self, message: str = "", *, connection: WebSocket | None = None) -> None:
         self.connection = connection
         super().__init__(message)
 
