@@ -7,6 +7,7 @@ show ``trio_ws.WebSocket`` rather than ``trio_ws._websocket.WebSocket``.
 
 from __future__ import annotations
 
+from ._adopt import adopt as adopt
 from ._app import WebSocketApp as WebSocketApp
 from ._app import websocket_app as websocket_app
 from ._datastructures import (
@@ -28,6 +29,7 @@ from ._endpoint import WebSocketEndpoint as WebSocketEndpoint
 from ._exceptions import (
     InvalidJSONMessage as InvalidJSONMessage,
 )
+from ._exceptions import InvalidModeError as InvalidModeError
 from ._exceptions import (
     LocalProtocolError as LocalProtocolError,
 )
@@ -95,6 +97,7 @@ __all__ = [
     # application layer
     "RateLimit",
     "WebSocketEndpoint",
+    "adopt",
     # serving
     "serve",
     "ServerSettings",
@@ -119,6 +122,7 @@ __all__ = [
     "JSONResponse",
     # exceptions
     "InvalidJSONMessage",
+    "InvalidModeError",
     "LocalProtocolError",
     "ProtocolError",
     "RemoteProtocolError",

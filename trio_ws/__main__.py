@@ -141,8 +141,24 @@ async def _run(app: ASGIApp, args: argparse.Namespace) -> None:
                 stop.set()
 
 
+#: What a bad command line or an unusable address raises; reported in one line, no traceback.
+_USAGE_ERRORS = (OSError, ValueError, TypeError, OverflowError)
+
+
+def _usage_error(error: BaseException) -> BaseException | None:
+    """The single usage error in ``error`` (unwrapping groups), or ``None`` if it is not one."""
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error if isinstance(error, _USAGE_ERRORS) else None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of ``python -m trio_ws``."""
+    """Entry point of ``python -m trio_ws``.
+
+    Raises:
+      SystemExit: with a one-line message and a non-zero status when the command line or the
+        address cannot be used (a port in use or out of range, an unknown host, a bad option).
+    """
     args = _parser().parse_args(argv)
     if args.workers < 1:
         raise SystemExit("trio_ws: --workers must be at least 1")
@@ -158,7 +174,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
         )
     app = _load(args.app)
-    trio.run(partial(_run, app, args))
+    try:
+        trio.run(partial(_run, app, args))
+    except BaseException as error:
+        usage = _usage_error(error)
+        if usage is None:
+            raise
+        detail = f"{type(usage).__name__}: {usage}".replace("\n", " ")
+        where = f"{args.app} on {args.host}:{args.port}"
+        raise SystemExit(f"trio_ws: cannot serve {where}: {detail}") from None
 
 
 if __name__ == "__main__":

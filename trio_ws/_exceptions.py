@@ -15,7 +15,9 @@ The hierarchy::
     │                                      ASGI spec does not allow at this point)
     ├── UnexpectedMessageType (TypeError)  a text message arrived where bytes were expected, or
     │                                      the reverse; .data holds the payload that arrived
-    └── InvalidJSONMessage (ValueError)    a message that should hold JSON does not; .data holds it
+    ├── InvalidJSONMessage (ValueError)    a message that should hold JSON does not; .data holds it
+    └── InvalidModeError (ValueError, RuntimeError)
+                                           the JSON helpers' ``mode`` is not "text" or "binary"
 
 ``WebSocketDisconnect`` and ``WebSocketDisconnected`` keep Starlette's names and meanings: the
 first is the *peer* leaving (an event a handler expects), the second is the *application*
@@ -24,14 +26,25 @@ so that code written for Starlette's ``except RuntimeError`` keeps working.
 
 Where trio already has a precise exception, trio_ws raises that one instead of a look-alike:
 two tasks receiving at once get :exc:`trio.BusyResourceError`.
+
+**Every error belongs to a connection.** ``WebSocketDisconnect``, ``WebSocketDisconnected`` and
+the ``LocalProtocolError`` a connection raises carry that connection on ``.connection`` (the
+:class:`trio_ws.WebSocket` whose method raised it; ``None`` when you raise one yourself). A
+structured block ends normally only on a disconnect of *its own* connection (or one with
+``connection=None``): a handler that sends to a peer which has just left gets the peer's
+disconnect, and letting it escape is an error of that handler (close 1011, re-raised).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from ._websocket import WebSocket
 
 __all__ = [
     "InvalidJSONMessage",
+    "InvalidModeError",
     "LocalProtocolError",
     "ProtocolError",
     "RemoteProtocolError",
@@ -44,7 +57,14 @@ __all__ = [
 
 
 class WebSocketError(Exception):
-    """Base class of every exception trio_ws defines."""
+    """Base class of every exception trio_ws defines.
+
+    Attributes:
+      connection: the :class:`trio_ws.WebSocket` this error belongs to, or ``None`` when it
+        was raised by application code rather than by a connection.
+    """
+
+    connection: WebSocket | None = None
 
 
 class WebSocketDisconnect(WebSocketError):
@@ -54,11 +74,17 @@ class WebSocketDisconnect(WebSocketError):
       code: the WebSocket close code reported by the server (1006 when the connection dropped
         without a close frame, and always 1006 for a client close under hypercorn 0.18).
       reason: the close reason, ``""`` when there was none.
+      connection: the WebSocket whose peer left (``None`` if you raised it yourself). In a
+        handler that talks to several connections, compare it with your own: ``exc.connection
+        is ws`` means your client left; anything else is a peer that left.
     """
 
-    def __init__(self, code: int = 1000, reason: str | None = None) -> None:
+    def __init__(
+        self, code: int = 1000, reason: str | None = None, *, connection: WebSocket | None = None
+    ) -> None:
         self.code = code
         self.reason = reason or ""
+        self.connection = connection
         super().__init__(code, self.reason)
 
     def __repr__(self) -> str:
@@ -85,8 +111,12 @@ class WebSocketDisconnected(WebSocketError, RuntimeError):
     """The WebSocket is not open for this operation.
 
     Raised for receiving before ``accept()`` or after the disconnect has been consumed, and for
-    sending after a close message has been sent.
+    sending after a close message has been sent. ``.connection`` is the WebSocket misused.
     """
+
+    def __init__(self, message: str = "", *, connection: WebSocket | None = None) -> None:
+        self.connection = connection
+        super().__init__(message)
 
 
 class ProtocolError(WebSocketError, RuntimeError):
@@ -98,8 +128,13 @@ class LocalProtocolError(ProtocolError):
 
     For example: sending before accepting, accepting twice, a close code outside the ranges a
     server may send, a reason longer than 123 UTF-8 bytes, or a subprotocol the client did not
-    offer. Nothing was sent to the server when this is raised.
+    offer. Nothing was sent to the server when this is raised. ``.connection`` is the
+    WebSocket misused, when the error comes from the connection's state.
     """
+
+    def __init__(self, message: str = "", *, connection: WebSocket | None = None) -> None:
+        self.connection = connection
+        super().__init__(message)
 
 
 class RemoteProtocolError(ProtocolError):
@@ -140,3 +175,12 @@ class InvalidJSONMessage(WebSocketError, ValueError):
     def __init__(self, data: str | bytes, detail: str) -> None:
         self.data = data
         super().__init__(f"message is not valid JSON: {detail}")
+
+
+class InvalidModeError(WebSocketError, ValueError, RuntimeError):
+    """The ``mode`` argument of ``send_json``/``receive_json``/``iter_json`` is neither
+    ``"text"`` nor ``"binary"``.
+
+    A ``ValueError`` (a bad argument) and, for code written for Starlette (which raises
+    ``RuntimeError`` here), a ``RuntimeError`` too. Nothing was sent or received.
+    """

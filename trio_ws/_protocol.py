@@ -1,4 +1,4 @@
-"""The ASGI websocket session as a pure state machine: every rule of the exchange lives here.
+"""The ASGI websocket exchange as a pure state machine: every rule of it lives here.
 
 Under an ASGI server the WebSocket framing is already done (by wsproto, in hypercorn). What is
 left for us is the *ASGI message exchange*::
@@ -9,10 +9,10 @@ left for us is the *ASGI message exchange*::
     server → app   websocket.receive ...        app → server   websocket.send ...
     either side    websocket.disconnect (server → app) | websocket.close (app → server)
 
-:class:`Session` owns the two states (``client_state`` follows what the server told us,
+:class:`Exchange` owns the two states (``client_state`` follows what the server told us,
 ``application_state`` what the application sent) and turns each ASGI message into a validated
 transition. It never performs I/O and never imports trio: the trio layer in
-:mod:`trio_ws._websocket` awaits the ASGI callables and asks the session, before every send and
+:mod:`trio_ws._websocket` awaits the ASGI callables and asks the exchange, before every send and
 after every receive, whether the message is legal and what it means. Any bug that can be
 reproduced without ``await`` belongs here and is tested synchronously.
 
@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Final, Literal
 
 from ._exceptions import (
+    InvalidModeError,
     LocalProtocolError,
     RemoteProtocolError,
     UnexpectedMessageType,
@@ -41,16 +42,20 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ._types import Message, Scope
+    from ._websocket import WebSocket
 
 __all__ = [
     "CANCEL_SAFE_SEND_EXTENSION",
     "DENIAL_EXTENSION",
     "ClosedBy",
-    "Session",
+    "Exchange",
     "WebSocketState",
+    "subprotocol_offered",
     "validate_accept_headers",
-    "validate_headers",
     "validate_close",
+    "validate_headers",
+    "validate_status",
+    "validate_subprotocol",
 ]
 
 
@@ -196,15 +201,47 @@ def validate_headers(headers: object, what: str) -> list[tuple[bytes, bytes]]:
     return result
 
 
+def subprotocol_offered(subprotocol: object, offered: Iterable[str]) -> bool:
+    """The subprotocol rule: an accept may name no subprotocol, or one the client offered.
+
+    hypercorn 0.18 crashes the whole server on any other (docs/hypercorn-facts.md, fact 8).
+    """
+    return subprotocol is None or subprotocol in tuple(offered)
+
+
+def validate_subprotocol(subprotocol: object, offered: Iterable[str]) -> str | None:
+    """Check the subprotocol of an accept against what the client offered; return it.
+
+    Raises:
+      TypeError: neither a ``str`` nor ``None``.
+      ValueError: the client did not offer it.
+    """
+    if subprotocol is not None and not isinstance(subprotocol, str):
+        raise TypeError(f"subprotocol must be a str or None, not {type(subprotocol).__name__}")
+    if not subprotocol_offered(subprotocol, offered):
+        raise ValueError(
+            f"cannot accept subprotocol {subprotocol!r}, which the client did not offer "
+            f"(offered: {list(offered)!r})"
+        )
+    return subprotocol
+
+
+def validate_status(status: object) -> int:
+    """The HTTP status rule of a denial response: an ``int`` (not a ``bool``) in 100-599.
+
+    Raises:
+      TypeError: not an ``int``.
+      ValueError: outside 100-599.
+    """
+    if type(status) is not int:
+        raise TypeError(f"an HTTP status must be an int, not {type(status).__name__}")
+    if not 100 <= status <= 599:
+        raise ValueError(f"HTTP status {status} is out of range (100-599)")
+    return status
+
+
 def _validate_accept(message: Message, offered: tuple[str, ...]) -> None:
-    subprotocol = message.get("subprotocol")
-    if subprotocol is not None:
-        if not isinstance(subprotocol, str):
-            raise TypeError(f"subprotocol must be a str or None, not {type(subprotocol).__name__}")
-        if subprotocol not in offered:
-            raise ValueError(
-                f"cannot accept subprotocol {subprotocol!r}: the client offered {list(offered)!r}"
-            )
+    validate_subprotocol(message.get("subprotocol"), offered)
     validate_accept_headers(message.get("headers"))
 
 
@@ -245,11 +282,7 @@ def _validate_send(message: Message) -> None:
 
 
 def _validate_response_start(message: Message) -> None:
-    status = message.get("status")
-    if type(status) is not int:
-        raise TypeError("websocket.http.response.start needs an int 'status'")
-    if not 100 <= status <= 599:
-        raise ValueError(f"HTTP status {status} is out of range (100-599)")
+    validate_status(message.get("status"))
     validate_headers(message.get("headers"), "response")
 
 
@@ -261,7 +294,7 @@ def _validate_response_body(message: Message) -> None:
         raise TypeError("'more_body' of a response must be a bool")
 
 
-class Session:
+class Exchange:
     """The state of one ASGI websocket exchange, seen from the application.
 
     Build it from the connection scope; then call :meth:`incoming` with every message the
@@ -287,14 +320,18 @@ class Session:
         "close_reason",
         "closed_by",
         "deliver_after_close",
+        "owner",
         "peer_gone",
         "shutdown_close_code",
         "shutdown_started",
     )
 
-    def __init__(self, scope: Scope) -> None:
+    def __init__(self, scope: Scope, owner: WebSocket | None = None) -> None:
         if scope.get("type") != "websocket":
             raise ValueError(f"not a websocket scope: type is {scope.get('type')!r}")
+        #: The connection whose exchange this is; the errors raised here carry it as
+        #: ``.connection`` so that a handler can tell its own disconnect from a peer's.
+        self.owner = owner
         self.client_state = CONNECTING
         self.application_state = CONNECTING
         self.close_code: int | None = None
@@ -355,16 +392,32 @@ class Session:
     def disconnect_error(self) -> WebSocketDisconnect:
         """The exception that reports the recorded end to a caller."""
         return WebSocketDisconnect(
-            1006 if self.close_code is None else self.close_code, self.close_reason
+            1006 if self.close_code is None else self.close_code,
+            self.close_reason,
+            connection=self.owner,
         )
 
     # ------------------------------------------------------------------ server → app
+
+    @staticmethod
+    def is_disconnect(message: Message) -> bool:
+        """Whether a message the server delivered reports the end of the connection."""
+        return message.get("type") == _DISCONNECT
+
+    @staticmethod
+    def disconnect_fields(message: Message) -> tuple[int, str]:
+        """The code and reason of a ``websocket.disconnect``, read leniently (1005 and ``""``
+        for missing or malformed fields); :meth:`incoming` checks them strictly later."""
+        code = message.get("code", 1005)
+        reason = message.get("reason") or ""
+        return (code if type(code) is int else 1005), (reason if isinstance(reason, str) else "")
 
     def check_receive(self) -> None:
         """Raise if receiving now is misuse (the disconnect was consumed already)."""
         if self.client_state is DISCONNECTED:
             raise WebSocketDisconnected(
-                'Cannot call "receive" once a disconnect message has been received.'
+                'Cannot call "receive" once a disconnect message has been received.',
+                connection=self.owner,
             )
 
     def check_receive_data(self) -> None:
@@ -374,10 +427,12 @@ class Session:
         ):
             if self.application_state is CONNECTING:
                 raise WebSocketDisconnected(
-                    'WebSocket is not connected. Need to call "accept" first.'
+                    'WebSocket is not connected. Need to call "accept" first.',
+                    connection=self.owner,
                 )
             raise WebSocketDisconnected(
-                "WebSocket is closed: the application already sent a close or a response."
+                "WebSocket is closed: the application already sent a close or a response.",
+                connection=self.owner,
             )
         self.check_receive()
 
@@ -404,10 +459,9 @@ class Session:
         allowed = _CLIENT_TRANSITIONS[self.client_state]
         new_state = allowed.get(kind)  # type: ignore[arg-type]
         if new_state is None:
-            expected = ", ".join(f'"{name}"' for name in allowed)
             raise RemoteProtocolError(
-                f"expected ASGI message {expected} in client state "
-                f"{self.client_state.name}, but the server sent {kind!r}"
+                f"Expected ASGI message {_one_of(allowed)}, but the server sent {kind!r} "
+                f"(client state {self.client_state.name})"
             )
         if kind == _RECEIVE:
             text = message.get("text")
@@ -430,7 +484,7 @@ class Session:
     def data_of(self, message: Message) -> str | bytes:
         """The payload of a delivered message; a disconnect becomes ``WebSocketDisconnect``."""
         if message["type"] == _DISCONNECT:
-            raise WebSocketDisconnect(message["code"], message["reason"])
+            raise WebSocketDisconnect(message["code"], message["reason"], connection=self.owner)
         text = message.get("text")
         if text is not None:
             return text  # type: ignore[no-any-return]
@@ -473,7 +527,8 @@ class Session:
 
         Raises:
           WebSocketDisconnect: a ``websocket.send`` after the peer has gone.
-          WebSocketDisconnected: anything after this side has finished (close or response).
+          WebSocketDisconnected: anything after this side has finished (close or response),
+            except a ``websocket.send`` after the peer left first (``WebSocketDisconnect``).
           LocalProtocolError: the message type is not legal in the current state, or the
             denial extension is missing.
           TypeError, ValueError: the message's fields are invalid (see the module docs).
@@ -481,10 +536,14 @@ class Session:
         kind = message.get("type")
         state = self.application_state
         if state is DISCONNECTED:
-            raise WebSocketDisconnected('Cannot call "send" once a close message has been sent.')
+            if kind == _SEND and self.left_first():
+                raise self.disconnect_error()
+            raise WebSocketDisconnected(
+                'Cannot call "send" once a close message has been sent.', connection=self.owner
+            )
         new_state = _APPLICATION_TRANSITIONS[state].get(kind)  # type: ignore[arg-type]
         if new_state is None:
-            raise LocalProtocolError(_illegal_outgoing(state, kind))
+            raise LocalProtocolError(_illegal_outgoing(state, kind), connection=self.owner)
         if kind == _SEND:
             if self.peer_gone:
                 raise self.disconnect_error()
@@ -499,7 +558,8 @@ class Session:
             if not self._denial_supported:
                 raise LocalProtocolError(
                     "the server does not support the websocket denial response extension "
-                    f"({DENIAL_EXTENSION!r} is not in scope['extensions'])"
+                    f"({DENIAL_EXTENSION!r} is not in scope['extensions'])",
+                    connection=self.owner,
                 )
             _validate_response_start(message)
         else:  # _RESPONSE_BODY
@@ -509,6 +569,48 @@ class Session:
             else:
                 self.record_end(403, "", ClosedBy.APP)
         self.application_state = new_state
+        return message
+
+    @staticmethod
+    def close_message(code: int, reason: str) -> Message:
+        """A ``websocket.close`` message (built, not checked, nothing changes)."""
+        return {"type": _CLOSE, "code": code, "reason": reason}
+
+    @staticmethod
+    def accept_message(
+        subprotocol: str | None, headers: Iterable[tuple[bytes, bytes]] | None
+    ) -> Message:
+        """A ``websocket.accept`` message (built, not checked: :meth:`outgoing` checks it)."""
+        return {
+            "type": _ACCEPT,
+            "subprotocol": subprotocol,
+            "headers": list(headers) if headers is not None else [],
+        }
+
+    @staticmethod
+    def disconnect_message(code: int, reason: str) -> Message:
+        """A ``websocket.disconnect`` as the server would deliver it (for an end that trio_ws
+        decided itself, such as the inbound overflow close)."""
+        return {"type": _DISCONNECT, "code": code, "reason": reason}
+
+    def outgoing_close(self, message: Message) -> Message:
+        """Move ``application_state`` on for a :meth:`close_message` whose code and reason were
+        already checked with :func:`validate_close` (``close()`` checks them before it waits
+        for anything), as :meth:`outgoing` does, without checking them again.
+
+        Raises:
+          WebSocketDisconnected: this side already finished.
+          LocalProtocolError: a denial response is in progress.
+        """
+        state = self.application_state
+        if state is DISCONNECTED:
+            raise WebSocketDisconnected(
+                'Cannot call "send" once a close message has been sent.', connection=self.owner
+            )
+        if state is RESPONSE:
+            raise LocalProtocolError(_illegal_outgoing(state, _CLOSE), connection=self.owner)
+        self.record_end(message["code"], message["reason"], ClosedBy.APP)
+        self.application_state = DISCONNECTED
         return message
 
     def text_message(self, data: str) -> Message:
@@ -530,12 +632,21 @@ class Session:
         state = self.application_state
         if state is not CONNECTED:
             if state is DISCONNECTED:
+                if self.left_first():
+                    raise self.disconnect_error()
                 raise WebSocketDisconnected(
-                    'Cannot call "send" once a close message has been sent.'
+                    'Cannot call "send" once a close message has been sent.',
+                    connection=self.owner,
                 )
-            raise LocalProtocolError(_illegal_outgoing(state, _SEND))
+            raise LocalProtocolError(_illegal_outgoing(state, _SEND), connection=self.owner)
         if self.peer_gone:
             raise self.disconnect_error()
+
+    def left_first(self) -> bool:
+        """Whether the connection ended by the peer leaving (or the server shutting down)
+        before this side closed: a data send then reports that end (``WebSocketDisconnect``)
+        rather than a misuse, even after the application's block has finished."""
+        return self.peer_gone and self.closed_by in (ClosedBy.CLIENT, ClosedBy.SERVER_SHUTDOWN)
 
     def close_needed(self) -> bool:
         """Whether a ``close()`` call still has something to send.
@@ -552,13 +663,21 @@ class Session:
         return True  # in RESPONSE, outgoing() reports the misuse
 
 
+def _one_of(names: Iterable[str]) -> str:
+    """``"a"``, ``"a" or "b"``, ``"a", "b" or "c"``: the wording of Starlette's errors."""
+    quoted = [f'"{name}"' for name in names]
+    if len(quoted) < 2:
+        return "".join(quoted)
+    return f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+
+
 def _illegal_outgoing(state: WebSocketState, kind: object) -> str:
-    allowed = ", ".join(f'"{name}"' for name in _APPLICATION_TRANSITIONS[state])
     hint = ""
     if state is CONNECTING and kind == _SEND:
-        hint = ' (call "accept" first)'
+        hint = '; call "accept" first'
     return (
-        f"expected ASGI message {allowed} in application state {state.name}, but got {kind!r}{hint}"
+        f"Expected ASGI message {_one_of(_APPLICATION_TRANSITIONS[state])}, but got {kind!r} "
+        f"(application state {state.name}{hint})"
     )
 
 
@@ -566,7 +685,11 @@ Mode = Literal["text", "binary"]
 
 
 def check_mode(mode: object) -> Mode:
-    """Validate the ``mode`` argument of the JSON helpers."""
+    """Validate the ``mode`` argument of the JSON helpers.
+
+    Raises:
+      InvalidModeError: neither ``"text"`` nor ``"binary"`` (a ValueError and a RuntimeError).
+    """
     if mode == "text" or mode == "binary":
         return mode
-    raise ValueError(f'mode must be "text" or "binary", not {mode!r}')
+    raise InvalidModeError(f'The "mode" argument must be "text" or "binary", not {mode!r}')

@@ -16,6 +16,7 @@ import json
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ._datastructures import Headers
+from ._protocol import validate_status
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -28,11 +29,10 @@ _MESSAGE_PREFIXES = {"websocket": "websocket.", "http": ""}
 
 
 def _check_status(status_code: object) -> int:
-    if not isinstance(status_code, int) or isinstance(status_code, bool):
-        raise TypeError(f"status_code must be an int, not {type(status_code).__name__}")
-    if not 100 <= status_code <= 599:
-        raise ValueError(f"status_code must be in 100-599, not {status_code}")
-    return status_code
+    try:
+        return validate_status(status_code)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"status_code: {error}") from None
 
 
 class Response:

@@ -34,7 +34,7 @@ from wsproto.handshake import server_extensions_handshake
 from wsproto.utilities import split_comma_header
 
 from ._exceptions import LocalProtocolError
-from ._protocol import CANCEL_SAFE_SEND_EXTENSION, validate_accept_headers
+from ._protocol import CANCEL_SAFE_SEND_EXTENSION, subprotocol_offered, validate_accept_headers
 from ._serve_extension import SHUTDOWN_EXTENSION, ShutdownExtension
 
 if TYPE_CHECKING:
@@ -225,7 +225,7 @@ class _Session:
     async def _accept(self, message: ASGIMessage) -> None:
         _check_accept_headers(message)
         subprotocol = message.get("subprotocol")
-        if subprotocol is not None and subprotocol not in self._scope.get("subprotocols", ()):
+        if not subprotocol_offered(subprotocol, self._scope.get("subprotocols", ())):
             self._state = _State.DONE
             await self._log.warning(
                 "trio_ws: the application accepted subprotocol %r, which the client %s did not "

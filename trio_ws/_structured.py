@@ -24,7 +24,6 @@ wraps one exception in an ``ExceptionGroup``.
 from __future__ import annotations
 
 import contextlib
-import enum
 import math
 from collections import deque
 from typing import TYPE_CHECKING, Any, Final, TypeVarTuple, Unpack
@@ -33,14 +32,15 @@ import attrs
 import trio
 
 from ._exceptions import WebSocketDisconnect, WebSocketException
-from ._protocol import ClosedBy
+from ._protocol import ClosedBy, validate_close
+from ._reader import AppStep, PumpStep, Reader, ReaderChoice
 from ._types import Message
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
 
+    from ._link import Link
     from ._options import ConnectionOptions
-    from ._websocket import WebSocket
 
 __all__ = ["Structured", "WebSocketStatistics"]
 
@@ -51,11 +51,7 @@ _OVERFLOW_REASON: Final = "inbound buffer overflow"
 _DATA_ARRIVED: Final = "data arrived"  # a receiver waits for the pump
 _SPACE_FREED: Final = "space freed"  # the pump waits for a receiver ("block" policy)
 _DRAINED: Final = "drained"  # a close waits for the writer to empty the outbox
-#: How long the application must have been away from receiving before the pump reads from
-#: the server again. It bounds how late a send-only phase notices a disconnect (the pump
-#: reads at once in a handler that never receives), and costs at most one pump wake-up per
-#: period while the application is receiving.
-_PUMP_TAKEOVER_DELAY: Final = 0.05
+_PUMP_DEADLINE: Final = "pump deadline"  # the pump waits for its turn; woken early if late
 
 
 @attrs.frozen(kw_only=True)
@@ -79,10 +75,12 @@ class WebSocketStatistics:
     pump_running: bool
 
 
-def _disconnect_fields(message: Message) -> tuple[int, str]:
-    code = message.get("code", 1005)
-    reason = message.get("reason") or ""
-    return (code if type(code) is int else 1005), (reason if isinstance(reason, str) else "")
+def _non_cancelled_leaves(exc: BaseException | None) -> list[BaseException]:
+    """What a block raised, as a flat list without ``trio.Cancelled``."""
+    if exc is None:
+        return []
+    leaves = _leaf_exceptions(exc) if isinstance(exc, BaseExceptionGroup) else [exc]
+    return [leaf for leaf in leaves if not isinstance(leaf, trio.Cancelled)]
 
 
 def _leaf_exceptions(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
@@ -95,47 +93,23 @@ def _leaf_exceptions(group: BaseExceptionGroup[BaseException]) -> list[BaseExcep
     return leaves
 
 
-class _Reader(enum.Enum):
-    """Who is waiting on the server's ``receive``: never both at once."""
-
-    NOBODY = "nobody"
-    APP = "app"  # the application, reading directly while it receives
-    PUMP = "pump"  # the pump, while the application is away
-
-
-class _Turn(enum.Enum):
-    """What the pump does next (see ``Structured._wait_for_turn_to_read``)."""
-
-    READ = "read"  # call the server's receive
-    LEAVE = "leave"  # the application sits idle in receive: end the task until it returns
-    STOP = "stop"  # the server reported the end: never receive again
-
-
 class Structured:
-    """The machinery of one structured-mode connection. Owned by its ``WebSocket``."""
+    """The machinery of one structured-mode connection. Owned by its ``WebSocket``; it reaches
+    the server only through the connection's :class:`~trio_ws._link.Link`."""
 
-    def __init__(self, ws: WebSocket, options: ConnectionOptions) -> None:
-        self._ws = ws
+    def __init__(self, link: Link, options: ConnectionOptions, *, name: str) -> None:
+        self._link = link
+        self._name = name
         self._options = options
         # Created on first use: an idle connection should cost little memory.
         self._buffer: deque[Message] | None = None
         self._lots: dict[str, trio.lowlevel.ParkingLot] = {}  # see _lot()
         self._receiving = False
-        # Who may call the server's receive: the application while it is receiving (no
-        # hand-off), the pump when the application has not received for a moment.
-        self._reader = _Reader.NOBODY  # who is waiting on the server's receive right now
-        self._last_app_receive = -math.inf
-        self._app_read_since = -math.inf
-        self._server_done = False  # the server reported the disconnect: never receive again
+        self._choice = ReaderChoice()  # who reads from the server (see _reader.py)
         self._ended = False
         self._ended_event: trio.Event | None = None
         self._disconnect_scopes: set[trio.CancelScope] | None = None
         self._dropped = 0
-        # In service from the block's start until it ends or the server reports the end; while
-        # it is, somebody (the application or the pump) reads from the server on demand.
-        self._live = False
-        self._pump_active = False  # a pump task exists (it leaves while a reader sits idle)
-        self._closing = False
         self._queued = 0  # messages handed to the writer and not yet sent
         self._outbox: trio.MemorySendChannel[Message] | None = None
         self._nursery_manager: Any = None
@@ -149,8 +123,8 @@ class Structured:
         nursery = await manager.__aenter__()
         self._nursery_manager = manager
         self.nursery = nursery
-        self._live = True
-        self._start_pump()
+        if self._choice.needs_pump():
+            self._start_pump()
         if self._options.outbound_buffer > 0:
             outbox, inbox = trio.open_memory_channel[Message](self._options.outbound_buffer)
             self._outbox = outbox
@@ -159,29 +133,39 @@ class Structured:
     async def exit(self, exc: BaseException | None) -> bool:
         """End the connection as the block ended, and close the nursery.
 
-        How the block ended decides the close:
+        The block and the tasks of ``ws.nursery`` follow the same rules; what they raised
+        decides the close:
 
-        * normally, or by a ``WebSocketDisconnect`` (absorbed): queued messages are flushed,
-          then close 1000 if still open;
-        * by ``WebSocketException(code, reason)`` (absorbed): flush, then close with that code;
-        * by cancellation from outside (server shutdown): close with ``shutdown_code``,
+        * nothing, or a ``WebSocketDisconnect`` of *this* connection (or one raised by the
+          application with ``connection=None``): queued messages are flushed, then close 1000
+          if still open; the disconnect is absorbed;
+        * ``WebSocketException(code, reason)``: flush, then close with that code; absorbed;
+        * cancellation from outside (server shutdown): close with ``shutdown_code``,
           ``closed_by`` SERVER_SHUTDOWN, and the ``Cancelled`` propagates;
-        * by any other exception, in the block or in a task of ``ws.nursery``: close 1011
-          (the exception text is not sent), ``closed_by`` ERROR, and the exception propagates
-          as it was raised (an ``ExceptionGroup`` only when several tasks failed at once).
+        * any other exception, including the ``WebSocketDisconnect`` of *another* connection
+          (a peer this handler sent to has left): close 1011 (the exception text is not
+          sent), ``closed_by`` ERROR, and the exception propagates as it was raised. An
+          ``ExceptionGroup`` comes out only when several exceptions were raised at once.
+
+        An ``ExceptionGroup`` raised by the application's own nursery is judged by its
+        leaves: if they are all this connection's disconnects (or ``WebSocketException``),
+        it ends the block as they would.
 
         Tasks still running in ``ws.nursery`` are cancelled first. Every close is shielded
         and bounded by ``close_timeout``. Returns True when the block's exception is absorbed.
         """
         nursery = self.nursery
         assert nursery is not None
-        if exc is None or isinstance(exc, (WebSocketDisconnect, WebSocketException)):
+        body_leaves = _non_cancelled_leaves(exc)
+        if exc is None or (body_leaves and not self._errors_in(body_leaves)):
+            # An end the application chose (not an error, not a cancellation): what it queued
+            # goes out before the close.
             with trio.CancelScope(shield=True) as scope:
                 scope.relative_deadline = self._options.close_timeout
                 await self.wait_drained()
-        self._closing = True  # no pump restarts from here on
+        self._choice.end()  # nobody reads from the server any more; no pump restarts
         nursery.cancel_scope.cancel("trio_ws: the WebSocket block ended")
-        child_errors: list[BaseException] = []
+        child_leaves: list[BaseException] = []
         outer_cancel: BaseException | None = None
         try:
             await self._nursery_manager.__aexit__(None, None, None)
@@ -190,54 +174,68 @@ class Structured:
                 if isinstance(leaf, trio.Cancelled):
                     outer_cancel = outer_cancel or leaf
                 else:
-                    child_errors.append(leaf)
-        self._live = False
+                    child_leaves.append(leaf)
         self._queued = 0  # whatever the writer had not sent is dropped
         self._wake_all(_DRAINED)
 
-        if child_errors:
+        errors = self._errors_in(body_leaves) + self._errors_in(child_leaves)
+        if errors:
             await self._close_for(ClosedBy.ERROR, 1011, "")
-            if len(child_errors) == 1:
-                raise child_errors[0] from None
-            raise BaseExceptionGroup("several tasks of a trio_ws connection failed", child_errors)
+            if len(errors) == 1:
+                if errors[0] is exc:
+                    return False  # propagates unchanged, with its traceback
+                raise errors[0] from None
+            if exc is not None and not child_leaves:
+                return False  # the application's own group, as it raised it
+            raise BaseExceptionGroup("several tasks of a trio_ws connection failed", errors)
+        requested = next(
+            (e for e in body_leaves + child_leaves if isinstance(e, WebSocketException)), None
+        )
+        if requested is not None:
+            reason = validate_close(requested.code, requested.reason)
+            await self._close_for(ClosedBy.APP, requested.code, reason)
+            return exc is not None
         if isinstance(exc, trio.Cancelled) and outer_cancel is None:
             # Whose Cancelled is it? If a scope outside the block is cancelled, this
             # checkpoint raises again; otherwise it was ws.nursery's own scope (someone
-            # cancelled it), which ends the connection normally.
+            # cancelled it, or a task ended the block), which ends the connection normally.
             try:
                 await trio.lowlevel.checkpoint_if_cancelled()
             except trio.Cancelled as outside:
                 outer_cancel = outside
-        if isinstance(exc, WebSocketException):
-            await self._close_for(ClosedBy.APP, exc.code, exc.reason)
-            return True
         if exc is None and outer_cancel is not None:
             # Cancelled from outside while the block was ending: a shutdown after all.
             await self._close_for(ClosedBy.SERVER_SHUTDOWN, self._shutdown_code(), "")
             raise outer_cancel
-        if exc is None or isinstance(exc, WebSocketDisconnect):
-            await self._close_for(ClosedBy.APP, 1000, "")
-            return exc is not None
-        if isinstance(exc, trio.Cancelled):
-            if outer_cancel is None:
-                await self._close_for(ClosedBy.APP, 1000, "")
-                return True  # the Cancelled belonged to ws.nursery's scope
+        if isinstance(exc, trio.Cancelled) and outer_cancel is not None:
             await self._close_for(ClosedBy.SERVER_SHUTDOWN, self._shutdown_code(), "")
             return False
-        await self._close_for(ClosedBy.ERROR, 1011, "")
-        return False
+        # Nothing, this connection's own disconnect, or ws.nursery's own cancellation.
+        await self._close_for(ClosedBy.APP, 1000, "")
+        return exc is not None
+
+    def _errors_in(self, leaves: list[BaseException]) -> list[BaseException]:
+        """The exceptions among ``leaves`` that are errors of the handler (close 1011)."""
+        return [
+            leaf
+            for leaf in leaves
+            if not isinstance(leaf, WebSocketException) and not self._is_own_disconnect(leaf)
+        ]
+
+    def _is_own_disconnect(self, exc: BaseException) -> bool:
+        if not isinstance(exc, WebSocketDisconnect):
+            return False
+        return exc.connection is None or exc.connection is self._link.exchange.owner
 
     def _shutdown_code(self) -> int:
         """The server's shutdown code when it announced one (trio_ws.serve), else ours."""
-        announced = self._ws._session.shutdown_close_code
+        announced = self._link.exchange.shutdown_close_code
         return self._options.shutdown_code if announced is None else announced
 
     async def _close_for(self, closed_by: ClosedBy, code: int, reason: str) -> None:
         """Close (shielded, bounded) unless already closed; record who closed and why."""
-        ws = self._ws
-        if ws.closed_by is None:
-            ws._session.record_end(code, reason, closed_by)
-        await ws._close({"type": "websocket.close", "code": code, "reason": reason})
+        self._link.exchange.record_end(code, reason, closed_by)  # unless already recorded
+        await self._link.close(code, reason, self.wait_drained)
         self.notify_end()
 
     def notify_end(self) -> None:
@@ -287,14 +285,12 @@ class Structured:
             dropped=self._dropped,
             outbound_queued=self._queued,
             outbound_capacity=self._options.outbound_buffer,
-            pump_running=self._live,
+            pump_running=self._choice.reader is not Reader.DONE,
         )
 
     def _start_pump(self) -> None:
         assert self.nursery is not None
-        self._pump_active = True
-        name = f"trio_ws receive pump {self._ws.scope.get('path')}"
-        self.nursery.start_soon(self._pump, name=name)
+        self.nursery.start_soon(self._pump, name=f"trio_ws receive pump {self._name}")
 
     # ------------------------------------------------------------------ lazily made parts
 
@@ -324,7 +320,8 @@ class Structured:
     # ------------------------------------------------------------------ receiving
 
     async def receive(self) -> Message:
-        """The next message: from the buffer, else straight from the server, else via the pump.
+        """The next message: from the buffer, else straight from the server, else via the pump
+        (who reads is decided by :class:`~trio_ws._reader.ReaderChoice`).
 
         Atomic under cancellation: a message is either still in the buffer (or the server's
         queue) or returned; nothing is awaited after one is taken.
@@ -332,104 +329,107 @@ class Structured:
         if self._receiving:
             raise trio.BusyResourceError("another task is already receiving on this WebSocket")
         self._receiving = True
+        choice = self._choice
+        choice.app_enters(trio.current_time())
         try:
-            buffer = self._buffer
-            if not buffer and self._live and self._reader is _Reader.NOBODY:
-                # The block is live and nobody is reading from the server: read directly.
-                # (``_pump_running`` is false once the block ended or the server is done.)
-                return await self._receive_directly()
-            if buffer:
-                await trio.lowlevel.checkpoint_if_cancelled()
-            while not buffer:
-                if not self._live:
-                    # The block has ended (or the pump stopped after an overflow close):
-                    # nothing more will arrive, and the server must not be asked again.
-                    raise self._ws._session.disconnect_error()
-                # The message stays in the buffer until popped below, with no await in
-                # between: a cancelled wait consumes nothing.
+            waited = False
+            while True:
+                step = choice.app_step(bool(self._buffer))
+                if step is AppStep.DIRECT:
+                    return await self._receive_directly()
+                if step is AppStep.BUFFER:
+                    break
+                if step is AppStep.ENDED:
+                    # The end was reported (or the block ended): nothing more will arrive,
+                    # and the server must not be asked again.
+                    raise self._link.exchange.disconnect_error()
+                # The pump is reading: wait for what it delivers. A message stays in the
+                # buffer until popped below, with no await in between: a cancelled wait
+                # consumes nothing.
                 await self._lot(_DATA_ARRIVED).park()
-                buffer = self._buffer
-            assert buffer is not None  # non-empty here
+                waited = True
+            if not waited:
+                await trio.lowlevel.checkpoint_if_cancelled()
+            buffer = self._buffer
+            assert buffer  # BUFFER: not empty, and only this task takes from it
             message = buffer.popleft()
             self._wake_one(_SPACE_FREED)
         finally:
             self._receiving = False
-            self._last_app_receive = trio.current_time()
-        return self._ws._session.incoming(message)
+            if choice.app_leaves(trio.current_time()):
+                self._wake_one(_PUMP_DEADLINE)
+        return self._link.exchange.incoming(message)
 
     async def _receive_directly(self) -> Message:
         """Call the server's ``receive`` in the application's task: no hand-off through the
-        pump while the application is reading. The pump waits meanwhile (see ``_pump``)."""
-        self._reader = _Reader.APP
-        self._app_read_since = trio.current_time()
+        pump while the application is reading. The choice made this task the reader."""
+        choice = self._choice
+        exchange = self._link.exchange
         try:
-            message = await self._ws._receive()
+            message = await self._link.receive()
+        except trio.Cancelled:
+            choice.read_done(final=False)  # the server's receive is atomic: nothing was lost
+            raise
+        except BaseException:
+            choice.read_done(final=True)  # a failed receive is not retried
+            raise
         finally:
-            self._reader = _Reader.NOBODY
-            if not self._pump_active and self._live and not self._closing:
+            if choice.needs_pump():
                 self._start_pump()  # it left while we sat idle; it watches again from now
-        if message.get("type") == "websocket.disconnect":
-            self._server_done = True  # never ask the server again; the pump stops too
-            self._live = False
-            message = self._ws._session.incoming(message)
+        final = exchange.is_disconnect(message)
+        choice.read_done(final=final)
+        message = exchange.incoming(message)
+        if final:
             self.notify_end()
-            return message
-        return self._ws._session.incoming(message)
+        return message
 
-    async def _wait_for_turn_to_read(self) -> _Turn:
-        """Wait until the pump may call the server's ``receive``.
-
-        The application reads directly whenever it is receiving; the pump reads only when it
-        has not received for ``_PUMP_TAKEOVER_DELAY`` seconds (so a handler that only sends,
-        or has stopped reading, still has its disconnect noticed), and, under the "block"
-        policy, only when the buffer has room. While the application is busy reading, the
-        pump looks once per period; once the application has sat in ``receive`` for a whole
-        period (an idle connection) the pump leaves, and the application's next return from
-        ``receive`` starts it again: an idle connection holds no pump task.
-        """
-        while not self._server_done:
-            now = trio.current_time()
-            if self._reader is _Reader.APP:
-                if now < self._app_read_since + _PUMP_TAKEOVER_DELAY:
-                    await trio.sleep_until(self._app_read_since + _PUMP_TAKEOVER_DELAY)
-                    continue
-                return _Turn.LEAVE
-            turn = self._last_app_receive + _PUMP_TAKEOVER_DELAY
-            if now < turn:
-                await trio.sleep_until(turn)
-                continue
-            if (
-                self._options.overflow == "block"
-                and len(self._buffer or ()) >= self._options.inbound_buffer
-            ):
-                await self._lot(_SPACE_FREED).park()
-                continue
-            return _Turn.READ
-        return _Turn.STOP
+    def _buffer_full(self) -> bool:
+        return (
+            self._options.overflow == "block"
+            and len(self._buffer or ()) >= self._options.inbound_buffer
+        )
 
     async def _pump(self) -> None:
-        """Read from the server into the buffer whenever the application is not reading,
-        until the disconnect (never after it)."""
-        receive = self._ws._receive
-        session = self._ws._session
+        """Read from the server into the buffer whenever the choice says so, until the
+        disconnect (never after it), or leave while the application sits in receive."""
+        choice = self._choice
+        receive = self._link.receive
+        exchange = self._link.exchange
         capacity = self._options.inbound_buffer
         overflow = self._options.overflow
-        leaving = False
+        for_now = False
         try:
-            while (turn := await self._wait_for_turn_to_read()) is _Turn.READ:
-                self._reader = _Reader.PUMP
+            while True:
+                step, until = choice.pump_step(trio.current_time(), self._buffer_full())
+                if step is PumpStep.WAIT:
+                    if until == math.inf:
+                        await self._lot(_SPACE_FREED).park()
+                        continue
+                    choice.pump_wakes_at = until
+                    with trio.move_on_at(until):
+                        await self._lot(_PUMP_DEADLINE).park()
+                    choice.pump_wakes_at = -math.inf
+                    continue
+                if step is not PumpStep.READ:
+                    for_now = step is PumpStep.LEAVE
+                    return
                 try:
                     message = await receive()
-                finally:
-                    self._reader = _Reader.NOBODY
+                except trio.Cancelled:
+                    choice.read_done(final=False)
+                    raise
+                except BaseException:
+                    choice.read_done(final=True)
+                    raise
                 buffer = self._inbound()
-                if message.get("type") == "websocket.disconnect":
-                    self._server_done = True
-                    session.peer_disconnected(*_disconnect_fields(message))
+                if exchange.is_disconnect(message):
+                    choice.read_done(final=True)
+                    exchange.peer_disconnected(*exchange.disconnect_fields(message))
                     buffer.append(message)
                     self._wake_all(_DATA_ARRIVED)
                     self.notify_end()
                     return
+                choice.read_done(final=False)
                 if len(buffer) >= capacity:
                     if overflow == "drop_oldest":
                         buffer.popleft()
@@ -439,37 +439,28 @@ class Structured:
                         return
                 buffer.append(message)
                 self._wake_one(_DATA_ARRIVED)
-            leaving = turn is _Turn.LEAVE
         finally:
-            self._pump_active = False
-            if not leaving:
-                self._live = False
+            choice.pump_leaves(for_now=for_now)
+            if not for_now:
                 self._wake_all(_DATA_ARRIVED)
 
     async def _close_on_overflow(self) -> None:
         """Close with the overflow code; buffered messages stay readable, then the end."""
-        ws = self._ws
-        session = ws._session
+        exchange = self._link.exchange
         code = self._options.overflow_close_code
-        session.record_end(code, _OVERFLOW_REASON, ClosedBy.APP)
-        session.deliver_after_close = True
-        self._inbound().append(
-            {"type": "websocket.disconnect", "code": code, "reason": _OVERFLOW_REASON}
-        )
+        self._choice.end()  # from now on only this loop reads, to drain the server
+        exchange.record_end(code, _OVERFLOW_REASON, ClosedBy.APP)
+        exchange.deliver_after_close = True
+        self._inbound().append(exchange.disconnect_message(code, _OVERFLOW_REASON))
         self._wake_all(_DATA_ARRIVED)
-        await ws._close({"type": "websocket.close", "code": code, "reason": _OVERFLOW_REASON})
-        session.peer_disconnected(code, _OVERFLOW_REASON)
+        await self._link.close(code, _OVERFLOW_REASON, self.wait_drained)
+        exchange.peer_disconnected(code, _OVERFLOW_REASON)
         self.notify_end()
         # Keep the server's queue moving until it reports the end, so that it can finish
         # the close handshake; what arrives now is discarded.
-        receive = ws._receive
-        self._reader = _Reader.PUMP  # the application must not read beside this loop
-        try:
-            while (await receive()).get("type") != "websocket.disconnect":
-                self._dropped += 1
-        finally:
-            self._reader = _Reader.NOBODY
-        self._server_done = True
+        receive = self._link.receive
+        while not exchange.is_disconnect(await receive()):
+            self._dropped += 1
 
     # ------------------------------------------------------------------ sending
 
@@ -498,17 +489,15 @@ class Structured:
             await self._lot(_DRAINED).park()
 
     async def _writer(self, inbox: trio.MemoryReceiveChannel[Message]) -> None:
-        ws = self._ws
+        link = self._link
         async with inbox:
             async for message in inbox:
                 try:
-                    if not ws._session.peer_gone:
-                        await ws._send_turn.take()
-                        try:
-                            await ws._send_shielded(message)
-                        finally:
-                            ws._send_turn.release()
+                    await link.send_in_turn(message, self._unless_peer_gone)
                 except WebSocketDisconnect:
                     pass  # the peer left: queued messages are dropped, later sends raise
                 finally:
                     self._message_done()
+
+    def _unless_peer_gone(self, message: Message, waited: bool) -> Message | None:
+        return None if self._link.exchange.peer_gone else message

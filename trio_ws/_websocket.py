@@ -1,7 +1,7 @@
 """``WebSocket``: Starlette's WebSocket API over an ASGI connection, on Trio.
 
 The class talks to the ASGI ``receive``/``send`` callables directly and asks the sans-I/O
-:class:`~trio_ws._protocol.Session` about every message. Used as an async context manager it
+:class:`~trio_ws._protocol.Exchange` about every message. Used as an async context manager it
 switches to *structured mode* (see :mod:`trio_ws._structured`): a per-connection nursery with a
 receive pump that notices the client leaving even while the application only sends.
 
@@ -11,9 +11,9 @@ Guarantees that hold in both modes:
   ``trio.Cancelled`` means no message was consumed.
 * **An ASGI send is never cancelled half-way.** It runs in a shielded scope; hypercorn frames
   (and compresses) a message before it waits for its socket lock, so a send cancelled there
-  would silently corrupt a permessage-deflate stream. Servers that declare the
-  ``trio_ws.cancel_safe_send`` scope extension (``trio_ws.serve``, ``trio_ws.testing``)
-  guarantee this themselves, and the shield is skipped.
+  would silently corrupt a permessage-deflate stream (docs/hypercorn-facts.md, fact 5).
+  Servers that declare the ``trio_ws.cancel_safe_send`` scope extension (``trio_ws.serve``,
+  ``trio_ws.testing``) guarantee this themselves, and the shield is skipped.
 * **Concurrent senders are serialised**, first come first served; each message goes out whole.
   **Concurrent receivers are a bug** and get :exc:`trio.BusyResourceError`.
 """
@@ -21,22 +21,24 @@ Guarantees that hold in both modes:
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, Unpack, final
+import sys
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, Unpack, final
 
 import trio
 
 from ._exceptions import InvalidJSONMessage, LocalProtocolError, WebSocketDisconnect
+from ._link import Link
 from ._options import ConnectionOptions
-from ._protocol import ClosedBy, Session, WebSocketState, check_mode, validate_close
+from ._protocol import ClosedBy, Exchange, WebSocketState, check_mode, validate_close
 from ._scope_view import ScopeView
-from ._send_turn import SendTurn
+from ._structured import Structured
 
 if TYPE_CHECKING:
     import contextlib
     from collections.abc import Awaitable, Callable, Iterable
     from types import TracebackType
 
-    from ._structured import PosArgs, Structured, WebSocketStatistics
+    from ._structured import PosArgs, WebSocketStatistics
     from ._types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["MessageIterator", "WebSocket"]
@@ -44,6 +46,29 @@ __all__ = ["MessageIterator", "WebSocket"]
 _DEFAULT_OPTIONS = ConnectionOptions()  # frozen, so one instance serves every connection
 
 T = TypeVar("T")
+
+
+#: What a connection says when it finds itself on asyncio rather than Trio.
+NOT_ON_TRIO: Final = "trio_ws runs on Trio; start hypercorn with --worker-class trio"
+
+
+def _require_trio() -> None:
+    """Raise one clear sentence when a connection is made under asyncio instead of Trio.
+
+    Raises:
+      RuntimeError: an asyncio event loop is running in this thread and Trio is not.
+    """
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        asyncio = sys.modules.get("asyncio")
+        if asyncio is None:
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no event loop at all: a WebSocket made for its request views only
+        raise RuntimeError(NOT_ON_TRIO) from None
 
 
 async def _no_receive() -> Message:
@@ -125,6 +150,8 @@ class WebSocket(ScopeView):
 
     Raises:
       ValueError: the scope is not a websocket scope.
+      RuntimeError: made with ``receive``/``send`` under asyncio (trio_ws runs on Trio; start
+        hypercorn with ``--worker-class trio``).
     """
 
     def __init__(
@@ -136,12 +163,17 @@ class WebSocket(ScopeView):
         options: ConnectionOptions | None = None,
     ) -> None:
         super().__init__(scope)
-        self._session = Session(scope)
-        self._receive = receive if receive is not None else _no_receive
-        self._send = send if send is not None else _no_send
-        self._receiving = False
-        self._send_turn = SendTurn()
+        if receive is not None or send is not None:
+            _require_trio()
+        self._exchange = exchange = Exchange(scope, self)
         self._options = options if options is not None else _DEFAULT_OPTIONS
+        self._link = Link(
+            exchange,
+            receive if receive is not None else _no_receive,
+            send if send is not None else _no_send,
+            close_timeout=self._options.close_timeout,
+        )
+        self._receiving = False
         self._structured: Structured | None = None
 
     def __repr__(self) -> str:
@@ -155,14 +187,31 @@ class WebSocket(ScopeView):
     @property
     def client_state(self) -> WebSocketState:
         """What the server reported: CONNECTING, CONNECTED, or DISCONNECTED once the
-        disconnect message has been received by the application."""
-        return self._session.client_state
+        disconnect message has been received by the application.
+
+        Assignable, as in Starlette (some code in the wild resets it): the exchange follows,
+        and later messages are checked against the assigned state. Discouraged: it is how
+        you lie to the protocol checks, and nothing is sent to the server.
+        """
+        return self._exchange.client_state
+
+    @client_state.setter
+    def client_state(self, state: WebSocketState) -> None:
+        self._exchange.client_state = WebSocketState(getattr(state, "value", state))
 
     @property
     def application_state(self) -> WebSocketState:
         """What the application sent: CONNECTING, CONNECTED, RESPONSE (denial in progress)
-        or DISCONNECTED (closed, or the denial response is complete)."""
-        return self._session.application_state
+        or DISCONNECTED (closed, or the denial response is complete).
+
+        Assignable, as in Starlette; discouraged for the same reasons as
+        :attr:`client_state`.
+        """
+        return self._exchange.application_state
+
+    @application_state.setter
+    def application_state(self, state: WebSocketState) -> None:
+        self._exchange.application_state = WebSocketState(getattr(state, "value", state))
 
     @property
     def close_code(self) -> int | None:
@@ -172,17 +221,17 @@ class WebSocket(ScopeView):
         client close), the application's when it closed first, 1006 when the connection was
         lost, 1011 after an error in structured mode.
         """
-        return self._session.close_code
+        return self._exchange.close_code
 
     @property
     def close_reason(self) -> str | None:
         """The close reason that goes with :attr:`close_code` (``""`` if none was given)."""
-        return self._session.close_reason
+        return self._exchange.close_reason
 
     @property
     def closed_by(self) -> ClosedBy | None:
         """Who ended the connection (:class:`trio_ws.ClosedBy`), ``None`` while it is open."""
-        return self._session.closed_by
+        return self._exchange.closed_by
 
     # ------------------------------------------------------------------ raw messages
 
@@ -202,18 +251,18 @@ class WebSocket(ScopeView):
           Atomic: if this raises ``trio.Cancelled``, no message was consumed (provided the
           server's ``receive`` is itself atomic, as hypercorn's and trio_ws.testing's are).
         """
-        session = self._session
-        session.check_receive()
+        exchange = self._exchange
+        exchange.check_receive()
         if self._structured is not None:
             return await self._structured.receive()
         if self._receiving:
             raise trio.BusyResourceError("another task is already receiving on this WebSocket")
         self._receiving = True
         try:
-            message = await self._receive()
+            message = await self._link.receive()
         finally:
             self._receiving = False
-        return session.incoming(message)
+        return exchange.incoming(message)
 
     async def send(self, message: Message) -> None:
         """Send a raw ASGI message, validating it and keeping the states right.
@@ -234,12 +283,10 @@ class WebSocket(ScopeView):
         await trio.lowlevel.checkpoint_if_cancelled()
         if self._structured is not None:
             await self._structured.wait_drained()  # keep call order behind queued messages
-        await self._send_turn.take()
-        try:
-            message = self._session.outgoing(message)
-            await self._send_shielded(message)
-        finally:
-            self._send_turn.release()
+        await self._link.send_in_turn(message, self._outgoing)
+
+    def _outgoing(self, message: Message, waited: bool) -> Message:
+        return self._exchange.outgoing(message)
 
     # ------------------------------------------------------------------ handshake
 
@@ -266,12 +313,8 @@ class WebSocket(ScopeView):
           If this raises ``trio.Cancelled``, the connection was not accepted (the
           ``websocket.connect`` message may have been consumed, which changes nothing).
         """
-        message = {
-            "type": "websocket.accept",
-            "subprotocol": subprotocol,
-            "headers": list(headers) if headers is not None else [],
-        }
-        if self._session.client_state is WebSocketState.CONNECTING:
+        message = self._exchange.accept_message(subprotocol, headers)
+        if self._exchange.client_state is WebSocketState.CONNECTING:
             await self.receive()  # the websocket.connect message
         await self.send(message)
 
@@ -283,6 +326,7 @@ class WebSocket(ScopeView):
         its messages are validated like any other.
 
         Raises:
+          TypeError: ``response`` is not an ASGI application (a string, for example).
           LocalProtocolError (a ``RuntimeError``): the server does not support the
             ``websocket.http.response`` extension, or the connection was already accepted,
             closed or denied.
@@ -292,14 +336,21 @@ class WebSocket(ScopeView):
           response interrupted after its start leaves the connection half-answered, and the
           server ends it.
         """
-        if not self._session.denial_supported:
-            raise LocalProtocolError(
-                "The server doesn't support the Websocket Denial Response extension."
+        if not callable(response):
+            raise TypeError(
+                "send_denial_response() takes an ASGI response such as "
+                f"trio_ws.Response(...) or PlainTextResponse(...), not {type(response).__name__}"
             )
-        if self._session.application_state is not WebSocketState.CONNECTING:
+        if not self._exchange.denial_supported:
+            raise LocalProtocolError(
+                "The server doesn't support the Websocket Denial Response extension.",
+                connection=self,
+            )
+        if self._exchange.application_state is not WebSocketState.CONNECTING:
             raise LocalProtocolError(
                 "send_denial_response() must be called before the connection is accepted "
-                f"(application state is {self._session.application_state.name})"
+                f"(application state is {self._exchange.application_state.name})",
+                connection=self,
             )
         await response(self.scope, self.receive, self.send)
 
@@ -319,8 +370,8 @@ class WebSocket(ScopeView):
         Cancellation:
           Atomic: if this raises ``trio.Cancelled``, no message was consumed.
         """
-        self._session.check_receive_data()
-        return self._session.text_of(await self.receive())
+        self._exchange.check_receive_data()
+        return self._exchange.text_of(await self.receive())
 
     async def receive_bytes(self) -> bytes:
         """Receive the next message, which must be a binary message.
@@ -336,8 +387,8 @@ class WebSocket(ScopeView):
         Cancellation:
           Atomic: if this raises ``trio.Cancelled``, no message was consumed.
         """
-        self._session.check_receive_data()
-        return self._session.bytes_of(await self.receive())
+        self._exchange.check_receive_data()
+        return self._exchange.bytes_of(await self.receive())
 
     async def receive_json(self, mode: str = "text") -> Any:
         """Receive the next message and decode it as JSON.
@@ -357,9 +408,9 @@ class WebSocket(ScopeView):
           Atomic: if this raises ``trio.Cancelled``, no message was consumed.
         """
         binary = check_mode(mode) == "binary"
-        self._session.check_receive_data()
+        self._exchange.check_receive_data()
         message = await self.receive()
-        raw = self._session.bytes_of(message) if binary else self._session.text_of(message)
+        raw = self._exchange.bytes_of(message) if binary else self._exchange.text_of(message)
         return _decode_json(raw)
 
     def iter_text(self) -> MessageIterator[str]:
@@ -392,7 +443,7 @@ class WebSocket(ScopeView):
           message goes out whole (the ASGI send is shielded); a cancellation that arrives
           meanwhile is delivered at the caller's next checkpoint.
         """
-        await self._send_data(self._session.text_message(data))
+        await self._send_data(self._exchange.text_message(data))
 
     async def send_bytes(self, data: bytes | bytearray | memoryview) -> None:
         """Send a binary message.
@@ -404,7 +455,7 @@ class WebSocket(ScopeView):
         Cancellation:
           As :meth:`send_text`.
         """
-        await self._send_data(self._session.bytes_message(data))
+        await self._send_data(self._exchange.bytes_message(data))
 
     async def send_json(self, data: Any, mode: str = "text") -> None:
         """Send ``data`` encoded as compact JSON, in a text (default) or binary message.
@@ -420,9 +471,9 @@ class WebSocket(ScopeView):
         binary = check_mode(mode) == "binary"
         text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
         if binary:
-            await self._send_data(self._session.bytes_message(text.encode("utf-8")))
+            await self._send_data(self._exchange.bytes_message(text.encode("utf-8")))
         else:
-            await self._send_data(self._session.text_message(text))
+            await self._send_data(self._exchange.text_message(text))
 
     # ------------------------------------------------------------------ closing
 
@@ -444,72 +495,31 @@ class WebSocket(ScopeView):
           The close is made even under cancellation; the ``Cancelled`` is raised after it.
         """
         reason = validate_close(code, reason)
-        await self._close({"type": "websocket.close", "code": code, "reason": reason})
-        await trio.lowlevel.checkpoint_if_cancelled()
-
-    async def _close(self, message: Message) -> bool:
-        """Send ``message`` (a close) if still needed; shielded and bounded. True if sent."""
         structured = self._structured
-        sent = False
-        with trio.CancelScope(shield=True) as scope:
-            scope.relative_deadline = self._options.close_timeout
-            if structured is not None:
-                await structured.wait_drained()
-            await self._send_turn.take()
-            try:
-                if self._session.close_needed():
-                    message = self._session.outgoing(message)
-                    try:
-                        await self._send_shielded(message)
-                        sent = True
-                    except WebSocketDisconnect:
-                        pass  # the peer left first: the connection is closed all the same
-            finally:
-                self._send_turn.release()
-        if structured is not None and self._session.closed_by is not None:
-            structured.notify_end()
-        return sent  # False too when the deadline passed while sends were in flight
+        if structured is None:
+            await self._link.close(code, reason)
+        else:
+            await self._link.close(code, reason, structured.wait_drained)
+            if self._exchange.closed_by is not None:
+                structured.notify_end()
+        await trio.lowlevel.checkpoint_if_cancelled()
 
     # ------------------------------------------------------------------ the send path
 
     async def _send_data(self, message: Message) -> None:
-        """Send a data message that the session has already built and checked."""
+        """Send a data message that the exchange has already built and checked."""
         await trio.lowlevel.checkpoint_if_cancelled()
         structured = self._structured
         if structured is not None and structured.buffered_sending:
             await structured.enqueue(message)  # returns once queued; the writer sends it
             return
-        turn = self._send_turn
-        if turn.held:
-            await turn.take()
-            try:
-                # The state may have moved on while we queued (a close, a disconnect).
-                self._session.check_can_send_data()
-            except BaseException:
-                turn.release()
-                raise
-        else:
-            await turn.take()  # free: taken at once, no schedule point
-        try:
-            await self._send_shielded(message)
-        finally:
-            turn.release()
+        await self._link.send_in_turn(message, self._recheck)
 
-    async def _send_shielded(self, message: Message) -> None:
-        """Hand one message to the server; never cancelled half-way. Caller holds the send turn.
-
-        A server that declares ``trio_ws.cancel_safe_send`` guarantees that itself, so the
-        shield (a cancel scope per message, the largest cost on the send path) is skipped.
-        """
-        try:
-            if self._session.cancel_safe_send:
-                await self._send(message)
-            else:
-                with trio.CancelScope(shield=True):
-                    await self._send(message)
-        except OSError as exc:  # ASGI 2.4: the connection is gone
-            self._session.connection_lost()
-            raise self._session.disconnect_error() from exc
+    def _recheck(self, message: Message, waited: bool) -> Message:
+        """After waiting for the turn the state may have moved on (a close, a disconnect)."""
+        if waited:
+            self._exchange.check_can_send_data()
+        return message
 
     # ------------------------------------------------------------------ structured mode
 
@@ -522,11 +532,9 @@ class WebSocket(ScopeView):
         Cancellation:
           If cancelled, nothing was started.
         """
-        from ._structured import Structured
-
         if self._structured is not None:
             raise RuntimeError("a WebSocket can enter structured mode only once")
-        structured = Structured(self, self._options)
+        structured = Structured(self._link, self._options, name=str(self.scope.get("path")))
         await structured.enter()
         self._structured = structured
         return self

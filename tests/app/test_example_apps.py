@@ -23,9 +23,6 @@ if TYPE_CHECKING:
     from trio_ws._types import ASGIApp, Receive, Scope, Send
 
 APPS = {"starlette": starlette_app.app, "fastapi": fastapi_app.app}
-needs_adopt = pytest.mark.skipif(
-    not hasattr(trio_ws, "adopt"), reason="trio_ws.adopt() comes from the connection-core branch"
-)
 
 
 def with_lifespan_state(app: ASGIApp, state: dict[str, Any]) -> ASGIApp:
@@ -120,7 +117,6 @@ async def test_fastapi_dependency_refuses_an_unknown_token_before_accept() -> No
     assert rejected.value.status_code == 403
 
 
-@needs_adopt
 async def test_fastapi_room_relays_between_members_in_memory() -> None:
     app = with_lifespan_state(fastapi_app.app, {"rooms": Rooms()})
     with trio.fail_after(5):
@@ -207,7 +203,6 @@ async def test_fastapi_example_over_real_servers(server: str) -> None:
             assert (await rejection(url + "/rooms/r1?token=nope")).status_code == 403
 
 
-@needs_adopt
 @pytest.mark.hypercorn
 @pytest.mark.parametrize("server", SERVERS)
 async def test_fastapi_rooms_over_real_servers(server: str) -> None:

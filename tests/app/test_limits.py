@@ -19,12 +19,6 @@ from trio_ws.testing import ConnectionClosed, ConnectionRejected, connect
 
 from ._servers import CLIENT, SERVERS, served
 
-PUMP_RULE = pytest.mark.xfail(
-    strict=True,
-    reason="needs core's receive-error rule: an exception raised by the ASGI receive in the "
-    "pump must close with the handler's rules (WebSocketException -> its code)",
-)
-
 
 async def echo(ws: WebSocket) -> None:
     await ws.accept()
@@ -87,7 +81,6 @@ async def test_binary_message_over_max_message_size_closes_with_1009() -> None:
             assert (await closed_code(client))[0] == 1009
 
 
-@PUMP_RULE
 async def test_max_message_size_applies_while_only_the_pump_reads() -> None:
     app = websocket_app(sender_only, max_message_size=4)
     with trio.fail_after(5):
@@ -142,7 +135,6 @@ async def test_rate_limit_drop_discards_the_excess_and_keeps_the_connection(
             assert client.close_code is None
 
 
-@PUMP_RULE
 async def test_rate_limit_applies_while_only_the_pump_reads(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

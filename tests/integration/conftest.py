@@ -7,3 +7,5 @@ The fixture that closes sockets trio-websocket leaks lives in ``tests/conftest.p
 from __future__ import annotations
 
 from trio_ws.testing.pytest_plugin import trio_ws_server  # noqa: F401  (the plugin's fixture)
+
+from ._plain_hypercorn import plain_hypercorn  # noqa: F401  (plain hypercorn on 127.0.0.1:0)

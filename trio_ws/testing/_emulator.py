@@ -5,7 +5,7 @@ channels, so there are no threads and no sockets:
 
 - **inbound** (client → app): bounded, ``queue_size`` slots (hypercorn: 10). It carries
   ``websocket.connect``, the client's messages and the final ``websocket.disconnect``. When it
-  is full the client's sends block, as hypercorn's reader does (HYPERCORN.md §1.3).
+  is full the client's sends block, as hypercorn's reader does (docs/hypercorn-facts.md, fact 3).
 - **outbound** (app → client): unbounded. It carries the typed events of
   :mod:`._server_protocol`; the app's ``send`` never blocks on a slow client.
 
@@ -137,7 +137,7 @@ class ServerEmulator:
         """
         if self._disconnect_delivered:
             if self.spec_version == "2.3":
-                await trio.sleep_forever()  # hypercorn never closes the queue (HYPERCORN.md §0 #2)
+                await trio.sleep_forever()  # hypercorn-facts.md, fact 2
             await trio.lowlevel.checkpoint()
             raise AppProtocolError("receive() called again after websocket.disconnect")
         message = await self._inbound_receive.receive()

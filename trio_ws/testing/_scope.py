@@ -1,7 +1,7 @@
 """Build the ASGI ``websocket`` connection scope that the in-memory client hands to the app.
 
 Pure: no trio, no I/O. The shape follows the ASGI spec and what hypercorn 0.18 really sends
-(``/work/shared/HYPERCORN.md`` §2.1): the request headers include the upgrade handshake, the
+(docs/hypercorn-facts.md, fact 13): the request headers include the upgrade handshake, the
 ``host`` header is derived from ``server`` unless given, and ``extensions`` holds only
 ``websocket.http.response`` (and only when the denial extension is on).
 """

@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from .._protocol import validate_accept_headers, validate_close, validate_headers
+from .._protocol import (
+    validate_accept_headers,
+    validate_close,
+    validate_headers,
+    validate_status,
+    validate_subprotocol,
+)
 from ._exceptions import AppProtocolError
 
 if TYPE_CHECKING:
@@ -208,9 +214,10 @@ class ServerProtocol:
             self.phase = Phase.REJECTED
             return Rejected(403, [], b"")
         if kind == "websocket.http.response.start":
-            status = message.get("status")
-            if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
-                raise AppProtocolError(f"denial status must be an int in 100-599, got {status!r}")
+            try:
+                status = validate_status(message.get("status"))
+            except (TypeError, ValueError) as error:
+                raise AppProtocolError(f"denial status: {error}") from None
             self._denial_headers = _check_headers(message.get("headers"), for_accept=False)
             self._denial_status = status
             self.phase = Phase.DENYING
@@ -218,12 +225,12 @@ class ServerProtocol:
         raise self._illegal(kind, "before the handshake is accepted")
 
     def _accept(self, message: Message) -> Accepted:
-        subprotocol = message.get("subprotocol")
-        if subprotocol is not None and subprotocol not in self.offered_subprotocols:
-            raise AppProtocolError(
-                f"accept chose subprotocol {subprotocol!r}, which the client did not offer "
-                f"(offered: {list(self.offered_subprotocols)!r}); hypercorn 0.18 crashes on this"
+        try:
+            subprotocol = validate_subprotocol(
+                message.get("subprotocol"), self.offered_subprotocols
             )
+        except (TypeError, ValueError) as error:
+            raise AppProtocolError(f"{error}; hypercorn 0.18 crashes on this") from None
         headers = _check_headers(message.get("headers"), for_accept=True)
         self.phase = Phase.OPEN
         return Accepted(subprotocol, headers)

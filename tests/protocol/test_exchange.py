@@ -21,7 +21,7 @@ from trio_ws import (
     WebSocketDisconnected,
     WebSocketState,
 )
-from trio_ws._protocol import Session, validate_close
+from trio_ws._protocol import Exchange, validate_close
 
 CONNECTING = WebSocketState.CONNECTING
 CONNECTED = WebSocketState.CONNECTED
@@ -40,8 +40,8 @@ def make_scope(**extra: Any) -> dict[str, Any]:
     return scope
 
 
-def session_in(client: WebSocketState, application: WebSocketState) -> Session:
-    session = Session(make_scope())
+def session_in(client: WebSocketState, application: WebSocketState) -> Exchange:
+    session = Exchange(make_scope())
     session.client_state = client
     session.application_state = application
     return session
@@ -188,7 +188,7 @@ def test_app_messages_follow_the_application_transition_table(
     session = session_in(CONNECTED, state)
     message = dict(APP_MESSAGES[kind])
     if expected is None:
-        with pytest.raises(LocalProtocolError, match="expected ASGI message"):
+        with pytest.raises(LocalProtocolError, match="Expected ASGI message"):
             session.outgoing(message)
         assert session.application_state is state
     else:
@@ -224,7 +224,7 @@ def test_a_response_body_with_more_body_keeps_the_response_open() -> None:
 
 def test_denial_needs_the_server_extension() -> None:
     """Without websocket.http.response in the scope, a response start is refused."""
-    session = Session(make_scope(extensions={}))
+    session = Exchange(make_scope(extensions={}))
     assert not session.denial_supported
     with pytest.raises(LocalProtocolError, match="denial response extension"):
         session.outgoing({"type": "websocket.http.response.start", "status": 401})
@@ -431,8 +431,8 @@ def test_data_receives_need_an_accepted_open_socket(
 
 def test_the_cancel_safe_send_extension_is_detected() -> None:
     """Only a server that declares trio_ws.cancel_safe_send is trusted with unshielded sends."""
-    assert not Session(make_scope()).cancel_safe_send
-    trusted = Session(make_scope(extensions={"trio_ws.cancel_safe_send": {}}))
+    assert not Exchange(make_scope()).cancel_safe_send
+    trusted = Exchange(make_scope(extensions={"trio_ws.cancel_safe_send": {}}))
     assert trusted.cancel_safe_send
 
 
@@ -451,13 +451,13 @@ def test_a_disconnect_during_server_shutdown_is_the_servers_doing() -> None:
     recorded as SERVER_SHUTDOWN; before it, as the client's."""
     flag = _Flag()
     shutdown = {"close_code": 1012, "event": flag, "grace_period": 1.0}
-    before = Session(make_scope(extensions={"trio_ws.shutdown": shutdown}))
+    before = Exchange(make_scope(extensions={"trio_ws.shutdown": shutdown}))
     before.client_state = CONNECTED
     before.incoming({"type": "websocket.disconnect", "code": 1000})
     assert before.closed_by is ClosedBy.CLIENT
 
     flag.value = True
-    during = Session(make_scope(extensions={"trio_ws.shutdown": shutdown}))
+    during = Exchange(make_scope(extensions={"trio_ws.shutdown": shutdown}))
     during.client_state = CONNECTED
     during.incoming({"type": "websocket.disconnect", "code": 1012})
     assert (during.closed_by, during.close_code, during.shutdown_close_code) == (
@@ -470,7 +470,7 @@ def test_a_disconnect_during_server_shutdown_is_the_servers_doing() -> None:
 def test_only_websocket_scopes_are_accepted() -> None:
     """An http scope is refused at construction."""
     with pytest.raises(ValueError, match="not a websocket scope"):
-        Session({"type": "http"})
+        Exchange({"type": "http"})
 
 
 def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:

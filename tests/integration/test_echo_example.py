@@ -8,7 +8,7 @@ from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket_
 
 from examples.echo import app
 
-from .conftest import CLIENT, PlainHypercorn
+from ._plain_hypercorn import CLIENT, PlainHypercorn
 
 pytestmark = pytest.mark.hypercorn
 

@@ -1,8 +1,8 @@
 """Structured mode over real hypercorn (trio worker) and real clients.
 
-These pin the hypercorn behaviours our design exists for (HYPERCORN.md): sends after the client
-left are silent no-ops, an app that stops reading stops pongs, a cancelled send corrupts a
-permessage-deflate stream, shutdown cancels handlers without a close frame.
+These pin the hypercorn behaviours our design exists for (docs/hypercorn-facts.md): sends after
+the client left are silent no-ops, an app that stops reading stops pongs, a cancelled send
+corrupts a permessage-deflate stream, shutdown cancels handlers without a close frame.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from trio_websocket import ConnectionClosed, DisconnectionTimeout, open_websocke
 from trio_ws import ClosedBy, WebSocket, websocket_app
 from trio_ws.testing import serve_app
 
-from .conftest import CLIENT, PlainHypercorn
+from ._plain_hypercorn import CLIENT, PlainHypercorn
 
 pytestmark = pytest.mark.hypercorn
 
@@ -56,7 +56,7 @@ async def test_pings_are_answered_only_while_someone_drains_the_queue(
 ) -> None:
     """A handler that never reads: with the pump (drop_oldest), the client's ping is answered
     after 100 messages; in direct mode hypercorn's 10-slot queue fills and the pong never comes
-    (HYPERCORN.md 1.3)."""
+    (docs/hypercorn-facts.md, fact 3)."""
 
     async def sink(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -241,8 +241,9 @@ async def test_cancelled_sends_never_corrupt_a_deflate_stream(
 async def test_raw_cancelled_sends_do_corrupt_a_deflate_stream(
     plain_hypercorn: PlainHypercorn,
 ) -> None:
-    """The hazard is real (HYPERCORN.md fact 5): the same workload through the raw ASGI send
-    makes hypercorn drop frames it had already compressed, and the client fails to inflate."""
+    """The hazard is real (docs/hypercorn-facts.md, fact 5): the same workload through the raw
+    ASGI send makes hypercorn drop frames it had already compressed, and the client fails to
+    inflate."""
 
     async def raw(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":

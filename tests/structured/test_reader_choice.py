@@ -1,0 +1,141 @@
+"""The reader choice of structured mode, synchronously: every transition without an event loop."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from trio_ws._reader import (
+    LINGER,
+    TAKEOVER_DELAY,
+    AppStep,
+    PumpStep,
+    Reader,
+    ReaderChoice,
+)
+
+
+def test_a_fresh_connection_is_read_by_the_pump_at_once() -> None:
+    """A handler that has never received (a send-only one) gets a pump that reads now."""
+    choice = ReaderChoice()
+    assert choice.needs_pump()
+    assert not choice.needs_pump()  # counted as present until it leaves
+    assert choice.pump_step(now=0.0, buffer_full=False) == (PumpStep.READ, math.inf)
+    assert choice.reader is Reader.PUMP
+
+
+def test_the_application_reads_directly_when_nobody_else_does() -> None:
+    choice = ReaderChoice()
+    choice.app_enters(1.0)
+    assert choice.app_step(buffered=False) is AppStep.DIRECT
+    assert choice.reader is Reader.APP
+    choice.read_done(final=False)
+    assert choice.reader is Reader.NOBODY
+
+
+def test_buffered_messages_come_first_whoever_reads() -> None:
+    choice = ReaderChoice()
+    choice.reader = Reader.PUMP
+    assert choice.app_step(buffered=True) is AppStep.BUFFER
+    assert choice.app_step(buffered=False) is AppStep.WAIT
+
+
+def test_the_pump_waits_for_the_application_to_be_away_long_enough() -> None:
+    """After the application leaves receive, the pump reads only TAKEOVER_DELAY later."""
+    choice = ReaderChoice()
+    choice.app_enters(10.0)
+    choice.app_leaves(10.5)
+    assert choice.pump_step(10.5, buffer_full=False) == (PumpStep.WAIT, 10.5 + TAKEOVER_DELAY)
+    assert choice.reader is Reader.NOBODY
+    assert choice.pump_step(10.5 + TAKEOVER_DELAY, False) == (PumpStep.READ, math.inf)
+
+
+def test_a_full_buffer_holds_the_pump_under_the_block_policy() -> None:
+    choice = ReaderChoice()
+    assert choice.pump_step(5.0, buffer_full=True) == (PumpStep.WAIT, math.inf)
+    assert choice.reader is Reader.NOBODY
+
+
+def test_the_pump_lingers_while_the_application_reads_then_leaves() -> None:
+    """Steady traffic keeps the pump task (no start per message); a whole LINGER inside one
+    receive (an idle connection) lets it go."""
+    choice = ReaderChoice()
+    choice.app_enters(0.0)
+    assert choice.app_step(False) is AppStep.DIRECT
+    assert choice.pump_step(0.5, False) == (PumpStep.WAIT, LINGER)
+    assert choice.pump_step(LINGER, False) == (PumpStep.LEAVE, math.inf)
+    choice.pump_leaves(for_now=True)
+    assert choice.reader is Reader.APP
+    choice.read_done(final=False)
+    assert choice.needs_pump()  # the application's next return brings it back
+
+
+def test_leaving_receive_wakes_a_pump_that_would_wake_too_late() -> None:
+    """The event that replaces polling: the pump sleeps until its deadline, and the
+    application wakes it only when that deadline is later than the takeover."""
+    choice = ReaderChoice()
+    choice.app_enters(0.0)
+    step, until = choice.pump_step(0.0, False)
+    assert (step, until) == (PumpStep.WAIT, LINGER)
+    choice.pump_wakes_at = until
+    assert choice.app_leaves(0.1)  # LINGER is later than 0.1 + TAKEOVER_DELAY: wake it
+    choice.pump_wakes_at = 0.1 + TAKEOVER_DELAY
+    choice.app_enters(0.11)
+    assert not choice.app_leaves(0.12)  # its deadline is early enough already
+    choice.pump_wakes_at = -math.inf
+    assert not choice.app_leaves(0.2)  # not waiting for a deadline: nothing to wake
+
+
+def test_a_disconnect_or_a_failed_read_ends_reading_for_everybody() -> None:
+    for final_read in ("disconnect", "failure"):
+        choice = ReaderChoice()
+        assert choice.pump_step(0.0, False)[0] is PumpStep.READ
+        choice.read_done(final=True)
+        assert choice.reader is Reader.DONE, final_read
+        assert choice.app_step(buffered=False) is AppStep.ENDED
+        assert choice.app_step(buffered=True) is AppStep.BUFFER  # what came before still comes
+        assert choice.pump_step(1.0, False) == (PumpStep.STOP, math.inf)
+        assert not choice.needs_pump()
+
+
+def test_the_end_of_the_block_is_not_undone_by_a_late_read() -> None:
+    choice = ReaderChoice()
+    choice.app_enters(0.0)
+    assert choice.app_step(False) is AppStep.DIRECT
+    choice.end()
+    choice.read_done(final=False)  # the application's read was cancelled by the ending
+    assert choice.reader is Reader.DONE
+
+
+@pytest.mark.parametrize("for_now", [True, False])
+def test_a_pump_leaving_for_good_ends_reading(for_now: bool) -> None:
+    choice = ReaderChoice()
+    assert choice.needs_pump()
+    choice.pump_leaves(for_now=for_now)
+    assert (choice.reader is Reader.DONE) is not for_now
+    assert choice.needs_pump() is for_now
+
+
+def test_a_stream_of_messages_wakes_the_pump_rarely() -> None:
+    """Messages back to back (the application leaves and re-enters receive every 10 µs for
+    a second): the pump is woken early at most about twice per TAKEOVER_DELAY."""
+    choice = ReaderChoice()
+    now = 0.0
+    choice.app_enters(now)
+    assert choice.app_step(False) is AppStep.DIRECT
+    step, until = choice.pump_step(now, False)
+    choice.pump_wakes_at = until
+    wakes = 0
+    while now < 1.0:
+        now += 0.00001
+        choice.read_done(final=False)
+        woken = choice.app_leaves(now)
+        choice.app_enters(now)
+        assert choice.app_step(False) is AppStep.DIRECT
+        if woken or now >= choice.pump_wakes_at:
+            wakes += 1
+            step, until = choice.pump_step(now, False)
+            assert step is PumpStep.WAIT
+            choice.pump_wakes_at = until
+    assert wakes <= 2 * (1.0 / TAKEOVER_DELAY) + 2, wakes

@@ -1,0 +1,96 @@
+"""Who reads from the server under real traffic patterns: pump task starts per message.
+
+Counted with a trio Instrument (tasks spawned whose name says "receive pump"), on the
+autojump clock so that timing is exact and the test fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+import trio.lowlevel
+import trio.testing
+
+from trio_ws import WebSocket
+from trio_ws.testing import connect
+
+
+class PumpStarts(trio.abc.Instrument):
+    def __init__(self) -> None:
+        self.count = 0
+
+    def task_spawned(self, task: trio.lowlevel.Task) -> None:
+        if "receive pump" in task.name:
+            self.count += 1
+
+
+async def chat_like(messages: int, gap: float) -> int:
+    """A handler that echoes; the client sends one message every ``gap`` seconds."""
+    starts = PumpStarts()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        async with WebSocket(scope, receive, send) as ws:
+            await ws.accept()
+            async for text in ws.iter_text():
+                await ws.send_text(text)
+
+    trio.lowlevel.add_instrument(starts)
+    try:
+        async with connect(app) as client:
+            for i in range(messages):
+                await client.send_text(str(i))
+                assert await client.receive_text() == str(i)
+                await trio.sleep(gap)
+    finally:
+        trio.lowlevel.remove_instrument(starts)
+    return starts.count
+
+
+async def test_chat_like_traffic_does_not_restart_the_pump_per_message(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A message every 100 ms: the pump is started a handful of times, not once per message."""
+    with trio.fail_after(60):
+        starts = await chat_like(100, 0.1)
+    assert starts <= 3, starts
+
+
+async def test_an_idle_connection_holds_no_pump_task(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """After a long silence the pump has left; a message later brings it back once."""
+    spawned = PumpStarts()
+    alive: list[int] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        async with WebSocket(scope, receive, send) as ws:
+            await ws.accept()
+            async for text in ws.iter_text():
+                await ws.send_text(text)
+
+    def pumps_alive() -> int:
+        root = trio.lowlevel.current_root_task()
+        assert root is not None
+        count = 0
+        stack = [root]
+        while stack:
+            task = stack.pop()
+            count += "receive pump" in task.name
+            for nursery in task.child_nurseries:
+                stack.extend(nursery.child_tasks)
+        return count
+
+    trio.lowlevel.add_instrument(spawned)
+    try:
+        with trio.fail_after(600):
+            async with connect(app) as client:
+                await client.send_text("hello")
+                assert await client.receive_text() == "hello"
+                await trio.sleep(300)
+                alive.append(pumps_alive())
+                await client.send_text("again")
+                assert await client.receive_text() == "again"
+    finally:
+        trio.lowlevel.remove_instrument(spawned)
+    assert alive == [0]

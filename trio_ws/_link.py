@@ -1,0 +1,137 @@
+"""``Link``: one connection's ASGI callables, its exchange and its send turn.
+
+Both modes stand on it: :class:`trio_ws.WebSocket` (direct mode) and the structured block
+(:mod:`trio_ws._structured`) reach the server only through a ``Link``, and neither touches the
+other's members. What it owns:
+
+* the server's ``receive`` and ``send`` callables and the sans-I/O
+  :class:`~trio_ws._protocol.Exchange` that checks every message;
+* the **send turn**: one ASGI send at a time, first come first served, written once in
+  :meth:`Link.send_in_turn` (take the turn, check, send, release);
+* the rule that an ASGI send is never cancelled half-way (shielded unless the server declares
+  ``trio_ws.cancel_safe_send``; see docs/hypercorn-facts.md, fact 5);
+* the rule that ``OSError`` from the server's send (ASGI 2.4) means the peer is gone;
+* the **bounded close**: shielded, and waiting at most ``close_timeout`` seconds.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, final
+
+import trio
+
+from ._exceptions import WebSocketDisconnect
+from ._send_turn import SendTurn
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from ._protocol import Exchange
+    from ._types import Message, Receive, Send
+
+__all__ = ["Link"]
+
+
+@final
+class Link:
+    """The link between one connection's application side and its ASGI server.
+
+    Args:
+      exchange: the connection's protocol state.
+      receive, send: the server's ASGI callables.
+      close_timeout: how long a close may wait for sends in flight (seconds).
+    """
+
+    __slots__ = ("_send", "close_timeout", "exchange", "receive", "turn")
+
+    def __init__(
+        self, exchange: Exchange, receive: Receive, send: Send, *, close_timeout: float
+    ) -> None:
+        self.exchange = exchange
+        #: The server's ``receive``. Callers keep the rule "one reader at a time" themselves
+        #: (direct mode with a conflict check, structured mode with its reader state).
+        self.receive = receive
+        self._send = send
+        self.turn = SendTurn()
+        self.close_timeout = close_timeout
+
+    async def send_in_turn(
+        self,
+        message: Message,
+        prepare: Callable[[Message, bool], Message | None] | None = None,
+    ) -> bool:
+        """Send ``message`` when this caller's turn comes; return whether it was sent.
+
+        ``prepare(message, waited)`` runs while the turn is held and returns what to send
+        (``None`` for nothing); it raises to refuse. Taking a free turn is not a checkpoint.
+
+        Raises:
+          WebSocketDisconnect: the server's ``send`` raised ``OSError`` (code 1006).
+          Whatever ``prepare`` or the server's ``send`` raised.
+
+        Cancellation:
+          If this raises ``trio.Cancelled``, nothing was sent (it was waiting for the turn).
+          Once the message is handed to the server it goes out whole.
+        """
+        turn = self.turn
+        waited = turn.held
+        await turn.take()
+        try:
+            if prepare is not None:
+                prepared = prepare(message, waited)
+                if prepared is None:
+                    return False
+                message = prepared
+            await self._send_whole(message)
+        finally:
+            turn.release()
+        return True
+
+    async def _send_whole(self, message: Message) -> None:
+        """Hand one message to the server, never cancelled half-way. The turn is held."""
+        try:
+            if self.exchange.cancel_safe_send:
+                await self._send(message)
+            else:
+                with trio.CancelScope(shield=True):
+                    await self._send(message)
+        except OSError as exc:  # ASGI 2.4: the connection is gone
+            self.exchange.connection_lost()
+            raise self.exchange.disconnect_error() from exc
+
+    async def close(
+        self, code: int, reason: str, drain: Callable[[], Awaitable[None]] | None = None
+    ) -> bool:
+        """Close with ``code`` and ``reason`` if the exchange still needs a close; shielded and
+        bounded. The caller has checked them (``validate_close``); they are not checked again.
+
+        ``drain`` (structured mode's outbox) is awaited first, inside the same bound. A peer
+        that left first makes the close unnecessary, not an error.
+
+        Returns:
+          True if the close was sent; False if it was not needed, the peer had left, or
+          ``close_timeout`` passed while sends were in flight.
+
+        Raises:
+          LocalProtocolError: a denial response is in progress.
+
+        Cancellation:
+          Runs to completion (or to ``close_timeout``) even when the caller is cancelled.
+        """
+        sent = False
+        message = self.exchange.close_message(code, reason)
+        with trio.CancelScope(shield=True) as scope:
+            scope.relative_deadline = self.close_timeout
+            if drain is not None:
+                await drain()
+            try:
+                sent = await self.send_in_turn(message, self._prepare_close)
+            except WebSocketDisconnect:
+                pass  # the peer left first: the connection is closed all the same
+        return sent
+
+    def _prepare_close(self, message: Message, waited: bool) -> Message | None:
+        exchange = self.exchange
+        if not exchange.close_needed():
+            return None
+        return exchange.outgoing_close(message)
