@@ -20,8 +20,12 @@ INTERVAL = 1.0
 app = fastapi.FastAPI()
 
 
-def current_user(token: str = "anonymous") -> str:
-    """A stand-in for real authentication: the ``token`` query parameter."""
+async def current_user(token: str = "anonymous") -> str:
+    """A stand-in for real authentication: the ``token`` query parameter.
+
+    An ``async def`` dependency runs in the event loop; a plain ``def`` one would run in a worker
+    thread, which a test on trio's autojump clock cannot wait for reliably.
+    """
     return token
 
 
