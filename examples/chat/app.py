@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable
 
     from starlette.requests import Request
+
     from trio_ws.broadcast import Subscriber
 
 __all__ = ["LOOPBACK_ORIGIN", "create_app"]
