@@ -8,14 +8,12 @@ those ``expect_errors`` allows. ``SERVERS`` parametrises a test over both.
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import trio
 import trio_websocket
-from hypercorn.config import Config
-from hypercorn.trio import serve
 
+from tests.integration._plain_hypercorn import serve_plain_hypercorn
 from trio_ws.testing import serve_app
 
 if TYPE_CHECKING:
@@ -29,43 +27,6 @@ SERVERS = ["hypercorn", "trio_ws.serve"]
 CLIENT: dict[str, Any] = {"connect_timeout": 5, "disconnect_timeout": 2}
 
 
-def _recording(app: ASGIApp, errors: list[BaseException]) -> ASGIApp:
-    async def recording(scope: Any, receive: Any, send: Any) -> None:
-        try:
-            await app(scope, receive, send)
-        except trio.Cancelled:
-            raise
-        except BaseException as exc:
-            if scope["type"] != "lifespan":
-                errors.append(exc)
-            raise
-
-    return recording
-
-
-@asynccontextmanager
-async def _hypercorn(app: ASGIApp, errors: list[BaseException] | None) -> AsyncIterator[str]:
-    config = Config()
-    config.bind = ["127.0.0.1:0"]
-    config.graceful_timeout = 1.0
-    config.accesslog = None
-    raise_errors = errors is None
-    errors = [] if errors is None else errors
-    shutdown = trio.Event()
-    async with trio.open_nursery() as nursery:
-        binds = await nursery.start(
-            partial(
-                serve, _recording(app, errors), config, shutdown_trigger=shutdown.wait, mode="asgi"
-            )
-        )
-        try:
-            yield binds[0].replace("http://", "ws://", 1)
-        finally:
-            shutdown.set()
-    if errors and raise_errors:
-        raise errors[0] if len(errors) == 1 else ExceptionGroup("app errors", errors)  # type: ignore[arg-type]
-
-
 @asynccontextmanager
 async def served(
     app: ASGIApp, server: str, *, errors: list[BaseException] | None = None
@@ -76,7 +37,7 @@ async def served(
     then they are collected there.
     """
     if server == "hypercorn":
-        async with _hypercorn(app, errors) as url:
+        async with serve_plain_hypercorn(app, errors=errors) as url:
             yield url
     else:
         async with serve_app(app) as url:

@@ -37,16 +37,27 @@ def _recording(app: Any, errors: list[BaseException]) -> Any:
 
 
 @asynccontextmanager
-async def _serve(
-    app: Any, *, graceful_timeout: float = 1.0, expect_errors: bool = False, **config: Any
+async def serve_plain_hypercorn(
+    app: Any,
+    *,
+    graceful_timeout: float = 1.0,
+    expect_errors: bool = False,
+    errors: list[BaseException] | None = None,
+    **config: Any,
 ) -> AsyncIterator[str]:
+    """Serve ``app``; yield its ``ws://`` base URL.
+
+    The app's exceptions fail the block at exit, unless ``expect_errors`` is true or an
+    ``errors`` list is given to collect them in.
+    """
     settings = Config()
     settings.bind = ["127.0.0.1:0"]
     settings.graceful_timeout = graceful_timeout
     settings.accesslog = None
     for name, value in config.items():
         setattr(settings, name, value)
-    errors: list[BaseException] = []
+    collect = errors is not None
+    errors = [] if errors is None else errors
     shutdown = trio.Event()
     async with trio.open_nursery() as nursery:
         binds = await nursery.start(
@@ -62,7 +73,7 @@ async def _serve(
             yield binds[0].replace("http://", "ws://", 1)
         finally:
             shutdown.set()
-    if not expect_errors:
+    if not (expect_errors or collect):
         assert not errors, errors
 
 
@@ -72,4 +83,4 @@ PlainHypercorn = Callable[..., AbstractAsyncContextManager[str]]
 @pytest.fixture
 def plain_hypercorn() -> PlainHypercorn:
     """``async with plain_hypercorn(app, **config) as url:`` serves app on a free port."""
-    return _serve
+    return serve_plain_hypercorn
