@@ -24,7 +24,7 @@ state change and first await in ``WSStream.app_send``'s close branch; ``Lifespan
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any, Final, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypedDict, Unpack
 
 import trio
 from hypercorn.config import Config
@@ -34,9 +34,17 @@ from hypercorn.trio.statsd import StatsdLogger
 from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import ConnectionState
-from hypercorn.utils import repr_socket_addr
+from hypercorn.utils import parse_socket_addr, repr_socket_addr
+from websockets.exceptions import InvalidHeader
+from websockets.extensions.permessage_deflate import enable_server_permessage_deflate
+from websockets.server import ServerProtocol
 
+from ._engine import EngineConnection, EngineSettings, KeepaliveTimer, ReplayStream, Upgrade
+from ._engine import read_upgrade
+from ._engine._scope import build_scope, offered_subprotocols
+from ._protocol import CANCEL_SAFE_SEND_EXTENSION, DENIAL_EXTENSION
 from ._serve_asgi import ServedApp, ShutdownRegistry
+from ._serve_extension import KEEPALIVE_EXTENSION, SHUTDOWN_EXTENSION, ShutdownExtension
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -76,6 +84,15 @@ class ServerSettings(TypedDict, total=False):
     #: remaining connections are cancelled and their sockets aborted.
     #: hypercorn's ``graceful_timeout``.
     graceful_timeout: float
+    #: Seconds a ping's pong may take before the websocket is closed with 1011 and the
+    #: application sees that disconnect (``None``: wait forever). trio_ws engine only.
+    ping_timeout: float | None
+    #: ``"deflate"``: negotiate permessage-deflate when the client offers it; ``None``: never.
+    #: trio_ws engine only (hypercorn's stream always accepts it).
+    compression: Literal["deflate"] | None
+    #: Who drives websocket connections: ``"trio_ws"`` (trio_ws's engine over websockets'
+    #: sans-I/O protocol) or ``"hypercorn"`` (hypercorn's own websocket stream).
+    websocket_engine: Literal["trio_ws", "hypercorn"]
 
 
 #: trio_ws's production defaults for :class:`ServerSettings`.
@@ -84,7 +101,13 @@ DEFAULT_SETTINGS: Final[ServerSettings] = {
     "ping_interval": 20.0,
     "read_timeout": 60.0,
     "graceful_timeout": 5.0,
+    "ping_timeout": 20.0,
+    "compression": "deflate",
+    "websocket_engine": "trio_ws",
 }
+
+#: Settings that are not hypercorn ``Config`` fields.
+_ENGINE_KEYS: Final = frozenset({"ping_timeout", "compression", "websocket_engine"})
 
 _CONFIG_FIELDS: Final = {
     "max_message_size": "websocket_max_message_size",
@@ -106,7 +129,7 @@ def hypercorn_config(**fields: object) -> Config:
 
 def build_config(host: str, port: int, config: Config | None, settings: ServerSettings) -> Config:
     """The hypercorn ``Config`` :func:`serve` runs with (a copy; ``config`` is not modified)."""
-    unknown = set(settings) - set(_CONFIG_FIELDS)
+    unknown = set(settings) - set(_CONFIG_FIELDS) - _ENGINE_KEYS
     if unknown:
         raise TypeError(f"serve() got unexpected keyword arguments {sorted(unknown)}")
     if config is None:
@@ -115,13 +138,46 @@ def build_config(host: str, port: int, config: Config | None, settings: ServerSe
     else:
         result = copy.copy(config)
     for key, value in settings.items():
-        setattr(result, _CONFIG_FIELDS[key], value)
+        if key not in _ENGINE_KEYS:
+            setattr(result, _CONFIG_FIELDS[key], value)
     if result.websocket_max_message_size <= 0:
         raise ValueError("max_message_size must be positive")
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"  # an IPv6 literal
     result.bind = [f"{host}:{port}"]
     return result
+
+
+def build_engine_settings(config: Config, settings: ServerSettings) -> EngineSettings | None:
+    """The engine's settings, or ``None`` when ``websocket_engine="hypercorn"``.
+
+    Raises:
+      ValueError: an unknown ``websocket_engine`` or ``compression``, or a ``ping_timeout``
+        that is not positive.
+    """
+    merged: ServerSettings = {**DEFAULT_SETTINGS, **settings}
+    engine = merged["websocket_engine"]
+    if engine not in ("trio_ws", "hypercorn"):
+        raise ValueError(f"websocket_engine must be 'trio_ws' or 'hypercorn', not {engine!r}")
+    compression = merged["compression"]
+    if compression not in ("deflate", None):
+        raise ValueError(f"compression must be 'deflate' or None, not {compression!r}")
+    ping_timeout = merged["ping_timeout"]
+    if ping_timeout is not None and ping_timeout <= 0:
+        raise ValueError("ping_timeout must be positive or None")
+    if engine == "hypercorn":
+        return None
+    return EngineSettings(
+        max_message_size=config.websocket_max_message_size,
+        compression=compression,
+        ping_interval=config.websocket_ping_interval,
+        ping_timeout=ping_timeout,
+        read_timeout=config.read_timeout,
+    )
+
+
+class _Abortable(Protocol):
+    def abort(self) -> None: ...
 
 
 class _ConnectionContext(WorkerContext):
@@ -206,8 +262,17 @@ class _ContainedTCPServer(TCPServer):
 class _Server:
     """One run of :func:`serve`: its connections, its lifespan and its shutdown."""
 
-    def __init__(self, app: ASGIApp, config: Config, close_code: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        config: Config,
+        close_code: int,
+        engine: EngineSettings | None = None,
+    ) -> None:
         self.config = config
+        self.user_app = app
+        self.engine = engine
+        self.keepalive = KeepaliveTimer(engine) if engine is not None else None
         self.registry = ShutdownRegistry(close_code, config.graceful_timeout)
         # trio_ws pings (see ServedApp); hypercorn's own pinger is switched off.
         ping_interval = config.websocket_ping_interval
@@ -215,11 +280,119 @@ class _Server:
         self.app = ServedApp(app, config, self.registry, ping_interval)
         self.context = WorkerContext(None)
         self.lifespan_state: dict[str, Any] = {}
-        self.connections: set[_ContainedTCPServer] = set()
+        self.connections: set[_Abortable] = set()
         #: Set whenever the last open connection ends (checked only during shutdown).
         self.drained = trio.Event()
 
     async def handle_connection(self, stream: trio.abc.Stream) -> None:
+        if self.engine is None:
+            await self._hypercorn_connection(stream)
+            return
+        try:
+            first = await self._first_request(stream, self.engine)
+        except trio.TooSlowError:
+            first = None
+        if first is None:
+            await trio.aclose_forcefully(stream)
+        elif isinstance(first, Upgrade):
+            await self._engine_connection(stream, first, self.engine)
+        else:
+            await self._hypercorn_connection(ReplayStream(stream, first) if first else stream)
+
+    async def _first_request(
+        self, stream: trio.abc.Stream, engine: EngineSettings
+    ) -> Upgrade | bytes | None:
+        """Read the first request head: an Upgrade for the engine, or bytes for hypercorn."""
+        if isinstance(stream, trio.SSLStream):
+            try:
+                with trio.fail_after(self.config.ssl_handshake_timeout):
+                    await stream.do_handshake()
+            except trio.BrokenResourceError:
+                return None
+            if stream.selected_alpn_protocol() == "h2":
+                return b""  # HTTP/2 (websockets over h2 included) stays hypercorn's
+        extensions = enable_server_permessage_deflate(None) if engine.compression else None
+        protocol = ServerProtocol(extensions=extensions, max_size=engine.max_message_size)
+        result = await read_upgrade(
+            stream,
+            protocol,
+            limit=self.config.h11_max_incomplete_size,
+            timeout=self.config.keep_alive_timeout,
+        )
+        if isinstance(result, Upgrade) and self.config.server_names:
+            return result.head  # hypercorn checks the Host against server_names
+        return result
+
+    async def _engine_connection(
+        self, stream: trio.abc.Stream, upgrade: Upgrade, engine: EngineSettings
+    ) -> None:
+        config = self.config
+        connection = EngineConnection(
+            stream,
+            upgrade.request,
+            upgrade.protocol,
+            engine,
+            config.log,
+            self.registry.close_code,
+        )
+        self.connections.add(connection)
+        try:
+            try:
+                offered = offered_subprotocols(upgrade.request)
+            except InvalidHeader:
+                offered = []
+                refusal = upgrade.protocol.reject(400, "Invalid Sec-WebSocket-Protocol\n")
+            else:
+                refusal = connection.check_handshake(offered)
+            transport = getattr(stream, "transport_stream", stream)
+            socket = transport.socket  # type: ignore[attr-defined]
+            if refusal is not None:
+                await config.log.warning(
+                    "trio_ws: refused a websocket handshake from %s: HTTP %d (%s)",
+                    _peer(stream),
+                    refusal.status_code,
+                    upgrade.protocol.handshake_exc or "malformed Sec-WebSocket-Protocol",
+                )
+                await connection.refuse(refusal)
+                return
+            shutdown: ShutdownExtension = {
+                "close_code": self.registry.close_code,
+                "event": self.registry.event,
+                "grace_period": self.registry.grace_period,
+            }
+            scope = build_scope(
+                upgrade.request,
+                secure=isinstance(stream, trio.SSLStream),
+                client=parse_socket_addr(socket.family, socket.getpeername()),
+                server=parse_socket_addr(socket.family, socket.getsockname()),
+                root_path=config.root_path,
+                state=self.lifespan_state.copy(),
+                extensions={
+                    DENIAL_EXTENSION: {},
+                    CANCEL_SAFE_SEND_EXTENSION: {},
+                    SHUTDOWN_EXTENSION: shutdown,
+                    KEEPALIVE_EXTENSION: connection.keepalive,
+                },
+            )
+            connection.on_accept = self._accepted
+            await connection.run_app(self.user_app, scope)
+        except OSError:
+            pass  # the socket failed under us (e.g. the peer left before getpeername)
+        finally:
+            self.registry.discard(connection)
+            if self.keepalive is not None:
+                self.keepalive.discard(connection)
+            self.connections.discard(connection)
+            if not self.connections:
+                self.drained.set()
+            await trio.aclose_forcefully(stream)
+
+    def _accepted(self, connection: EngineConnection) -> None:
+        self.registry.add(connection)
+        if self.keepalive is not None:
+            self.keepalive.add(connection)
+
+    async def _hypercorn_connection(self, stream: trio.abc.Stream) -> None:
         client = _peer(stream)
         server = _ContainedTCPServer(
             self.app,
@@ -255,6 +428,8 @@ class _Server:
         async with trio.open_nursery() as lifespan_nursery:
             await lifespan_nursery.start(lifespan.handle_lifespan)
             await lifespan.wait_for_startup()
+            if self.keepalive is not None:
+                lifespan_nursery.start_soon(self.keepalive.run, lifespan_nursery)
             listeners, urls = await self._listen()
             async with trio.open_nursery() as connection_nursery:
                 try:
@@ -406,7 +581,8 @@ async def serve(
     if shutdown_close_code not in _SHUTDOWN_CODES:
         raise ValueError(f"shutdown_close_code must be 1001 or 1012, not {shutdown_close_code!r}")
     built = build_config(host, port, config, settings)
-    server = _Server(app, built, shutdown_close_code)
+    engine = build_engine_settings(built, settings)
+    server = _Server(app, built, shutdown_close_code, engine)
     try:
         await server.run(shutdown_trigger, task_status)
     finally:
