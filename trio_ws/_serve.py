@@ -39,8 +39,14 @@ from websockets.exceptions import InvalidHeader
 from websockets.extensions.permessage_deflate import enable_server_permessage_deflate
 from websockets.server import ServerProtocol
 
-from ._engine import EngineConnection, EngineSettings, KeepaliveTimer, ReplayStream, Upgrade
-from ._engine import read_upgrade
+from ._engine import (
+    EngineConnection,
+    EngineSettings,
+    KeepaliveTimer,
+    ReplayStream,
+    Upgrade,
+    read_upgrade,
+)
 from ._engine._scope import build_scope, offered_subprotocols
 from ._protocol import CANCEL_SAFE_SEND_EXTENSION, DENIAL_EXTENSION
 from ._serve_asgi import ServedApp, ShutdownRegistry
@@ -48,6 +54,8 @@ from ._serve_extension import KEEPALIVE_EXTENSION, SHUTDOWN_EXTENSION, ShutdownE
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
+
+    from websockets.http11 import Response
 
     from ._types import ASGIApp
 
@@ -297,7 +305,8 @@ class _Server:
         elif isinstance(first, Upgrade):
             await self._engine_connection(stream, first, self.engine)
         else:
-            await self._hypercorn_connection(ReplayStream(stream, first) if first else stream)
+            replay: Any = ReplayStream(stream, first) if first else stream
+            await self._hypercorn_connection(replay)
 
     async def _first_request(
         self, stream: trio.abc.Stream, engine: EngineSettings
@@ -317,7 +326,7 @@ class _Server:
             stream,
             protocol,
             limit=self.config.h11_max_incomplete_size,
-            timeout=self.config.keep_alive_timeout,
+            patience=self.config.keep_alive_timeout,
         )
         if isinstance(result, Upgrade) and self.config.server_names:
             return result.head  # hypercorn checks the Host against server_names
@@ -336,6 +345,7 @@ class _Server:
             self.registry.close_code,
         )
         self.connections.add(connection)
+        refusal: Response | None
         try:
             try:
                 offered = offered_subprotocols(upgrade.request)
@@ -344,8 +354,8 @@ class _Server:
                 refusal = upgrade.protocol.reject(400, "Invalid Sec-WebSocket-Protocol\n")
             else:
                 refusal = connection.check_handshake(offered)
-            transport = getattr(stream, "transport_stream", stream)
-            socket = transport.socket  # type: ignore[attr-defined]
+            transport: Any = getattr(stream, "transport_stream", stream)
+            socket = transport.socket
             if refusal is not None:
                 await config.log.warning(
                     "trio_ws: refused a websocket handshake from %s: HTTP %d (%s)",

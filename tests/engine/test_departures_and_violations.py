@@ -19,10 +19,18 @@ _CHUNK = b"x" * 2**18
 
 
 class _Counter:
-    def __init__(self) -> None:
+    def __init__(self, expected: int = 10) -> None:
         self.active = 0
         self.started = 0
+        self.expected = expected
         self.ended: list[str] = []
+        #: Set when ``expected`` connections started and none is active any more.
+        self.all_ended = trio.Event()
+
+    def end(self) -> None:
+        self.active -= 1
+        if not self.active and self.started >= self.expected:
+            self.all_ended.set()
 
 
 def _direct_echo(counter: _Counter) -> Any:
@@ -39,7 +47,7 @@ def _direct_echo(counter: _Counter) -> Any:
         except WebSocketDisconnect as exc:
             counter.ended.append(f"disconnect {exc.code}")
         finally:
-            counter.active -= 1
+            counter.end()
 
     return app
 
@@ -54,7 +62,7 @@ def _structured_echo(counter: _Counter) -> Any:
                 await ws.send_bytes(message)
             counter.ended.append("done")
         finally:
-            counter.active -= 1
+            counter.end()
 
     return websocket_app(handler, overflow="block")
 
@@ -77,8 +85,7 @@ async def test_clients_that_burst_never_read_and_reset_leave_no_connection(make_
                 for _ in range(10):
                     nursery.start_soon(_burst_and_leave, port_of(url))
             with trio.move_on_after(10):
-                while counter.active or counter.started < 10:
-                    await trio.sleep(0.05)
+                await counter.all_ended.wait()
             assert counter.started == 10
             assert counter.active == 0, f"{counter.active} connections outlived their client"
 
@@ -107,11 +114,15 @@ async def test_a_deadline_around_a_send_to_a_stuck_peer_fires_and_aborts() -> No
         done.set()
 
     with trio.fail_after(15):
-        async with serve_app(app, ping_interval=None) as url:
-            async with await connect(port_of(url), upgrade_request(), rcvbuf=4096):
-                await done.wait()
-    assert outcome[0][0] == "fired after" and outcome[0][1] < 5
-    assert outcome[1]["type"] == "websocket.disconnect" and outcome[1]["code"] == 1006
+        async with (
+            serve_app(app, ping_interval=None) as url,
+            await connect(port_of(url), upgrade_request(), rcvbuf=4096),
+        ):
+            await done.wait()
+    assert outcome[0][0] == "fired after"
+    assert outcome[0][1] < 5
+    assert outcome[1]["type"] == "websocket.disconnect"
+    assert outcome[1]["code"] == 1006
     assert outcome[2] == "OSError"
 
 
@@ -136,14 +147,16 @@ async def test_a_send_only_handler_learns_that_the_client_left(how: str) -> None
         done.set()
 
     with trio.fail_after(15):
-        async with serve_app(app, ping_interval=None) as url:
-            async with await connect(port_of(url), upgrade_request()) as client:
-                await connected.wait()
-                if how == "reset":
-                    reset(client.stream)
-                else:
-                    await client.stream.send_all(frame(0x8, (1000).to_bytes(2, "big")))
-                    await client.stream.aclose()
+        async with (
+            serve_app(app, ping_interval=None) as url,
+            await connect(port_of(url), upgrade_request()) as client,
+        ):
+            await connected.wait()
+            if how == "reset":
+                reset(client.stream)
+            else:
+                await client.stream.send_all(frame(0x8, (1000).to_bytes(2, "big")))
+                await client.stream.aclose()
             started = trio.current_time()
             await done.wait()
             elapsed = trio.current_time() - started
@@ -176,8 +189,7 @@ async def test_protocol_violations_get_a_close_frame_before_the_tcp_close(
             pass
 
     with trio.fail_after(10):
-        async with serve_app(app) as url:
-            async with await connect(port_of(url), upgrade_request()) as client:
-                await client.stream.send_all(data)
-                frames = await client.frames_until_eof()
+        async with serve_app(app) as url, await connect(port_of(url), upgrade_request()) as client:
+            await client.stream.send_all(data)
+            frames = await client.frames_until_eof()
     assert close_code(frames) == expected

@@ -35,7 +35,7 @@ def _recording_app(seen: list[dict[str, Any]], done: trio.Event) -> Any:
 @pytest.mark.parametrize(
     ("payload", "expected"),
     [
-        ((4001).to_bytes(2, "big") + "client-bye".encode(), (4001, "client-bye")),
+        ((4001).to_bytes(2, "big") + b"client-bye", (4001, "client-bye")),
         (b"", (1005, "")),  # a close frame without a code
     ],
 )
@@ -45,11 +45,13 @@ async def test_the_clients_close_frame_reaches_the_app(
     seen: list[dict[str, Any]] = []
     done = trio.Event()
     with trio.fail_after(10):
-        async with serve_app(_recording_app(seen, done)) as url:
-            async with await connect(port_of(url), upgrade_request()) as client:
-                assert client.head.startswith(b"HTTP/1.1 101")
-                await client.stream.send_all(frame(0x8, payload))
-                frames = await client.frames_until_eof()
+        async with (
+            serve_app(_recording_app(seen, done)) as url,
+            await connect(port_of(url), upgrade_request()) as client,
+        ):
+            assert client.head.startswith(b"HTTP/1.1 101")
+            await client.stream.send_all(frame(0x8, payload))
+            frames = await client.frames_until_eof()
             await done.wait()
     message = seen[0]["message"]
     assert (message["code"], message["reason"]) == expected
@@ -60,9 +62,11 @@ async def test_a_tcp_drop_without_a_close_frame_is_1006() -> None:
     seen: list[dict[str, Any]] = []
     done = trio.Event()
     with trio.fail_after(10):
-        async with serve_app(_recording_app(seen, done)) as url:
-            async with await connect(port_of(url), upgrade_request()) as client:
-                reset(client.stream)
+        async with (
+            serve_app(_recording_app(seen, done)) as url,
+            await connect(port_of(url), upgrade_request()) as client,
+        ):
+            reset(client.stream)
             await done.wait()
     assert seen[0]["message"]["code"] == 1006
 
@@ -72,10 +76,12 @@ async def test_plain_hypercorn_stream_still_reports_1006_for_a_client_close() ->
     seen: list[dict[str, Any]] = []
     done = trio.Event()
     with trio.fail_after(10):
-        async with serve_app(_recording_app(seen, done), websocket_engine="hypercorn") as url:
-            async with await connect(port_of(url), upgrade_request()) as client:
-                await client.stream.send_all(frame(0x8, (4001).to_bytes(2, "big")))
-                await client.frames_until_eof()
+        async with (
+            serve_app(_recording_app(seen, done), websocket_engine="hypercorn") as url,
+            await connect(port_of(url), upgrade_request()) as client,
+        ):
+            await client.stream.send_all(frame(0x8, (4001).to_bytes(2, "big")))
+            await client.frames_until_eof()
             await done.wait()
     assert seen[0]["message"]["code"] == 1006
 
@@ -84,9 +90,11 @@ async def test_the_engine_declares_asgi_2_5_and_its_extensions() -> None:
     seen: list[dict[str, Any]] = []
     done = trio.Event()
     with trio.fail_after(10):
-        async with serve_app(_recording_app(seen, done)) as url:
-            async with await connect(port_of(url), upgrade_request()) as client:
-                reset(client.stream)
+        async with (
+            serve_app(_recording_app(seen, done)) as url,
+            await connect(port_of(url), upgrade_request()) as client,
+        ):
+            reset(client.stream)
             await done.wait()
     scope = seen[0]["scope"]
     assert scope["asgi"]["spec_version"] == "2.5"
@@ -115,9 +123,11 @@ async def test_a_malformed_or_duplicate_key_is_refused_with_400(key_lines: bytes
             ran.append(True)
 
     with trio.fail_after(10):
-        async with serve_app(app) as url:
-            async with await connect(port_of(url), upgrade_request(key=key_lines)) as client:
-                head = client.head
+        async with (
+            serve_app(app) as url,
+            await connect(port_of(url), upgrade_request(key=key_lines)) as client,
+        ):
+            head = client.head
     assert head.startswith(b"HTTP/1.1 400"), head
     assert ran == []
 

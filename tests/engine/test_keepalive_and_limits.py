@@ -40,12 +40,14 @@ async def test_a_peer_that_does_not_answer_pings_is_closed_1011_and_the_app_told
     seen: list[Any] = []
     done = trio.Event()
     with trio.fail_after(10):
-        async with serve_app(_waiting_app(seen, done), ping_interval=0.2, ping_timeout=0.4) as url:
-            async with await connect(port_of(url), upgrade_request()) as client:
-                started = trio.current_time()
-                await done.wait()  # the client never answers: only the pong timeout ends it
-                elapsed = trio.current_time() - started
-                frames = await client.frames_until_eof()
+        async with (
+            serve_app(_waiting_app(seen, done), ping_interval=0.2, ping_timeout=0.4) as url,
+            await connect(port_of(url), upgrade_request()) as client,
+        ):
+            started = trio.current_time()
+            await done.wait()  # the client never answers: only the pong timeout ends it
+            elapsed = trio.current_time() - started
+            frames = await client.frames_until_eof()
     assert seen[-1]["code"] == 1011
     assert close_code(frames) == 1011
     assert 0.5 < elapsed < 3
@@ -96,19 +98,21 @@ async def test_a_deflate_bomb_is_closed_1009_with_bounded_server_memory() -> Non
     seen: list[Any] = []
     done = trio.Event()
     with trio.fail_after(30):
-        async with serve_app(_waiting_app(seen, done), max_message_size=limit) as url:
-            async with await connect(port_of(url), upgrade_request(_DEFLATE_OFFER)) as client:
-                assert b"permessage-deflate" in client.head
-                tracemalloc.start()
-                try:
-                    tracemalloc.reset_peak()
-                    base = tracemalloc.get_traced_memory()[0]
-                    await client.stream.send_all(frame(0x2, payload, rsv=0b100))
-                    frames = await client.frames_until_eof()
-                    await done.wait()
-                    peak = tracemalloc.get_traced_memory()[1] - base
-                finally:
-                    tracemalloc.stop()
+        async with (
+            serve_app(_waiting_app(seen, done), max_message_size=limit) as url,
+            await connect(port_of(url), upgrade_request(_DEFLATE_OFFER)) as client,
+        ):
+            assert b"permessage-deflate" in client.head
+            tracemalloc.start()
+            try:
+                tracemalloc.reset_peak()
+                base = tracemalloc.get_traced_memory()[0]
+                await client.stream.send_all(frame(0x2, payload, rsv=0b100))
+                frames = await client.frames_until_eof()
+                await done.wait()
+                peak = tracemalloc.get_traced_memory()[1] - base
+            finally:
+                tracemalloc.stop()
     assert close_code(frames) == 1009
     assert seen[-1]["code"] == 1009
     assert peak < 2 * limit + 2**20, f"server memory grew by {peak / 2**20:.1f} MiB"
@@ -119,13 +123,15 @@ async def test_a_message_over_the_limit_after_inflation_is_1009() -> None:
     seen: list[Any] = []
     done = trio.Event()
     with trio.fail_after(15):
-        async with serve_app(_waiting_app(seen, done), max_message_size=4096) as url:
-            async with await connect(port_of(url), upgrade_request(_DEFLATE_OFFER)) as client:
-                compressed = _bomb(2**20)
-                assert len(compressed) < 4096
-                await client.stream.send_all(frame(0x2, compressed, rsv=0b100))
-                frames = await client.frames_until_eof()
-                await done.wait()
+        async with (
+            serve_app(_waiting_app(seen, done), max_message_size=4096) as url,
+            await connect(port_of(url), upgrade_request(_DEFLATE_OFFER)) as client,
+        ):
+            compressed = _bomb(2**20)
+            assert len(compressed) < 4096
+            await client.stream.send_all(frame(0x2, compressed, rsv=0b100))
+            frames = await client.frames_until_eof()
+            await done.wait()
     assert close_code(frames) == 1009
 
 
@@ -135,18 +141,20 @@ async def test_continuation_frames_after_a_1009_do_not_keep_the_connection() -> 
     done = trio.Event()
     chunk = _bomb(2**20)
     with trio.fail_after(15):
-        async with serve_app(_waiting_app(seen, done), max_message_size=2**16) as url:
-            async with await connect(port_of(url), upgrade_request(_DEFLATE_OFFER)) as client:
-                await client.stream.send_all(frame(0x2, chunk, fin=False, rsv=0b100))
-                started = trio.current_time()
-                with trio.move_on_after(5):
-                    for _ in range(200):  # keep streaming until the server hangs up
-                        try:
-                            await client.stream.send_all(frame(0x0, chunk, fin=False))
-                        except trio.BrokenResourceError:
-                            break
-                frames = await client.frames_until_eof()
-                elapsed = trio.current_time() - started
-                await done.wait()
+        async with (
+            serve_app(_waiting_app(seen, done), max_message_size=2**16) as url,
+            await connect(port_of(url), upgrade_request(_DEFLATE_OFFER)) as client,
+        ):
+            await client.stream.send_all(frame(0x2, chunk, fin=False, rsv=0b100))
+            started = trio.current_time()
+            with trio.move_on_after(5):
+                for _ in range(200):  # keep streaming until the server hangs up
+                    try:
+                        await client.stream.send_all(frame(0x0, chunk, fin=False))
+                    except trio.BrokenResourceError:
+                        break
+            frames = await client.frames_until_eof()
+            elapsed = trio.current_time() - started
+            await done.wait()
     assert close_code(frames) == 1009
     assert elapsed < 3

@@ -240,13 +240,14 @@ class EngineConnection:
             protocol.receive_data(data)
         else:
             protocol.receive_eof()
-        for frame in protocol.events_received():
+        for event in protocol.events_received():
+            frame: Frame = event  # type: ignore[assignment]  # only frames once open
             opcode = frame.opcode
             if opcode is _TEXT or opcode is _BINARY or opcode is _CONT:
                 if not self._data_frame(frame):
                     break
             elif opcode is _PONG:
-                self._pong(frame.data)
+                self._pong(bytes(frame.data))
         out = protocol.data_to_send()
         if out:
             # Pongs, the echo of a close, or the close frame of a failure: written whole.
@@ -262,10 +263,11 @@ class EngineConnection:
             if chunks is None:
                 if frame.fin:
                     if frame.opcode is _TEXT:
-                        message = {"type": "websocket.receive", "text": bytes(data).decode()}
+                        self._pending.append(
+                            {"type": "websocket.receive", "text": bytes(data).decode()}
+                        )
                     else:
-                        message = {"type": "websocket.receive", "bytes": bytes(data)}
-                    self._pending.append(message)
+                        self._pending.append({"type": "websocket.receive", "bytes": bytes(data)})
                     return True
                 if frame.opcode is _TEXT:
                     self._decoder = codecs.getincrementaldecoder("utf-8")()
@@ -287,6 +289,9 @@ class EngineConnection:
             else:
                 self._pending.append({"type": "websocket.receive", "bytes": b"".join(chunks)})
         return True
+
+    def _protocol_open(self) -> bool:
+        return self.protocol.state is _OPEN
 
     def _pong(self, data: bytes) -> None:
         # Any pong shows the peer is alive; the latest ping's own pong measures the latency.
@@ -507,12 +512,12 @@ class EngineConnection:
         self.ping_sent_at = trio.current_time()
         if self.unanswered_since is None:
             self.unanswered_since = self.ping_sent_at
-        if self.protocol.state is not _OPEN:
+        if not self._protocol_open():
             return
         turn = self._turn
         await turn.take()
         try:
-            if self.protocol.state is not _OPEN:
+            if not self._protocol_open():
                 return
             self.protocol.send_ping(payload)
             with trio.CancelScope(shield=True):

@@ -87,11 +87,14 @@ class KeepaliveTimer:
                 connection.abort()
                 return
         unanswered = connection.unanswered_since
-        if unanswered is not None and settings.ping_timeout:
-            if now - unanswered > settings.ping_timeout:
-                self.connections.discard(connection)
-                nursery.start_soon(connection.fail_keepalive)
-                return
+        if (
+            unanswered is not None
+            and settings.ping_timeout
+            and now - unanswered > settings.ping_timeout
+        ):
+            self.connections.discard(connection)
+            nursery.start_soon(connection.fail_keepalive)
+            return
         if settings.ping_interval and now >= connection.next_ping_at:
             connection.next_ping_at = now + settings.ping_interval
             payload = next(self._payloads).to_bytes(4, "big")

@@ -33,20 +33,18 @@ class Upgrade:
 
 
 def _asks_for_websocket(request: Request) -> bool:
-    return any(
-        "websocket" in value.lower() for value in request.headers.get_all("Upgrade")
-    )
+    return any("websocket" in value.lower() for value in request.headers.get_all("Upgrade"))
 
 
 async def read_upgrade(
-    stream: trio.abc.Stream, protocol: ServerProtocol, *, limit: int, timeout: float
+    stream: trio.abc.Stream, protocol: ServerProtocol, *, limit: int, patience: float
 ) -> Upgrade | bytes | None:
     """Read the first request head from ``stream`` into ``protocol``.
 
     Returns:
       an :class:`Upgrade` for a websocket upgrade request; otherwise the bytes read so far (the
       connection is hypercorn's); ``None`` when the client closed or went quiet for
-      ``timeout`` seconds before sending a whole head (nothing to answer).
+      ``patience`` seconds before sending a whole head (nothing to answer).
 
     Raises:
       Nothing on network errors: a broken connection is reported as ``None``.
@@ -54,7 +52,7 @@ async def read_upgrade(
     Cancellation: whatever was read is dropped with the connection.
     """
     head = bytearray()
-    with trio.move_on_after(timeout):
+    with trio.move_on_after(patience):
         while len(head) <= limit:
             try:
                 data = await stream.receive_some(_RECEIVE_SIZE)
