@@ -37,7 +37,6 @@ from hypercorn.typing import ConnectionState
 from hypercorn.utils import parse_socket_addr, repr_socket_addr
 from websockets.exceptions import InvalidHeader
 from websockets.extensions.permessage_deflate import enable_server_permessage_deflate
-from websockets.server import ServerProtocol
 
 from ._engine import (
     EngineConnection,
@@ -48,6 +47,7 @@ from ._engine import (
     read_upgrade,
 )
 from ._engine._scope import build_scope, offered_subprotocols
+from ._engine._server_protocol import EngineProtocol
 from ._protocol import CANCEL_SAFE_SEND_EXTENSION, DENIAL_EXTENSION
 from ._serve_asgi import ServedApp, ShutdownRegistry
 from ._serve_extension import KEEPALIVE_EXTENSION, SHUTDOWN_EXTENSION, ShutdownExtension
@@ -321,7 +321,7 @@ class _Server:
             if stream.selected_alpn_protocol() == "h2":
                 return b""  # HTTP/2 (websockets over h2 included) stays hypercorn's
         extensions = enable_server_permessage_deflate(None) if engine.compression else None
-        protocol = ServerProtocol(extensions=extensions, max_size=engine.max_message_size)
+        protocol = EngineProtocol(extensions=extensions, max_size=engine.max_message_size)
         result = await read_upgrade(
             stream,
             protocol,

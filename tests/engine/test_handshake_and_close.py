@@ -155,3 +155,20 @@ async def test_compression_can_be_switched_off(compression: Any, negotiated: boo
         async with serve_app(_echo, compression=compression) as url:
             header = await trio.to_thread.run_sync(partial(_extensions_of, url))
     assert (header is not None and "permessage-deflate" in header) is negotiated
+
+
+async def test_a_close_frame_between_fragments_closes_normally() -> None:
+    """RFC 6455 allows control frames between fragments (Autobahn 7.1.5): a clean 1000."""
+    seen: list[dict[str, Any]] = []
+    done = trio.Event()
+    with trio.fail_after(10):
+        async with (
+            serve_app(_recording_app(seen, done)) as url,
+            await connect(port_of(url), upgrade_request()) as client,
+        ):
+            close = frame(0x8, (1000).to_bytes(2, "big"))
+            await client.stream.send_all(frame(0x1, b"frag", fin=False) + close)
+            frames = await client.frames_until_eof()
+            await done.wait()
+    assert close_code(frames) == 1000
+    assert seen[0]["message"]["code"] == 1000

@@ -301,6 +301,7 @@ class EngineConnection:
             self.keepalive["latency"] = trio.current_time() - self.ping_sent_at
 
     def _end_from_protocol(self) -> None:
+        self._chunks = None  # an unfinished message ends with the connection
         protocol = self.protocol
         if self.shutdown_code is not None:
             self._set_disconnect(self.shutdown_code, "server shutdown")
