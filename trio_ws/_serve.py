@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 
     from websockets.http11 import Response
 
-    from ._types import ASGIApp
+    from ._types import ASGIApp, Scope
 
 __all__ = ["DEFAULT_SETTINGS", "ServerSettings", "serve"]
 
@@ -303,7 +303,10 @@ class _Server:
         if first is None:
             await trio.aclose_forcefully(stream)
         elif isinstance(first, Upgrade):
-            await self._engine_connection(stream, first, self.engine)
+            prepared = await self._prepare_engine_connection(stream, first, self.engine)
+            del first  # the request head is not kept for the connection's lifetime
+            if prepared is not None:
+                await self._run_engine_connection(stream, *prepared)
         else:
             replay: Any = ReplayStream(stream, first) if first else stream
             await self._hypercorn_connection(replay)
@@ -332,30 +335,23 @@ class _Server:
             return result.head  # hypercorn checks the Host against server_names
         return result
 
-    async def _engine_connection(
+    async def _prepare_engine_connection(
         self, stream: trio.abc.Stream, upgrade: Upgrade, engine: EngineSettings
-    ) -> None:
+    ) -> tuple[EngineConnection, Scope] | None:
+        """The connection and its scope; ``None`` once a refused handshake was answered."""
         config = self.config
+        request = upgrade.request
         connection = EngineConnection(
-            stream,
-            upgrade.request,
-            upgrade.protocol,
-            engine,
-            config.log,
-            self.registry.close_code,
+            stream, request, upgrade.protocol, engine, config.log, self.registry.close_code
         )
-        self.connections.add(connection)
         refusal: Response | None
         try:
             try:
-                offered = offered_subprotocols(upgrade.request)
+                offered = offered_subprotocols(request)
             except InvalidHeader:
-                offered = []
                 refusal = upgrade.protocol.reject(400, "Invalid Sec-WebSocket-Protocol\n")
             else:
                 refusal = connection.check_handshake(offered)
-            transport: Any = getattr(stream, "transport_stream", stream)
-            socket = transport.socket
             if refusal is not None:
                 await config.log.warning(
                     "trio_ws: refused a websocket handshake from %s: HTTP %d (%s)",
@@ -364,14 +360,17 @@ class _Server:
                     upgrade.protocol.handshake_exc or "malformed Sec-WebSocket-Protocol",
                 )
                 await connection.refuse(refusal)
-                return
+                await trio.aclose_forcefully(stream)
+                return None
+            transport: Any = getattr(stream, "transport_stream", stream)
+            socket = transport.socket
             shutdown: ShutdownExtension = {
                 "close_code": self.registry.close_code,
                 "event": self.registry.event,
                 "grace_period": self.registry.grace_period,
             }
             scope = build_scope(
-                upgrade.request,
+                request,
                 secure=isinstance(stream, trio.SSLStream),
                 client=parse_socket_addr(socket.family, socket.getpeername()),
                 server=parse_socket_addr(socket.family, socket.getsockname()),
@@ -384,10 +383,22 @@ class _Server:
                     KEEPALIVE_EXTENSION: connection.keepalive,
                 },
             )
-            connection.on_accept = self._accepted
+        except BaseException as exc:
+            await trio.aclose_forcefully(stream)
+            if isinstance(exc, OSError):
+                return None  # the peer left before getpeername
+            raise
+        connection.on_accept = self._accepted
+        return connection, scope
+
+    async def _run_engine_connection(
+        self, stream: trio.abc.Stream, connection: EngineConnection, scope: Scope
+    ) -> None:
+        self.connections.add(connection)
+        try:
             await connection.run_app(self.user_app, scope)
         except OSError:
-            pass  # the socket failed under us (e.g. the peer left before getpeername)
+            pass  # the socket failed under us
         finally:
             self.registry.discard(connection)
             if self.keepalive is not None:

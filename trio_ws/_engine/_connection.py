@@ -102,6 +102,39 @@ class EngineConnection:
       log: hypercorn's async logger (``config.log``).
     """
 
+    __slots__ = (
+        "_broken",
+        "_chunks",
+        "_connect_delivered",
+        "_decoder",
+        "_denial",
+        "_disconnect",
+        "_keepalive_scope",
+        "_log",
+        "_offered",
+        "_pending",
+        "_read_done",
+        "_reading",
+        "_response",
+        "_state",
+        "_transport",
+        "_turn",
+        "idle_since",
+        "keepalive",
+        "next_ping_at",
+        "on_accept",
+        "ping_payload",
+        "ping_sent_at",
+        "protocol",
+        "reads",
+        "request",
+        "settings",
+        "shutdown_close_code",
+        "shutdown_code",
+        "stream",
+        "unanswered_since",
+    )
+
     def __init__(
         self,
         stream: trio.abc.Stream,
@@ -116,7 +149,7 @@ class EngineConnection:
         self.shutdown_close_code = shutdown_close_code
         #: Called once when the application accepted (the server registers the connection).
         self.on_accept: Callable[[EngineConnection], object] | None = None
-        self.request = request
+        self.request: Request | None = request  # dropped once the handshake is answered
         self.protocol = protocol
         self.settings = settings
         self._log = log
@@ -134,7 +167,7 @@ class EngineConnection:
         # Who reads: at most one task at a time; the keepalive reader yields to the app.
         self._reading = False
         self._broken = False  # the socket failed or was aborted: no more reads
-        self._read_done = trio.lowlevel.ParkingLot()
+        self._read_done: trio.lowlevel.ParkingLot | None = None  # made when contended
         self._keepalive_scope: trio.CancelScope | None = None
         #: Shutdown code once the server closed this websocket for shutdown.
         self.shutdown_code: int | None = None
@@ -159,7 +192,9 @@ class EngineConnection:
         ``Connection``/``Upgrade`` headers and negotiates permessage-deflate.
         """
         self._offered = tuple(offered)
+        assert self.request is not None
         response = self.protocol.accept(self.request)
+        self.request = None
         if response.status_code != 101:
             return response
         self._response = response
@@ -218,6 +253,8 @@ class EngineConnection:
             # application task waits for the read in progress.
             if self._keepalive_scope is not None:
                 self._keepalive_scope.cancel()
+            if self._read_done is None:
+                self._read_done = trio.lowlevel.ParkingLot()
             await self._read_done.park()
             return
         self._reading = True
@@ -232,7 +269,8 @@ class EngineConnection:
             await self._feed(data)
         finally:
             self._reading = False
-            self._read_done.unpark_all()
+            if self._read_done:
+                self._read_done.unpark_all()
 
     async def _feed(self, data: bytes | bytearray) -> None:
         protocol = self.protocol
@@ -400,6 +438,7 @@ class EngineConnection:
             )
         response = self._response
         assert response is not None
+        self._response = None
         if subprotocol is not None:
             response.headers["Sec-WebSocket-Protocol"] = subprotocol
             self.protocol.subprotocol = subprotocol
