@@ -65,6 +65,7 @@ from ._responses import (
 )
 from ._serve import ServerSettings as ServerSettings
 from ._serve import serve as serve
+from ._serve_extension import keepalive_latency as keepalive_latency
 from ._structured import WebSocketStatistics as WebSocketStatistics
 from ._version import __version__ as __version__
 from ._websocket import MessageIterator as MessageIterator
@@ -83,6 +84,7 @@ __all__ = [
     # serving
     "serve",
     "ServerSettings",
+    "keepalive_latency",
     # request views
     "URL",
     "Address",

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 from websockets.sync.client import connect as sync_connect
 
-from trio_ws._serve_extension import keepalive_latency
+from trio_ws import keepalive_latency
 from trio_ws.testing import serve_app
 
 from ._raw import close_code, connect, frame, port_of, upgrade_request
