@@ -4,7 +4,7 @@ Targets: raw ASGI on plain hypercorn-trio (``raw``, the baseline), the same raw 
 trio_ws direct and structured on ``trio_ws.serve``'s engine (``raw@serve``, ``direct@serve``,
 ``structured@serve``), and websockets' Trio server (``websockets``).
 
-* 50 connections × 32 B: the **paired** run (all servers up at once, the load alternating
+* 50 connections x 32 B: the **paired** run (all servers up at once, the load alternating
   between them in short slices); the figure is server CPU per round trip, the ratio the median
   over cycles of the baseline's CPU per round trip divided by the target's.
 * 64 KiB round trips, handshakes and memory per idle connection: interleaved end-to-end rounds
@@ -81,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     for label, target, base, goal in PAIRED_GOALS:
         ratio = _paired_ratio(paired, target, base)
         cpu, base_cpu = (paired.median(t, "server_us_per_op") for t in (target, base))
-        figure = f"{_fmt(ratio, '×')} ({_fmt(cpu)} vs {_fmt(base_cpu)} µs CPU/rt)"
-        rows.append((label, f"≥ {goal}×", figure, None if ratio is None else ratio >= goal))
+        figure = f"{_fmt(ratio, 'x')} ({_fmt(cpu)} vs {_fmt(base_cpu)} µs CPU/rt)"
+        rows.append((label, f"≥ {goal}x", figure, None if ratio is None else ratio >= goal))
         medians[f"paired {target} vs {base}"] = ratio
     for label, scenario, key, goal, lower_is_better in (
         ("64 KiB round trips, server CPU/rt, raw@serve vs raw", "rt50_64k", "server_us_per_op",
@@ -101,15 +101,15 @@ def main(argv: list[str] | None = None) -> int:
             ratio = base / mine if lower_is_better else mine / base
         met = None if ratio is None else (ratio <= goal if key == "kib_per_conn" else ratio >= goal)
         sign = "≤" if key == "kib_per_conn" else "≥"
-        figure = f"{_fmt(ratio, '×')} ({_fmt(mine)} vs {_fmt(base)}; websockets {_fmt(peer)})"
-        rows.append((label, f"{sign} {goal}×", figure, met))
+        figure = f"{_fmt(ratio, 'x')} ({_fmt(mine)} vs {_fmt(base)}; websockets {_fmt(peer)})"
+        rows.append((label, f"{sign} {goal}x", figure, met))
         medians[f"{scenario} {key}"] = {"raw@serve": mine, "raw": base, "websockets": peer}
     print("| goal | target | measured | met |")
     print("|---|---|---|---|")
     for label, goal_text, figure, met in rows:
-        mark = "–" if met is None else ("✅" if met else "❌")
+        mark = "-" if met is None else ("✅" if met else "❌")
         print(f"| {label} | {goal_text} | {figure} | {mark} |")
-    print(f"\npaired: {cycles} cycles × {seconds} s; e2e: {rounds} round(s) × {duration} s")
+    print(f"\npaired: {cycles} cycles x {seconds} s; e2e: {rounds} round(s) x {duration} s")
     if args.json:
         args.json.write_text(json.dumps(medians, indent=2))
     return 0

@@ -75,7 +75,7 @@ async def test_trio_ws_serve_answers_logs_once_and_keeps_serving(
             answer = await send_raw(port_of(url), upgrade_request(path, headers) + trailing)
             answers = (b"HTTP/1.1 400",)
             if case in ("trailing-byte", "malformed-deflate"):
-                # trailing-byte: 
+                # trailing-byte:
                 # if the app's accept wins the race against the reading of the stray byte,
                 # the upgrade succeeds and the byte is a framing error instead.
                 # malformed-deflate: trio_ws's engine declines the bad offer and accepts
