@@ -300,16 +300,32 @@ class _Server:
             first = await self._first_request(stream, self.engine)
         except trio.TooSlowError:
             first = None
+        except Exception as failure:
+            await self._contain(stream, failure)
+            return
         if first is None:
             await trio.aclose_forcefully(stream)
         elif isinstance(first, Upgrade):
-            prepared = await self._prepare_engine_connection(stream, first, self.engine)
-            del first  # the request head is not kept for the connection's lifetime
-            if prepared is not None:
-                await self._run_engine_connection(stream, *prepared)
+            try:
+                prepared = await self._prepare_engine_connection(stream, first, self.engine)
+                del first  # the request head is not kept for the connection's lifetime
+                if prepared is not None:
+                    await self._run_engine_connection(stream, *prepared)
+            except Exception as failure:
+                await self._contain(stream, failure)
         else:
             replay: Any = ReplayStream(stream, first) if first else stream
             await self._hypercorn_connection(replay)
+
+    async def _contain(self, stream: trio.abc.Stream, failure: Exception) -> None:
+        """A failure of the engine's own code ends that connection only, logged once."""
+        await self.config.log.error(
+            "trio_ws: the websocket engine failed on the connection from %s; that connection "
+            "was closed and the server carries on",
+            _peer(stream),
+            exc_info=failure,
+        )
+        await trio.aclose_forcefully(stream)
 
     async def _first_request(
         self, stream: trio.abc.Stream, engine: EngineSettings

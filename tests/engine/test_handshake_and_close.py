@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -172,3 +173,31 @@ async def test_a_close_frame_between_fragments_closes_normally() -> None:
             await done.wait()
     assert close_code(frames) == 1000
     assert seen[0]["message"]["code"] == 1000
+
+
+async def test_a_failure_inside_the_engine_ends_only_that_connection(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An exception escaping the engine's own code is logged once; the server keeps serving."""
+    from trio_ws._engine import _connection
+
+    original = _connection.EngineConnection.check_handshake
+    calls: list[int] = []
+
+    def failing_once(self: Any, offered: list[str]) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("engine bug")
+        return original(self, offered)
+
+    monkeypatch.setattr(_connection.EngineConnection, "check_handshake", failing_once)
+    caplog.set_level(logging.INFO, logger="hypercorn.error")
+    with trio.fail_after(15):
+        async with serve_app(_echo) as url:
+            async with await connect(port_of(url), upgrade_request()) as client:
+                frames = await client.frames_until_eof()
+            assert frames == []
+            reply = await trio.to_thread.run_sync(partial(_extensions_of, url))
+    assert reply is not None
+    failures = [r for r in caplog.records if "websocket engine failed" in r.getMessage()]
+    assert len(failures) == 1
