@@ -50,8 +50,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ClientGone", "EngineConnection", "EngineSettings"]
 
-#: Messages the keepalive reader may queue for an application that is not reading.
-_KEEPALIVE_READ_AHEAD: Final = 32
+#: Messages the keepalive reader may queue for an application that is not reading; once that
+#: many wait, the peer has shown it is alive and the keepalive stops reading.
+_KEEPALIVE_READ_AHEAD: Final = 4
 _TEXT: Final = Opcode.TEXT
 _BINARY: Final = Opcode.BINARY
 _CONT: Final = Opcode.CONT
@@ -580,6 +581,8 @@ class EngineConnection:
                     self._keepalive_scope = None
             if scope.cancelled_caught:
                 return  # the application reads now; it will see the pong
+        if len(self._pending) >= _KEEPALIVE_READ_AHEAD:
+            self.unanswered_since = None  # it sends: alive; the application is not reading
 
     async def fail_keepalive(self) -> None:
         """The pong did not come back in time: close with 1011, abort, report the disconnect."""
