@@ -63,13 +63,14 @@ def main() -> int:
     parser.add_argument("--wstest", default=os.environ.get("WSTEST", DEFAULT_WSTEST))
     parser.add_argument("--cases", default="*", help="comma-separated case patterns")
     parser.add_argument("--engine", default="trio_ws")
+    parser.add_argument("--reports", type=Path, default=HERE / "reports", help="report directory")
     args = parser.parse_args()
     wstest = args.wstest if os.path.exists(args.wstest) else shutil.which("wstest")
     if not wstest:
         print(f"wstest not found (tried {args.wstest} and PATH)", file=sys.stderr)
         return 2
     port = _free_port()
-    reports = HERE / "reports"
+    reports = args.reports.resolve()
     shutil.rmtree(reports, ignore_errors=True)
     spec = {
         "outdir": str(reports),

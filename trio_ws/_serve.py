@@ -13,7 +13,18 @@ around them without forking any of them:
   ends, aborts the sockets of connections that are still running, which is the only way to free
   a task stuck in hypercorn's shielded ``send_all`` to a client that does not read.
 
-Internals of hypercorn this relies on (pinned by ``tests/integration/test_hypercorn_internals.py``):
+Websocket connections are driven by trio_ws's engine (:mod:`trio_ws._engine`) unless
+``websocket_engine="hypercorn"``: :meth:`_Server.handle_connection` reads the first request head
+with ``websockets``' parser; an HTTP/1.1 websocket upgrade stays with the engine, anything else
+(plain HTTP, HTTP/2 over TLS, a ``server_names`` check) goes to hypercorn's ``TCPServer`` through a
+:class:`~trio_ws._engine.ReplayStream` that first returns the bytes already read. The engine
+relies on hypercorn's ``parse_socket_addr``, on ``TCPServer`` reading through
+``stream.receive_some`` and finding its socket as ``stream.socket`` or
+``stream.transport_stream.socket``, and on the ``Config`` fields it reads (pinned by
+``tests/engine/test_dependencies.py``).
+
+Internals of hypercorn the hypercorn path relies on (pinned by
+``tests/integration/test_hypercorn_internals.py``):
 ``TCPServer(app, config, context, state, stream)`` with ``run``, ``_read_data``,
 ``protocol_send``, ``send_lock`` and ``stream``; ``WSStream.app_send`` bound to the stream, its
 ``buffer``, ``task_group``, ``context``, ``closed`` and ``_send_wsproto_event``; the order of
@@ -580,7 +591,12 @@ async def serve(
     * refuses an oversize message with 1009 without buffering it;
     * on graceful shutdown closes every open websocket with ``shutdown_close_code`` and never
       waits longer than the grace period, even for clients that stopped reading;
-    * answers the ``lifespan`` scope for applications that return from it.
+    * answers the ``lifespan`` scope for applications that return from it;
+    * drives websockets with trio_ws's engine (``websocket_engine="trio_ws"``, the default):
+      the client's close code and reason reach the application (ASGI 2.5), keepalive pings with
+      a pong timeout (1011), limits applied after decompression, ``send`` raising ``OSError``
+      once the client left, close frames before closing on protocol errors (1002/1007).
+      ``websocket_engine="hypercorn"`` keeps hypercorn's own websocket stream.
 
     Args:
       app: any ASGI 3 application.
@@ -594,8 +610,9 @@ async def serve(
       shutdown_trigger: an async callable; when it returns, graceful shutdown starts.
       task_status: receives the list of bound URLs (``ws://`` or ``wss://``) once the
         lifespan startup finished and the sockets listen.
-      **settings: the websocket settings of :class:`ServerSettings` (``max_message_size``,
-        ``ping_interval``, ``read_timeout``, ``graceful_timeout``).
+      **settings: the websocket settings of :class:`ServerSettings` (``websocket_engine``,
+        ``max_message_size``, ``compression``, ``ping_interval``, ``ping_timeout``,
+        ``read_timeout``, ``graceful_timeout``).
 
     Graceful shutdown (``shutdown_trigger`` returned): stop accepting; close every open
     websocket with ``shutdown_close_code`` (the application's ``receive`` returns that
@@ -605,8 +622,8 @@ async def serve(
 
     Raises:
       TypeError: an unknown keyword setting.
-      ValueError: ``shutdown_close_code`` is not 1001 or 1012, or ``max_message_size`` is not
-        positive.
+      ValueError: ``shutdown_close_code`` is not 1001 or 1012, ``max_message_size`` or
+        ``ping_timeout`` is not positive, or ``websocket_engine`` / ``compression`` is unknown.
       OSError: the address could not be bound.
       hypercorn.utils.LifespanFailureError: the application failed its lifespan startup.
 
