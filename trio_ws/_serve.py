@@ -292,6 +292,10 @@ class _Server:
         self.user_app = app
         self.engine = engine
         self.keepalive = KeepaliveTimer(engine) if engine is not None else None
+        #: websockets' extension factories (stateless; shared by every engine connection).
+        self.extension_factories = (
+            enable_server_permessage_deflate(None) if engine and engine.compression else None
+        )
         self.registry = ShutdownRegistry(close_code, config.graceful_timeout)
         # trio_ws pings (see ServedApp); hypercorn's own pinger is switched off.
         ping_interval = config.websocket_ping_interval
@@ -350,8 +354,9 @@ class _Server:
                 return None
             if stream.selected_alpn_protocol() == "h2":
                 return b""  # HTTP/2 (websockets over h2 included) stays hypercorn's
-        extensions = enable_server_permessage_deflate(None) if engine.compression else None
-        protocol = EngineProtocol(extensions=extensions, max_size=engine.max_message_size)
+        protocol = EngineProtocol(
+            extensions=self.extension_factories, max_size=engine.max_message_size
+        )
         result = await read_upgrade(
             stream,
             protocol,
