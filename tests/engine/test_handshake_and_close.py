@@ -11,6 +11,7 @@ import trio
 from websockets.asyncio.client import connect as _unused  # noqa: F401  (websockets present)
 from websockets.sync.client import connect as sync_connect
 
+from trio_ws import LocalProtocolError
 from trio_ws.testing import serve_app
 
 from ._raw import close_code, connect, frame, port_of, reset, upgrade_request
@@ -201,3 +202,33 @@ async def test_a_failure_inside_the_engine_ends_only_that_connection(
     assert reply is not None
     failures = [r for r in caplog.records if "websocket engine failed" in r.getMessage()]
     assert len(failures) == 1
+
+
+@pytest.mark.parametrize(
+    "close", [{"code": 1006}, {"code": 999}, {"code": 1000, "reason": "x" * 124}]
+)
+async def test_a_close_the_protocol_forbids_raises_into_the_app(close: dict[str, Any]) -> None:
+    """Reserved codes and over-long reasons raise LocalProtocolError; the websocket stays open."""
+    outcome: list[Any] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            return
+        await receive()
+        await send({"type": "websocket.accept"})
+        try:
+            await send({"type": "websocket.close", **close})
+        except LocalProtocolError as exc:
+            outcome.append(type(exc))
+        await send({"type": "websocket.send", "text": "still open"})
+        await send({"type": "websocket.close", "code": 4000})
+
+    with trio.fail_after(10):
+        async with (
+            serve_app(app) as url,
+            await connect(port_of(url), upgrade_request()) as client,
+        ):
+            frames = await client.frames_until_eof()
+    assert outcome == [LocalProtocolError]
+    assert frames[0].data == b"still open"
+    assert close_code(frames) == 4000

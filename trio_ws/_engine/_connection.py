@@ -34,7 +34,7 @@ from websockets.http11 import Response
 from websockets.protocol import State
 
 from .._exceptions import LocalProtocolError
-from .._protocol import validate_accept_headers
+from .._protocol import validate_accept_headers, validate_close
 from .._send_turn import SendTurn
 from ._transport import Broken, PartialWrite, transport_for
 
@@ -458,10 +458,13 @@ class EngineConnection:
             return
         if state is not _State.OPEN:
             return  # a second close, or after a denial: nothing left to close
-        self._state = _State.CLOSED_BY_APP
         code = message.get("code", 1000)
-        reason = message.get("reason") or ""
-        await self._send_close(1000 if code is None else int(code), reason)
+        try:
+            reason = validate_close(1000 if code is None else code, message.get("reason"))
+        except (TypeError, ValueError) as exc:
+            raise LocalProtocolError(f"cannot close the websocket as asked: {exc}") from None
+        self._state = _State.CLOSED_BY_APP
+        await self._send_close(1000 if code is None else code, reason)
 
     async def _send_close(self, code: int, reason: str) -> None:
         turn = self._turn
