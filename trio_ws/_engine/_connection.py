@@ -50,6 +50,10 @@ if TYPE_CHECKING:
 
 __all__ = ["ClientGone", "EngineConnection", "EngineSettings"]
 
+#: On a compressed connection, one network read is fed to the protocol in slices this big, and
+#: feeding stops as soon as a message is parsed: a read full of small frames that each inflate
+#: to nearly the message limit then holds one or two inflated messages, not dozens.
+_FEED_SLICE: Final = 1024
 #: Messages the keepalive reader may queue for an application that is not reading; once that
 #: many wait, the peer has shown it is alive and the keepalive stops reading.
 _KEEPALIVE_READ_AHEAD: Final = 4
@@ -120,6 +124,8 @@ class EngineConnection:
         "_state",
         "_transport",
         "_turn",
+        "_unfed",
+        "_unfed_at",
         "idle_since",
         "keepalive",
         "next_ping_at",
@@ -168,6 +174,9 @@ class EngineConnection:
         # Who reads: at most one task at a time; the keepalive reader yields to the app.
         self._reading = False
         self._broken = False  # the socket failed or was aborted: no more reads
+        # Bytes read but not yet fed to the protocol (compressed connections only).
+        self._unfed = b""
+        self._unfed_at = 0
         self._read_done: trio.lowlevel.ParkingLot | None = None  # made when contended
         self._keepalive_scope: trio.CancelScope | None = None
         #: Shutdown code once the server closed this websocket for shutdown.
@@ -260,6 +269,9 @@ class EngineConnection:
             return
         self._reading = True
         try:
+            if self._unfed:
+                await self._feed_in_slices()
+                return
             try:
                 data = await self._transport.receive()
             except Broken:
@@ -267,11 +279,29 @@ class EngineConnection:
                 self._set_disconnect(1006, "")
                 return
             self.reads += 1
-            await self._feed(data)
+            if len(data) > _FEED_SLICE and self.protocol.extensions:
+                self._unfed = bytes(data)
+                self._unfed_at = 0
+                await self._feed_in_slices()
+            else:
+                await self._feed(data)
         finally:
             self._reading = False
             if self._read_done:
                 self._read_done.unpark_all()
+
+    async def _feed_in_slices(self) -> None:
+        unfed = self._unfed
+        end = len(unfed)
+        while self._unfed_at < end:
+            at = self._unfed_at
+            self._unfed_at = at + _FEED_SLICE
+            await self._feed(unfed[at : at + _FEED_SLICE])
+            if self._pending or self._disconnect is not None:
+                break
+        if self._unfed_at >= end or self._disconnect is not None:
+            self._unfed = b""
+            self._unfed_at = 0
 
     async def _feed(self, data: bytes | bytearray) -> None:
         protocol = self.protocol
