@@ -96,3 +96,14 @@ def bench(session: nox.Session) -> None:
     """The benchmarks (bench/README.md); ``nox -s bench -- --quick`` for the short run."""
     session.install("-e", ".[bench]")
     session.run("python", "-m", "bench", *session.posargs)
+
+
+@nox.session(python="3.11", default=False)
+def autobahn(session: nox.Session) -> None:
+    """Autobahn|Testsuite's fuzzing client, all cases, against trio_ws.serve; fails on FAILED.
+
+    Needs ``wstest`` (Python 2.7, docs/deployment.md): ``WSTEST=/path/to/wstest nox -s autobahn``;
+    extra arguments go to ``autobahn/run.py`` (``-- --cases '1.*,2.*'``).
+    """
+    session.install("-e", ".")
+    session.run("python", "autobahn/run.py", *session.posargs)

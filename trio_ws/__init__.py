@@ -70,6 +70,7 @@ from ._responses import (
 )
 from ._serve import ServerSettings as ServerSettings
 from ._serve import serve as serve
+from ._serve_extension import keepalive_latency as keepalive_latency
 from ._structured import WebSocketStatistics as WebSocketStatistics
 from ._version import __version__ as __version__
 from ._websocket import MessageIterator as MessageIterator
@@ -101,6 +102,7 @@ __all__ = [
     # serving
     "serve",
     "ServerSettings",
+    "keepalive_latency",
     # broadcast
     "Broadcast",
     "BroadcastEvent",

@@ -95,6 +95,25 @@ def _parser() -> argparse.ArgumentParser:
         help="close code sent to open websockets on shutdown (default: %(default)s)",
     )
     parser.add_argument(
+        "--ping-timeout",
+        type=_seconds_or_none,
+        default=DEFAULT_SETTINGS["ping_timeout"],
+        help="close (1011) a websocket whose pong is this late; 'off' or 0 for never "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--compression",
+        choices=("deflate", "off"),
+        default="deflate",
+        help="permessage-deflate when the client offers it (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--websocket-engine",
+        choices=("trio_ws", "hypercorn"),
+        default=DEFAULT_SETTINGS["websocket_engine"],
+        help="who drives websocket connections (default: %(default)s)",
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         default=1,
@@ -113,6 +132,9 @@ async def _run(app: ASGIApp, args: argparse.Namespace) -> None:
         "ping_interval": args.ping_interval,
         "read_timeout": args.read_timeout,
         "graceful_timeout": args.graceful_timeout,
+        "ping_timeout": args.ping_timeout,
+        "compression": None if args.compression == "off" else "deflate",
+        "websocket_engine": args.websocket_engine,
     }
     stop = trio.Event()
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:

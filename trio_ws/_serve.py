@@ -13,7 +13,18 @@ around them without forking any of them:
   ends, aborts the sockets of connections that are still running, which is the only way to free
   a task stuck in hypercorn's shielded ``send_all`` to a client that does not read.
 
-Internals of hypercorn this relies on (pinned by ``tests/integration/test_hypercorn_internals.py``):
+Websocket connections are driven by trio_ws's engine (:mod:`trio_ws._engine`) unless
+``websocket_engine="hypercorn"``: :meth:`_Server.handle_connection` reads the first request head
+with ``websockets``' parser; an HTTP/1.1 websocket upgrade stays with the engine, anything else
+(plain HTTP, HTTP/2 over TLS, a ``server_names`` check) goes to hypercorn's ``TCPServer`` through a
+:class:`~trio_ws._engine.ReplayStream` that first returns the bytes already read. The engine
+relies on hypercorn's ``parse_socket_addr``, on ``TCPServer`` reading through
+``stream.receive_some`` and finding its socket as ``stream.socket`` or
+``stream.transport_stream.socket``, and on the ``Config`` fields it reads (pinned by
+``tests/engine/test_dependencies.py``).
+
+Internals of hypercorn the hypercorn path relies on (pinned by
+``tests/integration/test_hypercorn_internals.py``):
 ``TCPServer(app, config, context, state, stream)`` with ``run``, ``_read_data``,
 ``protocol_send``, ``send_lock`` and ``stream``; ``WSStream.app_send`` bound to the stream, its
 ``buffer``, ``task_group``, ``context``, ``closed`` and ``_send_wsproto_event``; the order of
@@ -24,7 +35,7 @@ state change and first await in ``WSStream.app_send``'s close branch; ``Lifespan
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any, Final, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypedDict, Unpack
 
 import trio
 from hypercorn.config import Config
@@ -34,14 +45,30 @@ from hypercorn.trio.statsd import StatsdLogger
 from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import ConnectionState
-from hypercorn.utils import repr_socket_addr
+from hypercorn.utils import parse_socket_addr, repr_socket_addr
+from websockets.exceptions import InvalidHeader
+from websockets.extensions.permessage_deflate import enable_server_permessage_deflate
 
+from ._engine import (
+    EngineConnection,
+    EngineSettings,
+    KeepaliveTimer,
+    ReplayStream,
+    Upgrade,
+    read_upgrade,
+)
+from ._engine._scope import build_scope, offered_subprotocols
+from ._engine._server_protocol import EngineProtocol
+from ._protocol import CANCEL_SAFE_SEND_EXTENSION, DENIAL_EXTENSION
 from ._serve_asgi import ServedApp, ShutdownRegistry
+from ._serve_extension import KEEPALIVE_EXTENSION, SHUTDOWN_EXTENSION, ShutdownExtension
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from ._types import ASGIApp
+    from websockets.http11 import Response
+
+    from ._types import ASGIApp, Scope
 
 __all__ = ["DEFAULT_SETTINGS", "ServerSettings", "serve"]
 
@@ -76,6 +103,15 @@ class ServerSettings(TypedDict, total=False):
     #: remaining connections are cancelled and their sockets aborted.
     #: hypercorn's ``graceful_timeout``.
     graceful_timeout: float
+    #: Seconds a ping's pong may take before the websocket is closed with 1011 and the
+    #: application sees that disconnect (``None``: wait forever). trio_ws engine only.
+    ping_timeout: float | None
+    #: ``"deflate"``: negotiate permessage-deflate when the client offers it; ``None``: never.
+    #: trio_ws engine only (hypercorn's stream always accepts it).
+    compression: Literal["deflate"] | None
+    #: Who drives websocket connections: ``"trio_ws"`` (trio_ws's engine over websockets'
+    #: sans-I/O protocol) or ``"hypercorn"`` (hypercorn's own websocket stream).
+    websocket_engine: Literal["trio_ws", "hypercorn"]
 
 
 #: trio_ws's production defaults for :class:`ServerSettings`.
@@ -84,7 +120,13 @@ DEFAULT_SETTINGS: Final[ServerSettings] = {
     "ping_interval": 20.0,
     "read_timeout": 60.0,
     "graceful_timeout": 5.0,
+    "ping_timeout": 20.0,
+    "compression": "deflate",
+    "websocket_engine": "trio_ws",
 }
+
+#: Settings that are not hypercorn ``Config`` fields.
+_ENGINE_KEYS: Final = frozenset({"ping_timeout", "compression", "websocket_engine"})
 
 _CONFIG_FIELDS: Final = {
     "max_message_size": "websocket_max_message_size",
@@ -106,7 +148,7 @@ def hypercorn_config(**fields: object) -> Config:
 
 def build_config(host: str, port: int, config: Config | None, settings: ServerSettings) -> Config:
     """The hypercorn ``Config`` :func:`serve` runs with (a copy; ``config`` is not modified)."""
-    unknown = set(settings) - set(_CONFIG_FIELDS)
+    unknown = set(settings) - set(_CONFIG_FIELDS) - _ENGINE_KEYS
     if unknown:
         raise TypeError(f"serve() got unexpected keyword arguments {sorted(unknown)}")
     if config is None:
@@ -115,13 +157,46 @@ def build_config(host: str, port: int, config: Config | None, settings: ServerSe
     else:
         result = copy.copy(config)
     for key, value in settings.items():
-        setattr(result, _CONFIG_FIELDS[key], value)
+        if key not in _ENGINE_KEYS:
+            setattr(result, _CONFIG_FIELDS[key], value)
     if result.websocket_max_message_size <= 0:
         raise ValueError("max_message_size must be positive")
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"  # an IPv6 literal
     result.bind = [f"{host}:{port}"]
     return result
+
+
+def build_engine_settings(config: Config, settings: ServerSettings) -> EngineSettings | None:
+    """The engine's settings, or ``None`` when ``websocket_engine="hypercorn"``.
+
+    Raises:
+      ValueError: an unknown ``websocket_engine`` or ``compression``, or a ``ping_timeout``
+        that is not positive.
+    """
+    merged: ServerSettings = {**DEFAULT_SETTINGS, **settings}
+    engine = merged["websocket_engine"]
+    if engine not in ("trio_ws", "hypercorn"):
+        raise ValueError(f"websocket_engine must be 'trio_ws' or 'hypercorn', not {engine!r}")
+    compression = merged["compression"]
+    if compression not in ("deflate", None):
+        raise ValueError(f"compression must be 'deflate' or None, not {compression!r}")
+    ping_timeout = merged["ping_timeout"]
+    if ping_timeout is not None and ping_timeout <= 0:
+        raise ValueError("ping_timeout must be positive or None")
+    if engine == "hypercorn":
+        return None
+    return EngineSettings(
+        max_message_size=config.websocket_max_message_size,
+        compression=compression,
+        ping_interval=config.websocket_ping_interval,
+        ping_timeout=ping_timeout,
+        read_timeout=config.read_timeout,
+    )
+
+
+class _Abortable(Protocol):
+    def abort(self) -> None: ...
 
 
 class _ConnectionContext(WorkerContext):
@@ -206,8 +281,21 @@ class _ContainedTCPServer(TCPServer):
 class _Server:
     """One run of :func:`serve`: its connections, its lifespan and its shutdown."""
 
-    def __init__(self, app: ASGIApp, config: Config, close_code: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        config: Config,
+        close_code: int,
+        engine: EngineSettings | None = None,
+    ) -> None:
         self.config = config
+        self.user_app = app
+        self.engine = engine
+        self.keepalive = KeepaliveTimer(engine) if engine is not None else None
+        #: websockets' extension factories (stateless; shared by every engine connection).
+        self.extension_factories = (
+            enable_server_permessage_deflate(None) if engine and engine.compression else None
+        )
         self.registry = ShutdownRegistry(close_code, config.graceful_timeout)
         # trio_ws pings (see ServedApp); hypercorn's own pinger is switched off.
         ping_interval = config.websocket_ping_interval
@@ -215,11 +303,149 @@ class _Server:
         self.app = ServedApp(app, config, self.registry, ping_interval)
         self.context = WorkerContext(None)
         self.lifespan_state: dict[str, Any] = {}
-        self.connections: set[_ContainedTCPServer] = set()
+        self.connections: set[_Abortable] = set()
         #: Set whenever the last open connection ends (checked only during shutdown).
         self.drained = trio.Event()
 
     async def handle_connection(self, stream: trio.abc.Stream) -> None:
+        if self.engine is None:
+            await self._hypercorn_connection(stream)
+            return
+        try:
+            first = await self._first_request(stream, self.engine)
+        except trio.TooSlowError:
+            first = None
+        except Exception as failure:
+            await self._contain(stream, failure)
+            return
+        if first is None:
+            await trio.aclose_forcefully(stream)
+        elif isinstance(first, Upgrade):
+            try:
+                prepared = await self._prepare_engine_connection(stream, first, self.engine)
+                del first  # the request head is not kept for the connection's lifetime
+                if prepared is not None:
+                    await self._run_engine_connection(stream, *prepared)
+            except Exception as failure:
+                await self._contain(stream, failure)
+        else:
+            replay: Any = ReplayStream(stream, first) if first else stream
+            await self._hypercorn_connection(replay)
+
+    async def _contain(self, stream: trio.abc.Stream, failure: Exception) -> None:
+        """A failure of the engine's own code ends that connection only, logged once."""
+        await self.config.log.error(
+            "trio_ws: the websocket engine failed on the connection from %s; that connection "
+            "was closed and the server carries on",
+            _peer(stream),
+            exc_info=failure,
+        )
+        await trio.aclose_forcefully(stream)
+
+    async def _first_request(
+        self, stream: trio.abc.Stream, engine: EngineSettings
+    ) -> Upgrade | bytes | None:
+        """Read the first request head: an Upgrade for the engine, or bytes for hypercorn."""
+        if isinstance(stream, trio.SSLStream):
+            try:
+                with trio.fail_after(self.config.ssl_handshake_timeout):
+                    await stream.do_handshake()
+            except trio.BrokenResourceError:
+                return None
+            if stream.selected_alpn_protocol() == "h2":
+                return b""  # HTTP/2 (websockets over h2 included) stays hypercorn's
+        protocol = EngineProtocol(
+            extensions=self.extension_factories, max_size=engine.max_message_size
+        )
+        result = await read_upgrade(
+            stream,
+            protocol,
+            limit=self.config.h11_max_incomplete_size,
+            patience=self.config.keep_alive_timeout,
+        )
+        if isinstance(result, Upgrade) and self.config.server_names:
+            return result.head  # hypercorn checks the Host against server_names
+        return result
+
+    async def _prepare_engine_connection(
+        self, stream: trio.abc.Stream, upgrade: Upgrade, engine: EngineSettings
+    ) -> tuple[EngineConnection, Scope] | None:
+        """The connection and its scope; ``None`` once a refused handshake was answered."""
+        config = self.config
+        request = upgrade.request
+        connection = EngineConnection(
+            stream, request, upgrade.protocol, engine, config.log, self.registry.close_code
+        )
+        refusal: Response | None
+        try:
+            try:
+                offered = offered_subprotocols(request)
+            except InvalidHeader:
+                refusal = upgrade.protocol.reject(400, "Invalid Sec-WebSocket-Protocol\n")
+            else:
+                refusal = connection.check_handshake(offered)
+            if refusal is not None:
+                await config.log.warning(
+                    "trio_ws: refused a websocket handshake from %s: HTTP %d (%s)",
+                    _peer(stream),
+                    refusal.status_code,
+                    upgrade.protocol.handshake_exc or "malformed Sec-WebSocket-Protocol",
+                )
+                await connection.refuse(refusal)
+                await trio.aclose_forcefully(stream)
+                return None
+            transport: Any = getattr(stream, "transport_stream", stream)
+            socket = transport.socket
+            shutdown: ShutdownExtension = {
+                "close_code": self.registry.close_code,
+                "event": self.registry.event,
+                "grace_period": self.registry.grace_period,
+            }
+            scope = build_scope(
+                request,
+                secure=isinstance(stream, trio.SSLStream),
+                client=parse_socket_addr(socket.family, socket.getpeername()),
+                server=parse_socket_addr(socket.family, socket.getsockname()),
+                root_path=config.root_path,
+                state=self.lifespan_state.copy(),
+                extensions={
+                    DENIAL_EXTENSION: {},
+                    CANCEL_SAFE_SEND_EXTENSION: {},
+                    SHUTDOWN_EXTENSION: shutdown,
+                    KEEPALIVE_EXTENSION: connection.keepalive,
+                },
+            )
+        except BaseException as exc:
+            await trio.aclose_forcefully(stream)
+            if isinstance(exc, OSError):
+                return None  # the peer left before getpeername
+            raise
+        connection.on_accept = self._accepted
+        return connection, scope
+
+    async def _run_engine_connection(
+        self, stream: trio.abc.Stream, connection: EngineConnection, scope: Scope
+    ) -> None:
+        self.connections.add(connection)
+        try:
+            await connection.run_app(self.user_app, scope)
+        except OSError:
+            pass  # the socket failed under us
+        finally:
+            self.registry.discard(connection)
+            if self.keepalive is not None:
+                self.keepalive.discard(connection)
+            self.connections.discard(connection)
+            if not self.connections:
+                self.drained.set()
+            await trio.aclose_forcefully(stream)
+
+    def _accepted(self, connection: EngineConnection) -> None:
+        self.registry.add(connection)
+        if self.keepalive is not None:
+            self.keepalive.add(connection)
+
+    async def _hypercorn_connection(self, stream: trio.abc.Stream) -> None:
         client = _peer(stream)
         server = _ContainedTCPServer(
             self.app,
@@ -255,6 +481,8 @@ class _Server:
         async with trio.open_nursery() as lifespan_nursery:
             await lifespan_nursery.start(lifespan.handle_lifespan)
             await lifespan.wait_for_startup()
+            if self.keepalive is not None:
+                lifespan_nursery.start_soon(self.keepalive.run, lifespan_nursery)
             listeners, urls = await self._listen()
             async with trio.open_nursery() as connection_nursery:
                 try:
@@ -368,7 +596,12 @@ async def serve(
     * refuses an oversize message with 1009 without buffering it;
     * on graceful shutdown closes every open websocket with ``shutdown_close_code`` and never
       waits longer than the grace period, even for clients that stopped reading;
-    * answers the ``lifespan`` scope for applications that return from it.
+    * answers the ``lifespan`` scope for applications that return from it;
+    * drives websockets with trio_ws's engine (``websocket_engine="trio_ws"``, the default):
+      the client's close code and reason reach the application (ASGI 2.5), keepalive pings with
+      a pong timeout (1011), limits applied after decompression, ``send`` raising ``OSError``
+      once the client left, close frames before closing on protocol errors (1002/1007).
+      ``websocket_engine="hypercorn"`` keeps hypercorn's own websocket stream.
 
     Args:
       app: any ASGI 3 application.
@@ -382,8 +615,9 @@ async def serve(
       shutdown_trigger: an async callable; when it returns, graceful shutdown starts.
       task_status: receives the list of bound URLs (``ws://`` or ``wss://``) once the
         lifespan startup finished and the sockets listen.
-      **settings: the websocket settings of :class:`ServerSettings` (``max_message_size``,
-        ``ping_interval``, ``read_timeout``, ``graceful_timeout``).
+      **settings: the websocket settings of :class:`ServerSettings` (``websocket_engine``,
+        ``max_message_size``, ``compression``, ``ping_interval``, ``ping_timeout``,
+        ``read_timeout``, ``graceful_timeout``).
 
     Graceful shutdown (``shutdown_trigger`` returned): stop accepting; close every open
     websocket with ``shutdown_close_code`` (the application's ``receive`` returns that
@@ -393,8 +627,8 @@ async def serve(
 
     Raises:
       TypeError: an unknown keyword setting.
-      ValueError: ``shutdown_close_code`` is not 1001 or 1012, or ``max_message_size`` is not
-        positive.
+      ValueError: ``shutdown_close_code`` is not 1001 or 1012, ``max_message_size`` or
+        ``ping_timeout`` is not positive, or ``websocket_engine`` / ``compression`` is unknown.
       OSError: the address could not be bound.
       hypercorn.utils.LifespanFailureError: the application failed its lifespan startup.
 
@@ -406,7 +640,8 @@ async def serve(
     if shutdown_close_code not in _SHUTDOWN_CODES:
         raise ValueError(f"shutdown_close_code must be 1001 or 1012, not {shutdown_close_code!r}")
     built = build_config(host, port, config, settings)
-    server = _Server(app, built, shutdown_close_code)
+    engine = build_engine_settings(built, settings)
+    server = _Server(app, built, shutdown_close_code, engine)
     try:
         await server.run(shutdown_trigger, task_status)
     finally:

@@ -23,7 +23,7 @@ The ``_serve*`` modules are the only ones that import hypercorn.
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import h11
 import trio
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from ._types import ASGIApp, Receive, Scope, Send
     from ._types import Message as ASGIMessage
 
-__all__ = ["ServedApp", "ShutdownRegistry"]
+__all__ = ["Closable", "ServedApp", "ShutdownRegistry"]
 
 #: The ASGI message our buffer hands hypercorn for a message it refused; never reaches the app.
 _DROPPED_KEY: Final = "trio_ws.dropped"
@@ -133,6 +133,12 @@ class _State(enum.Enum):
     SERVER_CLOSED = enum.auto()
 
 
+class Closable(Protocol):
+    """A websocket the registry can close for shutdown (hypercorn's or the engine's)."""
+
+    async def close_for_shutdown(self) -> None: ...
+
+
 class ShutdownRegistry:
     """The open websocket sessions of one server, and the switch that closes them all."""
 
@@ -141,7 +147,7 @@ class ShutdownRegistry:
         self.grace_period = grace_period
         #: Set when graceful shutdown starts.
         self.event = trio.Event()
-        self._sessions: set[_Session] = set()
+        self._sessions: set[Closable] = set()
         self._nursery: trio.Nursery | None = None
 
     def begin(self, nursery: trio.Nursery) -> None:
@@ -151,12 +157,12 @@ class ShutdownRegistry:
         for session in list(self._sessions):
             nursery.start_soon(session.close_for_shutdown)
 
-    def add(self, session: _Session) -> None:
+    def add(self, session: Closable) -> None:
         self._sessions.add(session)
         if self._nursery is not None:
             self._nursery.start_soon(session.close_for_shutdown)
 
-    def discard(self, session: _Session) -> None:
+    def discard(self, session: Closable) -> None:
         self._sessions.discard(session)
 
     def __len__(self) -> int:

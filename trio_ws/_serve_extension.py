@@ -14,10 +14,19 @@ if TYPE_CHECKING:
 
     from ._types import Scope
 
-__all__ = ["SHUTDOWN_EXTENSION", "ShutdownExtension", "shutdown_extension"]
+__all__ = [
+    "KEEPALIVE_EXTENSION",
+    "SHUTDOWN_EXTENSION",
+    "ShutdownExtension",
+    "keepalive_latency",
+    "shutdown_extension",
+]
 
 #: The key in ``scope["extensions"]``.
 SHUTDOWN_EXTENSION: Final = "trio_ws.shutdown"
+#: The key of the keepalive extension: a dict whose ``"latency"`` is the round trip of the
+#: last answered ping in seconds (``None`` before the first pong). Set by trio_ws's engine.
+KEEPALIVE_EXTENSION: Final = "trio_ws.keepalive"
 
 
 class ShutdownExtension(TypedDict):
@@ -38,3 +47,16 @@ def shutdown_extension(scope: Scope) -> ShutdownExtension | None:
     if not isinstance(value, dict):
         return None
     return value  # type: ignore[return-value]  # set by trio_ws.serve with exactly these keys
+
+
+def keepalive_latency(scope: Scope) -> float | None:
+    """The last measured ping round trip of this websocket in seconds, if the server measures it.
+
+    ``None`` before the first pong, or when the server is not trio_ws's engine.
+    """
+    extensions = scope.get("extensions") or {}
+    value = extensions.get(KEEPALIVE_EXTENSION)
+    if not isinstance(value, dict):
+        return None
+    latency = value.get("latency")
+    return latency if isinstance(latency, float) else None

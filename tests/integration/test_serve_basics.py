@@ -214,11 +214,6 @@ async def test_crash_before_accept_is_500_without_the_exception_text() -> None:
     assert secret.encode() not in (rejections[0].body or b"")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hypercorn 0.18 reports every client close to the app as 1006 without a reason "
-    "(measured: client aclose(4001, 'client-bye') -> app disconnect code 1006; hypercorn#127)",
-)
 async def test_client_close_code_reaches_the_app() -> None:
     """The client's close code and reason reach the app's websocket.disconnect."""
     got: list[tuple[object, object]] = []

@@ -1,0 +1,120 @@
+"""Run Autobahn|Testsuite's fuzzing client (all cases) against trio_ws.serve; fail on FAILED.
+
+``python autobahn/run.py [--wstest PATH] [--cases 1.*,2.*] [--engine trio_ws|hypercorn]``
+
+``wstest`` is Python 2 (autobahntestsuite); see docs/deployment.md for installing it. The
+report goes to ``autobahn/reports/`` (git-ignored). Exit status: 0 when no case FAILED, 1
+otherwise, 2 when wstest is missing or did not produce a report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_WSTEST = "/tmp/engine_ab/py2/bin/wstest"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_for(port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"the echo server did not listen on port {port} within {timeout} s")
+
+
+def _wstest_command(wstest: str) -> list[str]:
+    """How to start ``wstest``: directly, or (installed with ``pip --prefix``) through its
+    interpreter with the prefix's site-packages added as a site directory (zope's namespace
+    package needs its ``.pth`` file processed, which ``PYTHONPATH`` does not do)."""
+    prefix = Path(wstest).resolve().parent.parent
+    site = prefix / "lib" / "python2.7" / "site-packages"
+    if not site.is_dir():
+        return [wstest]
+    interpreter = Path(wstest).read_text().splitlines()[0].removeprefix("#!").strip()
+    bootstrap = (
+        f"import site, sys; site.addsitedir({str(site)!r}); sys.argv[0] = 'wstest'; "
+        "from autobahntestsuite.wstest import run; run()"
+    )
+    return [interpreter, "-c", bootstrap]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--wstest", default=os.environ.get("WSTEST", DEFAULT_WSTEST))
+    parser.add_argument("--cases", default="*", help="comma-separated case patterns")
+    parser.add_argument("--engine", default="trio_ws")
+    parser.add_argument("--reports", type=Path, default=HERE / "reports", help="report directory")
+    args = parser.parse_args()
+    wstest = args.wstest if os.path.exists(args.wstest) else shutil.which("wstest")
+    if not wstest:
+        print(f"wstest not found (tried {args.wstest} and PATH)", file=sys.stderr)
+        return 2
+    port = _free_port()
+    reports = args.reports.resolve()
+    shutil.rmtree(reports, ignore_errors=True)
+    spec = {
+        "outdir": str(reports),
+        "servers": [{"agent": f"trio_ws-{args.engine}", "url": f"ws://127.0.0.1:{port}"}],
+        "cases": args.cases.split(","),
+        "exclude-cases": [],
+        "exclude-agent-cases": {},
+    }
+    reports.mkdir(parents=True)
+    spec_path = reports / "fuzzingclient.json"
+    spec_path.write_text(json.dumps(spec))
+    server = subprocess.Popen(
+        [sys.executable, str(HERE / "echo_server.py"), str(port), args.engine],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for(port, 20)
+        subprocess.run(
+            [*_wstest_command(wstest), "-m", "fuzzingclient", "-s", str(spec_path)],
+            cwd=reports,
+            check=False,
+            stdout=subprocess.DEVNULL,
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    index = reports / "index.json"
+    if not index.exists():
+        print("wstest produced no report", file=sys.stderr)
+        return 2
+    results = next(iter(json.loads(index.read_text()).values()))
+    behaviours = Counter(result["behavior"] for result in results.values())
+    closes = Counter(result["behaviorClose"] for result in results.values())
+    print(f"{len(results)} cases: {dict(behaviours)}; close handshakes: {dict(closes)}")
+    failed = sorted(
+        case
+        for case, result in results.items()
+        if "FAILED" in (result["behavior"], result["behaviorClose"])
+    )
+    if failed:
+        print(f"FAILED: {', '.join(failed)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

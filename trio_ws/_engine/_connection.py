@@ -1,0 +1,699 @@
+"""``EngineConnection``: one websocket's ASGI ``receive``/``send``, driven in the app's task.
+
+There is no reader task and no channel: ``receive`` returns a parsed message when one is
+waiting and otherwise reads the socket itself; ``send`` frames the message with ``websockets``'
+sans-I/O ``ServerProtocol`` and writes it inline, behind a :class:`~trio_ws._send_turn.SendTurn`
+that costs nothing when it is free. Control frames the protocol answers by itself (pongs, the
+echo of a close) are written by whoever read them. While the application is not reading, the
+keepalive task reads on its behalf until its pong is in (:mod:`._keepalive`).
+
+What the application sees:
+
+* ``websocket.disconnect`` carries the client's close code and reason (ASGI 2.5), 1005 for a
+  close frame without a code, 1006 for a TCP drop without one, and the code the server closed
+  with when it failed the connection (1002 protocol error, 1007 invalid UTF-8, 1009 too big,
+  1011 keepalive timeout) or shut down (1001/1012);
+* ``send`` after the client left raises :class:`ClientGone` (an ``OSError``, ASGI 2.4);
+* a ``send`` cancelled before its frame was written leaves the connection unchanged; one
+  cancelled while the frame is partly written aborts the connection (never half a frame).
+"""
+
+from __future__ import annotations
+
+import codecs
+import enum
+import http
+from collections import deque
+from typing import TYPE_CHECKING, Any, Final
+
+import attrs
+import trio
+from websockets.datastructures import Headers
+from websockets.frames import Opcode
+from websockets.http11 import Response
+from websockets.protocol import State
+
+from .._exceptions import LocalProtocolError
+from .._protocol import validate_accept_headers, validate_close
+from .._send_turn import SendTurn
+from ._transport import Broken, PartialWrite, transport_for
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from websockets.frames import Frame
+    from websockets.http11 import Request
+    from websockets.server import ServerProtocol
+
+    from .._types import ASGIApp, Scope
+    from .._types import Message as ASGIMessage
+
+__all__ = ["ClientGone", "EngineConnection", "EngineSettings"]
+
+#: On a compressed connection, one network read is fed to the protocol in slices this big, and
+#: feeding stops as soon as a message is parsed: a read full of small frames that each inflate
+#: to nearly the message limit then holds one or two inflated messages, not dozens.
+_FEED_SLICE: Final = 1024
+#: Messages the keepalive reader may queue for an application that is not reading; once that
+#: many wait, the peer has shown it is alive and the keepalive stops reading.
+_KEEPALIVE_READ_AHEAD: Final = 4
+_TEXT: Final = Opcode.TEXT
+_BINARY: Final = Opcode.BINARY
+_CONT: Final = Opcode.CONT
+_PONG: Final = Opcode.PONG
+_OPEN: Final = State.OPEN
+_CLOSED: Final = State.CLOSED
+
+
+@attrs.frozen
+class EngineSettings:
+    """The engine's per-connection settings (from :class:`trio_ws.ServerSettings`)."""
+
+    #: Largest message accepted after decompression, in bytes; larger ones are closed 1009.
+    max_message_size: int
+    #: ``"deflate"`` to negotiate permessage-deflate when the client offers it, or ``None``.
+    compression: str | None = "deflate"
+    #: Seconds between server pings (``None``: no pings).
+    ping_interval: float | None = 20.0
+    #: Seconds a pong may take before the connection is closed with 1011 (``None``: forever).
+    ping_timeout: float | None = 20.0
+    #: Seconds a reading connection may receive nothing before it is dropped (``None``: never).
+    read_timeout: float | None = 60.0
+    #: Seconds the closing handshake may take after the application returned.
+    close_timeout: float = 5.0
+
+
+class ClientGone(OSError):
+    """``send`` on a websocket whose client has left (ASGI 2.4's ``OSError``)."""
+
+
+class _State(enum.Enum):
+    HANDSHAKE = enum.auto()  # waiting for accept, close or a denial
+    RESPONSE = enum.auto()  # a denial response was started
+    OPEN = enum.auto()  # accepted
+    CLOSED_BY_APP = enum.auto()  # the application sent websocket.close
+    SERVER_CLOSED = enum.auto()  # closed for shutdown: the application's sends are dropped
+    DONE = enum.auto()  # rejected or denied: no websocket
+
+
+class EngineConnection:
+    """The ASGI side of one websocket connection served by the engine.
+
+    Args:
+      stream: the connection (plain or TLS).
+      request: the upgrade request, already parsed by ``protocol``.
+      protocol: the ``ServerProtocol`` that parsed it (and holds any bytes read after it).
+      settings: the engine settings.
+      log: hypercorn's async logger (``config.log``).
+    """
+
+    __slots__ = (
+        "_broken",
+        "_chunks",
+        "_connect_delivered",
+        "_decoder",
+        "_denial",
+        "_disconnect",
+        "_keepalive_scope",
+        "_log",
+        "_offered",
+        "_pending",
+        "_read_done",
+        "_reading",
+        "_response",
+        "_state",
+        "_transport",
+        "_turn",
+        "_unfed",
+        "_unfed_at",
+        "idle_since",
+        "keepalive",
+        "next_ping_at",
+        "on_accept",
+        "ping_payload",
+        "ping_sent_at",
+        "protocol",
+        "reads",
+        "request",
+        "settings",
+        "shutdown_close_code",
+        "shutdown_code",
+        "stream",
+        "unanswered_since",
+    )
+
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        request: Request,
+        protocol: ServerProtocol,
+        settings: EngineSettings,
+        log: Any,
+        shutdown_close_code: int = 1001,
+    ) -> None:
+        self.stream = stream
+        self._transport = transport_for(stream)
+        self.shutdown_close_code = shutdown_close_code
+        #: Called once when the application accepted (the server registers the connection).
+        self.on_accept: Callable[[EngineConnection], object] | None = None
+        self.request: Request | None = request  # dropped once the handshake is answered
+        self.protocol = protocol
+        self.settings = settings
+        self._log = log
+        self._turn = SendTurn()
+        self._pending: deque[ASGIMessage] = deque()
+        self._connect_delivered = False
+        self._state = _State.HANDSHAKE
+        self._disconnect: ASGIMessage | None = None
+        self._response: Response | None = None
+        self._denial: tuple[int, list[tuple[bytes, bytes]], list[bytes]] | None = None
+        self._offered: tuple[str, ...] = ()
+        # A fragmented message being assembled.
+        self._chunks: list[Any] | None = None
+        self._decoder: codecs.IncrementalDecoder | None = None
+        # Who reads: at most one task at a time; the keepalive reader yields to the app.
+        self._reading = False
+        self._broken = False  # the socket failed or was aborted: no more reads
+        # Bytes read but not yet fed to the protocol (compressed connections only).
+        self._unfed = b""
+        self._unfed_at = 0
+        self._read_done: trio.lowlevel.ParkingLot | None = None  # made when contended
+        self._keepalive_scope: trio.CancelScope | None = None
+        #: Shutdown code once the server closed this websocket for shutdown.
+        self.shutdown_code: int | None = None
+        # Keepalive bookkeeping (read and written by the keepalive timer).
+        #: Number of reads that returned; the timer compares it across ticks.
+        self.reads = 0
+        self.idle_since = 0.0
+        self.next_ping_at = 0.0
+        #: The latest ping's payload and time, and when the oldest unanswered ping was sent.
+        self.ping_payload: bytes | None = None
+        self.ping_sent_at = 0.0
+        self.unanswered_since: float | None = None
+        #: ``scope["extensions"]["trio_ws.keepalive"]``: the last measured round trip.
+        self.keepalive: dict[str, float | None] = {"latency": None}
+
+    # ------------------------------------------------------------------ handshake
+
+    def check_handshake(self, offered: list[str]) -> Response | None:
+        """Validate the upgrade request and prepare the 101; return a refusal, or ``None``.
+
+        websockets checks the key (present once, base64 of 16 bytes), the version, the
+        ``Connection``/``Upgrade`` headers and negotiates permessage-deflate.
+        """
+        self._offered = tuple(offered)
+        assert self.request is not None
+        response = self.protocol.accept(self.request)
+        self.request = None
+        if response.status_code != 101:
+            return response
+        self._response = response
+        return None
+
+    async def refuse(self, response: Response) -> None:
+        """Send a refusal prepared by :meth:`check_handshake` and end the connection.
+
+        Raises:
+          Nothing on network errors (the client is gone then).
+        """
+        self._state = _State.DONE
+        self._set_disconnect(1006, "")
+        response.headers["Connection"] = "close"
+        with trio.move_on_after(self.settings.close_timeout):
+            await self._write_response(response)
+
+    @property
+    def open(self) -> bool:
+        """Whether the websocket was accepted and the application has not seen its end."""
+        return self._state is _State.OPEN and self._disconnect is None
+
+    @property
+    def reading(self) -> bool:
+        """Whether a task is waiting for data from the client right now."""
+        return self._reading
+
+    @property
+    def accepted(self) -> bool:
+        """Whether the application accepted (the 101 went out)."""
+        return self._state in (_State.OPEN, _State.CLOSED_BY_APP, _State.SERVER_CLOSED)
+
+    # ------------------------------------------------------------------ receive
+
+    async def receive(self) -> ASGIMessage:
+        """ASGI ``receive``: the next message, reading the socket only when none is waiting.
+
+        After the end it returns the same ``websocket.disconnect`` again.
+
+        Cancellation: cancel-safe; no message is lost.
+        """
+        pending = self._pending
+        while True:
+            if pending:
+                return pending.popleft()
+            if not self._connect_delivered:
+                self._connect_delivered = True
+                return {"type": "websocket.connect"}
+            if self._disconnect is not None:
+                return dict(self._disconnect)
+            await self._read_once()
+
+    async def _read_once(self) -> None:
+        if self._reading:
+            # Another task reads: the keepalive reader gives way at once; a second
+            # application task waits for the read in progress.
+            if self._keepalive_scope is not None:
+                self._keepalive_scope.cancel()
+            if self._read_done is None:
+                self._read_done = trio.lowlevel.ParkingLot()
+            await self._read_done.park()
+            return
+        self._reading = True
+        try:
+            if self._unfed:
+                await self._feed_in_slices()
+                return
+            try:
+                data = await self._transport.receive()
+            except Broken:
+                self._broken = True
+                self._set_disconnect(1006, "")
+                return
+            self.reads += 1
+            if len(data) > _FEED_SLICE and self.protocol.extensions:
+                self._unfed = bytes(data)
+                self._unfed_at = 0
+                await self._feed_in_slices()
+            else:
+                await self._feed(data)
+        finally:
+            self._reading = False
+            if self._read_done:
+                self._read_done.unpark_all()
+
+    async def _feed_in_slices(self) -> None:
+        unfed = self._unfed
+        end = len(unfed)
+        while self._unfed_at < end:
+            at = self._unfed_at
+            self._unfed_at = at + _FEED_SLICE
+            await self._feed(unfed[at : at + _FEED_SLICE])
+            if self._pending or self._disconnect is not None:
+                break
+        if self._unfed_at >= end or self._disconnect is not None:
+            self._unfed = b""
+            self._unfed_at = 0
+
+    async def _feed(self, data: bytes | bytearray) -> None:
+        protocol = self.protocol
+        if data:
+            protocol.receive_data(data)
+        else:
+            protocol.receive_eof()
+        for event in protocol.events_received():
+            frame: Frame = event  # type: ignore[assignment]  # only frames once open
+            opcode = frame.opcode
+            if opcode is _TEXT or opcode is _BINARY or opcode is _CONT:
+                if not self._data_frame(frame):
+                    break
+            elif opcode is _PONG:
+                self._pong(bytes(frame.data))
+        out = protocol.data_to_send()
+        if out:
+            # Pongs, the echo of a close, or the close frame of a failure: written whole.
+            with trio.CancelScope(shield=True):
+                await self._take_turn_and_write(out)
+        if protocol.close_rcvd is not None or protocol.close_sent is not None or not data:
+            self._end_from_protocol()
+
+    def _data_frame(self, frame: Frame) -> bool:
+        data = frame.data
+        chunks = self._chunks
+        try:
+            if chunks is None:
+                if frame.fin:
+                    if frame.opcode is _TEXT:
+                        self._pending.append(
+                            {"type": "websocket.receive", "text": bytes(data).decode()}
+                        )
+                    else:
+                        self._pending.append({"type": "websocket.receive", "bytes": bytes(data)})
+                    return True
+                if frame.opcode is _TEXT:
+                    self._decoder = codecs.getincrementaldecoder("utf-8")()
+                    self._chunks = [self._decoder.decode(data)]
+                else:
+                    self._decoder = None
+                    self._chunks = [bytes(data)]
+                return True
+            decoder = self._decoder
+            chunks.append(decoder.decode(data, frame.fin) if decoder is not None else bytes(data))
+        except UnicodeDecodeError as exc:
+            self._chunks = None
+            self.protocol.fail(1007, f"invalid UTF-8: {exc.reason} at position {exc.start}")
+            return False
+        if frame.fin:
+            self._chunks = None
+            if self._decoder is not None:
+                self._pending.append({"type": "websocket.receive", "text": "".join(chunks)})
+            else:
+                self._pending.append({"type": "websocket.receive", "bytes": b"".join(chunks)})
+        return True
+
+    def _protocol_open(self) -> bool:
+        return self.protocol.state is _OPEN
+
+    def _pong(self, data: bytes) -> None:
+        # Any pong shows the peer is alive; the latest ping's own pong measures the latency.
+        self.unanswered_since = None
+        if self.ping_payload is not None and bytes(data) == self.ping_payload:
+            self.ping_payload = None
+            self.keepalive["latency"] = trio.current_time() - self.ping_sent_at
+
+    def _end_from_protocol(self) -> None:
+        self._chunks = None  # an unfinished message ends with the connection
+        protocol = self.protocol
+        if self.shutdown_code is not None:
+            self._set_disconnect(self.shutdown_code, "server shutdown")
+        elif protocol.close_rcvd is not None and protocol.close_rcvd_then_sent is not False:
+            self._set_disconnect(protocol.close_rcvd.code, protocol.close_rcvd.reason)
+        elif protocol.close_sent is not None:
+            self._set_disconnect(protocol.close_sent.code, protocol.close_sent.reason)
+        elif protocol.state is _CLOSED or protocol.reader.eof:
+            self._set_disconnect(1006, "")
+
+    def _set_disconnect(self, code: int, reason: str) -> None:
+        if self._disconnect is None:
+            self._disconnect = {"type": "websocket.disconnect", "code": code, "reason": reason}
+
+    # ------------------------------------------------------------------ send
+
+    async def send(self, message: ASGIMessage) -> None:
+        """ASGI ``send``, written inline.
+
+        Raises:
+          ClientGone: (an ``OSError``) the client left or the connection failed.
+          LocalProtocolError: a message not allowed in the current state, an accept naming a
+            subprotocol the client did not offer (the client gets 400) or accept headers that
+            cannot be sent.
+
+        Cancellation: a message cancelled before its frame is written is not sent; if the frame
+        was partly written, the connection is aborted (the client sees 1006, the application a
+        disconnect) and ``Cancelled`` propagates.
+        """
+        kind = message["type"]
+        if kind == "websocket.send" and self._state is _State.OPEN:
+            await trio.lowlevel.checkpoint_if_cancelled()
+            turn = self._turn
+            await turn.take()
+            try:
+                protocol = self.protocol
+                if protocol.state is not _OPEN:
+                    raise ClientGone("the client closed the websocket")
+                text = message.get("text")
+                if text is not None:
+                    protocol.send_text(text.encode())
+                else:
+                    data = message.get("bytes")
+                    if data is None:
+                        raise LocalProtocolError("websocket.send needs 'bytes' or 'text'")
+                    protocol.send_binary(data)
+                await self._write(protocol.data_to_send(), data_frame=True)
+            finally:
+                turn.release()
+            return
+        await self._send_other(kind, message)
+
+    async def _send_other(self, kind: str, message: ASGIMessage) -> None:
+        state = self._state
+        if state is _State.SERVER_CLOSED and kind in ("websocket.send", "websocket.close"):
+            return  # closed for shutdown: like a send after the client left, dropped
+        if kind == "websocket.send":
+            if state is _State.OPEN or (state is _State.CLOSED_BY_APP and self._disconnect):
+                raise ClientGone("the client left the websocket")
+            raise LocalProtocolError(f"websocket.send is not allowed in state {state.name}")
+        if kind == "websocket.accept" and state is _State.HANDSHAKE:
+            await self._accept(message)
+        elif kind == "websocket.close":
+            await self._close(message)
+        elif kind == "websocket.http.response.start" and state is _State.HANDSHAKE:
+            headers = [(bytes(n), bytes(v)) for n, v in message.get("headers") or ()]
+            self._denial = (int(message["status"]), headers, [])
+            self._state = _State.RESPONSE
+        elif kind == "websocket.http.response.body" and state is _State.RESPONSE:
+            assert self._denial is not None
+            status, headers, body = self._denial
+            body.append(bytes(message.get("body", b"")))
+            if not message.get("more_body", False):
+                self._state = _State.DONE
+                await self._respond(status, headers, b"".join(body))
+        else:
+            raise LocalProtocolError(f"{kind!r} is not allowed in state {state.name}")
+
+    async def _accept(self, message: ASGIMessage) -> None:
+        try:
+            headers = validate_accept_headers(message.get("headers"))
+        except (TypeError, ValueError) as exc:
+            raise LocalProtocolError(f"accept headers cannot be set as given: {exc}") from None
+        subprotocol = message.get("subprotocol")
+        if subprotocol is not None and subprotocol not in self._offered:
+            self._state = _State.DONE
+            await self._log.warning(
+                "trio_ws: the application accepted subprotocol %r, which the client did not "
+                "offer; answered HTTP 400",
+                subprotocol,
+            )
+            await self._respond(400, [], b"Unsupported WebSocket subprotocol\n")
+            raise LocalProtocolError(
+                f"the application accepted subprotocol {subprotocol!r}, which the client did not "
+                f"offer (offered: {list(self._offered)!r}); the client was answered with HTTP 400"
+            )
+        response = self._response
+        assert response is not None
+        self._response = None
+        if subprotocol is not None:
+            response.headers["Sec-WebSocket-Protocol"] = subprotocol
+            self.protocol.subprotocol = subprotocol
+        for name, value in headers:
+            response.headers[name.decode("latin-1")] = value.decode("latin-1")
+        self._state = _State.OPEN
+        await self._write_response(response)
+        if self.on_accept is not None:
+            self.on_accept(self)
+
+    async def _close(self, message: ASGIMessage) -> None:
+        state = self._state
+        if state is _State.HANDSHAKE:
+            self._state = _State.DONE
+            await self._respond(403, [], b"")
+            return
+        if state is not _State.OPEN:
+            return  # a second close, or after a denial: nothing left to close
+        code = message.get("code", 1000)
+        try:
+            reason = validate_close(1000 if code is None else code, message.get("reason"))
+        except (TypeError, ValueError) as exc:
+            raise LocalProtocolError(f"cannot close the websocket as asked: {exc}") from None
+        self._state = _State.CLOSED_BY_APP
+        await self._send_close(1000 if code is None else code, reason)
+
+    async def _send_close(self, code: int, reason: str) -> None:
+        turn = self._turn
+        await turn.take()
+        try:
+            if self.protocol.state is _OPEN:
+                self.protocol.send_close(code, reason)
+                await self._write(self.protocol.data_to_send())
+        except ClientGone:
+            pass
+        finally:
+            turn.release()
+
+    async def _respond(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        try:
+            phrase = http.HTTPStatus(status).phrase
+        except ValueError:
+            phrase = ""
+        response_headers = Headers()
+        for name, value in headers:
+            response_headers[name.decode("latin-1")] = value.decode("latin-1")
+        if "Content-Length" not in response_headers:
+            response_headers["Content-Length"] = str(len(body))
+        response_headers["Connection"] = "close"
+        self._set_disconnect(1000, "")
+        try:
+            await self._write_response(Response(status, phrase, response_headers, body))
+        except ClientGone:
+            pass
+
+    async def _write_response(self, response: Response) -> None:
+        turn = self._turn
+        await turn.take()
+        try:
+            self.protocol.send_response(response)
+            await self._write(self.protocol.data_to_send())
+        finally:
+            turn.release()
+
+    async def _take_turn_and_write(self, chunks: list[bytes]) -> None:
+        turn = self._turn
+        await turn.take()
+        try:
+            await self._write(chunks)
+        except ClientGone:
+            pass
+        finally:
+            turn.release()
+
+    async def _write(self, chunks: list[bytes], *, data_frame: bool = False) -> None:
+        """Write the protocol's output; the caller holds the send turn.
+
+        Raises:
+          ClientGone: the connection is broken or closed.
+          trio.Cancelled: nothing was written; unless ``data_frame`` without compression (the
+            protocol is then as if the frame had never been made), the connection is aborted,
+            since the protocol's state already counts the frame.
+        """
+        if self._broken:
+            raise ClientGone("the connection was aborted")
+        transport = self._transport
+        try:
+            for chunk in chunks:
+                if chunk:
+                    await transport.write(chunk)
+                else:  # websockets' SEND_EOF: the server ends the TCP connection
+                    await transport.send_eof()
+        except Broken as exc:
+            self._broken = True
+            self._set_disconnect(1006, "")
+            raise ClientGone("the client left the websocket") from exc
+        except PartialWrite as exc:
+            # Part of a frame is on the wire: the connection cannot go on.
+            self.abort()
+            raise exc.__cause__ from None  # type: ignore[misc]
+        except trio.Cancelled:
+            if not data_frame or self.protocol.extensions:
+                self.abort()
+            raise
+
+    # ------------------------------------------------------------------ keepalive
+
+    async def ping(self, payload: bytes) -> None:
+        """Send a keepalive ping, then read for the pong while the application does not read.
+
+        Raises: nothing (a failed write ends the connection's reading as usual).
+        """
+        self.ping_payload = payload
+        self.ping_sent_at = trio.current_time()
+        if self.unanswered_since is None:
+            self.unanswered_since = self.ping_sent_at
+        if not self._protocol_open():
+            return
+        turn = self._turn
+        await turn.take()
+        try:
+            if not self._protocol_open():
+                return
+            self.protocol.send_ping(payload)
+            with trio.CancelScope(shield=True):
+                await self._write(self.protocol.data_to_send())
+        except ClientGone:
+            return
+        finally:
+            turn.release()
+        while (
+            self.ping_payload == payload
+            and not self._reading
+            and self._disconnect is None
+            and len(self._pending) < _KEEPALIVE_READ_AHEAD
+        ):
+            with trio.CancelScope() as scope:
+                self._keepalive_scope = scope
+                try:
+                    await self._read_once()
+                finally:
+                    self._keepalive_scope = None
+            if scope.cancelled_caught:
+                return  # the application reads now; it will see the pong
+        if len(self._pending) >= _KEEPALIVE_READ_AHEAD:
+            self.unanswered_since = None  # it sends: alive; the application is not reading
+
+    async def fail_keepalive(self) -> None:
+        """The pong did not come back in time: close with 1011, abort, report the disconnect."""
+        self._set_disconnect(1011, "keepalive ping timeout")
+        with trio.move_on_after(1.0):
+            turn = self._turn
+            await turn.take()
+            try:
+                if self.protocol.state is _OPEN:
+                    self.protocol.fail(1011, "keepalive ping timeout")
+                    await self._write(self.protocol.data_to_send())
+            except ClientGone:
+                pass
+            finally:
+                turn.release()
+        self.abort()
+
+    def abort(self) -> None:
+        """Close the socket now, waking any task blocked on it; the application sees 1006."""
+        self._broken = True
+        self._set_disconnect(1006, "")
+        stream = getattr(self.stream, "transport_stream", self.stream)
+        socket = getattr(stream, "socket", None)
+        if socket is not None:
+            socket.close()
+
+    # ------------------------------------------------------------------ shutdown and end
+
+    async def close_for_shutdown(self) -> None:
+        """Close an open websocket with the shutdown close code.
+
+        The application's ``receive`` returns ``websocket.disconnect`` with that code once the
+        client answered (or the grace period aborted the connection); its later sends are
+        dropped.
+        """
+        if self._state is not _State.OPEN:
+            return
+        self._state = _State.SERVER_CLOSED
+        self.shutdown_code = self.shutdown_close_code
+        await self._send_close(self.shutdown_close_code, "server shutdown")
+
+    async def run_app(self, app: ASGIApp, scope: Scope) -> None:
+        """Run the application on this connection, then end the connection politely.
+
+        An application that raises or returns before accepting gives HTTP 500; after
+        accepting, close 1011 unless it closed. Its exception is logged, not raised.
+
+        Cancellation: propagates (the caller aborts the socket).
+        """
+        try:
+            await app(scope, self.receive, self.send)
+        except Exception:
+            await self._log.exception("Error in ASGI Framework")
+        await self._finish()
+
+    async def _finish(self) -> None:
+        state = self._state
+        if state in (_State.HANDSHAKE, _State.RESPONSE):
+            self._state = _State.DONE
+            with trio.move_on_after(self.settings.close_timeout):
+                await self._respond(500, [], b"")
+            return
+        if state is _State.OPEN and self._disconnect is None:
+            self._state = _State.CLOSED_BY_APP
+            with trio.move_on_after(self.settings.close_timeout):
+                await self._send_close(1011, "")
+        elif state is _State.OPEN:
+            self._state = _State.CLOSED_BY_APP
+        # The closing handshake, bounded: read until the client's close frame (or EOF); the
+        # caller then closes the TCP connection, as the server should.
+        protocol = self.protocol
+        with trio.move_on_after(self.settings.close_timeout):
+            while not (
+                self._broken
+                or protocol.close_rcvd is not None
+                or protocol.state is _CLOSED
+                or protocol.reader.eof
+            ):
+                if self._reading and self._keepalive_scope is None:
+                    break  # an application task still reads; the caller closes the socket
+                await self._read_once()

@@ -1,0 +1,74 @@
+"""The ASGI scope of a websocket upgrade request served by the engine."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import unquote
+
+from websockets.exceptions import InvalidHeader
+from websockets.headers import parse_subprotocol
+
+if TYPE_CHECKING:
+    from websockets.http11 import Request
+
+    from .._types import Scope
+
+__all__ = ["ASGI_SPEC_VERSION", "build_scope", "offered_subprotocols"]
+
+#: The ASGI websocket spec version the engine implements: 2.4's ``OSError`` from ``send`` after
+#: the client left, 2.5's ``reason`` in ``websocket.disconnect``.
+ASGI_SPEC_VERSION: Final = "2.5"
+
+
+def offered_subprotocols(request: Request) -> list[str]:
+    """The subprotocols the client offered, in its order.
+
+    Raises:
+      websockets.exceptions.InvalidHeader: a malformed ``Sec-WebSocket-Protocol`` header.
+    """
+    offered: list[str] = []
+    for value in request.headers.get_all("Sec-WebSocket-Protocol"):
+        offered.extend(parse_subprotocol(value))
+    return offered
+
+
+def build_scope(
+    request: Request,
+    *,
+    secure: bool,
+    client: Any,
+    server: Any,
+    root_path: str,
+    state: dict[str, Any],
+    extensions: dict[str, Any],
+) -> Scope:
+    """The ``websocket`` scope for ``request`` (header names lower-cased, values as sent).
+
+    Raises:
+      websockets.exceptions.InvalidHeader: a malformed ``Sec-WebSocket-Protocol`` header.
+    """
+    raw_path, _, query = request.path.partition("?")
+    headers = [
+        (name.lower().encode("latin-1"), value.encode("latin-1", "surrogateescape"))
+        for name, value in request.headers.raw_items()
+    ]
+    try:
+        subprotocols = offered_subprotocols(request)
+    except InvalidHeader:
+        raise
+    return {
+        "type": "websocket",
+        "asgi": {"version": "3.0", "spec_version": ASGI_SPEC_VERSION},
+        "http_version": "1.1",
+        "scheme": "wss" if secure else "ws",
+        "path": unquote(raw_path),
+        "raw_path": raw_path.encode("latin-1"),
+        "query_string": query.encode("latin-1"),
+        "root_path": root_path,
+        "headers": headers,
+        "client": client,
+        "server": server,
+        "subprotocols": subprotocols,
+        "state": state,
+        "extensions": extensions,
+    }

@@ -1,0 +1,74 @@
+"""Reading a connection's first request and deciding who serves it.
+
+The request head is parsed by ``websockets``' ``ServerProtocol`` itself (the same object that
+then drives the websocket), so an upgrade request is parsed exactly once. Anything it does not
+parse as an HTTP/1.1 ``GET`` asking for ``Upgrade: websocket`` goes to hypercorn, together with
+the bytes already read: other methods, HTTP/1.0, malformed heads, plain requests.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+import attrs
+import trio
+from websockets.http11 import Request
+
+if TYPE_CHECKING:
+    from websockets.server import ServerProtocol
+
+__all__ = ["Upgrade", "read_upgrade"]
+
+_RECEIVE_SIZE: Final = 65536
+
+
+@attrs.frozen
+class Upgrade:
+    """A websocket upgrade request, parsed by ``protocol`` (which holds any bytes after it)."""
+
+    request: Request
+    protocol: ServerProtocol
+    #: The bytes read so far (to replay them to hypercorn when it must serve the request).
+    head: bytes
+
+
+def _asks_for_websocket(request: Request) -> bool:
+    return any("websocket" in value.lower() for value in request.headers.get_all("Upgrade"))
+
+
+async def read_upgrade(
+    stream: trio.abc.Stream, protocol: ServerProtocol, *, limit: int, patience: float
+) -> Upgrade | bytes | None:
+    """Read the first request head from ``stream`` into ``protocol``.
+
+    Returns:
+      an :class:`Upgrade` for a websocket upgrade request; otherwise the bytes read so far (the
+      connection is hypercorn's); ``None`` when the client closed or went quiet for
+      ``patience`` seconds before sending a whole head (nothing to answer).
+
+    Raises:
+      Nothing on network errors: a broken connection is reported as ``None``.
+
+    Cancellation: whatever was read is dropped with the connection.
+    """
+    head = bytearray()
+    with trio.move_on_after(patience):
+        while len(head) <= limit:
+            try:
+                data = await stream.receive_some(_RECEIVE_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return None
+            if not data:
+                return bytes(head) if head else None
+            head += data
+            protocol.receive_data(bytes(data))
+            events = protocol.events_received()
+            if events:
+                request = events[0]
+                if isinstance(request, Request) and _asks_for_websocket(request):
+                    return Upgrade(request, protocol, bytes(head))
+                return bytes(head)
+            if protocol.handshake_exc is not None or protocol.data_to_send():
+                return bytes(head)  # websockets could not parse it: hypercorn answers it
+        return bytes(head)
+    return bytes(head) if head else None
