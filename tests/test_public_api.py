@@ -15,7 +15,7 @@ EXPECTED = {
     "InvalidJSONMessage", "LocalProtocolError", "ProtocolError", "RemoteProtocolError",
     "UnexpectedMessageType", "WebSocketDisconnect", "WebSocketDisconnected", "WebSocketError",
     "WebSocketException", "WebSocketApp", "RateLimit",
-    "WebSocketEndpoint", "adopt", "InvalidModeError",
+    "WebSocketEndpoint", "adopt", "InvalidModeError", "keepalive_latency",
     "Broadcast", "BroadcastEvent", "Subscriber", "SubscriberStatistics",
     "BroadcastError", "BroadcastGap", "BroadcastUnavailable", "SubscriberOverflow",
 }  # fmt: skip

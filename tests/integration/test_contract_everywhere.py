@@ -171,8 +171,8 @@ async def test_a_sender_ends_normally_when_its_client_leaves(
 
 _CLIENT_CODE_LOST = pytest.mark.xfail(
     strict=True,
-    reason="the server reports every client close to the application as 1006 without its code "
-    "(hypercorn 0.18's websocket stream; trio_ws.serve until its own websocket engine lands)",
+    reason="hypercorn 0.18's websocket stream reports every client close to the application as "
+    "1006 without its code (docs/hypercorn-facts.md); trio_ws.serve's engine reports it",
 )
 
 
@@ -181,7 +181,7 @@ _CLIENT_CODE_LOST = pytest.mark.xfail(
     [
         *KINDS[:3],
         pytest.param("hypercorn", marks=_CLIENT_CODE_LOST),
-        pytest.param("trio_ws.serve", marks=_CLIENT_CODE_LOST),
+        "trio_ws.serve",
     ],
 )
 async def test_the_clients_close_code_reaches_the_application(
