@@ -26,6 +26,7 @@ import attrs
 import trio
 
 from ._exceptions import WebSocketException
+from ._protocol import MessageKind, message_kind
 
 if TYPE_CHECKING:
     from ._types import Message, Receive, Send
@@ -50,14 +51,9 @@ FIRST_MESSAGE_TIMEOUT_CODE: Final = 1008
 #: Close code when the client sends nothing for ``idle_timeout`` (going away).
 IDLE_TIMEOUT_CODE: Final = 1001
 
-# The ASGI message kinds these wrappers look at. They only *observe* the exchange (the
-# WebSocket's Session validates it); see the report for the helper _protocol should offer.
-_DATA_IN: Final = "websocket.receive"
-_DISCONNECT: Final = "websocket.disconnect"
-_ANSWERS: Final = frozenset(
-    ["websocket.accept", "websocket.close", "websocket.http.response.start"]
-)
-_ACCEPT: Final = "websocket.accept"
+
+#: The messages that answer the handshake (accept, close, or a denial response).
+_ANSWERS: Final = frozenset([MessageKind.ACCEPT, MessageKind.REFUSAL_OR_CLOSE])
 
 
 def _positive_number(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -276,8 +272,9 @@ class LimitedReceive:
         limits = self._limits
         while True:
             message = await self._receive()
-            if message.get("type") != _DATA_IN:
-                if message.get("type") == _DISCONNECT:
+            kind = message_kind(message)
+            if kind is not MessageKind.DATA_IN:
+                if kind is MessageKind.DISCONNECT:
                     self._ended = True
                 return message
             self._seen_data = True
@@ -318,11 +315,12 @@ class HandshakeWatch:
         self.answered = False
 
     async def __call__(self, message: Message) -> None:
-        if not self.answered and message.get("type") in _ANSWERS:
+        kind = message_kind(message)
+        if not self.answered and kind in _ANSWERS:
             self.answered = True
             if self.scope is not None:
                 self.scope.deadline = math.inf
-            if message.get("type") == _ACCEPT:
+            if kind is MessageKind.ACCEPT:
                 if message.get("subprotocol") is None and self._subprotocol is not None:
                     message["subprotocol"] = self._subprotocol
                 if self._limited is not None:

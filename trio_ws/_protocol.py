@@ -50,6 +50,8 @@ __all__ = [
     "ClosedBy",
     "Exchange",
     "WebSocketState",
+    "MessageKind",
+    "message_kind",
     "subprotocol_offered",
     "validate_accept_headers",
     "validate_close",
@@ -135,6 +137,40 @@ _MAX_REASON_BYTES: Final = 123
 # RFC 9110 token characters: what a header name may be made of.
 _TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _FORBIDDEN_ACCEPT_HEADERS: Final = frozenset([b"sec-websocket-protocol"])
+
+
+class MessageKind(enum.Enum):
+    """What an ASGI websocket message is, for code that only observes the exchange (the
+    application layer's limits and handshake watch); :class:`Exchange` validates it."""
+
+    #: ``websocket.receive``: a message from the client.
+    DATA_IN = "data in"
+    #: ``websocket.disconnect``: the end of the connection, reported by the server.
+    DISCONNECT = "disconnect"
+    #: ``websocket.accept``: the application accepts the handshake.
+    ACCEPT = "accept"
+    #: ``websocket.close`` or ``websocket.http.response.start``: the application refuses or
+    #: ends the connection (before the accept, either answers the handshake).
+    REFUSAL_OR_CLOSE = "refusal or close"
+    #: Anything else (``websocket.connect``, ``websocket.send``, a response body, unknown).
+    OTHER = "other"
+
+
+_MESSAGE_KINDS: Final = {
+    _RECEIVE: MessageKind.DATA_IN,
+    _DISCONNECT: MessageKind.DISCONNECT,
+    _ACCEPT: MessageKind.ACCEPT,
+    _CLOSE: MessageKind.REFUSAL_OR_CLOSE,
+    _RESPONSE_START: MessageKind.REFUSAL_OR_CLOSE,
+}
+
+
+def message_kind(message: Message) -> MessageKind:
+    """Classify an ASGI websocket message without validating it (never raises)."""
+    kind = message.get("type")
+    return (
+        _MESSAGE_KINDS.get(kind, MessageKind.OTHER) if isinstance(kind, str) else MessageKind.OTHER
+    )
 
 
 def _never() -> bool:
