@@ -7,7 +7,9 @@ never part of CI.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import tomllib
 from pathlib import Path
 
@@ -102,8 +104,36 @@ def bench(session: nox.Session) -> None:
 def autobahn(session: nox.Session) -> None:
     """Autobahn|Testsuite's fuzzing client, all cases, against trio_ws.serve; fails on FAILED.
 
-    Needs ``wstest`` (Python 2.7, docs/deployment.md): ``WSTEST=/path/to/wstest nox -s autobahn``;
-    extra arguments go to ``autobahn/run.py`` (``-- --cases '1.*,2.*'``).
+    ``wstest`` is a Python 2.7 program: unless ``WSTEST`` names one, the session installs it
+    into ``.nox/wstest`` with the Python 2.7 interpreter it finds (``PYTHON2``, pyenv's 2.7.18, or
+    ``python2.7`` on PATH). Extra arguments go to ``autobahn/run.py`` (``-- --cases '1.*,2.*'``).
     """
     session.install("-e", ".")
-    session.run("python", "autobahn/run.py", *session.posargs)
+    wstest = os.environ.get("WSTEST") or _install_wstest(session)
+    session.run("python", "autobahn/run.py", "--wstest", wstest, *session.posargs)
+
+
+def _install_wstest(session: nox.Session) -> str:
+    prefix = Path(".nox", "wstest").resolve()
+    wstest = prefix / "bin" / "wstest"
+    if wstest.exists():
+        return str(wstest)
+    # pyenv's own 2.7 before PATH: pyenv's python2.7 shim fails unless 2.7 is selected.
+    pyenv_python2 = Path.home() / ".pyenv" / "versions" / "2.7.18" / "bin" / "python"
+    python2 = os.environ.get("PYTHON2") or (
+        str(pyenv_python2) if pyenv_python2.exists() else shutil.which("python2.7")
+    )
+    if not python2:
+        session.error("wstest needs Python 2.7: set PYTHON2, or WSTEST to an installed wstest")
+    site = prefix / "lib" / "python2.7" / "site-packages"
+    install = [python2, "-m", "pip", "install", "-q", "--prefix", str(prefix)]
+    # The last releases that still install on Python 2 (newer PyHamcrest dropped it).
+    session.run(*install, "setuptools==44.0.0", "wheel==0.37.1", external=True)
+    session.run(
+        *install,
+        "PyHamcrest==1.10.1",
+        "autobahntestsuite",
+        external=True,
+        env={"PYTHONPATH": str(site)},
+    )
+    return str(wstest)

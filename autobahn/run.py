@@ -21,7 +21,7 @@ from collections import Counter
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_WSTEST = "/tmp/engine_ab/py2/bin/wstest"
+DEFAULT_WSTEST = str(HERE.parent / ".nox" / "wstest" / "bin" / "wstest")  # nox -s autobahn
 
 
 def _free_port() -> int:

@@ -383,7 +383,8 @@ class EngineConnection:
 
     def _set_disconnect(self, code: int, reason: str) -> None:
         if self._disconnect is None:
-            self._disconnect = {"type": "websocket.disconnect", "code": code, "reason": reason}
+            # int(): websockets may hand over a CloseCode (an IntEnum); ASGI wants a plain int.
+            self._disconnect = {"type": "websocket.disconnect", "code": int(code), "reason": reason}
 
     # ------------------------------------------------------------------ send
 
