@@ -194,6 +194,9 @@ class WebSocketEndpoint:
         Raises:
           WebSocketDisconnect: the client left.
           WebSocketException: 1003 for a message of the wrong kind, 1007 for invalid JSON.
+
+        Cancellation:
+          Atomic, as ``ws.receive_*`` are: a cancelled call has taken no message.
         """
         encoding = self.encoding
         if encoding == "text":
@@ -219,18 +222,37 @@ class WebSocketEndpoint:
         return data
 
     async def authenticate(self, ws: WebSocket) -> Response | None:
-        """The handshake guard: ``None`` admits the connection, a response refuses it."""
+        """The handshake guard: ``None`` admits the connection, a response refuses it.
+
+        Runs before :meth:`on_connect`, inside ``accept_timeout`` if one is set. An exception
+        raised here reaches the server (HTTP 500); returning anything but ``None`` or an ASGI
+        application raises ``TypeError``. Cancelled with the connection.
+        """
         return None
 
     async def on_connect(self, ws: WebSocket) -> None:
-        """Called before the first message; the default accepts the connection."""
+        """Called before the first message; the default accepts the connection.
+
+        Raise ``WebSocketException(code, reason)`` to close with that code; any other
+        exception closes with 1011 and reaches the server. Cancelled (with the rest of the
+        handler) when the server shuts down or ``accept_timeout`` passes before the accept.
+        """
         await ws.accept()
 
     async def on_receive(self, ws: WebSocket, data: Any) -> None:
-        """Called with each decoded message."""
+        """Called with each decoded message; the default does nothing.
+
+        Exceptions follow :meth:`on_connect`'s rules; the client's own disconnect (from a
+        send) ends the connection normally. Cancelled with the handler on shutdown.
+        """
 
     async def on_disconnect(self, ws: WebSocket, close_code: int) -> None:
-        """Called once the connection has ended, with its close code."""
+        """Called once the connection has ended, with its close code; the default does nothing.
+
+        Runs shielded, bounded by ``options.close_timeout``: it is not cancelled by the
+        shutdown that ended the connection, only cut short by that timeout. An exception
+        raised here reaches the server.
+        """
 
 
 WebSocketEndpoint._settings = WebSocketEndpoint._make_settings()
