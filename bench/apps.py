@@ -13,7 +13,7 @@ Variants: ``raw`` (plain ASGI callables: the limit), ``starlette`` (``starlette.
 this branch yet, and :func:`unavailable_reason` says why.
 
 Each application also answers the ``lifespan`` scope: hypercorn's trio worker crashes at start-up
-when an application returns silently from it (HYPERCORN.md fact 11).
+when an application returns silently from it (docs/hypercorn-facts.md).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """In-process benchmark: ASGI ``receive``/``send`` fed by trio memory channels, no sockets.
 
-The driving client models hypercorn's trio worker (HYPERCORN.md §1.1): the application's
+The driving client models hypercorn's trio worker (docs/hypercorn-facts.md): the application's
 ``receive`` is a memory channel's ``receive`` with a 10-slot buffer, and its ``send`` is a
 coroutine that hands each message to the client through a second 10-slot channel (one checkpoint
 per send, as hypercorn's socket write has). Only the wrapper under test differs between variants,
@@ -50,7 +50,7 @@ class EchoMismatch(AssertionError):
 
 
 def make_scope(path: str, query: bytes = b"") -> Scope:
-    """A websocket scope shaped like hypercorn 0.18's (HYPERCORN.md fact 9)."""
+    """A websocket scope shaped like hypercorn 0.18's (docs/hypercorn-facts.md)."""
     return {
         "type": "websocket",
         "asgi": {"version": "3.0", "spec_version": "2.3"},

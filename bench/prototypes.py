@@ -7,7 +7,7 @@ the proposals in bench/README.md ("Profile findings") would cost per message:
   only when contended, instead of a lock round per send; (2) no shielded cancel scope on the
   common path: a ``checkpoint_if_cancelled()`` before the hand-off, and the shield kept only
   when the client offered permessage-deflate (the one case where a send cancelled inside the
-  server corrupts later messages, HYPERCORN.md fact 5); (3) one coroutine frame per call.
+  server corrupts later messages, docs/hypercorn-facts.md); (3) one coroutine frame per call.
 - :class:`TokenStructured`: structured mode whose receive pump does not stand between a waiting
   receiver and the server. One "receive token" says who may call the ASGI ``receive``: a
   receiver that finds the buffer empty and the token free calls it itself (no task hop); the
