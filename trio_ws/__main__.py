@@ -1,9 +1,9 @@
-"""``python -m trio_ws module:app``: serve an ASGI application with :func:`trio_ws.serve`.
+"""``python -m trio_ws module:app``: serve an ASGI application with `trio_ws.serve`.
 
 Prints each bound URL on its own line of standard output once the server listens. The first
 SIGINT or SIGTERM starts a graceful shutdown (open websockets are closed with the shutdown
 code, connections get the grace period); a second one stops at once. ``--workers N`` runs N
-such servers on one port (see :mod:`trio_ws._workers`).
+such servers on one port (see `trio_ws._workers`).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ pinned by ``tests/integration/test_adopt.py``:
 * ``scope``: the ASGI scope (public);
 * ``_receive`` and ``_send``: the ASGI callables the object was made with;
 * ``client_state`` and ``application_state``: ``enum`` members whose values are those of
-  :class:`trio_ws.WebSocketState` (CONNECTING 0, CONNECTED 1, DISCONNECTED 2, RESPONSE 3).
+  `trio_ws.WebSocketState` (CONNECTING 0, CONNECTED 1, DISCONNECTED 2, RESPONSE 3).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def _state(value: Any, which: str) -> WebSocketState:
 
 
 def adopt(websocket: Any, *, options: ConnectionOptions | None = None) -> WebSocket:
-    """A trio_ws :class:`WebSocket` over the same connection as a Starlette/FastAPI one.
+    """A trio_ws `WebSocket` over the same connection as a Starlette/FastAPI one.
 
     The new object uses the same scope and ASGI ``receive``/``send`` and starts in the same
     states: accepted or not, its ``websocket.connect`` already consumed or not. From then on
@@ -50,7 +50,7 @@ def adopt(websocket: Any, *, options: ConnectionOptions | None = None) -> WebSoc
 
     Args:
       websocket: a ``starlette.websockets.WebSocket`` (or FastAPI's, the same class).
-      options: the :class:`ConnectionOptions` of the new connection.
+      options: the `ConnectionOptions` of the new connection.
 
     Raises:
       TypeError: ``websocket`` is not a Starlette WebSocket (it lacks ``scope``,

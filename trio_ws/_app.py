@@ -1,12 +1,12 @@
 """``websocket_app``: turn ``async def handler(ws)`` into an ASGI application object.
 
-:class:`WebSocketApp` is an ASGI 3 application *object* (not a function), so Starlette's
+`WebSocketApp` is an ASGI 3 application *object* (not a function), so Starlette's
 ``WebSocketRoute`` and ``Mount`` and FastAPI's ``add_websocket_route`` run it as an ASGI app
 and put the router's path parameters in ``ws.path_params``. For each connection it:
 
-1. runs the handshake guards (:mod:`trio_ws._guards`) and refuses with an HTTP response when
+1. runs the handshake guards (`trio_ws._guards`) and refuses with an HTTP response when
    one says no, before any handler code runs;
-2. wraps the ASGI callables with the limits (:mod:`trio_ws._limits`);
+2. wraps the ASGI callables with the limits (`trio_ws._limits`);
 3. runs ``handler(ws)`` inside ``async with ws:`` (structured mode), bounded by
    ``accept_timeout`` until the handler accepts or refuses.
 """
@@ -130,7 +130,7 @@ async def refuse(ws: WebSocket, response: ASGIApp) -> None:
     no denial extension.
 
     Cancellation:
-      As :meth:`WebSocket.send_denial_response`; the fallback close is shielded.
+      As `WebSocket.send_denial_response`; the fallback close is shielded.
     """
     if DENIAL_EXTENSION in (ws.scope.get("extensions") or {}):
         await ws.send_denial_response(response)
@@ -146,8 +146,8 @@ class AppSettings:
     """What a trio_ws application applies to each connection: guards, limits and options.
 
     Raises (when made):
-      TypeError, ValueError: an invalid option (see :class:`Guards`, :class:`Limits` and
-        :class:`ConnectionOptions`).
+      TypeError, ValueError: an invalid option (see `Guards`, `Limits` and
+        `ConnectionOptions`).
     """
 
     __slots__ = ("guards", "limits", "options")
@@ -251,7 +251,7 @@ async def run_connection(
 class WebSocketApp:
     """An ASGI application that runs ``handler(ws)`` for every WebSocket connection.
 
-    Made by :func:`websocket_app`; see there for the options. Besides WebSocket connections it
+    Made by `websocket_app`; see there for the options. Besides WebSocket connections it
     answers the ASGI lifespan protocol, and plain HTTP requests with ``426 Upgrade Required``.
 
     Attributes:
@@ -281,7 +281,7 @@ class WebSocketApp:
 
     @property
     def options(self) -> ConnectionOptions:
-        """The :class:`ConnectionOptions` every connection gets."""
+        """The `ConnectionOptions` every connection gets."""
         return self._settings.options
 
     def __repr__(self) -> str:
@@ -292,7 +292,7 @@ class WebSocketApp:
 
         Raises:
           ValueError: another scope type.
-          Exception: what the handler raised (see :func:`run_connection`).
+          Exception: what the handler raised (see `run_connection`).
 
         Cancellation:
           Cancelled by the server (shutdown), the connection closes with the shutdown code
@@ -325,7 +325,7 @@ def websocket_app(
 ) -> WebSocketApp:
     """Make an ASGI application that runs ``handler(ws)`` for every WebSocket connection.
 
-    Each connection gets a :class:`WebSocket` in structured mode: the handler runs inside
+    Each connection gets a `WebSocket` in structured mode: the handler runs inside
     ``async with ws:``, so it has a receive pump, ``ws.nursery``, disconnect detection and
     the close-on-exit rules (1000 on return, the code of a ``WebSocketException``, 1011 on
     an error, ``shutdown_code`` when the server cancels it). The handler must call
@@ -358,7 +358,7 @@ def websocket_app(
     Args:
       max_message_size: the largest message (bytes; text counted in UTF-8) the application
         takes; a bigger one closes with 1009. Keep the server's own limit above it.
-      rate_limit: a :class:`RateLimit`; over it the connection is closed with 1008, or the
+      rate_limit: a `RateLimit`; over it the connection is closed with 1008, or the
         message dropped (``on_exceed="drop"``).
       accept_timeout: seconds within which the guards and the handler must accept or
         refuse; otherwise the handshake is refused with 403.
@@ -366,7 +366,7 @@ def websocket_app(
         first message; otherwise the handler is cancelled and the connection closed with 1008.
       idle_timeout: seconds without a message from the client after which the handler is
         cancelled and the connection closed with 1001.
-      options: a :class:`ConnectionOptions`, or give its fields as keywords
+      options: a `ConnectionOptions`, or give its fields as keywords
         (``websocket_app(handler, overflow="drop_oldest")``), not both.
 
     Raises:

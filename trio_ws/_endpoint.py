@@ -1,6 +1,6 @@
 """``WebSocketEndpoint``: Starlette's class-based endpoint, in structured mode.
 
-Subclass it, set :attr:`~WebSocketEndpoint.encoding` and override the three hooks::
+Subclass it, set `encoding` and override the three hooks::
 
     class Chat(trio_ws.WebSocketEndpoint):
         encoding = "json"
@@ -60,16 +60,16 @@ class WebSocketEndpoint:
     """A class-based WebSocket endpoint with Starlette's names and meaning, in structured mode.
 
     Class attributes:
-      encoding: how each message is decoded before :meth:`on_receive`: ``"text"`` (a binary
+      encoding: how each message is decoded before `on_receive`: ``"text"`` (a binary
         message closes with 1003), ``"bytes"`` (a text message closes with 1003), ``"json"``
         (text or UTF-8 binary holding JSON; anything else closes with 1007), or ``None``
         (default): ``str`` or ``bytes`` as it arrived.
       allowed_origins, subprotocols, max_message_size, rate_limit, accept_timeout,
       first_message_timeout, idle_timeout, options: as the keywords of
-        :func:`trio_ws.websocket_app` (checked when the subclass is defined).
+        `trio_ws.websocket_app` (checked when the subclass is defined).
 
     Methods to override:
-      authenticate(ws): the handshake guard of :func:`trio_ws.websocket_app`, as a method;
+      authenticate(ws): the handshake guard of `trio_ws.websocket_app`, as a method;
         return ``None`` to let the connection in or a response to refuse it.
       on_connect(ws): accept (the default) or refuse the connection.
       on_receive(ws, data): handle one decoded message.
@@ -189,7 +189,7 @@ class WebSocketEndpoint:
             await self.on_disconnect(ws, code)
 
     async def decode(self, ws: WebSocket) -> Any:
-        """Receive the next message and decode it according to :attr:`encoding`.
+        """Receive the next message and decode it according to `encoding`.
 
         Raises:
           WebSocketDisconnect: the client left.
@@ -224,7 +224,7 @@ class WebSocketEndpoint:
     async def authenticate(self, ws: WebSocket) -> Response | None:
         """The handshake guard: ``None`` admits the connection, a response refuses it.
 
-        Runs before :meth:`on_connect`, inside ``accept_timeout`` if one is set. An exception
+        Runs before `on_connect`, inside ``accept_timeout`` if one is set. An exception
         raised here reaches the server (HTTP 500); returning anything but ``None`` or an ASGI
         application raises ``TypeError``. Cancelled with the connection.
         """
@@ -242,7 +242,7 @@ class WebSocketEndpoint:
     async def on_receive(self, ws: WebSocket, data: Any) -> None:
         """Called with each decoded message; the default does nothing.
 
-        Exceptions follow :meth:`on_connect`'s rules; the client's own disconnect (from a
+        Exceptions follow `on_connect`'s rules; the client's own disconnect (from a
         send) ends the connection normally. Cancelled with the handler on shutdown.
         """
 

@@ -25,11 +25,11 @@ using a socket that is already finished (a bug). Both misuse classes subclass ``
 so that code written for Starlette's ``except RuntimeError`` keeps working.
 
 Where trio already has a precise exception, trio_ws raises that one instead of a look-alike:
-two tasks receiving at once get :exc:`trio.BusyResourceError`.
+two tasks receiving at once get `trio.BusyResourceError`.
 
 **Every error belongs to a connection.** ``WebSocketDisconnect``, ``WebSocketDisconnected`` and
 the ``LocalProtocolError`` a connection raises carry that connection on ``.connection`` (the
-:class:`trio_ws.WebSocket` whose method raised it; ``None`` when you raise one yourself). A
+`trio_ws.WebSocket` whose method raised it; ``None`` when you raise one yourself). A
 structured block ends normally only on a disconnect of *its own* connection (or one with
 ``connection=None``): a handler that sends to a peer which has just left gets the peer's
 disconnect, and letting it escape is an error of that handler (close 1011, re-raised).
@@ -60,7 +60,7 @@ class WebSocketError(Exception):
     """Base class of every exception trio_ws defines.
 
     Attributes:
-      connection: the :class:`trio_ws.WebSocket` this error belongs to, or ``None`` when it
+      connection: the `trio_ws.WebSocket` this error belongs to, or ``None`` when it
         was raised by application code rather than by a connection.
     """
 
@@ -94,7 +94,7 @@ class WebSocketDisconnect(WebSocketError):
 class WebSocketException(WebSocketError):
     """Raise inside a handler to close the WebSocket with ``code`` and ``reason``.
 
-    :func:`trio_ws.websocket_app` catches it and closes the connection (or, before accept,
+    `trio_ws.websocket_app` catches it and closes the connection (or, before accept,
     denies it with HTTP 403) instead of reporting an error.
     """
 

@@ -1,6 +1,6 @@
 """Handshake guards: decide, before the handler runs, whether a connection may be accepted.
 
-Three checks, run in this order by :class:`trio_ws.WebSocketApp` (and the endpoint class):
+Three checks, run in this order by `trio_ws.WebSocketApp` (and the endpoint class):
 
 1. ``allowed_origins``: the ``Origin`` header against exact origins and compiled regular
    expressions. A browser always sends ``Origin`` on a WebSocket handshake and a page cannot
@@ -12,7 +12,7 @@ Three checks, run in this order by :class:`trio_ws.WebSocketApp` (and the endpoi
 
 A refused handshake gets an HTTP response (403 unless ``authenticate`` returned another one).
 Nothing here performs I/O except the ``authenticate`` callable; the refusal is sent by
-:mod:`trio_ws._app`.
+`trio_ws._app`.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def _refusal(reason: str) -> PlainTextResponse:
     return PlainTextResponse(reason + "\n", status_code=403)
 
 
-#: What :meth:`Guards.choose_subprotocol` returns when the client offered none of ours and the
+#: What `Guards.choose_subprotocol` returns when the client offered none of ours and the
 #: list does not allow that.
 NO_SUBPROTOCOL: Final = object()
 
@@ -121,7 +121,7 @@ class Guards:
 
     @property
     def active(self) -> bool:
-        """Whether any guard is configured (otherwise :meth:`check` has nothing to do)."""
+        """Whether any guard is configured (otherwise `check` has nothing to do)."""
         return (
             self.allowed_origins is not None
             or self.authenticate is not None
@@ -164,7 +164,7 @@ class Guards:
         """The first of our subprotocols that the client offered.
 
         Returns ``None`` when none matches and ``None`` is in our list (accept without one),
-        and :data:`NO_SUBPROTOCOL` when none matches and the handshake must be refused.
+        and `NO_SUBPROTOCOL` when none matches and the handshake must be refused.
         """
         ours = self.subprotocols
         if ours is None:
@@ -180,7 +180,7 @@ class Guards:
     ) -> ASGIApp | None:
         """Run the guards in order; return the response that refuses the handshake, or None.
 
-        ``authenticate``, when given, is used instead of :attr:`authenticate`.
+        ``authenticate``, when given, is used instead of `authenticate`.
 
         Raises:
           TypeError: ``authenticate`` returned something that is neither ``None`` nor an

@@ -1,15 +1,15 @@
 """Per-connection limits and timeouts, applied where messages enter and leave the application.
 
-The limits sit *around* the ASGI callables that a :class:`~trio_ws.WebSocket` is given, so the
+The limits sit *around* the ASGI callables that a `WebSocket` is given, so the
 connection core needs no knowledge of them:
 
-* :class:`LimitedReceive` wraps ``receive``. It enforces ``max_message_size`` (close 1009)
+* `LimitedReceive` wraps ``receive``. It enforces ``max_message_size`` (close 1009)
   and ``rate_limit`` (close 1008, or drop the message) by raising
-  :exc:`~trio_ws.WebSocketException` out of ``receive``; structured mode closes the
+  `WebSocketException` out of ``receive``; structured mode closes the
   connection with that code, whichever task was reading. It also keeps the time of the
   client's last message, from which its watchdog task enforces ``first_message_timeout``
   (close 1008) and ``idle_timeout`` (close 1001) by cancelling the handler.
-* :class:`HandshakeWatch` wraps ``send``. It notices the message that answers the handshake
+* `HandshakeWatch` wraps ``send``. It notices the message that answers the handshake
   (accept, close or denial response): that ends the ``accept_timeout`` deadline and starts the
   first-message and idle clocks. It also fills in the subprotocol the guards chose when the
   handler accepts without naming one.
@@ -122,7 +122,7 @@ class Limits:
 
     Raises (when made):
       ValueError: a size or timeout that is not a positive (finite) number.
-      TypeError: ``rate_limit`` is not a :class:`RateLimit`.
+      TypeError: ``rate_limit`` is not a `RateLimit`.
     """
 
     max_message_size: int | None = attrs.field(default=None, validator=_optional_positive_int)
@@ -162,9 +162,9 @@ class LimitedReceive:
 
     Each data message is checked against the size and rate limits as it is taken, and stamps
     the time of the client's last message. The timeouts are not checked here (a cancel scope
-    per message would cost more than the rest of the receive path): :meth:`watch_timeouts`,
+    per message would cost more than the rest of the receive path): `watch_timeouts`,
     a task of the connection, sleeps until the first-message or idle deadline and cancels the
-    handler's scope when it passes, leaving the close code in :attr:`expired`.
+    handler's scope when it passes, leaving the close code in `expired`.
 
     Raises (from ``__call__``):
       WebSocketException: a size or rate limit was exceeded; ``.code`` is the close code
@@ -207,7 +207,7 @@ class LimitedReceive:
 
     @property
     def has_timeouts(self) -> bool:
-        """Whether a first-message or idle timeout needs :meth:`watch_timeouts`."""
+        """Whether a first-message or idle timeout needs `watch_timeouts`."""
         limits = self._limits
         return limits.first_message_timeout is not None or limits.idle_timeout is not None
 
@@ -237,7 +237,7 @@ class LimitedReceive:
         return deadline, code, reason
 
     async def watch_timeouts(self, handler_scope: trio.CancelScope) -> None:
-        """Cancel ``handler_scope`` when a timeout passes; record its code in :attr:`expired`.
+        """Cancel ``handler_scope`` when a timeout passes; record its code in `expired`.
 
         Waits for the accept, then sleeps from deadline to deadline (each message from the
         client moves the idle deadline on). Returns once no timeout can expire any more: the

@@ -1,13 +1,13 @@
 """``Link``: one connection's ASGI callables, its exchange and its send turn.
 
-Both modes stand on it: :class:`trio_ws.WebSocket` (direct mode) and the structured block
-(:mod:`trio_ws._structured`) reach the server only through a ``Link``, and neither touches the
+Both modes stand on it: `trio_ws.WebSocket` (direct mode) and the structured block
+(`trio_ws._structured`) reach the server only through a ``Link``, and neither touches the
 other's members. What it owns:
 
 * the server's ``receive`` and ``send`` callables and the sans-I/O
-  :class:`~trio_ws._protocol.Exchange` that checks every message;
+  `Exchange` that checks every message;
 * the **send turn**: one ASGI send at a time, first come first served, written once in
-  :meth:`Link.send_in_turn` (take the turn, check, send, release);
+  `Link.send_in_turn` (take the turn, check, send, release);
 * the rule that an ASGI send is never cancelled half-way (shielded unless the server declares
   ``trio_ws.cancel_safe_send``; see docs/hypercorn-facts.md, fact 5);
 * the rule that ``OSError`` from the server's send (ASGI 2.4) means the peer is gone;

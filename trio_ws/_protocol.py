@@ -9,10 +9,10 @@ left for us is the *ASGI message exchange*::
     server → app   websocket.receive ...        app → server   websocket.send ...
     either side    websocket.disconnect (server → app) | websocket.close (app → server)
 
-:class:`Exchange` owns the two states (``client_state`` follows what the server told us,
+`Exchange` owns the two states (``client_state`` follows what the server told us,
 ``application_state`` what the application sent) and turns each ASGI message into a validated
 transition. It never performs I/O and never imports trio: the trio layer in
-:mod:`trio_ws._websocket` awaits the ASGI callables and asks the exchange, before every send and
+`trio_ws._websocket` awaits the ASGI callables and asks the exchange, before every send and
 after every receive, whether the message is legal and what it means. Any bug that can be
 reproduced without ``await`` belongs here and is tested synchronously.
 
@@ -141,7 +141,7 @@ _FORBIDDEN_ACCEPT_HEADERS: Final = frozenset([b"sec-websocket-protocol"])
 
 class MessageKind(enum.Enum):
     """What an ASGI websocket message is, for code that only observes the exchange (the
-    application layer's limits and handshake watch); :class:`Exchange` validates it."""
+    application layer's limits and handshake watch); `Exchange` validates it."""
 
     #: ``websocket.receive``: a message from the client.
     DATA_IN = "data in"
@@ -333,8 +333,8 @@ def _validate_response_body(message: Message) -> None:
 class Exchange:
     """The state of one ASGI websocket exchange, seen from the application.
 
-    Build it from the connection scope; then call :meth:`incoming` with every message the
-    server delivers and :meth:`outgoing` with every message before it is sent. Both validate,
+    Build it from the connection scope; then call `incoming` with every message the
+    server delivers and `outgoing` with every message before it is sent. Both validate,
     move the states on, and raise on anything illegal *before* the caller does any I/O.
 
     Attributes:
@@ -413,7 +413,7 @@ class Exchange:
 
         Recorded as the client's end, or the server's when it reported that it had started
         shutting down (``trio_ws.shutdown`` extension). The client state only moves to
-        DISCONNECTED when the disconnect is consumed through :meth:`incoming`; in structured
+        DISCONNECTED when the disconnect is consumed through `incoming`; in structured
         mode that happens after the buffered messages.
         """
         self.peer_gone = True
@@ -443,7 +443,7 @@ class Exchange:
     @staticmethod
     def disconnect_fields(message: Message) -> tuple[int, str]:
         """The code and reason of a ``websocket.disconnect``, read leniently (1005 and ``""``
-        for missing or malformed fields); :meth:`incoming` checks them strictly later."""
+        for missing or malformed fields); `incoming` checks them strictly later."""
         code = message.get("code", 1005)
         reason = message.get("reason") or ""
         return (code if type(code) is int else 1005), (reason if isinstance(reason, str) else "")
@@ -616,7 +616,7 @@ class Exchange:
     def accept_message(
         subprotocol: str | None, headers: Iterable[tuple[bytes, bytes]] | None
     ) -> Message:
-        """A ``websocket.accept`` message (built, not checked: :meth:`outgoing` checks it)."""
+        """A ``websocket.accept`` message (built, not checked: `outgoing` checks it)."""
         return {
             "type": _ACCEPT,
             "subprotocol": subprotocol,
@@ -630,9 +630,9 @@ class Exchange:
         return {"type": _DISCONNECT, "code": code, "reason": reason}
 
     def outgoing_close(self, message: Message) -> Message:
-        """Move ``application_state`` on for a :meth:`close_message` whose code and reason were
-        already checked with :func:`validate_close` (``close()`` checks them before it waits
-        for anything), as :meth:`outgoing` does, without checking them again.
+        """Move ``application_state`` on for a `close_message` whose code and reason were
+        already checked with `validate_close` (``close()`` checks them before it waits
+        for anything), as `outgoing` does, without checking them again.
 
         Raises:
           WebSocketDisconnected: this side already finished.
@@ -650,21 +650,21 @@ class Exchange:
         return message
 
     def text_message(self, data: str) -> Message:
-        """The ``websocket.send`` message for ``data``, checked like :meth:`outgoing` does."""
+        """The ``websocket.send`` message for ``data``, checked like `outgoing` does."""
         if type(data) is not str:
             raise TypeError(f"send_text() takes a str, not {type(data).__name__}")
         self.check_can_send_data()
         return {"type": _SEND, "text": data}
 
     def bytes_message(self, data: bytes | bytearray | memoryview) -> Message:
-        """The ``websocket.send`` message for binary ``data``, checked like :meth:`outgoing`."""
+        """The ``websocket.send`` message for binary ``data``, checked like `outgoing`."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"send_bytes() takes bytes, not {type(data).__name__}")
         self.check_can_send_data()
         return {"type": _SEND, "bytes": data}
 
     def check_can_send_data(self) -> None:
-        """Raise if a data message cannot be sent now (see :meth:`text_message`)."""
+        """Raise if a data message cannot be sent now (see `text_message`)."""
         state = self.application_state
         if state is not CONNECTED:
             if state is DISCONNECTED:

@@ -8,12 +8,12 @@ In structured mode the server's ``receive`` is called by one of two parties, nev
   from receiving, so that a handler that only sends still sees the disconnect, and the
   server's queue keeps moving (docs/hypercorn-facts.md, fact 3).
 
-:class:`ReaderChoice` holds that decision as one explicit state and changes it only through the
+`ReaderChoice` holds that decision as one explicit state and changes it only through the
 methods below, which take the time as an argument and never await: every rule is tested
 synchronously (``tests/structured/test_reader_choice.py``). The structured block performs what
 they decide. The pump is driven by events, not by a polling period: it waits for a deadline
 computed from the state, and the application wakes it early when that deadline is too late
-(see :meth:`ReaderChoice.app_leaves`).
+(see `ReaderChoice.app_leaves`).
 
 The two delays:
 
@@ -51,7 +51,7 @@ class Reader(enum.Enum):
 
 
 class AppStep(enum.Enum):
-    """What the application's receive does next (:meth:`ReaderChoice.app_step`)."""
+    """What the application's receive does next (`ReaderChoice.app_step`)."""
 
     BUFFER = "take the oldest buffered message"
     DIRECT = "call the server's receive yourself"
@@ -60,7 +60,7 @@ class AppStep(enum.Enum):
 
 
 class PumpStep(enum.Enum):
-    """What the pump does next (:meth:`ReaderChoice.pump_step`)."""
+    """What the pump does next (`ReaderChoice.pump_step`)."""
 
     READ = "call the server's receive"
     WAIT = "wait until the deadline, or until woken"
@@ -72,7 +72,7 @@ class ReaderChoice:
     """The reader state of one structured connection.
 
     Attributes:
-      reader: who calls the server's ``receive`` (:class:`Reader`).
+      reader: who calls the server's ``receive`` (`Reader`).
       app_receiving: whether the application is inside a receive call.
       since: when the application last entered (if receiving) or left a receive call.
       pump_present: whether a pump task exists.

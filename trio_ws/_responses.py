@@ -39,8 +39,8 @@ class Response:
     """An HTTP response whose whole body is known up front.
 
     Args:
-      content: the body: ``bytes`` as they are, ``str`` encoded with :attr:`charset`,
-        ``None`` for an empty body. Subclasses change this through :meth:`render`.
+      content: the body: ``bytes`` as they are, ``str`` encoded with `charset`,
+        ``None`` for an empty body. Subclasses change this through `render`.
       status_code: the HTTP status, 100-599.
       headers: extra headers; names are case-insensitive and both names and values must be
         latin-1 text without CR/LF.
@@ -54,7 +54,7 @@ class Response:
       status_code: the status, as given.
       body: the rendered body bytes.
       media_type: the media type in use, or ``None`` to send no ``content-type``.
-      headers: the final headers, as :class:`~trio_ws.Headers`.
+      headers: the final headers, as `Headers`.
       raw_headers: the same, as the ASGI list of ``(bytes, bytes)`` pairs.
 
     Raises:
@@ -91,7 +91,7 @@ class Response:
     def render(self, content: Any) -> bytes:
         """Turn ``content`` into the body bytes (``bytes``, ``str`` or ``None`` here).
 
-        Subclasses override this to accept other content; :class:`JSONResponse` does.
+        Subclasses override this to accept other content; `JSONResponse` does.
 
         Raises:
           TypeError: ``content`` is not ``bytes``, ``bytearray``, ``memoryview``, ``str`` or
@@ -173,13 +173,13 @@ class Response:
 
 
 class PlainTextResponse(Response):
-    """A :class:`Response` whose default media type is ``text/plain; charset=utf-8``."""
+    """A `Response` whose default media type is ``text/plain; charset=utf-8``."""
 
     media_type = "text/plain"
 
 
 class JSONResponse(Response):
-    """A :class:`Response` whose content is any JSON-serialisable value.
+    """A `Response` whose content is any JSON-serialisable value.
 
     The body is compact UTF-8 JSON (no spaces, non-ASCII characters kept as they are), and
     the media type is ``application/json``. NaN and infinities are refused, as JSON has no

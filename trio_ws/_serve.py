@@ -4,20 +4,20 @@ The server loop below is hypercorn's own ``worker_serve`` rebuilt from hypercorn
 (``Config``, ``Lifespan``, ``WorkerContext``, ``TCPServer``) so that three things can be added
 around them without forking any of them:
 
-* each connection runs in :class:`_ContainedTCPServer`, so an exception escaping hypercorn's
+* each connection runs in `_ContainedTCPServer`, so an exception escaping hypercorn's
   per-connection code ends that connection (with a 400 when nothing was sent yet) and is logged
   once, instead of tearing down the whole server;
-* the app is wrapped by :class:`~trio_ws._serve_asgi.ServedApp` (lifespan, handshake guards,
+* the app is wrapped by `ServedApp` (lifespan, handshake guards,
   bounded message buffer, pings, shutdown closes);
 * graceful shutdown closes every open websocket with a chosen code and, when the grace period
   ends, aborts the sockets of connections that are still running, which is the only way to free
   a task stuck in hypercorn's shielded ``send_all`` to a client that does not read.
 
-Websocket connections are driven by trio_ws's engine (:mod:`trio_ws._engine`) unless
-``websocket_engine="hypercorn"``: :meth:`_Server.handle_connection` reads the first request head
+Websocket connections are driven by trio_ws's engine (`trio_ws._engine`) unless
+``websocket_engine="hypercorn"``: `_Server.handle_connection` reads the first request head
 with ``websockets``' parser; an HTTP/1.1 websocket upgrade stays with the engine, anything else
 (plain HTTP, HTTP/2 over TLS, a ``server_names`` check) goes to hypercorn's ``TCPServer`` through a
-:class:`~trio_ws._engine.ReplayStream` that first returns the bytes already read. The engine
+`ReplayStream` that first returns the bytes already read. The engine
 relies on hypercorn's ``parse_socket_addr``, on ``TCPServer`` reading through
 ``stream.receive_some`` and finding its socket as ``stream.socket`` or
 ``stream.transport_stream.socket``, and on the ``Config`` fields it reads (pinned by
@@ -82,11 +82,11 @@ _SHUTDOWN_CODES: Final = frozenset({1001, 1012})
 
 
 class ServerSettings(TypedDict, total=False):
-    """The websocket settings :func:`serve` accepts as keyword arguments.
+    """The websocket settings `serve` accepts as keyword arguments.
 
     Each key that is passed wins over the same field of the ``config`` argument; a key that is
     not passed keeps ``config``'s value when a ``config`` is given, and trio_ws's production
-    default (:data:`DEFAULT_SETTINGS`) otherwise.
+    default (`DEFAULT_SETTINGS`) otherwise.
     """
 
     #: Largest message accepted, in bytes (UTF-8 bytes for text); a larger one is refused with
@@ -114,7 +114,7 @@ class ServerSettings(TypedDict, total=False):
     websocket_engine: Literal["trio_ws", "hypercorn"]
 
 
-#: trio_ws's production defaults for :class:`ServerSettings`.
+#: trio_ws's production defaults for `ServerSettings`.
 DEFAULT_SETTINGS: Final[ServerSettings] = {
     "max_message_size": 2**20,
     "ping_interval": 20.0,
@@ -147,7 +147,7 @@ def hypercorn_config(**fields: object) -> Config:
 
 
 def build_config(host: str, port: int, config: Config | None, settings: ServerSettings) -> Config:
-    """The hypercorn ``Config`` :func:`serve` runs with (a copy; ``config`` is not modified)."""
+    """The hypercorn ``Config`` `serve` runs with (a copy; ``config`` is not modified)."""
     unknown = set(settings) - set(_CONFIG_FIELDS) - _ENGINE_KEYS
     if unknown:
         raise TypeError(f"serve() got unexpected keyword arguments {sorted(unknown)}")
@@ -279,7 +279,7 @@ class _ContainedTCPServer(TCPServer):
 
 
 class _Server:
-    """One run of :func:`serve`: its connections, its lifespan and its shutdown."""
+    """One run of `serve`: its connections, its lifespan and its shutdown."""
 
     def __init__(
         self,
@@ -615,7 +615,7 @@ async def serve(
       shutdown_trigger: an async callable; when it returns, graceful shutdown starts.
       task_status: receives the list of bound URLs (``ws://`` or ``wss://``) once the
         lifespan startup finished and the sockets listen.
-      **settings: the websocket settings of :class:`ServerSettings` (``websocket_engine``,
+      **settings: the websocket settings of `ServerSettings` (``websocket_engine``,
         ``max_message_size``, ``compression``, ``ping_interval``, ``ping_timeout``,
         ``read_timeout``, ``graceful_timeout``).
 

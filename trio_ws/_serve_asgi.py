@@ -1,6 +1,6 @@
-"""The ASGI side of :func:`trio_ws.serve`: what sits between hypercorn and the application.
+"""The ASGI side of `trio_ws.serve`: what sits between hypercorn and the application.
 
-:class:`ServedApp` is the "app wrapper" hypercorn calls for every scope. It adds three things to
+`ServedApp` is the "app wrapper" hypercorn calls for every scope. It adds three things to
 whatever ASGI application it wraps:
 
 * **Lifespan.** hypercorn's trio worker crashes at start-up when an application returns silently
@@ -9,11 +9,11 @@ whatever ASGI application it wraps:
 * **Guards for websocket messages that would crash hypercorn.** A malformed
   ``permessage-deflate`` offer is answered with HTTP 400 before the application runs; an accept
   naming a subprotocol the client did not offer is answered with 400 and raises
-  :exc:`~trio_ws.LocalProtocolError` into the application; accept headers hypercorn cannot send
+  `LocalProtocolError` into the application; accept headers hypercorn cannot send
   raise the same error without sending anything.
-* **Per-connection state for shutdown and memory.** Each websocket gets a :class:`_Session`
+* **Per-connection state for shutdown and memory.** Each websocket gets a `_Session`
   that knows whether it is open, closes it with the shutdown close code when the server stops,
-  replaces hypercorn's message buffer with :class:`_BoundedMessageBuffer`, which stops
+  replaces hypercorn's message buffer with `_BoundedMessageBuffer`, which stops
   storing a message the moment it goes over the size limit, and pings the client (instead of
   hypercorn's pinger) from one interval after the accept until the websocket closes.
 
@@ -308,7 +308,7 @@ class _Session:
 
 
 class ServedApp:
-    """The hypercorn app wrapper used by :func:`trio_ws.serve` (see the module docstring)."""
+    """The hypercorn app wrapper used by `trio_ws.serve` (see the module docstring)."""
 
     def __init__(
         self,

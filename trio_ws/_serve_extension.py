@@ -1,6 +1,6 @@
 """The ``trio_ws.shutdown`` scope extension: how an application learns the server is stopping.
 
-:func:`trio_ws.serve` puts it in every websocket scope. This module does not import hypercorn,
+`trio_ws.serve` puts it in every websocket scope. This module does not import hypercorn,
 so the WebSocket class (or any application) can read the extension without depending on the
 server that set it.
 """
@@ -30,7 +30,7 @@ KEEPALIVE_EXTENSION: Final = "trio_ws.keepalive"
 
 
 class ShutdownExtension(TypedDict):
-    """``scope["extensions"]["trio_ws.shutdown"]``, as set by :func:`trio_ws.serve`."""
+    """``scope["extensions"]["trio_ws.shutdown"]``, as set by `trio_ws.serve`."""
 
     #: The close code the server sends to open websockets when it stops: 1001 or 1012.
     close_code: int

@@ -16,7 +16,7 @@ default) each sender performs its shielded send itself, in FIFO turn behind any 
 flight, which saves a task switch per message. With ``outbound_buffer > 0`` every data send is
 queued and the writer task delivers the queue; raw sends and closes wait for it to drain.
 
-Leaving the block ends the connection (see :meth:`Structured.exit` for the codes) and cancels
+Leaving the block ends the connection (see `Structured.exit` for the codes) and cancels
 the tasks left in the nursery. Exceptions come out as they were raised: our nursery never
 wraps one exception in an ``ExceptionGroup``.
 """
@@ -95,7 +95,7 @@ def _leaf_exceptions(group: BaseExceptionGroup[BaseException]) -> list[BaseExcep
 
 class Structured:
     """The machinery of one structured-mode connection. Owned by its ``WebSocket``; it reaches
-    the server only through the connection's :class:`~trio_ws._link.Link`."""
+    the server only through the connection's `Link`."""
 
     def __init__(self, link: Link, options: ConnectionOptions, *, name: str) -> None:
         self._link = link
@@ -321,7 +321,7 @@ class Structured:
 
     async def receive(self) -> Message:
         """The next message: from the buffer, else straight from the server, else via the pump
-        (who reads is decided by :class:`~trio_ws._reader.ReaderChoice`).
+        (who reads is decided by `ReaderChoice`).
 
         Atomic under cancellation: a message is either still in the buffer (or the server's
         queue) or returned; nothing is awaited after one is taken.

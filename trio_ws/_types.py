@@ -2,7 +2,7 @@
 
 ASGI messages are plain dicts whose keys depend on their ``"type"``. They are typed loosely
 here on purpose: the server is outside our control, so every message we read is *validated*
-by :mod:`trio_ws._protocol` rather than trusted through a ``cast``.
+by `trio_ws._protocol` rather than trusted through a ``cast``.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """``WebSocket``: Starlette's WebSocket API over an ASGI connection, on Trio.
 
 The class talks to the ASGI ``receive``/``send`` callables directly and asks the sans-I/O
-:class:`~trio_ws._protocol.Exchange` about every message. Used as an async context manager it
-switches to *structured mode* (see :mod:`trio_ws._structured`): a per-connection nursery with a
+`Exchange` about every message. Used as an async context manager it
+switches to *structured mode* (see `trio_ws._structured`): a per-connection nursery with a
 receive pump that notices the client leaving even while the application only sends.
 
 Guarantees that hold in both modes:
@@ -15,7 +15,7 @@ Guarantees that hold in both modes:
   Servers that declare the ``trio_ws.cancel_safe_send`` scope extension (``trio_ws.serve``,
   ``trio_ws.testing``) guarantee this themselves, and the shield is skipped.
 * **Concurrent senders are serialised**, first come first served; each message goes out whole.
-  **Concurrent receivers are a bug** and get :exc:`trio.BusyResourceError`.
+  **Concurrent receivers are a bug** and get `trio.BusyResourceError`.
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ class WebSocket(ScopeView):
       scope: the ASGI scope; its ``type`` must be ``"websocket"``.
       receive, send: the ASGI callables. They may be omitted for a WebSocket used only for
         its request views; using a missing one raises ``RuntimeError``.
-      options: buffering, overflow and close settings (:class:`trio_ws.ConnectionOptions`);
+      options: buffering, overflow and close settings (`trio_ws.ConnectionOptions`);
         the buffers and policies apply to structured mode, ``close_timeout`` to both.
 
     Raises:
@@ -205,7 +205,7 @@ class WebSocket(ScopeView):
         or DISCONNECTED (closed, or the denial response is complete).
 
         Assignable, as in Starlette; discouraged for the same reasons as
-        :attr:`client_state`.
+        `client_state`.
         """
         return self._exchange.application_state
 
@@ -225,12 +225,12 @@ class WebSocket(ScopeView):
 
     @property
     def close_reason(self) -> str | None:
-        """The close reason that goes with :attr:`close_code` (``""`` if none was given)."""
+        """The close reason that goes with `close_code` (``""`` if none was given)."""
         return self._exchange.close_reason
 
     @property
     def closed_by(self) -> ClosedBy | None:
-        """Who ended the connection (:class:`trio_ws.ClosedBy`), ``None`` while it is open."""
+        """Who ended the connection (`trio_ws.ClosedBy`), ``None`` while it is open."""
         return self._exchange.closed_by
 
     # ------------------------------------------------------------------ raw messages
@@ -321,7 +321,7 @@ class WebSocket(ScopeView):
     async def send_denial_response(self, response: ASGIApp) -> None:
         """Refuse the handshake with an HTTP response instead of accepting.
 
-        ``response`` is any ASGI HTTP response callable, such as :class:`trio_ws.Response`
+        ``response`` is any ASGI HTTP response callable, such as `trio_ws.Response`
         or a Starlette response; it is run with this WebSocket's ``receive`` and ``send``, so
         its messages are validated like any other.
 
@@ -402,7 +402,7 @@ class WebSocket(ScopeView):
             UTF-8); the message is consumed, its payload is on ``.data``, and the connection
             stays usable.
           ValueError: ``mode`` is neither ``"text"`` nor ``"binary"``.
-          Otherwise as :meth:`receive_text` / :meth:`receive_bytes`.
+          Otherwise as `receive_text` / `receive_bytes`.
 
         Cancellation:
           Atomic: if this raises ``trio.Cancelled``, no message was consumed.
@@ -450,10 +450,10 @@ class WebSocket(ScopeView):
 
         Raises:
           TypeError: ``data`` is not bytes-like.
-          Otherwise as :meth:`send_text`.
+          Otherwise as `send_text`.
 
         Cancellation:
-          As :meth:`send_text`.
+          As `send_text`.
         """
         await self._send_data(self._exchange.bytes_message(data))
 
@@ -463,10 +463,10 @@ class WebSocket(ScopeView):
         Raises:
           TypeError: ``data`` is not JSON-serialisable (nothing was sent).
           ValueError: ``mode`` is neither ``"text"`` nor ``"binary"``.
-          Otherwise as :meth:`send_text`.
+          Otherwise as `send_text`.
 
         Cancellation:
-          As :meth:`send_text`.
+          As `send_text`.
         """
         binary = check_mode(mode) == "binary"
         text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
@@ -547,7 +547,7 @@ class WebSocket(ScopeView):
     ) -> bool:
         """Leave structured mode: cancel the connection's tasks and close the connection.
 
-        See :meth:`trio_ws._structured.Structured.exit` for which code each way out of the
+        See `trio_ws._structured.Structured.exit` for which code each way out of the
         block sends. ``WebSocketDisconnect`` and ``WebSocketException`` are absorbed; every
         other exception propagates unchanged.
 
@@ -566,7 +566,7 @@ class WebSocket(ScopeView):
 
     @property
     def options(self) -> ConnectionOptions:
-        """The connection's :class:`ConnectionOptions`."""
+        """The connection's `ConnectionOptions`."""
         return self._options
 
     @property

@@ -15,7 +15,7 @@ How it works (the way hypercorn's ``-w`` shares a port on Linux):
   signal is passed on too (the workers then stop at once). Workers still alive
   ``graceful-timeout + 5`` seconds later are killed.
 * A worker that exits on its own is reported on stderr and replaced. A worker that dies
-  within :data:`CRASH_WINDOW` seconds of its start :data:`MAX_QUICK_CRASHES` times in a row
+  within `CRASH_WINDOW` seconds of its start `MAX_QUICK_CRASHES` times in a row
   (a broken app, a port taken) stops the whole server with exit status 1.
 * If the parent itself dies (even by SIGKILL), Linux sends each worker SIGTERM
   (``PR_SET_PDEATHSIG``), so workers never outlive it.

@@ -47,17 +47,17 @@ class Headers(Mapping[str, str]):
     latin-1, as ASGI specifies. Looking up a name ignores its case.
 
     - ``headers[name]`` is the *first* value (``KeyError`` if there is none);
-      :meth:`getlist` gives them all;
-    - :meth:`keys`, :meth:`values`, :meth:`items`, iteration and ``len()`` see every pair,
+      `getlist` gives them all;
+    - `keys`, `values`, `items`, iteration and ``len()`` see every pair,
       repeats included, in order (Starlette's behaviour, unlike a ``dict``);
     - two ``Headers`` are equal when they hold the same pairs in any order.
 
-    Build one with ``Headers({"name": "value"})``, :meth:`from_raw` or :meth:`from_scope`.
+    Build one with ``Headers({"name": "value"})``, `from_raw` or `from_scope`.
 
     **Differences from Starlette:** Starlette's ``Headers(raw=...)`` and
-    ``Headers(scope=...)`` keyword arguments are the named constructors :meth:`from_raw`
-    and :meth:`from_scope`; there is no ``mutablecopy()``; ``Headers`` are hashable; bad
-    input raises :exc:`TypeError` or :exc:`ValueError`.
+    ``Headers(scope=...)`` keyword arguments are the named constructors `from_raw`
+    and `from_scope`; there is no ``mutablecopy()``; ``Headers`` are hashable; bad
+    input raises `TypeError` or `ValueError`.
     """
 
     _raw: tuple[tuple[bytes, bytes], ...]
@@ -66,7 +66,7 @@ class Headers(Mapping[str, str]):
         """Headers from a mapping of ``str`` names to ``str`` values.
 
         Names are lower-cased. Repeated names can only come from a mapping whose ``items()``
-        repeats them (such as another :class:`Headers`); otherwise use :meth:`from_raw`.
+        repeats them (such as another `Headers`); otherwise use `from_raw`.
 
         Raises:
           TypeError: ``headers`` is not a mapping, or a name or value is not a ``str``.

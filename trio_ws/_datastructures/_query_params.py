@@ -14,7 +14,7 @@ __all__ = ["QueryParams"]
 
 
 def _query_pairs(query: object) -> list[tuple[str, str]]:
-    """The ``(key, value)`` pairs of anything :class:`QueryParams` accepts."""
+    """The ``(key, value)`` pairs of anything `QueryParams` accepts."""
     if isinstance(query, bytes):
         raw = query
         try:
@@ -51,8 +51,8 @@ class QueryParams(Mapping[str, str]):
     values (``"c="`` gives ``{"c": ""}``). As with Starlette:
 
     - ``params[key]`` is the *last* value of ``key`` (``KeyError`` if absent);
-      :meth:`getlist` gives all of them and :meth:`multi_items` every pair in order;
-    - :meth:`keys`, :meth:`values`, :meth:`items`, iteration and ``len()`` see each key once
+      `getlist` gives all of them and `multi_items` every pair in order;
+    - `keys`, `values`, `items`, iteration and ``len()`` see each key once
       (with its last value);
     - ``str(params)`` re-encodes the pairs as a query string.
 

@@ -32,7 +32,7 @@ _QUERY_SAFE_PUNCTUATION = string.punctuation
 
 
 class URLComponents(TypedDict, total=False):
-    """The keyword arguments accepted by :meth:`URL.replace`.
+    """The keyword arguments accepted by `URL.replace`.
 
     ``scheme``, ``netloc``, ``path``, ``query`` and ``fragment`` replace the matching part of
     the URL. ``hostname``, ``port``, ``username`` and ``password`` rebuild the netloc from
@@ -114,11 +114,11 @@ def _decode_query_string(query_string: bytes) -> str:
 
 
 class URL(str):
-    """An absolute or relative URL: a :class:`str` with its components as properties.
+    """An absolute or relative URL: a `str` with its components as properties.
 
     A ``URL`` *is* the string it spells, so it compares equal to that string, hashes like it,
     can be passed anywhere a ``str`` is expected and serialises to JSON as a string. It is
-    immutable: :meth:`replace` returns a new ``URL``.
+    immutable: `replace` returns a new ``URL``.
 
     Example::
 
@@ -127,13 +127,13 @@ class URL(str):
         # ('wss', 'example.org', 8443, '/chat', 'room=1')
         url.replace(path="/lobby", query="")  # URL('wss://example.org:8443/lobby')
 
-    Properties that take the URL apart use :func:`urllib.parse.urlsplit`; :attr:`port`
-    raises :exc:`ValueError` if the port is not a number in 0-65535, as ``urlsplit`` does.
+    Properties that take the URL apart use `urllib.parse.urlsplit`; `port`
+    raises `ValueError` if the port is not a number in 0-65535, as ``urlsplit`` does.
 
     **Differences from Starlette:** Starlette's ``URL`` is not a ``str`` subclass (it compares
     equal to strings through ``__eq__``), and builds itself from a scope with
-    ``URL(scope=scope)``; here that is :meth:`URL.from_scope`. ``URL.replace`` with positional
-    arguments is :meth:`str.replace` and returns a plain ``str``.
+    ``URL(scope=scope)``; here that is `URL.from_scope`. ``URL.replace`` with positional
+    arguments is `str.replace` and returns a plain ``str``.
     """
 
     __slots__ = ()
@@ -167,7 +167,7 @@ class URL(str):
         **Differences from Starlette:** a scope without ``"scheme"`` defaults to ``ws`` for a
         ``websocket`` scope (the ASGI default; Starlette uses ``http``); a ``server`` whose
         port is ``None`` (a Unix socket) contributes only its host; a query string that is
-        not valid UTF-8 is percent-encoded instead of raising :exc:`UnicodeDecodeError`.
+        not valid UTF-8 is percent-encoded instead of raising `UnicodeDecodeError`.
 
         Raises:
           KeyError: the scope has no ``"path"``.
@@ -205,7 +205,7 @@ class URL(str):
 
     @property
     def components(self) -> SplitResult:
-        """The URL split into its five parts by :func:`urllib.parse.urlsplit`."""
+        """The URL split into its five parts by `urllib.parse.urlsplit`."""
         return urlsplit(self)
 
     @property
@@ -269,12 +269,12 @@ class URL(str):
     def replace(self, *args: Any, **components: Any) -> str:
         """Return a new ``URL`` with some components replaced.
 
-        Keyword arguments are those of :class:`URLComponents`. Passing any of ``hostname``,
+        Keyword arguments are those of `URLComponents`. Passing any of ``hostname``,
         ``port``, ``username`` or ``password`` rebuilds the netloc from the four of them,
         keeping the current value of those not given (an IPv6 ``hostname`` gets its
-        brackets). Unknown keywords raise :exc:`ValueError`.
+        brackets). Unknown keywords raise `ValueError`.
 
-        With positional arguments this is :meth:`str.replace`, so that a ``URL`` still
+        With positional arguments this is `str.replace`, so that a ``URL`` still
         behaves as the string it is.
         """
         if args:

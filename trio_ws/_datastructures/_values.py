@@ -28,7 +28,7 @@ class Address(NamedTuple):
 class State:
     """A bag of attributes for application data: ``state.user = user``, then ``state.user``.
 
-    Reading an attribute that was never set raises :exc:`AttributeError` naming it. Item
+    Reading an attribute that was never set raises `AttributeError` naming it. Item
     access (``state["user"]``), ``del``, ``len()`` and iteration over the names also work.
     The values live in a plain ``dict``; pass one to share it, e.g. with ``scope["state"]``.
     """

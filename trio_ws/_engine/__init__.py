@@ -1,15 +1,15 @@
-"""trio_ws's websocket engine: the connection path :func:`trio_ws.serve` uses for websockets.
+"""trio_ws's websocket engine: the connection path `trio_ws.serve` uses for websockets.
 
 hypercorn keeps everything HTTP (other requests, lifespan, TLS set-up, HTTP/2, config); once an
 HTTP/1.1 request asks for a websocket, the connection is driven here, by ``websockets``'
 sans-I/O ``ServerProtocol``, in the connection's own task. One concept per module:
 
-* :mod:`._replay`: a stream that replays the bytes already read, for handing a connection
+* `._replay`: a stream that replays the bytes already read, for handing a connection
   back to hypercorn;
-* :mod:`._upgrade`: reading the first request head and deciding who serves the connection;
-* :mod:`._scope`: the ASGI scope of an upgrade request;
-* :mod:`._connection`: the ASGI ``receive``/``send`` of one websocket over the protocol;
-* :mod:`._keepalive`: the one timer that pings, times out pongs and idle reads server-wide.
+* `._upgrade`: reading the first request head and deciding who serves the connection;
+* `._scope`: the ASGI scope of an upgrade request;
+* `._connection`: the ASGI ``receive``/``send`` of one websocket over the protocol;
+* `._keepalive`: the one timer that pings, times out pongs and idle reads server-wide.
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 
 There is no reader task and no channel: ``receive`` returns a parsed message when one is
 waiting and otherwise reads the socket itself; ``send`` frames the message with ``websockets``'
-sans-I/O ``ServerProtocol`` and writes it inline, behind a :class:`~trio_ws._send_turn.SendTurn`
+sans-I/O ``ServerProtocol`` and writes it inline, behind a `SendTurn`
 that costs nothing when it is free. Control frames the protocol answers by itself (pongs, the
 echo of a close) are written by whoever read them. While the application is not reading, the
-keepalive task reads on its behalf until its pong is in (:mod:`._keepalive`).
+keepalive task reads on its behalf until its pong is in (`._keepalive`).
 
 What the application sees:
 
@@ -13,7 +13,7 @@ What the application sees:
   close frame without a code, 1006 for a TCP drop without one, and the code the server closed
   with when it failed the connection (1002 protocol error, 1007 invalid UTF-8, 1009 too big,
   1011 keepalive timeout) or shut down (1001/1012);
-* ``send`` after the client left raises :class:`ClientGone` (an ``OSError``, ASGI 2.4);
+* ``send`` after the client left raises `ClientGone` (an ``OSError``, ASGI 2.4);
 * a ``send`` cancelled before its frame was written leaves the connection unchanged; one
   cancelled while the frame is partly written aborts the connection (never half a frame).
 """
@@ -67,7 +67,7 @@ _CLOSED: Final = State.CLOSED
 
 @attrs.frozen
 class EngineSettings:
-    """The engine's per-connection settings (from :class:`trio_ws.ServerSettings`)."""
+    """The engine's per-connection settings (from `trio_ws.ServerSettings`)."""
 
     #: Largest message accepted after decompression, in bytes; larger ones are closed 1009.
     max_message_size: int
@@ -211,7 +211,7 @@ class EngineConnection:
         return None
 
     async def refuse(self, response: Response) -> None:
-        """Send a refusal prepared by :meth:`check_handshake` and end the connection.
+        """Send a refusal prepared by `check_handshake` and end the connection.
 
         Raises:
           Nothing on network errors (the client is gone then).

@@ -1,10 +1,10 @@
 """Byte transport under an engine connection: a plain TCP socket, or any trio stream (TLS).
 
-:class:`SocketTransport` writes and reads the socket's file descriptor directly when it is
+`SocketTransport` writes and reads the socket's file descriptor directly when it is
 ready (no wrapper layers, one checkpoint per call, as trio's own socket methods take) and
 waits with ``trio.lowlevel.wait_readable``/``wait_writable`` otherwise. That also lets it
 tell a cancelled write that put nothing on the wire from one that put part of a frame there.
-:class:`StreamTransport` is the same interface over ``send_all``/``receive_some``.
+`StreamTransport` is the same interface over ``send_all``/``receive_some``.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ async def read_upgrade(
     """Read the first request head from ``stream`` into ``protocol``.
 
     Returns:
-      an :class:`Upgrade` for a websocket upgrade request; otherwise the bytes read so far (the
+      an `Upgrade` for a websocket upgrade request; otherwise the bytes read so far (the
       connection is hypercorn's); ``None`` when the client closed or went quiet for
       ``patience`` seconds before sending a whole head (nothing to answer).
 

@@ -1,4 +1,4 @@
-"""``Backend``: what the :class:`Broadcast` front needs from a message bus."""
+"""``Backend``: what the `Broadcast` front needs from a message bus."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ __all__ = ["Backend"]
 
 
 class Backend(Protocol):
-    """A message bus. Messages it receives go to the :class:`~._hub.Hub` it was made with."""
+    """A message bus. Messages it receives go to the `Hub` it was made with."""
 
     async def start(self, nursery: trio.Nursery) -> None:
         """Connect; background tasks go in ``nursery``. Raises ``BroadcastUnavailable``."""

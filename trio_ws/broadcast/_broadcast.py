@@ -179,10 +179,10 @@ class Broadcast:
         """Publish ``data`` encoded as compact JSON text (read it back with ``event.json()``).
 
         Raises:
-          TypeError, ValueError: ``data`` cannot be encoded as JSON; and as :meth:`publish`.
+          TypeError, ValueError: ``data`` cannot be encoded as JSON; and as `publish`.
 
         Cancellation:
-          As :meth:`publish`.
+          As `publish`.
         """
         await self.publish(channel, json.dumps(data, separators=(",", ":"), ensure_ascii=False))
 
@@ -202,7 +202,7 @@ class Broadcast:
           overflow: what happens when another message arrives and the buffer is full:
             ``"drop_oldest"`` (default) discards the oldest buffered one (counted in
             ``statistics().dropped``); ``"close"`` ends the subscription: the loop gets what
-            was buffered, then :exc:`SubscriberOverflow` saying how many it missed;
+            was buffered, then `SubscriberOverflow` saying how many it missed;
             ``"block"`` makes publishers wait for room (on Redis: the whole process's
             subscription connection waits).
           history: replay up to this many recent messages first (at most the Broadcast's
@@ -270,7 +270,7 @@ class Broadcast:
         Text goes out with ``send_text``, bytes with ``send_bytes``, so the connection's own
         outbound buffer and ordering apply. In structured mode the call returns as soon as
         the connection ends, even while no message is flowing; in direct mode it returns at
-        the first send after the client left. A :exc:`BroadcastGap` is skipped (it is in
+        the first send after the client left. A `BroadcastGap` is skipped (it is in
         the subscriber's ``gaps`` counter). With ``overflow="close"`` a socket that falls
         ``buffer`` messages behind is closed with its ``overflow_close_code`` (1008 by
         default) and the call returns.

@@ -1,4 +1,4 @@
-"""The exceptions of :mod:`trio_ws.broadcast`.
+"""The exceptions of `trio_ws.broadcast`.
 
 The hierarchy::
 
@@ -21,7 +21,7 @@ __all__ = ["BroadcastError", "BroadcastGap", "BroadcastUnavailable", "Subscriber
 
 
 class BroadcastError(WebSocketError):
-    """Base class of the exceptions of :mod:`trio_ws.broadcast`."""
+    """Base class of the exceptions of `trio_ws.broadcast`."""
 
 
 class BroadcastUnavailable(BroadcastError):
@@ -59,7 +59,7 @@ class BroadcastGap(BroadcastError):
 
     Raised from a subscriber's iteration at the point in the stream where the link was lost;
     the subscription itself goes on (it was renewed by itself), so catch it and keep
-    iterating. :meth:`Broadcast.forward` does that for you. The in-memory backend never
+    iterating. `Broadcast.forward` does that for you. The in-memory backend never
     raises it.
 
     Attributes:

@@ -2,7 +2,7 @@
 
 One subscription connection per process, fanned out to local subscribers by the hub; commands
 (PUBLISH, and XADD/XREVRANGE for history) go through the client's pool. Everything coredis
-raises is contained here: users see :exc:`BroadcastUnavailable` with the cause attached, never
+raises is contained here: users see `BroadcastUnavailable` with the cause attached, never
 an exception group from coredis' task groups.
 
 The coredis behaviour this module relies on (``tests/broadcast/test_redis.py`` pins it):

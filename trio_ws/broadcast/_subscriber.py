@@ -1,7 +1,7 @@
 """``Subscriber``: one subscription's bounded buffer, its overflow policy and its counters.
 
-The publishing side calls :meth:`Subscriber.offer` (never waits) or, for ``overflow="block"``
-only, :meth:`Subscriber.put` (waits for room). The subscribing side iterates. Neither side
+The publishing side calls `Subscriber.offer` (never waits) or, for ``overflow="block"``
+only, `Subscriber.put` (waits for room). The subscribing side iterates. Neither side
 holds a task of its own: a full buffer is handled by the publisher's call, an empty one by the
 one reading task, parked by trio's low-level wait and woken by the next message.
 """
@@ -61,9 +61,9 @@ class SubscriberStatistics:
 
 @final
 class Subscriber:
-    """One subscription to a channel; an async iterator of :class:`BroadcastEvent`.
+    """One subscription to a channel; an async iterator of `BroadcastEvent`.
 
-    Made by :meth:`Broadcast.subscribe`; iterate it inside that block::
+    Made by `Broadcast.subscribe`; iterate it inside that block::
 
         async with broadcast.subscribe("room") as subscriber:
             async for event in subscriber:
@@ -245,7 +245,7 @@ class Subscriber:
 
         Raises:
           StopAsyncIteration: the broadcast closed (after the buffered messages), or the
-            subscriber already raised :exc:`SubscriberOverflow`.
+            subscriber already raised `SubscriberOverflow`.
           SubscriberOverflow: ``overflow="close"`` and the subscriber fell behind; raised
             once, after the messages buffered before the overflow.
           BroadcastGap: the link to the backend was lost here (Redis); the subscriber stays

@@ -1,6 +1,6 @@
 """Test helpers for trio_ws applications (and any ASGI websocket application).
 
-:func:`connect` runs an ASGI app in memory and yields a :class:`WebSocketTestClient` wired to
+`connect` runs an ASGI app in memory and yields a `WebSocketTestClient` wired to
 it by trio memory channels: no threads, no sockets, deterministic under ``autojump_clock``::
 
     async def test_echo():
@@ -15,21 +15,21 @@ What the emulated server does, as hypercorn 0.18 does unless noted:
 
 - handshake: ``websocket.close`` before accept is HTTP 403, returning or raising before accept
   is HTTP 500, a denial response (``websocket.http.response.*``) is passed through; all raise
-  :exc:`ConnectionRejected`. An accept with a subprotocol the client did not offer (which
-  crashes hypercorn) raises :exc:`AppProtocolError` from ``connect``.
+  `ConnectionRejected`. An accept with a subprotocol the client did not offer (which
+  crashes hypercorn) raises `AppProtocolError` from ``connect``.
 - the app's receive queue holds ``queue_size`` (10) messages; beyond that the client's sends
   block. The app's sends never block.
 - the app closing (code, reason) is seen by the client after the messages sent before it;
   the app then gets ``websocket.disconnect`` with code 1000. Returning or raising without
   closing closes with 1011.
 - the client closing delivers its code to the app (hypercorn would say 1006; the ASGI spec
-  says the code), and its reason with spec 2.5. :meth:`WebSocketTestClient.drop` delivers 1006.
+  says the code), and its reason with spec 2.5. `WebSocketTestClient.drop` delivers 1006.
 - spec "2.3" (hypercorn): ``websocket.receive`` has both ``bytes`` and ``text``; sends after
   the client left are dropped; a second ``receive()`` after the disconnect hangs. Spec "2.4"
-  and "2.5": one key; sends after the client left raise :exc:`OSError`; a second ``receive()``
-  raises :exc:`AppProtocolError`.
+  and "2.5": one key; sends after the client left raise `OSError`; a second ``receive()``
+  raises `AppProtocolError`.
 - illegal messages (send before accept, a second accept, unknown types, bad close codes)
-  raise :exc:`AppProtocolError` into the app's ``send``.
+  raise `AppProtocolError` into the app's ``send``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The client end of an in-memory WebSocket connection, as yielded by :func:`connect`."""
+"""The client end of an in-memory WebSocket connection, as yielded by `connect`."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ __all__ = ["WebSocketTestClient"]
 class WebSocketTestClient:
     """A WebSocket client connected in memory to an ASGI application.
 
-    Create it with :func:`trio_ws.testing.connect`, never directly. Several tasks may send and
+    Create it with `trio_ws.testing.connect`, never directly. Several tasks may send and
     receive at once: messages go to the app, and come back to the client, in FIFO order.
 
     Attributes:
@@ -49,8 +49,8 @@ class WebSocketTestClient:
         """``None`` while open; then the close code, whichever side closed.
 
         The app's code when it sent ``websocket.close``, 1011 when it returned or raised
-        without closing (as hypercorn does), the client's code after :meth:`close`, 1006 after
-        :meth:`drop`. Set as soon as the close happens, even before :meth:`receive` has
+        without closing (as hypercorn does), the client's code after `close`, 1006 after
+        `drop`. Set as soon as the close happens, even before `receive` has
         drained the messages the app sent before it.
         """
         return self._emulator.close_code
@@ -83,7 +83,7 @@ class WebSocketTestClient:
         """Wait until the application has returned, raised or been cancelled.
 
         Raises:
-          Nothing: what the app raised is in :attr:`app_exception` (and leaves ``connect``).
+          Nothing: what the app raised is in `app_exception` (and leaves ``connect``).
 
         Cancellation:
           Safe to cancel; nothing happens to the connection or the app.
@@ -147,7 +147,7 @@ class WebSocketTestClient:
         """Receive the next message the app sent: ``str`` for text, ``bytes`` for binary.
 
         Messages the app sent before closing are received first; then this raises. After the
-        client's own :meth:`close` or :meth:`drop` it raises at once (pending messages are
+        client's own `close` or `drop` it raises at once (pending messages are
         discarded, as real clients do after a local close).
 
         Raises:
@@ -179,7 +179,7 @@ class WebSocketTestClient:
         Raises:
           trio_ws.UnexpectedMessageType: a binary message arrived; it is consumed and its
             payload is in ``.data``.
-          ConnectionClosed: as for :meth:`receive`.
+          ConnectionClosed: as for `receive`.
 
         Cancellation:
           Atomic: if cancelled, no message was consumed.
@@ -195,7 +195,7 @@ class WebSocketTestClient:
         Raises:
           trio_ws.UnexpectedMessageType: a text message arrived; it is consumed and its
             payload is in ``.data``.
-          ConnectionClosed: as for :meth:`receive`.
+          ConnectionClosed: as for `receive`.
 
         Cancellation:
           Atomic: if cancelled, no message was consumed.
@@ -215,7 +215,7 @@ class WebSocketTestClient:
           trio_ws.UnexpectedMessageType: the message is of the other kind (payload in
             ``.data``).
           trio_ws.InvalidJSONMessage: the payload is not valid JSON (payload in ``.data``).
-          ConnectionClosed: as for :meth:`receive`.
+          ConnectionClosed: as for `receive`.
 
         Cancellation:
           Atomic: if cancelled, no message was consumed.
@@ -235,8 +235,8 @@ class WebSocketTestClient:
 
         The ``reason`` is delivered only when the spec version is 2.5 or later. Closing an
         already closed connection does nothing. Afterwards sends and receives raise
-        :exc:`ConnectionClosed`, and sends from the app are dropped (2.3) or raise
-        :exc:`OSError` (2.4+).
+        `ConnectionClosed`, and sends from the app are dropped (2.3) or raise
+        `OSError` (2.4+).
 
         Raises:
           ValueError: ``code`` may not be sent (1000-1003, 1007-1014, 3000-4999 may), or

@@ -58,7 +58,7 @@ async def connect(
       spec_version: the ASGI spec the emulated server speaks: ``"2.3"`` is hypercorn 0.18's
         (``websocket.receive`` carries both ``bytes`` and ``text``; sends after the client
         left are dropped; a second ``receive()`` after the disconnect hangs), ``"2.4"`` raises
-        :exc:`OSError` from sends after the client left, ``"2.5"`` adds ``reason`` to
+        `OSError` from sends after the client left, ``"2.5"`` adds ``reason`` to
         ``websocket.disconnect``.
       denial_extension: whether the server offers ``websocket.http.response``.
       cancel_safe_send: declare the ``trio_ws.cancel_safe_send`` scope extension, as
@@ -68,7 +68,7 @@ async def connect(
         block.
       raise_app_exceptions: re-raise what the app raised out of ``connect`` (unwrapped, not as
         an ``ExceptionGroup``). When false it is available as ``client.app_exception``, and
-        as the ``__cause__`` of a 500 :exc:`ConnectionRejected`.
+        as the ``__cause__`` of a 500 `ConnectionRejected`.
       close_timeout: on exit (and after a rejection), how long to wait for the app to finish
         before cancelling it.
 

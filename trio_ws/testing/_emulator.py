@@ -1,13 +1,13 @@
 """The server half of an in-memory connection: the ASGI ``receive``/``send`` the app is given.
 
-:class:`ServerEmulator` runs the application and wires it to the client with two trio memory
+`ServerEmulator` runs the application and wires it to the client with two trio memory
 channels, so there are no threads and no sockets:
 
 - **inbound** (client → app): bounded, ``queue_size`` slots (hypercorn: 10). It carries
   ``websocket.connect``, the client's messages and the final ``websocket.disconnect``. When it
   is full the client's sends block, as hypercorn's reader does (docs/hypercorn-facts.md, fact 3).
 - **outbound** (app → client): unbounded. It carries the typed events of
-  :mod:`._server_protocol`; the app's ``send`` never blocks on a slow client.
+  `._server_protocol`; the app's ``send`` never blocks on a slow client.
 
 Behaviours that depend on ``spec_version`` ("2.3" is hypercorn 0.18's):
 
@@ -17,8 +17,8 @@ Behaviours that depend on ``spec_version`` ("2.3" is hypercorn 0.18's):
 ``websocket.receive`` shape           both ``bytes`` and     only the key that is set
                                       ``text``, one None
 ``websocket.disconnect``              ``code``               ``code`` (+ ``reason`` in 2.5)
-app ``send`` once the client is gone  silently dropped       raises :exc:`OSError`
-app ``receive`` after the disconnect  hangs forever          raises :exc:`AppProtocolError`
+app ``send`` once the client is gone  silently dropped       raises `OSError`
+app ``receive`` after the disconnect  hangs forever          raises `AppProtocolError`
 ====================================  =====================  ===========================
 """
 

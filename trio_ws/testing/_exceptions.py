@@ -12,7 +12,7 @@ The hierarchy::
                                            raised *into the app's* ``send``, as a server would
 
 ``ConnectionClosed`` is what the *client* sees. It is deliberately not a subclass of
-:exc:`trio_ws.WebSocketDisconnect`, which is what an *application* sees when its peer leaves:
+`trio_ws.WebSocketDisconnect`, which is what an *application* sees when its peer leaves:
 a test that catches one never swallows the other by accident.
 """
 
@@ -60,8 +60,8 @@ class ConnectionClosed(WebSocketError):
 
     Attributes:
       code: the close code: the app's code when it closed, 1011 when it returned or raised
-        without closing, the client's own code after :meth:`WebSocketTestClient.close`, and
-        1006 after :meth:`WebSocketTestClient.drop`.
+        without closing, the client's own code after `WebSocketTestClient.close`, and
+        1006 after `WebSocketTestClient.drop`.
       reason: the close reason, ``""`` when there was none.
     """
 

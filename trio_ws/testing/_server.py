@@ -1,4 +1,4 @@
-"""Real servers for tests: :func:`serve_app` runs an application on 127.0.0.1 with trio_ws.serve."""
+"""Real servers for tests: `serve_app` runs an application on 127.0.0.1 with trio_ws.serve."""
 
 from __future__ import annotations
 
@@ -56,19 +56,19 @@ async def serve_app(
 
     Yields the server's ``ws://127.0.0.1:PORT`` URL (append the path). The server runs in a
     nursery inside this context manager, in the calling task. On exit it shuts down gracefully,
-    as :func:`trio_ws.serve` does on its trigger: open websockets are closed with
+    as `trio_ws.serve` does on its trigger: open websockets are closed with
     ``shutdown_close_code`` and connections get ``graceful_timeout`` (1 s here unless passed).
 
     hypercorn only logs the exceptions an application raises; this records them (except the
     ``lifespan`` scope's, and except cancellation at the shutdown deadline) and raises them when
-    the block exits: the exception itself if there was one, an :exc:`ExceptionGroup` if there
+    the block exits: the exception itself if there was one, an `ExceptionGroup` if there
     were several. If the block itself raised, its exception propagates and the recorded ones are
     attached to it as a note.
 
     Args:
       app: any ASGI application.
-      shutdown_close_code: 1001 or 1012, as for :func:`trio_ws.serve`.
-      **settings: :class:`trio_ws.ServerSettings` keys, passed on to :func:`trio_ws.serve`.
+      shutdown_close_code: 1001 or 1012, as for `trio_ws.serve`.
+      **settings: `trio_ws.ServerSettings` keys, passed on to `trio_ws.serve`.
 
     Raises:
       BaseException: whatever the application raised while being served (see above).

@@ -1,9 +1,9 @@
 """The emulated server's view of the ASGI websocket exchange: a pure state machine.
 
-No trio and no I/O here. :class:`ServerProtocol` checks every message the application passes
+No trio and no I/O here. `ServerProtocol` checks every message the application passes
 to ``send`` the way a strict server would (stricter than hypercorn 0.18, which checks little
 and crashes on some mistakes), moves through the phases, and turns each legal message into a
-typed event for the client side. Illegal messages raise :exc:`AppProtocolError`, which the
+typed event for the client side. Illegal messages raise `AppProtocolError`, which the
 emulator lets propagate into the application's ``send``.
 
 The phases (``websocket.`` prefixes omitted)::
@@ -109,7 +109,7 @@ Event = Accepted | Rejected | DataSent | AppClosed
 def check_close_code(code: object) -> int:
     """Return ``code`` if an endpoint may send it in a close frame (RFC 6455 §7.4).
 
-    The rule is trio_ws's own (:func:`trio_ws._protocol.validate_close`).
+    The rule is trio_ws's own (`trio_ws._protocol.validate_close`).
 
     Raises:
       ValueError: not an ``int``, or outside 1000-1003, 1007-1014 and 3000-4999.
@@ -157,7 +157,7 @@ class ServerProtocol:
     Attributes:
       offered_subprotocols: what the client offered; an accept must pick one of them or none.
       denial_extension: whether ``websocket.http.response.*`` messages are allowed.
-      phase: the current :class:`Phase`.
+      phase: the current `Phase`.
     """
 
     offered_subprotocols: Sequence[str]

@@ -34,9 +34,9 @@ class ServerStarter(Protocol):
 async def trio_ws_server() -> AsyncIterator[ServerStarter]:
     """Start real servers for a test: ``url = await trio_ws_server(app)``.
 
-    Each call serves ``app`` with :func:`trio_ws.testing.serve_app` on 127.0.0.1 and returns its
+    Each call serves ``app`` with `trio_ws.testing.serve_app` on 127.0.0.1 and returns its
     ``ws://`` URL. At teardown every server shuts down gracefully, and the exceptions the
-    applications raised while served fail the test (as an :exc:`ExceptionGroup`).
+    applications raised while served fail the test (as an `ExceptionGroup`).
     """
     errors: list[Exception] = []
 
