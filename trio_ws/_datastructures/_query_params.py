@@ -61,24 +61,28 @@ class QueryParams(Mapping[str, str]):
 
     **Differences from Starlette:** raw ``bytes`` that are valid UTF-8 are decoded as UTF-8
     (Starlette decodes bytes as latin-1, turning a raw ``é`` into ``Ã©``); other bytes are
-    read as latin-1. Keyword arguments are not accepted. ``QueryParams`` are hashable.
+    read as latin-1. ``QueryParams`` are hashable.
     """
 
     _list: tuple[tuple[str, str], ...]
     _dict: dict[str, str]
 
     def __init__(
-        self, query: str | bytes | Mapping[str, Any] | Iterable[tuple[str, Any]] = ""
+        self,
+        query: str | bytes | Mapping[str, Any] | Iterable[tuple[str, Any]] = "",
+        **params: Any,
     ) -> None:
-        """Parse a query string, or take the pairs of a mapping or an iterable of pairs.
+        """Parse a query string, or take the pairs of a mapping or an iterable of pairs;
+        keyword arguments add pairs after those (as in Starlette).
 
         A query string is ``str`` or ``bytes``, without the leading ``?``. Keys and values
-        given as a mapping or pairs are converted with ``str()``, as Starlette does.
+        given as a mapping, pairs or keywords are converted with ``str()``, as Starlette does.
 
         Raises:
           TypeError: ``query`` is none of the accepted types, or an item is not a pair.
         """
         pairs = _query_pairs(query)
+        pairs.extend((key, str(value)) for key, value in params.items())
         self.__attrs_init__(tuple(pairs), dict(pairs))
 
     def getlist(self, key: str) -> list[str]:
@@ -139,8 +143,3 @@ class QueryParams(Mapping[str, str]):
     def __repr__(self) -> str:
         """``QueryParams('a=1&b=2')``."""
         return f"{type(self).__name__}({str(self)!r})"
-
-
-# --------------------------------------------------------------------------------------------
-# State
-# --------------------------------------------------------------------------------------------
