@@ -134,3 +134,16 @@ def test_the_checker_tells_good_commands_from_bad(text: str, expected: list[str]
     assert len(found) == len(expected)
     for problem, fragment in zip(found, expected, strict=True):
         assert fragment in problem
+
+
+def test_ci_installs_the_testing_pages_extras_alone_and_runs_the_docs_examples() -> None:
+    """The testing page's install command is what CI runs in a virtual environment of its own
+    before running every docs example there, so a missing extra fails CI."""
+    page = (ROOT / "docs" / "testing.md").read_text()
+    [command] = [c for c in install_commands(page) if any("testing" in r for r in requirements(c))]
+    ci = (ROOT / ".ci" / "run").read_text()
+    installs = re.findall(r"^(\S+)/bin/python -m pip install -q (.+)$", ci, re.MULTILINE)
+    venvs = [venv for venv, args in installs if shlex.split(args) == command]
+    assert venvs, f".ci/run never installs {command}"
+    assert f"{venvs[0]}/bin/python -m pytest" in ci
+    assert "tests/docs/test_docs_examples.py" in ci
