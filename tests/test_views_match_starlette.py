@@ -136,6 +136,32 @@ def test_url_and_base_url_match(scope: dict[str, Any]) -> None:
 
 
 @SETTINGS
+@given(
+    websocket_scopes(),
+    st.dictionaries(st.text(string.ascii_letters, min_size=1, max_size=3), latin1_text, max_size=2),
+    st.sampled_from([{"path": "/x"}, {"query": ""}, {"scheme": "wss"}, {"port": 8443}]),
+)
+def test_urls_derived_from_the_url_match(
+    scope: dict[str, Any], params: dict[str, str], changes: dict[str, Any]
+) -> None:
+    """replace() and the query helpers give the same URLs (where the URL has a host: a
+    relative URL has no port to replace in either)."""
+    ours, theirs = both(scope)
+    if not ours.url.netloc and "port" in changes:
+        return
+    assert str(ours.url.replace(**changes)) == str(theirs.url.replace(**changes))
+    assert str(ours.url.include_query_params(**params)) == str(
+        theirs.url.include_query_params(**params)
+    )
+    assert str(ours.url.replace_query_params(**params)) == str(
+        theirs.url.replace_query_params(**params)
+    )
+    assert str(ours.url.remove_query_params(list(params))) == str(
+        theirs.url.remove_query_params(list(params))
+    )
+
+
+@SETTINGS
 @given(websocket_scopes(), st.lists(latin1_text, max_size=3))
 def test_headers_match(scope: dict[str, Any], probes: list[str]) -> None:
     ours, theirs = both(scope)
