@@ -7,7 +7,8 @@ missing MkDocs fails instead of skipping (``.ci/run``).
 
 What it checks, on the HTML a reader gets:
 
-- no raw Sphinx roles (``:class:`X```) on any page, API reference or guide;
+- no raw Sphinx roles (``:class:`X```) on any page, API reference or guide, and no RST
+  literal-block markers (``Example::``) in the reference;
 - the API reference shows every public name of ``trio_ws`` and ``trio_ws.testing``, on
   pages of a scannable size, and no private one: no ``trio_ws._module`` path, no heading for a
   name outside ``__all__``, no private class among the bases;
@@ -37,6 +38,7 @@ PRIVATE_PATH = re.compile(r"\btrio_ws(?:\.\w+)*\._(?!_all__)\w+")  # __all__ is 
 # A page a person can scan: the old single reference page was 390 KB of HTML (58,000 px).
 MAX_REFERENCE_PAGE_BYTES = 160_000
 TAG = re.compile(r"<[^>]+>")
+PRE = re.compile(r"<pre\b.*?</pre>", re.DOTALL)
 
 
 def text_of(page: Path) -> str:
@@ -70,6 +72,17 @@ def html_pages(site: Path) -> list[Path]:
 
 def reference_pages(site: Path) -> list[Path]:
     return sorted(site.glob("reference*.html"))
+
+
+def test_no_reference_page_shows_an_rst_literal_marker(site: Path) -> None:
+    """A docstring's ``Example::`` renders as the text "Example::" in Markdown."""
+    found = {}
+    for page in reference_pages(site):
+        prose = html.unescape(TAG.sub("", PRE.sub("", page.read_text())))
+        markers = [line.strip() for line in prose.splitlines() if line.rstrip().endswith("::")]
+        if markers:
+            found[page.name] = markers
+    assert found == {}
 
 
 def test_no_page_shows_a_raw_sphinx_role(site: Path) -> None:

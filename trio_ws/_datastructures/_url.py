@@ -152,7 +152,7 @@ class URL(str):
     can be passed anywhere a ``str`` is expected and serialises to JSON as a string. It is
     immutable: `replace` returns a new ``URL``.
 
-    Example::
+    Example:
 
         url = URL("wss://example.org:8443/chat?room=1")
         url.scheme, url.hostname, url.port, url.path, url.query

@@ -4,7 +4,7 @@ A server runs an application's lifespan (``scope["type"] == "lifespan"``) once, 
 first connection, and gives every connection a copy of the state the startup filled in
 (``scope["state"]``, which Starlette shows as ``websocket.state`` / ``request.state``).
 `connect` alone does neither, so an app that keeps, say, its `Broadcast` in lifespan state
-sees an empty ``State``. `lifespan` is the missing server part::
+sees an empty ``State``. `lifespan` is the missing server part:
 
     async with trio_ws.testing.lifespan(app) as running:
         async with trio_ws.testing.connect(running, "/ws") as client:
@@ -223,10 +223,10 @@ class _LifespanRun:
 async def lifespan(app: ASGIApp) -> AsyncIterator[LifespanApp]:
     """Run ``app``'s ASGI lifespan around the body: startup on entry, shutdown on exit.
 
-    Yields a `LifespanApp` to pass to `connect` (or `serve_app`) instead of ``app``: each
+    Yields a `LifespanApp` to pass to `connect` instead of ``app``: each
     of its connections sees a copy of the lifespan state in ``scope["state"]``, so what the
     startup stored (``yield {"broadcast": broadcast}`` in a Starlette lifespan) is there as
-    ``websocket.state.broadcast``::
+    ``websocket.state.broadcast``:
 
         async with lifespan(app) as running:
             async with connect(running, "/ws") as client:
@@ -234,6 +234,7 @@ async def lifespan(app: ASGIApp) -> AsyncIterator[LifespanApp]:
 
     The lifespan task runs in the test's own Trio run (no thread), in a nursery owned by this
     context manager, so the app may start tasks (a Broadcast's listener) that outlive startup.
+    (`serve_app` runs a real server, which runs the lifespan itself: give it ``app``.)
 
     Raises:
       LifespanStartupFailed: the app sent ``lifespan.startup.failed`` (its ``message`` is the
