@@ -232,7 +232,7 @@ async def test_a_reply_out_of_turn_is_refused_into_the_app() -> None:
         async with lifespan(app):
             pass  # pragma: no cover
     assert isinstance(caught.value.__cause__, AppProtocolError)
-    assert "'lifespan.shutdown.complete' during startup" in caught.value.message
+    assert "'lifespan.shutdown.complete' while the lifespan is starting up" in caught.value.message
 
 
 async def test_an_exception_in_the_body_comes_out_unwrapped_and_skips_shutdown() -> None:
@@ -254,6 +254,20 @@ async def test_a_refused_connection_inside_the_lifespan_still_shuts_down() -> No
                     pass  # pragma: no cover
             assert caught.value.status_code == 403
     assert events == ["startup", "shutdown"]
+
+
+async def test_receiving_twice_before_answering_is_refused_into_the_app() -> None:
+    async def impatient(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await receive()
+
+    with trio.fail_after(TIMEOUT), pytest.raises(LifespanStartupFailed) as caught:
+        async with lifespan(impatient):
+            pass  # pragma: no cover
+    assert isinstance(caught.value.__cause__, AppProtocolError)
+    assert "send lifespan.startup.complete or lifespan.startup.failed first" in (
+        caught.value.message
+    )
 
 
 async def test_cancelling_the_body_cancels_the_lifespan() -> None:

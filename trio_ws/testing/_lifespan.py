@@ -101,11 +101,11 @@ class LifespanApp:
 
 
 class _Phase(enum.Enum):
-    NOT_ASKED = "before the app's first receive()"
-    STARTUP = "startup"
+    NOT_ASKED = "not started (the app has not called receive())"
+    STARTUP = "starting up"
     STARTED = "started"
-    SHUTDOWN = "shutdown"
-    DONE = "done"
+    SHUTDOWN = "shutting down"
+    DONE = "over"
 
 
 _REPLIES = {
@@ -158,9 +158,9 @@ class _LifespanRun:
             self.phase = _Phase.SHUTDOWN
             return {"type": "lifespan.shutdown"}
         if self.phase in _REPLIES:
+            answer = " or ".join(_REPLIES[self.phase])
             raise AppProtocolError(
-                f"receive() during lifespan {self.phase.value}: answer lifespan.{self.phase.value} "
-                "first"
+                f"receive() while the lifespan is {self.phase.value}: send {answer} first"
             )
         raise AppProtocolError("receive() after the lifespan ended: there are no more messages")
 
@@ -169,8 +169,8 @@ class _LifespanRun:
         expected = _REPLIES.get(self.phase, ())
         if not isinstance(kind, str) or kind not in expected:
             raise AppProtocolError(
-                f"unexpected lifespan message {kind!r} during {self.phase.value}; "
-                f"expected one of {list(expected)}"
+                f"unexpected lifespan message {kind!r} while the lifespan is "
+                f"{self.phase.value}; expected one of {list(expected)}"
             )
         self.reply = message
         self.phase = _AFTER_REPLY[kind]
