@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING
 
 import attrs
 
 if TYPE_CHECKING:
     from .._types import Scope
-
-_T = TypeVar("_T")
 
 __all__ = ["Headers"]
 
@@ -152,22 +150,8 @@ class Headers(Mapping[str, str]):
         wanted = _header_key(key)
         return [value.decode("latin-1") for name, value in self._raw if name == wanted]
 
-    @overload
-    def get(self, key: str, /) -> str | None: ...
-
-    @overload
-    def get(self, key: str, /, default: str | _T) -> str | _T: ...
-
-    def get(self, key: str, /, default: Any = None) -> Any:
-        """The first value of the header ``key`` (any case), or ``default``."""
-        wanted = _header_key(key)
-        for name, value in self._raw:
-            if name == wanted:
-                return value.decode("latin-1")
-        return default
-
     def __getitem__(self, key: str) -> str:
-        """The first value of the header ``key`` (any case).
+        """The first value of the header ``key`` (any case). ``get`` and ``in`` use this.
 
         Raises:
           KeyError: there is no such header.
@@ -177,11 +161,6 @@ class Headers(Mapping[str, str]):
             if name == wanted:
                 return value.decode("latin-1")
         raise KeyError(key)
-
-    def __contains__(self, key: object) -> bool:
-        """Whether a header named ``key`` (any case) is present."""
-        wanted = _header_key(key)
-        return any(name == wanted for name, _ in self._raw)
 
     def __iter__(self) -> Iterator[str]:
         """Iterate over every header name, repeats included."""

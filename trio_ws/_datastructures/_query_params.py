@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, TypeVar, overload
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import attrs
-
-_T = TypeVar("_T")
 
 __all__ = ["QueryParams"]
 
@@ -93,27 +91,13 @@ class QueryParams(Mapping[str, str]):
         """Every ``(key, value)`` pair, repeats included, in order."""
         return list(self._list)
 
-    @overload
-    def get(self, key: str, /) -> str | None: ...
-
-    @overload
-    def get(self, key: str, /, default: str | _T) -> str | _T: ...
-
-    def get(self, key: str, /, default: Any = None) -> Any:
-        """The last value of ``key``, or ``default``."""
-        return self._dict.get(key, default)
-
     def __getitem__(self, key: str) -> str:
-        """The last value of ``key``.
+        """The last value of ``key``. ``get`` and ``in`` use this.
 
         Raises:
           KeyError: ``key`` is absent.
         """
         return self._dict[key]
-
-    def __contains__(self, key: object) -> bool:
-        """Whether ``key`` appears at least once."""
-        return key in self._dict
 
     def __iter__(self) -> Iterator[str]:
         """Iterate over the distinct keys, in order of first appearance."""
