@@ -58,8 +58,6 @@ def _make_backend(url: str, hub: Hub, history: int, connect_timeout: float) -> B
 class Broadcast:
     """Publish/subscribe channels, in this process or across processes through Redis.
 
-    ::
-
         async with trio_ws.Broadcast("redis://localhost:6379") as broadcast:
             async with broadcast.subscribe("room") as subscriber:
                 await broadcast.publish("room", "hello")
@@ -275,7 +273,7 @@ class Broadcast:
         ``buffer`` messages behind is closed with its ``overflow_close_code`` (1008 by
         default) and the call returns.
 
-        Typical use, one task per socket::
+        Typical use, one task per socket:
 
             async def handler(ws):
                 await ws.accept()
