@@ -210,7 +210,7 @@ async def test_a_close_the_protocol_forbids_raises_into_the_app(close: dict[str,
 
     with trio.fail_after(10):
         async with (
-            serve_app(app) as url,
+            serve_app(app, close_timeout=0.2) as url,  # the client never answers the close
             await connect(port_of(url), upgrade_request()) as client,
         ):
             frames = await client.frames_until_eof()
