@@ -14,8 +14,12 @@ What the application sees:
   with when it failed the connection (1002 protocol error, 1007 invalid UTF-8, 1009 too big,
   1011 keepalive timeout) or shut down (1001/1012);
 * ``send`` after the client left raises `ClientGone` (an ``OSError``, ASGI 2.4);
-* a ``send`` cancelled before its frame was written leaves the connection unchanged; one
-  cancelled while the frame is partly written aborts the connection (never half a frame).
+* a ``send`` cancelled before its frame was written leaves the connection unchanged, with
+  permessage-deflate too (the frame is compressed only once the socket takes bytes); one
+  cancelled while the frame is partly written aborts the connection (never half a frame);
+* frames the server writes on its own (pongs, the echo of a close, pings) wait in a
+  pending-output buffer when the socket is full or another task is writing: a ``receive``
+  never waits for another task's ``send``, and what is pending goes out before the next frame.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from websockets.protocol import State
 from .._exceptions import LocalProtocolError
 from .._protocol import validate_accept_headers, validate_close
 from .._send_turn import SendTurn
-from ._transport import Broken, PartialWrite, transport_for
+from ._transport import Broken, PartialWrite, SocketTransport, transport_for
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -117,6 +121,8 @@ class EngineConnection:
         "_keepalive_scope",
         "_log",
         "_offered",
+        "_out",
+        "_out_at",
         "_pending",
         "_read_done",
         "_reading",
@@ -161,6 +167,11 @@ class EngineConnection:
         self.settings = settings
         self._log = log
         self._turn = SendTurn()
+        #: Bytes the server produced on its own (pongs, close frames, pings) and has not
+        #: written yet; ``_out_at`` bytes of the first chunk are already on the wire. An empty
+        #: chunk is websockets' "end the TCP connection" marker.
+        self._out: deque[bytes] = deque()
+        self._out_at = 0
         self._pending: deque[ASGIMessage] = deque()
         self._connect_delivered = False
         self._state = _State.HANDSHAKE
@@ -319,9 +330,16 @@ class EngineConnection:
                 self._pong(bytes(frame.data))
         out = protocol.data_to_send()
         if out:
-            # Pongs, the echo of a close, or the close frame of a failure: written whole.
-            with trio.CancelScope(shield=True):
-                await self._take_turn_and_write(out)
+            # Pongs, the echo of a close, or the close frame of a failure: pending output,
+            # written now if nobody else is writing, else by the writer after its frame.
+            self._out.extend(out)
+            turn = self._turn
+            if not turn.held:
+                await turn.take()  # free: not a checkpoint
+                try:
+                    await self._write_pending_soon()
+                finally:
+                    turn.release()
         if protocol.close_rcvd is not None or protocol.close_sent is not None or not data:
             self._end_from_protocol()
 
@@ -410,6 +428,11 @@ class EngineConnection:
                 protocol = self.protocol
                 if protocol.state is not _OPEN:
                     raise ClientGone("the client closed the websocket")
+                if self._out:
+                    await self._write_pending()  # cancelled: this message was not made
+                if protocol.extensions:
+                    # Compressing changes the compressor's state: only once bytes can go out.
+                    await self._wait_writable()
                 text = message.get("text")
                 if text is not None:
                     protocol.send_text(text.encode())
@@ -419,6 +442,8 @@ class EngineConnection:
                         raise LocalProtocolError("websocket.send needs 'bytes' or 'text'")
                     protocol.send_binary(data)
                 await self._write(protocol.data_to_send(), data_frame=True)
+                if self._out:
+                    await self._write_pending_soon()
             finally:
                 turn.release()
             return
@@ -503,7 +528,8 @@ class EngineConnection:
         try:
             if self.protocol.state is _OPEN:
                 self.protocol.send_close(code, reason)
-                await self._write(self.protocol.data_to_send())
+                self._out.extend(self.protocol.data_to_send())
+            await self._write_pending()
         except ClientGone:
             pass
         finally:
@@ -535,15 +561,87 @@ class EngineConnection:
         finally:
             turn.release()
 
-    async def _take_turn_and_write(self, chunks: list[bytes]) -> None:
-        turn = self._turn
-        await turn.take()
+    async def _wait_writable(self) -> None:
         try:
-            await self._write(chunks)
-        except ClientGone:
-            pass
-        finally:
-            turn.release()
+            await self._transport.wait_writable()
+        except Broken as exc:
+            self._lost()
+            raise ClientGone("the client left the websocket") from exc
+
+    def _lost(self) -> None:
+        self._broken = True
+        self._out.clear()
+        self._set_disconnect(1006, "")
+
+    async def _write_pending(self) -> None:
+        """Write the pending output, waiting for the socket; the caller holds the send turn.
+
+        Raises:
+          ClientGone: the connection is broken or closed.
+
+        Cancellation: what was not written stays pending and the next writer continues it
+        (over TLS, where a cancelled write leaves the stream unusable, the connection is
+        aborted).
+        """
+        out = self._out
+        transport = self._transport
+        try:
+            while out:
+                chunk = out[0]
+                if chunk:
+                    at = self._out_at
+                    try:
+                        await transport.write(chunk[at:] if at else chunk)
+                    except PartialWrite as exc:
+                        if exc.written is None:
+                            self.abort()
+                        else:
+                            self._out_at = at + exc.written
+                        raise exc.__cause__ from None  # type: ignore[misc]
+                else:
+                    await transport.send_eof()
+                out.popleft()
+                self._out_at = 0
+        except Broken as exc:
+            self._lost()
+            raise ClientGone("the client left the websocket") from exc
+
+    async def _write_pending_soon(self) -> None:
+        """Write what of the pending output the socket takes now; the caller holds the turn.
+
+        What the socket does not take stays pending for the next writer. Over TLS (no write
+        without waiting) it is written whole, shielded, within ``close_timeout``; if that
+        passes, the connection is aborted.
+
+        Cancellation: never waits on a plain socket; shielded over TLS (see above).
+        """
+        transport = self._transport
+        if not isinstance(transport, SocketTransport):
+            with trio.CancelScope(shield=True) as scope:
+                scope.deadline = trio.current_time() + self.settings.close_timeout
+                try:
+                    await self._write_pending()
+                except ClientGone:
+                    pass
+            if scope.cancelled_caught:
+                self.abort()
+            return
+        out = self._out
+        try:
+            while out:
+                chunk = out[0]
+                if chunk:
+                    at = self._out_at
+                    written = transport.write_nowait(memoryview(chunk)[at:])
+                    if at + written < len(chunk):
+                        self._out_at = at + written
+                        return
+                else:
+                    transport.send_eof_nowait()
+                out.popleft()
+                self._out_at = 0
+        except Broken:
+            self._lost()
 
     async def _write(self, chunks: list[bytes], *, data_frame: bool = False) -> None:
         """Write the protocol's output; the caller holds the send turn.
@@ -564,8 +662,7 @@ class EngineConnection:
                 else:  # websockets' SEND_EOF: the server ends the TCP connection
                     await transport.send_eof()
         except Broken as exc:
-            self._broken = True
-            self._set_disconnect(1006, "")
+            self._lost()
             raise ClientGone("the client left the websocket") from exc
         except PartialWrite as exc:
             # Part of a frame is on the wire: the connection cannot go on.
@@ -575,6 +672,16 @@ class EngineConnection:
             if not data_frame or self.protocol.extensions:
                 self.abort()
             raise
+
+    async def _take_turn_and_write_pending(self) -> None:
+        turn = self._turn
+        await turn.take()
+        try:
+            await self._write_pending()
+        except ClientGone:
+            pass
+        finally:
+            turn.release()
 
     # ------------------------------------------------------------------ keepalive
 
@@ -595,12 +702,12 @@ class EngineConnection:
             if not self._protocol_open():
                 return
             self.protocol.send_ping(payload)
-            with trio.CancelScope(shield=True):
-                await self._write(self.protocol.data_to_send())
-        except ClientGone:
-            return
+            self._out.extend(self.protocol.data_to_send())
+            await self._write_pending_soon()
         finally:
             turn.release()
+        if self._broken:
+            return
         while (
             self.ping_payload == payload
             and not self._reading
@@ -627,7 +734,8 @@ class EngineConnection:
             try:
                 if self.protocol.state is _OPEN:
                     self.protocol.fail(1011, "keepalive ping timeout")
-                    await self._write(self.protocol.data_to_send())
+                    self._out.extend(self.protocol.data_to_send())
+                await self._write_pending()
             except ClientGone:
                 pass
             finally:
@@ -636,8 +744,7 @@ class EngineConnection:
 
     def abort(self) -> None:
         """Close the socket now, waking any task blocked on it; the application sees 1006."""
-        self._broken = True
-        self._set_disconnect(1006, "")
+        self._lost()
         stream = getattr(self.stream, "transport_stream", self.stream)
         socket = getattr(stream, "socket", None)
         if socket is not None:
@@ -689,6 +796,8 @@ class EngineConnection:
         # caller then closes the TCP connection, as the server should.
         protocol = self.protocol
         with trio.move_on_after(self.settings.close_timeout):
+            if self._out and not self._broken:
+                await self._take_turn_and_write_pending()
             while not (
                 self._broken
                 or protocol.close_rcvd is not None
