@@ -61,6 +61,9 @@ _FEED_SLICE: Final = 1024
 #: Messages the keepalive reader may queue for an application that is not reading; once that
 #: many wait, the peer has shown it is alive and the keepalive stops reading.
 _KEEPALIVE_READ_AHEAD: Final = 4
+#: What each frame of a fragmented message counts against ``max_message_size`` on top of its
+#: payload, so that a message of endless empty frames is bounded too (closed 1009).
+FRAME_COST: Final = 64
 _TEXT: Final = Opcode.TEXT
 _BINARY: Final = Opcode.BINARY
 _CONT: Final = Opcode.CONT
@@ -120,6 +123,7 @@ class EngineConnection:
         "_disconnect",
         "_keepalive_scope",
         "_log",
+        "_message_cost",
         "_offered",
         "_out",
         "_out_at",
@@ -182,6 +186,8 @@ class EngineConnection:
         # A fragmented message being assembled.
         self._chunks: list[Any] | None = None
         self._decoder: codecs.IncrementalDecoder | None = None
+        #: Payload bytes plus `FRAME_COST` per frame of the message being assembled.
+        self._message_cost = 0
         # Who reads: at most one task at a time; the keepalive reader yields to the app.
         self._reading = False
         self._broken = False  # the socket failed or was aborted: no more reads
@@ -356,6 +362,7 @@ class EngineConnection:
                     else:
                         self._pending.append({"type": "websocket.receive", "bytes": bytes(data)})
                     return True
+                self._message_cost = len(data) + FRAME_COST
                 if frame.opcode is _TEXT:
                     self._decoder = codecs.getincrementaldecoder("utf-8")()
                     self._chunks = [self._decoder.decode(data)]
@@ -363,8 +370,18 @@ class EngineConnection:
                     self._decoder = None
                     self._chunks = [bytes(data)]
                 return True
+            self._message_cost += len(data) + FRAME_COST
+            if self._message_cost > self.settings.max_message_size:
+                self._chunks = None
+                self.protocol.fail(1009, "message too big (counting its frames)")
+                return False
             decoder = self._decoder
-            chunks.append(decoder.decode(data, frame.fin) if decoder is not None else bytes(data))
+            if decoder is not None:
+                text = decoder.decode(data, frame.fin)
+                if text:
+                    chunks.append(text)
+            elif data:
+                chunks.append(bytes(data))
         except UnicodeDecodeError as exc:
             self._chunks = None
             self.protocol.fail(1007, f"invalid UTF-8: {exc.reason} at position {exc.start}")
