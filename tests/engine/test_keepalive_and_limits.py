@@ -50,6 +50,7 @@ async def test_a_peer_that_does_not_answer_pings_is_closed_1011_and_the_app_told
             elapsed = trio.current_time() - started
             frames = await client.frames_until_eof()
     assert seen[-1]["code"] == 1011
+    assert seen[-1]["trio_ws.closed_by"] == "server"
     assert close_code(frames) == 1011
     assert 0.5 < elapsed < 3
 
@@ -206,5 +207,6 @@ async def test_a_message_of_endless_empty_frames_is_closed_1009_with_bounded_mem
                 tracemalloc.stop()
     assert close_code(frames) == 1009
     assert seen[-1]["code"] == 1009
+    assert seen[-1]["trio_ws.closed_by"] == "server"
     assert limit // FRAME_COST == 1024
     assert peak < 3 * 2**20, f"server memory grew by {peak / 2**20:.1f} MiB"

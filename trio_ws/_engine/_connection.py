@@ -12,7 +12,8 @@ What the application sees:
 * ``websocket.disconnect`` carries the client's close code and reason (ASGI 2.5), 1005 for a
   close frame without a code, 1006 for a TCP drop without one, and the code the server closed
   with when it failed the connection (1002 protocol error, 1007 invalid UTF-8, 1009 too big,
-  1011 keepalive timeout) or shut down (1001/1012);
+  1011 keepalive timeout, 1006 aborted) or shut down (1001/1012); when the server ended it
+  itself (not for shutdown), the message also has ``"trio_ws.closed_by": "server"``;
 * ``send`` after the client left raises `ClientGone` (an ``OSError``, ASGI 2.4);
 * a ``send`` cancelled before its frame was written leaves the connection unchanged, with
   permessage-deflate too (the frame is compressed only once the socket takes bytes); one
@@ -64,6 +65,10 @@ _KEEPALIVE_READ_AHEAD: Final = 4
 #: What each frame of a fragmented message counts against ``max_message_size`` on top of its
 #: payload, so that a message of endless empty frames is bounded too (closed 1009).
 FRAME_COST: Final = 64
+#: Key of a ``websocket.disconnect`` message the engine adds, with the value ``"server"``, when
+#: the server ended the connection itself (a protocol error or limit: 1002, 1007, 1009; a
+#: keepalive timeout: 1011; an aborted socket: 1006), so that it is not taken for the client's.
+CLOSED_BY_KEY: Final = "trio_ws.closed_by"
 _TEXT: Final = Opcode.TEXT
 _BINARY: Final = Opcode.BINARY
 _CONT: Final = Opcode.CONT
@@ -412,14 +417,18 @@ class EngineConnection:
         elif protocol.close_rcvd is not None and protocol.close_rcvd_then_sent is not False:
             self._set_disconnect(protocol.close_rcvd.code, protocol.close_rcvd.reason)
         elif protocol.close_sent is not None:
-            self._set_disconnect(protocol.close_sent.code, protocol.close_sent.reason)
+            # The application's own close, or the server's (1002, 1007, 1009) while it was open.
+            by_server = self._state is _State.OPEN
+            self._set_disconnect(protocol.close_sent.code, protocol.close_sent.reason, by_server)
         elif protocol.state is _CLOSED or protocol.reader.eof:
             self._set_disconnect(1006, "")
 
-    def _set_disconnect(self, code: int, reason: str) -> None:
+    def _set_disconnect(self, code: int, reason: str, by_server: bool = False) -> None:
         if self._disconnect is None:
             # int(): websockets may hand over a CloseCode (an IntEnum); ASGI wants a plain int.
             self._disconnect = {"type": "websocket.disconnect", "code": int(code), "reason": reason}
+            if by_server:
+                self._disconnect[CLOSED_BY_KEY] = "server"
 
     # ------------------------------------------------------------------ send
 
@@ -744,7 +753,7 @@ class EngineConnection:
 
     async def fail_keepalive(self) -> None:
         """The pong did not come back in time: close with 1011, abort, report the disconnect."""
-        self._set_disconnect(1011, "keepalive ping timeout")
+        self._set_disconnect(1011, "keepalive ping timeout", by_server=True)
         with trio.move_on_after(1.0):
             turn = self._turn
             await turn.take()
@@ -760,7 +769,9 @@ class EngineConnection:
         self.abort()
 
     def abort(self) -> None:
-        """Close the socket now, waking any task blocked on it; the application sees 1006."""
+        """Close the socket now, waking any task blocked on it; the application sees 1006
+        (marked as the server's end)."""
+        self._set_disconnect(1006, "", by_server=True)
         self._lost()
         stream = getattr(self.stream, "transport_stream", self.stream)
         socket = getattr(stream, "socket", None)
