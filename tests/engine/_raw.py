@@ -11,7 +11,7 @@ import os
 import socket
 import struct
 import subprocess
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
 from websockets.extensions.permessage_deflate import PerMessageDeflate
@@ -19,6 +19,7 @@ from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import OPEN, Protocol, Side
 
 if TYPE_CHECKING:
+    import ssl
     from pathlib import Path
 
 
@@ -101,7 +102,7 @@ def close_code(frames: list[Frame]) -> int | None:
     return None
 
 
-async def read_head(stream: trio.SocketStream) -> tuple[bytes, bytes]:
+async def read_head(stream: trio.abc.Stream) -> tuple[bytes, bytes]:
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = await stream.receive_some(65536)
@@ -116,7 +117,7 @@ async def read_head(stream: trio.SocketStream) -> tuple[bytes, bytes]:
 PLAIN_GET = b"GET /plain HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
 
-async def _plain_request(stream: trio.SocketStream) -> None:
+async def _plain_request(stream: trio.abc.Stream) -> None:
     """Send `PLAIN_GET` and read its whole response (which must keep the connection open)."""
     await stream.send_all(PLAIN_GET)
     head, rest = await read_head(stream)
@@ -133,18 +134,26 @@ async def _plain_request(stream: trio.SocketStream) -> None:
 
 
 async def connect(
-    port: int, request: bytes, *, rcvbuf: int | None = None, keep_alive: bool = False
+    port: int,
+    request: bytes,
+    *,
+    rcvbuf: int | None = None,
+    keep_alive: bool = False,
+    tls: ssl.SSLContext | None = None,
 ) -> RawClient:
     """Connect, send ``request`` and read the response head.
 
     With ``keep_alive``, ``request`` is the second request on the connection: a plain
-    `PLAIN_GET` (answered 200 with a ``Content-Length``) goes first.
+    `PLAIN_GET` (answered 200 with a ``Content-Length``) goes first. With ``tls``, the
+    connection is TLS (HTTP/1.1) with that client context.
     """
     sock = trio.socket.socket()
     if rcvbuf is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     await sock.connect(("127.0.0.1", port))
-    stream = trio.SocketStream(sock)
+    stream: Any = trio.SocketStream(sock)
+    if tls is not None:
+        stream = trio.SSLStream(stream, tls, server_hostname="127.0.0.1")
     try:
         if keep_alive:
             await _plain_request(stream)

@@ -230,6 +230,55 @@ async def test_direct_handlers_whose_clients_reset_end(keep_alive: bool) -> None
     assert ends.codes == [1006] * 10
 
 
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+@pytest.mark.parametrize("keep_alive", ENTRIES)
+async def test_over_tls_the_clients_close_code_reaches_the_app_and_a_bomb_is_bounded(
+    keep_alive: bool, tmp_path: Path
+) -> None:
+    """TLS (ALPN http/1.1), fresh and keep-alive, compression on: the close code arrives
+    and a deflate bomb is closed 1009 with the server's memory bounded."""
+    cert, key = self_signed_cert(tmp_path)
+    context = ssl.create_default_context(cafile=cert)
+    app = _Recorder()
+    stop = trio.Event()
+    payload = deflate_bomb(64 * 2**20)
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            config = hypercorn_config(certfile=cert, keyfile=key)
+            urls = await nursery.start(
+                partial(
+                    serve,
+                    app,
+                    port=0,
+                    config=config,  # its websocket_max_message_size (16 MiB) is overridden:
+                    max_message_size=2**20,
+                    shutdown_trigger=stop.wait,
+                    close_timeout=1,
+                )
+            )
+            port = port_of(urls[0])
+            request = upgrade_request(_DEFLATE_OFFER)
+            async with await connect(port, request, keep_alive=keep_alive, tls=context) as client:
+                assert client.head.startswith(b"HTTP/1.1 101"), client.head
+                await client.stream.send_all(frame(0x8, (4001).to_bytes(2, "big") + b"bye"))
+                frames = await client.frames_until_eof()
+            async with await connect(port, request, keep_alive=keep_alive, tls=context) as bomber:
+                tracemalloc.start()
+                try:
+                    tracemalloc.reset_peak()
+                    base = tracemalloc.get_traced_memory()[0]
+                    await bomber.stream.send_all(frame(0x2, payload, rsv=0b100))
+                    bomb_frames = await bomber.frames_until_eof()
+                    peak = tracemalloc.get_traced_memory()[1] - base
+                finally:
+                    tracemalloc.stop()
+            stop.set()
+    assert close_code(frames) == 4001
+    assert close_code(bomb_frames) == 1009
+    assert [message["code"] for message in app.disconnects] == [4001, 1009]
+    assert peak < 3 * 2**20, f"server memory grew by {peak / 2**20:.1f} MiB"
+
+
 # ---------------------------------------------------------------- HTTP/2
 
 
