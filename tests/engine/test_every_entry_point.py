@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 import ssl
 import tracemalloc
+from contextlib import asynccontextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +41,7 @@ from ._raw import (
 from .test_keepalive_and_limits import deflate_bomb
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import AsyncIterator, Iterator
     from pathlib import Path
 
     from trio_ws._types import Receive, Scope, Send
@@ -92,6 +93,22 @@ class _Recorder:
             await send({**message, "type": "websocket.send"})
         self.disconnects.append(message)
         self.done.set()
+
+
+@asynccontextmanager
+async def _tls_server(directory: Path, app: Any, **settings: Any) -> AsyncIterator[tuple[int, str]]:
+    """``trio_ws.serve`` over TLS with a fresh certificate: yields its port and the cert."""
+    cert, key = self_signed_cert(directory)
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+        config = hypercorn_config(certfile=cert, keyfile=key)
+        urls = await nursery.start(
+            partial(serve, app, port=0, config=config, shutdown_trigger=stop.wait, **settings)
+        )
+        try:
+            yield port_of(urls[0]), cert
+        finally:
+            stop.set()
 
 
 async def _answer_http(send: Send) -> None:
@@ -237,27 +254,14 @@ async def test_over_tls_the_clients_close_code_reaches_the_app_and_a_bomb_is_bou
 ) -> None:
     """TLS (ALPN http/1.1), fresh and keep-alive, compression on: the close code arrives
     and a deflate bomb is closed 1009 with the server's memory bounded."""
-    cert, key = self_signed_cert(tmp_path)
-    context = ssl.create_default_context(cafile=cert)
     app = _Recorder()
-    stop = trio.Event()
     payload = deflate_bomb(64 * 2**20)
+    request = upgrade_request(_DEFLATE_OFFER)
+    # The config's websocket_max_message_size (16 MiB) is overridden by the keyword.
+    server = _tls_server(tmp_path, app, max_message_size=2**20, close_timeout=1)
     with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            config = hypercorn_config(certfile=cert, keyfile=key)
-            urls = await nursery.start(
-                partial(
-                    serve,
-                    app,
-                    port=0,
-                    config=config,  # its websocket_max_message_size (16 MiB) is overridden:
-                    max_message_size=2**20,
-                    shutdown_trigger=stop.wait,
-                    close_timeout=1,
-                )
-            )
-            port = port_of(urls[0])
-            request = upgrade_request(_DEFLATE_OFFER)
+        async with server as (port, cert):
+            context = ssl.create_default_context(cafile=cert)
             async with await connect(port, request, keep_alive=keep_alive, tls=context) as client:
                 assert client.head.startswith(b"HTTP/1.1 101"), client.head
                 await client.stream.send_all(frame(0x8, (4001).to_bytes(2, "big") + b"bye"))
@@ -272,7 +276,6 @@ async def test_over_tls_the_clients_close_code_reaches_the_app_and_a_bomb_is_bou
                     peak = tracemalloc.get_traced_memory()[1] - base
                 finally:
                     tracemalloc.stop()
-            stop.set()
     assert close_code(frames) == 4001
     assert close_code(bomb_frames) == 1009
     assert [message["code"] for message in app.disconnects] == [4001, 1009]
@@ -362,23 +365,16 @@ async def test_h2c_serves_http_and_refuses_websockets() -> None:
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 async def test_tls_h2_serves_http_and_refuses_websockets(tmp_path: Path) -> None:
-    cert, key = self_signed_cert(tmp_path)
     app = _Recorder()
-    context = ssl.create_default_context(cafile=cert)
-    context.set_alpn_protocols(["h2", "http/1.1"])
-    stop = trio.Event()
     with trio.fail_after(20):
-        async with trio.open_nursery() as nursery:
-            config = hypercorn_config(certfile=cert, keyfile=key)
-            urls = await nursery.start(
-                partial(serve, app, port=0, config=config, shutdown_trigger=stop.wait)
-            )
-            tcp = await trio.open_tcp_stream("127.0.0.1", port_of(urls[0]))
+        async with _tls_server(tmp_path, app) as (port, cert):
+            context = ssl.create_default_context(cafile=cert)
+            context.set_alpn_protocols(["h2", "http/1.1"])
+            tcp = await trio.open_tcp_stream("127.0.0.1", port)
             async with trio.SSLStream(tcp, context, server_hostname="127.0.0.1") as stream:
                 await stream.do_handshake()
                 assert stream.selected_alpn_protocol() == "h2"
                 settings, events = await _h2_round(stream, b"https")
-            stop.set()
     _check_h2(settings, events, app)
 
 
@@ -389,28 +385,14 @@ async def test_tls_h2_serves_http_and_refuses_websockets(tmp_path: Path) -> None
 async def test_a_tls_handshake_that_never_completes_is_dropped(tmp_path: Path) -> None:
     """A client that connects to the TLS port and sends nothing is dropped after
     ``tls_handshake_timeout`` (hypercorn's own default holds it 60 s)."""
-    cert, key = self_signed_cert(tmp_path)
-    stop = trio.Event()
     with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            config = hypercorn_config(certfile=cert, keyfile=key)
-            urls = await nursery.start(
-                partial(
-                    serve,
-                    _Recorder(),
-                    port=0,
-                    config=config,
-                    shutdown_trigger=stop.wait,
-                    tls_handshake_timeout=0.5,
-                )
-            )
+        async with _tls_server(tmp_path, _Recorder(), tls_handshake_timeout=0.5) as (port, _):
             sock = trio.socket.socket()
-            await sock.connect(("127.0.0.1", port_of(urls[0])))
+            await sock.connect(("127.0.0.1", port))
             started = trio.current_time()
             with sock:
                 assert await sock.recv(1) == b""  # the server closed the connection
             elapsed = trio.current_time() - started
-            stop.set()
     assert 0.4 < elapsed < 3
 
 
