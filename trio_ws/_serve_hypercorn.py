@@ -30,6 +30,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final
 
 import h2.errors
+import h2.exceptions
 import h2.settings
 import trio
 from hypercorn.events import RawData, Updated
@@ -125,8 +126,12 @@ class _GuardedH2Protocol(H2Protocol):
         self.connection.send_headers(
             stream_id, headers + self.config.response_headers("h2"), end_stream=True
         )
-        # A complete response, then "stop sending the request" (RFC 9113 §8.1).
-        self.connection.reset_stream(stream_id, error_code=h2.errors.ErrorCodes.NO_ERROR)
+        # A complete response, then "stop sending the request" (RFC 9113 §8.1), unless the
+        # client already ended it (the stream is closed then).
+        try:
+            self.connection.reset_stream(stream_id, error_code=h2.errors.ErrorCodes.NO_ERROR)
+        except h2.exceptions.StreamClosedError:
+            pass
         self.streams[stream_id] = _RefusedStream()  # type: ignore[assignment]
 
     async def _handle_events(self, events: list[Any]) -> None:

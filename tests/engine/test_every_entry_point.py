@@ -34,6 +34,7 @@ from ._raw import (
     connect,
     frame,
     port_of,
+    read_head,
     reset,
     self_signed_cert,
     upgrade_request,
@@ -361,6 +362,44 @@ async def test_h2c_serves_http_and_refuses_websockets() -> None:
             async with stream:
                 settings, events = await _h2_round(stream, b"http")
     _check_h2(settings, events, app)
+
+
+async def test_an_h2c_upgrade_serves_http_and_refuses_websockets() -> None:
+    """HTTP/1.1 ``Upgrade: h2c``: hypercorn switches protocols; the HTTP/2 side it switches to
+    offers no extended CONNECT either, and a CONNECT on it gets 501."""
+    app = _Recorder()
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    settings_header = client.initiate_upgrade_connection()
+    request = (
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+        b"Upgrade: h2c\r\nHTTP2-Settings: " + settings_header + b"\r\n\r\n"
+    )
+    events: list[h2.events.Event] = []
+    with trio.fail_after(10):
+        async with serve_app(app) as url:
+            stream = await trio.open_tcp_stream("127.0.0.1", port_of(url))
+            async with stream:
+                await stream.send_all(request)
+                head, rest = await read_head(stream)
+                assert head.startswith(b"HTTP/1.1 101"), head
+                await stream.send_all(client.data_to_send())
+                events.extend(client.receive_data(rest))
+                connect = [(b":method", b"CONNECT"), (b":authority", b"127.0.0.1")]
+                client.send_headers(3, [*connect, (b"sec-websocket-version", b"13")], True)
+                await stream.send_all(client.data_to_send())
+                ended: set[int] = set()
+                while ended != {1, 3}:
+                    data = await stream.receive_some(65536)
+                    assert data, "the server closed the HTTP/2 connection"
+                    for event in client.receive_data(data):
+                        events.append(event)
+                        if isinstance(event, (h2.events.StreamEnded, h2.events.StreamReset)):
+                            ended.add(event.stream_id)
+                    await stream.send_all(client.data_to_send())
+    assert client.remote_settings.enable_connect_protocol == 0
+    assert _status([e for e in events if getattr(e, "stream_id", 0) == 1]) == b"200"
+    assert _status([e for e in events if getattr(e, "stream_id", 0) == 3]) == b"501"
+    assert app.websockets == 0
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
