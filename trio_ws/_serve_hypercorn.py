@@ -19,6 +19,10 @@ websockets never run on hypercorn's ``WSStream``. Three hypercorn internals make
 * **A failing connection stays one connection.** An exception on hypercorn's reading side is
   answered with ``400`` when nothing was written yet, and ends only that connection.
 
+The module also names the rest of hypercorn that `trio_ws.serve` builds its server loop from
+(``Lifespan``, ``WorkerContext``, ``StatsdLogger``, ``ConnectionState``, ``parse_socket_addr``,
+``repr_socket_addr``); only the public ``Config`` is imported elsewhere.
+
 The guards are installed per connection by swapping the class of the protocol objects that
 ``TCPServer.run`` and ``ProtocolWrapper.handle`` create (``ProtocolWrapper`` switches from h11
 to h2 for prior knowledge and ``Upgrade: h2c``), so hypercorn itself is not patched: plain
@@ -37,17 +41,31 @@ from hypercorn.events import RawData, Updated
 from hypercorn.protocol import ProtocolWrapper
 from hypercorn.protocol.h2 import H2Protocol
 from hypercorn.protocol.h11 import H11Protocol
+from hypercorn.trio.lifespan import Lifespan
+from hypercorn.trio.statsd import StatsdLogger
 from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.trio.worker_context import WorkerContext
+from hypercorn.typing import ConnectionState
+from hypercorn.utils import parse_socket_addr, repr_socket_addr
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     import h11
     from hypercorn.config import Config
-    from hypercorn.trio.worker_context import WorkerContext
-    from hypercorn.typing import AppWrapper, ConnectionState
+    from hypercorn.typing import AppWrapper
 
-__all__ = ["BAD_REQUEST", "ContainedTCPServer", "WebsocketRequest"]
+__all__ = [
+    "BAD_REQUEST",
+    "ConnectionState",
+    "ContainedTCPServer",
+    "Lifespan",
+    "StatsdLogger",
+    "WebsocketRequest",
+    "WorkerContext",
+    "parse_socket_addr",
+    "repr_socket_addr",
+]
 
 #: The answer to a request nobody can serve (also the engine's, for heads it cannot parse).
 BAD_REQUEST: Final = (
