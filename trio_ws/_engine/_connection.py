@@ -431,6 +431,13 @@ class EngineConnection:
                 self._disconnect[CLOSED_BY_KEY] = "server"
 
     # ------------------------------------------------------------------ send
+    #
+    # The ASGI state of the exchange (which message is allowed when, and what it does to
+    # ``_state``) is decided here and nowhere else: ``send``'s fast path checks OPEN, and
+    # ``_send_other``, ``_accept``, ``_close`` and ``_finish`` hold every other rule; ``receive``
+    # only delivers ``websocket.connect`` once and the recorded disconnect after the end. A
+    # server-side sans-I/O machine of the exchange would replace these methods' ``_State``
+    # checks; the I/O around them (``_write``, ``_respond``, the send turn) stays.
 
     async def send(self, message: ASGIMessage) -> None:
         """ASGI ``send``, written inline.
