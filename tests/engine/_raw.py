@@ -11,6 +11,8 @@ import os
 import socket
 import struct
 import subprocess
+from contextlib import asynccontextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -18,8 +20,12 @@ from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import OPEN, Protocol, Side
 
+from trio_ws import serve
+from trio_ws._serve import hypercorn_config
+
 if TYPE_CHECKING:
     import ssl
+    from collections.abc import AsyncIterator
     from pathlib import Path
 
 
@@ -187,3 +193,19 @@ def self_signed_cert(directory: Path) -> tuple[str, str]:
         timeout=60,
     )  # fmt: skip
     return str(cert), str(key)
+
+
+@asynccontextmanager
+async def tls_server(directory: Path, app: Any, **settings: Any) -> AsyncIterator[tuple[int, str]]:
+    """``trio_ws.serve`` over TLS with a fresh certificate: yields its port and the cert."""
+    cert, key = self_signed_cert(directory)
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+        config = hypercorn_config(certfile=cert, keyfile=key)
+        urls = await nursery.start(
+            partial(serve, app, port=0, config=config, shutdown_trigger=stop.wait, **settings)
+        )
+        try:
+            yield port_of(urls[0]), cert
+        finally:
+            stop.set()

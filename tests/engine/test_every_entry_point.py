@@ -13,7 +13,6 @@ from __future__ import annotations
 import shutil
 import ssl
 import tracemalloc
-from contextlib import asynccontextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -25,8 +24,8 @@ import pytest
 import trio
 from hypercorn.protocol.ws_stream import WSStream
 
-from trio_ws import WebSocket, WebSocketDisconnect, serve
-from trio_ws._serve import DEFAULT_SETTINGS, hypercorn_config
+from trio_ws import WebSocket, WebSocketDisconnect
+from trio_ws._serve import DEFAULT_SETTINGS
 from trio_ws.testing import serve_app
 
 from ._raw import (
@@ -36,13 +35,13 @@ from ._raw import (
     port_of,
     read_head,
     reset,
-    self_signed_cert,
+    tls_server,
     upgrade_request,
 )
 from .test_keepalive_and_limits import deflate_bomb
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import Iterator
     from pathlib import Path
 
     from trio_ws._types import Receive, Scope, Send
@@ -94,22 +93,6 @@ class _Recorder:
             await send({**message, "type": "websocket.send"})
         self.disconnects.append(message)
         self.done.set()
-
-
-@asynccontextmanager
-async def _tls_server(directory: Path, app: Any, **settings: Any) -> AsyncIterator[tuple[int, str]]:
-    """``trio_ws.serve`` over TLS with a fresh certificate: yields its port and the cert."""
-    cert, key = self_signed_cert(directory)
-    stop = trio.Event()
-    async with trio.open_nursery() as nursery:
-        config = hypercorn_config(certfile=cert, keyfile=key)
-        urls = await nursery.start(
-            partial(serve, app, port=0, config=config, shutdown_trigger=stop.wait, **settings)
-        )
-        try:
-            yield port_of(urls[0]), cert
-        finally:
-            stop.set()
 
 
 async def _answer_http(send: Send) -> None:
@@ -259,7 +242,7 @@ async def test_over_tls_the_clients_close_code_reaches_the_app_and_a_bomb_is_bou
     payload = deflate_bomb(64 * 2**20)
     request = upgrade_request(_DEFLATE_OFFER)
     # The config's websocket_max_message_size (16 MiB) is overridden by the keyword.
-    server = _tls_server(tmp_path, app, max_message_size=2**20, close_timeout=1)
+    server = tls_server(tmp_path, app, max_message_size=2**20, close_timeout=1)
     with trio.fail_after(30):
         async with server as (port, cert):
             context = ssl.create_default_context(cafile=cert)
@@ -406,7 +389,7 @@ async def test_an_h2c_upgrade_serves_http_and_refuses_websockets() -> None:
 async def test_tls_h2_serves_http_and_refuses_websockets(tmp_path: Path) -> None:
     app = _Recorder()
     with trio.fail_after(20):
-        async with _tls_server(tmp_path, app) as (port, cert):
+        async with tls_server(tmp_path, app) as (port, cert):
             context = ssl.create_default_context(cafile=cert)
             context.set_alpn_protocols(["h2", "http/1.1"])
             tcp = await trio.open_tcp_stream("127.0.0.1", port)
@@ -425,7 +408,7 @@ async def test_a_tls_handshake_that_never_completes_is_dropped(tmp_path: Path) -
     """A client that connects to the TLS port and sends nothing is dropped after
     ``tls_handshake_timeout`` (hypercorn's own default holds it 60 s)."""
     with trio.fail_after(10):
-        async with _tls_server(tmp_path, _Recorder(), tls_handshake_timeout=0.5) as (port, _):
+        async with tls_server(tmp_path, _Recorder(), tls_handshake_timeout=0.5) as (port, _):
             sock = trio.socket.socket()
             await sock.connect(("127.0.0.1", port))
             started = trio.current_time()

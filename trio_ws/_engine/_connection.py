@@ -463,8 +463,9 @@ class EngineConnection:
                     raise ClientGone("the client closed the websocket")
                 if self._out:
                     await self._write_pending()  # cancelled: this message was not made
-                if protocol.extensions:
-                    # Compressing changes the compressor's state: only once bytes can go out.
+                if protocol.extensions or not self._transport.cancel_safe_write:
+                    # Compressing changes the compressor's state, and a cancelled TLS write
+                    # breaks the stream: both start only once bytes can go out.
                     await self._wait_writable()
                 text = message.get("text")
                 if text is not None:

@@ -39,6 +39,10 @@ class PartialWrite(Exception):
 class StreamTransport:
     """Over any trio stream (TLS connections)."""
 
+    #: Whether a write cancelled before its first byte leaves the stream usable (a socket
+    #: does; a cancelled ``SSLStream.send_all`` breaks the stream).
+    cancel_safe_write = False
+
     def __init__(self, stream: trio.abc.Stream) -> None:
         self.stream = stream
 
@@ -98,6 +102,8 @@ class StreamTransport:
 
 class SocketTransport(StreamTransport):
     """Over a ``trio.SocketStream``: the socket's descriptor, used directly."""
+
+    cancel_safe_write = True
 
     def __init__(self, stream: trio.SocketStream) -> None:
         super().__init__(stream)
