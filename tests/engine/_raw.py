@@ -10,10 +10,23 @@ import base64
 import os
 import socket
 import struct
+import subprocess
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import trio
+from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import OPEN, Protocol, Side
+
+from trio_ws import serve
+from trio_ws._serve import hypercorn_config
+
+if TYPE_CHECKING:
+    import ssl
+    from collections.abc import AsyncIterator
+    from pathlib import Path
 
 
 def upgrade_request(extra: bytes = b"", *, key: bytes | None = None, path: str = "/") -> bytes:
@@ -50,6 +63,8 @@ class RawClient:
         self.stream = stream
         self.head = head
         self.parser = Protocol(Side.CLIENT, state=OPEN, max_size=None)
+        if b"permessage-deflate" in head.lower():  # the client inflates; it never compresses
+            self.parser.extensions = [PerMessageDeflate(False, False, 15, 15)]
         self.parser.receive_data(rest)
 
     async def __aenter__(self) -> RawClient:
@@ -93,7 +108,7 @@ def close_code(frames: list[Frame]) -> int | None:
     return None
 
 
-async def read_head(stream: trio.SocketStream) -> tuple[bytes, bytes]:
+async def read_head(stream: trio.abc.Stream) -> tuple[bytes, bytes]:
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = await stream.receive_some(65536)
@@ -104,14 +119,50 @@ async def read_head(stream: trio.SocketStream) -> tuple[bytes, bytes]:
     return head, rest
 
 
-async def connect(port: int, request: bytes, *, rcvbuf: int | None = None) -> RawClient:
-    """Connect, send ``request`` and read the response head."""
+#: A plain HTTP request a keep-alive client sends before its upgrade request.
+PLAIN_GET = b"GET /plain HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+
+async def _plain_request(stream: trio.abc.Stream) -> None:
+    """Send `PLAIN_GET` and read its whole response (which must keep the connection open)."""
+    await stream.send_all(PLAIN_GET)
+    head, rest = await read_head(stream)
+    assert head.startswith(b"HTTP/1.1 200"), head
+    assert b"connection: close" not in head.lower(), head
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(rest) < length:
+        rest += await stream.receive_some(65536)
+    assert len(rest) == length, "the server sent more than the response"
+
+
+async def connect(
+    port: int,
+    request: bytes,
+    *,
+    rcvbuf: int | None = None,
+    keep_alive: bool = False,
+    tls: ssl.SSLContext | None = None,
+) -> RawClient:
+    """Connect, send ``request`` and read the response head.
+
+    With ``keep_alive``, ``request`` is the second request on the connection: a plain
+    `PLAIN_GET` (answered 200 with a ``Content-Length``) goes first. With ``tls``, the
+    connection is TLS (HTTP/1.1) with that client context.
+    """
     sock = trio.socket.socket()
     if rcvbuf is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     await sock.connect(("127.0.0.1", port))
-    stream = trio.SocketStream(sock)
+    stream: Any = trio.SocketStream(sock)
+    if tls is not None:
+        stream = trio.SSLStream(stream, tls, server_hostname="127.0.0.1")
     try:
+        if keep_alive:
+            await _plain_request(stream)
         await stream.send_all(request)
         head, rest = await read_head(stream)
         return RawClient(stream, head, rest)
@@ -128,3 +179,33 @@ def reset(stream: trio.SocketStream) -> None:
 
 def port_of(url: str) -> int:
     return int(url.rsplit(":", 1)[1].split("/")[0])
+
+
+def self_signed_cert(directory: Path) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 and its key (paths), made with the ``openssl`` command."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+         "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key),
+         "-out", str(cert)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )  # fmt: skip
+    return str(cert), str(key)
+
+
+@asynccontextmanager
+async def tls_server(directory: Path, app: Any, **settings: Any) -> AsyncIterator[tuple[int, str]]:
+    """``trio_ws.serve`` over TLS with a fresh certificate: yields its port and the cert."""
+    cert, key = self_signed_cert(directory)
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+        config = hypercorn_config(certfile=cert, keyfile=key)
+        urls = await nursery.start(
+            partial(serve, app, port=0, config=config, shutdown_trigger=stop.wait, **settings)
+        )
+        try:
+            yield port_of(urls[0]), cert
+        finally:
+            stop.set()
