@@ -12,6 +12,7 @@ import trio
 from ._forward import forward_to_websocket
 from ._hub import Hub
 from ._memory import MemoryBackend
+from ._presence import track as _track
 from ._subscriber import Subscriber
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from .._options import OverflowPolicy
     from .._websocket import WebSocket
     from ._backend import Backend
+    from ._presence import Presence
 
 __all__ = ["Broadcast"]
 
@@ -93,6 +95,7 @@ class Broadcast:
         self._hub = Hub()
         self._backend = _make_backend(url, self._hub, history, float(connect_timeout))
         self._stack: contextlib.AsyncExitStack | None = None
+        self._nursery: trio.Nursery | None = None  # hosts presence's tasks (track)
         self._running = False
 
     def __repr__(self) -> str:
@@ -117,6 +120,7 @@ class Broadcast:
             await stack.aclose()
             raise
         self._stack = stack
+        self._nursery = nursery
         self._running = True
         return self
 
@@ -295,3 +299,58 @@ class Broadcast:
             channel, buffer=buffer, overflow=overflow, history=history
         ) as subscriber:
             await forward_to_websocket(subscriber, websocket)
+
+    def track(
+        self,
+        channel: str,
+        key: str,
+        meta: Any = None,
+        *,
+        ttl: float = 30.0,
+        buffer: int = 256,
+        overflow: OverflowPolicy = "drop_oldest",
+    ) -> contextlib.AbstractAsyncContextManager[Presence]:
+        """Announce ``key`` in ``channel`` for the duration of the block (presence).
+
+        ::
+
+            async with broadcast.track("room", user_id, {"name": name}) as presence:
+                members = presence.list()     # {key: [meta, ...]}, this one included
+                async for diff in presence.diffs():
+                    print(diff.joins, diff.leaves)
+
+        Every process of the broadcast sees the same members (memory: this process; Redis:
+        every process on that Redis), eventually: a process's own changes at once, the others'
+        as their diffs arrive, and at the latest at the next heartbeat (every ``ttl / 4``
+        seconds). A key tracked by two connections is listed with two metas. If the process
+        dies without leaving, its entries disappear within ``ttl`` seconds (pruned by the other
+        processes' heartbeats). See docs/presence.md.
+
+        Args:
+          channel: any channel name (presence diffs travel on the broadcast channel
+            ``"trio_ws:presence:" + channel``).
+          key: what identifies the member (a user id, a name), a non-empty str.
+          meta: JSON-able data about this connection (device, joined-at, ...).
+          ttl: seconds within which the entry disappears if this process dies (>= 0.1).
+          buffer: how many diffs the block holds while its loop is busy.
+          overflow: what happens when a diff arrives and the buffer is full:
+            ``"drop_oldest"`` (default; `Presence.list` stays exact), ``"close"`` (the
+            diff loop ends with `SubscriberOverflow`), or ``"block"`` (this process's
+            presence updates of the channel wait for room).
+
+        Raises:
+          TypeError: ``channel`` or ``key`` is not a non-empty str, or ``meta`` is not
+            JSON-serialisable.
+          ValueError: a bad ``ttl``, ``buffer`` or ``overflow``.
+          BroadcastUnavailable: on entering, when Redis cannot be reached (nothing was
+            announced).
+          RuntimeError: outside ``async with Broadcast(...)``.
+
+        Cancellation:
+          Entering is cancellable (nothing is left announced, or it expires within ``ttl``).
+          Leaving runs shielded, for at most two seconds; if Redis cannot be reached then, the
+          entry expires within ``ttl``.
+        """
+        _check_channel(channel)
+        self._require_running()
+        return _track(self, channel, key, meta, ttl=ttl, buffer=buffer, overflow=overflow)
