@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from typing import TYPE_CHECKING, Any, final
 
 import attrs
@@ -56,26 +57,33 @@ class DiffQueue:
     ``"drop_oldest"`` drops the oldest buffered diff (`Presence.list` stays exact: only
     the history of changes has a hole); ``"close"`` ends the iteration with
     `SubscriberOverflow` after the buffered diffs; ``"block"`` makes the process's presence
-    updates for the channel wait for room.
+    updates for the channel wait for room. Offering never waits (a deque, no channel), so a
+    tracker that never reads its diffs costs the others next to nothing.
     """
+
+    __slots__ = ("_buffer", "_capacity", "_channel", "_delivered", "_dropped", "_ended",
+                 "_gaps", "_overflow", "_overflowed", "_raised", "_reader", "_room")  # fmt: skip
 
     def __init__(self, channel: str, buffer: int, overflow: OverflowPolicy) -> None:
         self._channel = channel
         self._capacity = buffer
         self._overflow: OverflowPolicy = overflow
-        self._send, self._receive = trio.open_memory_channel[PresenceDiff](buffer)
+        self._buffer: deque[PresenceDiff] = deque()
         self._delivered = 0
         self._dropped = 0
         self._gaps = 0
+        self._ended = False
         self._overflowed = False
         self._raised = False
+        self._reader: trio.lowlevel.Task | None = None
+        self._room = trio.lowlevel.ParkingLot()
 
     def statistics(self) -> SubscriberStatistics:
         """A snapshot of the counters (``gaps``: resyncs after a lost link or lost diffs)."""
         return SubscriberStatistics(
             delivered=self._delivered,
             dropped=self._dropped,
-            buffered=self._receive.statistics().current_buffer_used,
+            buffered=len(self._buffer),
             buffer=self._capacity,
             gaps=self._gaps,
         )
@@ -85,23 +93,21 @@ class DiffQueue:
 
     def offer(self, diff: PresenceDiff) -> bool:
         """Add without waiting; ``False`` for a full ``"block"`` queue (then ``await put``)."""
-        if self._overflowed:
-            self._dropped += 1
+        if self._ended:
+            if self._overflowed:
+                self._dropped += 1
             return True
-        try:
-            self._send.send_nowait(diff)
-        except trio.WouldBlock:
+        if len(self._buffer) >= self._capacity:
             if self._overflow == "block":
                 return False
             self._dropped += 1
             if self._overflow == "close":
-                self._overflowed = True
-                self._send.close()
+                self._overflowed = self._ended = True
+                self._wake()
                 return True
-            self._receive.receive_nowait()
-            self._send.send_nowait(diff)
-        except trio.ClosedResourceError:
-            pass  # ended
+            self._buffer.popleft()
+        self._buffer.append(diff)
+        self._wake()
         return True
 
     async def put(self, diff: PresenceDiff) -> None:
@@ -110,14 +116,26 @@ class DiffQueue:
         Cancellation:
           If cancelled, ``diff`` was not added.
         """
-        try:
-            await self._send.send(diff)
-        except trio.ClosedResourceError:
-            pass
+        while not self._ended and len(self._buffer) >= self._capacity:
+            await self._room.park()
+        if not self._ended:
+            self._buffer.append(diff)
+            self._wake()
 
     def end(self) -> None:
         """No more diffs: iteration returns what is buffered, then stops."""
-        self._send.close()
+        self._ended = True
+        self._wake()
+        self._room.unpark_all()
+
+    def _wake(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            trio.lowlevel.reschedule(reader)
+
+    def _abort(self, raise_cancel: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+        self._reader = None
+        return trio.lowlevel.Abort.SUCCEEDED
 
     def __aiter__(self) -> DiffQueue:
         return self
@@ -129,16 +147,27 @@ class DiffQueue:
           StopAsyncIteration: the tracking block or the broadcast ended.
           SubscriberOverflow: ``overflow="close"`` and the loop fell ``buffer`` diffs
             behind; raised once, after the diffs buffered before.
+          trio.BusyResourceError: another task is iterating these diffs.
 
         Cancellation:
           Atomic: if this raises ``trio.Cancelled``, no diff was taken.
         """
-        try:
-            diff = await self._receive.receive()
-        except trio.EndOfChannel:
-            if self._overflowed and not self._raised:
-                self._raised = True
-                raise SubscriberOverflow(self._channel, self._dropped) from None
-            raise StopAsyncIteration from None
+        await trio.lowlevel.checkpoint_if_cancelled()
+        waited = False
+        while not self._buffer:
+            if self._ended:
+                if self._overflowed and not self._raised:
+                    self._raised = True
+                    raise SubscriberOverflow(self._channel, self._dropped)
+                raise StopAsyncIteration
+            if self._reader is not None:
+                raise trio.BusyResourceError("another task is already iterating these diffs")
+            self._reader = trio.lowlevel.current_task()
+            await trio.lowlevel.wait_task_rescheduled(self._abort)
+            waited = True
+        diff = self._buffer.popleft()
         self._delivered += 1
+        self._room.unpark()
+        if not waited:  # the wait was this call's schedule point
+            await trio.lowlevel.cancel_shielded_checkpoint()
         return diff

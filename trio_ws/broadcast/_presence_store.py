@@ -14,6 +14,7 @@ process's heartbeats push forward.
 
 from __future__ import annotations
 
+import heapq
 import json
 import secrets
 from collections.abc import Sequence  # noqa: TC003 (attrs resolves the annotations)
@@ -138,13 +139,17 @@ class MemoryPresenceStore:
                 member = decode_entry(item.ref, table.version, item.payload)
                 table.members[item.ref] = member
                 joins.append(member)
-            table.expiry[item.ref] = now + item.ttl
+            table.expire(item.ref, now + item.ttl)
         for ref, ttl in request.refresh:
             if ref in table.members:
-                table.expiry[ref] = now + ttl
+                table.expire(ref, now + ttl)
             else:
                 missing.append(ref)
-        expired = [ref for ref, deadline in table.expiry.items() if deadline <= now]
+        expired = []
+        while table.deadlines and table.deadlines[0][0] <= now:
+            deadline, ref = heapq.heappop(table.deadlines)
+            if table.expiry.get(ref) == deadline:  # not refreshed since
+                expired.append(ref)
         for ref in [*request.remove, *expired]:
             gone = table.members.pop(ref, None)
             table.expiry.pop(ref, None)
@@ -168,9 +173,15 @@ class MemoryPresenceStore:
 class _MemoryTable:
     members: dict[str, Member] = attrs.Factory(dict)
     expiry: dict[str, float] = attrs.Factory(dict)
+    #: (deadline, ref), a min-heap; stale when ``expiry[ref]`` has moved on since
+    deadlines: list[tuple[float, str]] = attrs.Factory(list)
     version: int = 0
     #: a new table (after the last member left) starts a new epoch: its versions restart
     epoch: str = attrs.Factory(lambda: secrets.token_hex(8))
+
+    def expire(self, ref: str, deadline: float) -> None:
+        self.expiry[ref] = deadline
+        heapq.heappush(self.deadlines, (deadline, ref))
 
 
 def make_store(backend: Backend) -> PresenceStore:
