@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["DiffQueue", "PresenceDiff", "diff_of"]
 
 
-@attrs.frozen
+@attrs.frozen(hash=False)  # holds dicts: not hashable
 class PresenceDiff:
     """Who joined and who left a channel since the previous diff.
 
