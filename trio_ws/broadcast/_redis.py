@@ -309,9 +309,30 @@ class RedisBackend:
             self._channel_locks.pop(channel, None)
 
     async def recent(self, channel: str, count: int) -> list[BroadcastEvent]:
+        return await self._read_back(channel, None, count)
+
+    async def after(
+        self, channel: str, position: tuple[int, int], count: int
+    ) -> tuple[list[BroadcastEvent], bool]:
+        # newest first, down to and including `position` itself if the stream still has it
+        events = await self._read_back(channel, position, count + 1)
+        if events and events[0].position == position:
+            return events[1:], True
+        if not events:  # `position` is newer than the whole stream: an id from elsewhere
+            return await self._read_back(channel, None, count), False
+        return events[-count:], False
+
+    async def _read_back(
+        self, channel: str, down_to: tuple[int, int] | None, count: int
+    ) -> list[BroadcastEvent]:
+        """Up to ``count`` newest entries of the channel's stream (down to ``down_to``
+        inclusive), oldest first."""
+        start = "-" if down_to is None else f"{down_to[0]}-{down_to[1]}"
         try:
             with trio.fail_after(self._connect_timeout):
-                entries = await self._client.xrevrange(_STREAM_PREFIX + channel, count=count)
+                entries = await self._client.xrevrange(
+                    _STREAM_PREFIX + channel, end="+", start=start, count=count
+                )
         except Exception as error:
             if not _is_link_error(error):
                 raise
