@@ -11,7 +11,7 @@ import os
 import signal
 import subprocess
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
@@ -27,6 +27,7 @@ from ._support import wait_until
 from .test_redis import _collect_garbage, coredis_leaks_streams_of_failed_connections  # noqa: F401
 
 if TYPE_CHECKING:
+    from ._cluster import LocalCluster
     from .conftest import RedisServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -336,3 +337,39 @@ def test_replica_follows_a_new_epoch_from_its_snapshot() -> None:
     assert [m.ref for m in joins] == ["c"]
     assert [m.ref for m in leaves] == ["b"]
     assert replica.refs() == {"a", "c"}
+
+
+# ---------------------------------------------------------------- the store on a Redis Cluster
+
+
+async def test_the_redis_store_works_on_a_cluster_in_the_channels_slot(
+    redis_cluster: LocalCluster,
+) -> None:
+    """The one Lua script runs on a real 3-master cluster: a channel's three keys hash to the
+    channel's own slot (its name is the hash tag), so channels on different masters work."""
+    import coredis
+
+    from trio_ws.broadcast._presence_redis import RedisPresenceStore, presence_keys
+    from trio_ws.broadcast._presence_store import StoreRequest, Upsert, encode_entry
+
+    seed = redis_cluster.masters()[0]
+    channels = ["p.cluster.a", "p.cluster.b", "p.cluster.c", "p.cluster.d"]
+    owners = {redis_cluster.owner_of(channel).address for channel in channels}
+    assert len(owners) > 1, "pick channel names that spread over the masters"
+    with trio.fail_after(20):
+        client: Any = coredis.RedisCluster("127.0.0.1", seed.port, decode_responses=False)
+        async with client:
+            store = RedisPresenceStore(client, redis_cluster.url, 5.0)
+            for channel in channels:
+                slot = redis_cluster.slot_of(channel)
+                assert {redis_cluster.slot_of(key) for key in presence_keys(channel)} == {slot}
+                join = Upsert("r1", 10.0, encode_entry("ann", {"c": channel}))
+                reply = await store.sync(channel, StoreRequest(upsert=[join], snapshot=True))
+                assert [m.key for m in reply.joins] == ["ann"]
+                assert reply.snapshot is not None
+                assert [(m.ref, m.meta) for m in reply.snapshot] == [("r1", {"c": channel})]
+                owner = redis_cluster.owner_of(channel)
+                assert owner.command("HLEN", presence_keys(channel)[0]).strip() == "1"
+                reply = await store.sync(channel, StoreRequest(remove=["r1"]))
+                assert [(m.key, m.version) for m in reply.leaves] == [("ann", 2)]
+                assert owner.command("EXISTS", presence_keys(channel)[0]).strip() == "0"
