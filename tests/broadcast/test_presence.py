@@ -123,6 +123,11 @@ async def test_overflow_drop_oldest_keeps_the_newest_diffs(broadcast_url: str) -
 
 
 async def test_bad_arguments_are_refused_before_anything_is_announced(broadcast_url: str) -> None:
+    with trio.fail_after(10):
+        await _refuse_bad_arguments(broadcast_url)
+
+
+async def _refuse_bad_arguments(broadcast_url: str) -> None:
     async with trio_ws.Broadcast(broadcast_url) as broadcast:
         with pytest.raises(TypeError, match="JSON"):
             async with broadcast.track("p.room7", "ann", {"when": object()}):
