@@ -210,6 +210,25 @@ async def test_missed_diffs_are_healed_by_the_next_heartbeat(redis_server: Redis
             assert (await next_diff(ann, within=3)).leaves == {"bob": [None]}
 
 
+async def test_a_shorter_ttl_joining_a_process_shortens_its_heartbeat(
+    redis_server: RedisServer,
+) -> None:
+    """A 1 s tracker joins a process whose other tracker has 30 s (a 7.5 s heartbeat): the
+    process beats every 0.25 s from then on, so the other process never prunes it."""
+    with trio.fail_after(15):
+        async with (
+            trio_ws.Broadcast(redis_server.url) as one,
+            trio_ws.Broadcast(redis_server.url) as two,
+            one.track("p.room13", "slow", ttl=30),
+            one.track("p.room13", "ann", ttl=1),
+            two.track("p.room13", "bob", ttl=1) as bob,
+        ):
+            assert set(bob.list()) == {"slow", "ann", "bob"}
+            await trio.sleep(3)  # three TTLs of ann: what is tested is that nothing happens
+            assert set(bob.list()) == {"slow", "ann", "bob"}
+            assert bob.statistics().delivered + bob.statistics().buffered == 0
+
+
 @coredis_leaks_streams_of_failed_connections
 @pytest.mark.usefixtures("_collect_garbage")
 async def test_track_while_redis_is_down_raises_broadcast_unavailable(
@@ -347,6 +366,8 @@ def test_replica_follows_a_new_epoch_from_its_snapshot() -> None:
 # ---------------------------------------------------------------- the store on a Redis Cluster
 
 
+@coredis_leaks_streams_of_failed_connections  # RedisCluster's node pools, at exit
+@pytest.mark.usefixtures("_collect_garbage")
 async def test_the_redis_store_works_on_a_cluster_in_the_channels_slot(
     redis_cluster: LocalCluster,
 ) -> None:

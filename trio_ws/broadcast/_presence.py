@@ -163,8 +163,12 @@ class _ChannelPresence:
         self.ready = trio.Event()
         self.error: BaseException | None = None
         self.scope = trio.CancelScope()
-        self._resync = trio.Event()
+        self._wake = trio.Event()  # a resync is wanted, or a tracker joined
+        self._resync_wanted = False
         self._unavailable = False  # logged the outage once
+        self._outbox: list[tuple[str, list[Member], list[Member]]] = []
+        self._outbox_ready = trio.Event()
+        self._publishing = trio.Lock()
 
     @property
     def store(self) -> PresenceStore:
@@ -182,6 +186,7 @@ class _ChannelPresence:
                     task_status.started(None)
                     async with trio.open_nursery() as nursery:
                         nursery.start_soon(self._heartbeats)
+                        nursery.start_soon(self._sender)
                         await self._pump(subscriber)
                         nursery.cancel_scope.cancel()
         except Exception as error:
@@ -228,17 +233,29 @@ class _ChannelPresence:
     def _want_resync(self) -> None:
         for tracker in self.trackers.values():
             tracker._queue.count_gap()
-        self._resync.set()
+        self._resync_wanted = True
+        self._wake.set()
 
     def _interval(self) -> float:
         ttls = [tracker.ttl for tracker in self.trackers.values()]
         return min(ttls) / 4 if ttls else 1.0
 
+    def register(self, tracker: Presence) -> None:
+        """Count ``tracker`` in (joined); the heartbeat now keeps its shorter TTL if it has one."""
+        self.trackers[tracker._ref] = tracker
+        self._wake.set()
+
     async def _heartbeats(self) -> None:
+        last_beat = trio.current_time()  # the first tracker's join has just set its expiry
         while True:
-            with trio.move_on_after(self._interval()):
-                await self._resync.wait()
-            self._resync = trio.Event()
+            deadline = last_beat + self._interval()
+            with trio.move_on_at(deadline):
+                await self._wake.wait()
+            self._wake = trio.Event()
+            if not self._resync_wanted and trio.current_time() < deadline:
+                continue  # a tracker joined: wait again with the interval it may have shortened
+            self._resync_wanted = False
+            last_beat = trio.current_time()
             refresh = [(ref, tracker.ttl / 2) for ref, tracker in self.trackers.items()]
             try:
                 reply = await self.store.sync(
@@ -290,19 +307,47 @@ class _ChannelPresence:
         elif effective is None:
             self._want_resync()
         if reply.joins or reply.leaves:
-            message = json.dumps(
-                {
-                    "e": reply.epoch,
-                    "j": [[m.ref, m.version, m.key, m.meta] for m in reply.joins],
-                    "l": [[m.ref, m.version, m.key, m.meta] for m in reply.leaves],
-                },
-                separators=(",", ":"),
-                ensure_ascii=False,
-            )
-            try:
-                await self.owner.broadcast.publish(presence_channel(self.channel), message)
-            except BroadcastUnavailable as error:  # the others catch up at their heartbeat
-                logger.warning("presence diff of %r not published: %s", self.channel, error)
+            self._outbox.append((reply.epoch, reply.joins, reply.leaves))
+            self._outbox_ready.set()
+
+    async def _sender(self) -> None:
+        """Publish the changes of this process's store calls, batched while one is in flight.
+
+        One publish carries every change made since the previous one, so churn costs about
+        one round trip per batch instead of one per change.
+        """
+        while True:
+            await self._outbox_ready.wait()
+            self._outbox_ready = trio.Event()
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Publish what the outbox holds now (one message per epoch; usually one).
+
+        A change that cannot be published is logged: the other processes read it from the
+        table at their next heartbeat.
+        """
+        async with self._publishing:
+            batch, self._outbox = self._outbox, []
+            by_epoch: dict[str, tuple[list[Member], list[Member]]] = {}
+            for epoch, joins, leaves in batch:
+                pending = by_epoch.setdefault(epoch, ([], []))
+                pending[0].extend(joins)
+                pending[1].extend(leaves)
+            for epoch, (joins, leaves) in by_epoch.items():
+                message = json.dumps(
+                    {
+                        "e": epoch,
+                        "j": [[m.ref, m.version, m.key, m.meta] for m in joins],
+                        "l": [[m.ref, m.version, m.key, m.meta] for m in leaves],
+                    },
+                    separators=(",", ":"),
+                    ensure_ascii=False,
+                )
+                try:
+                    await self.owner.broadcast.publish(presence_channel(self.channel), message)
+                except BroadcastUnavailable as error:  # the others catch up at their heartbeat
+                    logger.warning("presence diff of %r not published: %s", self.channel, error)
 
     async def _dispatch(self, joins: list[Member], leaves: list[Member]) -> None:
         diff = diff_of(joins, leaves)
@@ -349,11 +394,20 @@ class _Registry:
             raise hub.error
         return hub
 
-    def leave(self, hub: _ChannelPresence) -> None:
+    async def leave(self, hub: _ChannelPresence) -> None:
+        """Count one user less; the last one publishes what is pending and stops the hub.
+
+        Cancellation:
+          Shielded, and bounded (two seconds for the last user's publish).
+        """
         hub.users -= 1
         if hub.users == 0:
             self.forget(hub)
-            hub.scope.cancel()
+            try:
+                with trio.CancelScope(shield=True), trio.move_on_after(_LEAVE_TIMEOUT):
+                    await hub.flush()
+            finally:
+                hub.scope.cancel()
 
 
 _registries: weakref.WeakKeyDictionary[Broadcast, _Registry] = weakref.WeakKeyDictionary()
@@ -404,9 +458,9 @@ async def track(
     try:
         await hub.change(presence, join=True)
     except BaseException:
-        registry.leave(hub)
+        await registry.leave(hub)
         raise
-    hub.trackers[presence._ref] = presence
+    hub.register(presence)
     try:
         yield presence
     finally:
@@ -424,4 +478,4 @@ async def track(
             logger.warning(
                 "%r could not leave %r in time; it expires within %s s", key, channel, ttl
             )
-        registry.leave(hub)
+        await registry.leave(hub)
