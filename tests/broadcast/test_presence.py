@@ -122,6 +122,51 @@ async def test_overflow_drop_oldest_keeps_the_newest_diffs(broadcast_url: str) -
             assert await next_diff(ann) == PresenceDiff(joins={}, leaves={"bob": [None]})
 
 
+async def test_overflow_block_holds_the_channels_updates_until_the_loop_reads() -> None:
+    """Memory: with a full "block" tracker, the next change waits (here: carl's entry)."""
+    with trio.fail_after(10):
+        async with (
+            trio_ws.Broadcast() as broadcast,
+            broadcast.track("p.block", "ann", buffer=1, overflow="block") as ann,
+            broadcast.track("p.block", "bob"),  # its join fills ann's buffer
+            trio.open_nursery() as nursery,
+        ):
+            entered = trio.Event()
+
+            async def carl() -> None:
+                async with broadcast.track("p.block", "carl"):
+                    entered.set()
+                    await trio.sleep_forever()
+
+            nursery.start_soon(carl)
+            await trio.testing.wait_all_tasks_blocked()
+            assert not entered.is_set()
+            assert (await next_diff(ann)).joins == {"bob": [None]}
+            await entered.wait()
+            assert (await next_diff(ann)).joins == {"carl": [None]}
+            assert ann.statistics().dropped == 0
+            nursery.cancel_scope.cancel()
+
+
+async def test_one_task_iterates_the_diffs_and_the_end_keeps_what_was_buffered() -> None:
+    with trio.fail_after(10):
+        async with trio_ws.Broadcast() as broadcast:
+            async with broadcast.track("p.busy", "ann") as ann:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(ann.diffs().__anext__)
+                    await trio.testing.wait_all_tasks_blocked()
+                    with pytest.raises(trio.BusyResourceError):
+                        await ann.diffs().__anext__()
+                    nursery.cancel_scope.cancel()
+                async with broadcast.track("p.busy", "bob"):
+                    pass
+            # the block is over: the two diffs buffered before its end are still there
+            assert (await next_diff(ann)).joins == {"bob": [None]}
+            assert (await next_diff(ann)).leaves == {"bob": [None]}
+            with pytest.raises(StopAsyncIteration):
+                await next_diff(ann)
+
+
 async def test_bad_arguments_are_refused_before_anything_is_announced(broadcast_url: str) -> None:
     with trio.fail_after(10):
         await _refuse_bad_arguments(broadcast_url)

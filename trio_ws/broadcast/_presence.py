@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, final
 import trio
 
 from ._exceptions import BroadcastGap, BroadcastUnavailable
-from ._presence_diff import DiffQueue, PresenceDiff, diff_of
+from ._presence_diff import DiffLog, DiffQueue, PresenceDiff, diff_of
 from ._presence_replica import Replica
 from ._presence_store import (
     Member,
@@ -158,6 +158,7 @@ class _ChannelPresence:
         self.owner = owner
         self.channel = channel
         self.replica = Replica()
+        self.log = DiffLog()  # the diffs of the local trackers, one cursor each
         self.trackers: dict[str, Presence] = {}  # by ref, once joined
         self.users = 0  # trackers entering, tracking or leaving
         self.ready = trio.Event()
@@ -243,6 +244,7 @@ class _ChannelPresence:
     def register(self, tracker: Presence) -> None:
         """Count ``tracker`` in (joined); the heartbeat now keeps its shorter TTL if it has one."""
         self.trackers[tracker._ref] = tracker
+        tracker._queue.attach()
         self._wake.set()
 
     async def _heartbeats(self) -> None:
@@ -353,9 +355,7 @@ class _ChannelPresence:
         diff = diff_of(joins, leaves)
         if diff is None:
             return
-        waiting = [t._queue for t in list(self.trackers.values()) if not t._queue.offer(diff)]
-        for queue in waiting:
-            await queue.put(diff)
+        await self.log.append(diff)
 
 
 @final
@@ -454,7 +454,7 @@ async def track(
     meta = json.loads(payload)[1]  # what every other process will see
     registry = _registry(broadcast)
     hub = await registry.enter(channel)
-    presence = Presence(hub, key, meta, payload, ttl, DiffQueue(channel, buffer, overflow))
+    presence = Presence(hub, key, meta, payload, ttl, DiffQueue(hub.log, channel, buffer, overflow))
     try:
         await hub.change(presence, join=True)
     except BaseException:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .._options import OverflowPolicy
     from ._presence_store import Member
 
-__all__ = ["DiffQueue", "PresenceDiff", "diff_of"]
+__all__ = ["DiffLog", "DiffQueue", "PresenceDiff", "diff_of"]
 
 
 @attrs.frozen(hash=False)  # holds dicts: not hashable
@@ -51,91 +51,158 @@ def diff_of(joins: list[Member], leaves: list[Member]) -> PresenceDiff | None:
 
 
 @final
-class DiffQueue:
-    """One tracker's diffs: a bounded buffer with an overflow policy, iterated by one task.
+class DiffLog:
+    """The diffs of one channel in this process, shared by its trackers' `DiffQueue`s.
 
-    ``"drop_oldest"`` drops the oldest buffered diff (`Presence.list` stays exact: only
-    the history of changes has a hole); ``"close"`` ends the iteration with
-    `SubscriberOverflow` after the buffered diffs; ``"block"`` makes the process's presence
-    updates for the channel wait for room. Offering never waits (a deque, no channel), so a
-    tracker that never reads its diffs costs the others next to nothing.
+    Appending a diff is O(1) whatever the number of local trackers (each queue is a cursor
+    into this log), except for the queues that chose ``"block"`` or ``"close"``, which are
+    checked on every append. The log keeps the last ``retention`` diffs, the largest buffer
+    of the queues attached so far.
     """
 
-    __slots__ = ("_buffer", "_capacity", "_channel", "_delivered", "_dropped", "_ended",
-                 "_gaps", "_overflow", "_overflowed", "_raised", "_reader", "_room")  # fmt: skip
+    __slots__ = ("_blockers", "_closers", "_entries", "_readers", "_retention", "_room",
+                 "_start")  # fmt: skip
 
-    def __init__(self, channel: str, buffer: int, overflow: OverflowPolicy) -> None:
+    def __init__(self) -> None:
+        self._entries: deque[PresenceDiff] = deque()
+        self._start = 0  # the sequence number of _entries[0]
+        self._retention = 1
+        self._blockers: set[DiffQueue] = set()
+        self._closers: set[DiffQueue] = set()
+        self._readers = trio.lowlevel.ParkingLot()  # queues' readers waiting for a diff
+        self._room = trio.lowlevel.ParkingLot()  # appenders waiting for a "block" queue
+
+    @property
+    def head(self) -> int:
+        """The sequence number the next diff will have."""
+        return self._start + len(self._entries)
+
+    def entry(self, number: int) -> PresenceDiff:
+        return self._entries[number - self._start]
+
+    def attach(self, queue: DiffQueue) -> None:
+        self._retention = max(self._retention, queue.capacity)
+        if queue.overflow == "block":
+            self._blockers.add(queue)
+        elif queue.overflow == "close":
+            self._closers.add(queue)
+
+    def detach(self, queue: DiffQueue) -> None:
+        self._blockers.discard(queue)
+        self._closers.discard(queue)
+        self.wake_all()
+
+    def wake_all(self) -> None:
+        self._readers.unpark_all()
+        self._room.unpark_all()
+
+    async def append(self, diff: PresenceDiff) -> None:
+        """Add ``diff`` for every attached queue; waits only while a ``"block"`` one is full.
+
+        Cancellation:
+          If cancelled (only possible while waiting for a ``"block"`` queue), ``diff`` was
+          not added.
+        """
+        while any(queue.behind() >= queue.capacity for queue in self._blockers):
+            await self._room.park()
+        for queue in list(self._closers):
+            if queue.behind() >= queue.capacity:
+                queue.overflow_now()  # takes its buffered diffs before they can be trimmed
+        self._entries.append(diff)
+        while len(self._entries) > self._retention:
+            self._entries.popleft()
+            self._start += 1
+        self._readers.unpark_all()
+
+    async def wait_for_diff(self) -> None:
+        """Wait until a diff is appended or a queue detaches.
+
+        Cancellation:
+          Safe: nothing is taken while waiting.
+        """
+        await self._readers.park()
+
+    def taken(self) -> None:
+        """A queue took a diff: a ``"block"`` appender may go on."""
+        if self._blockers:
+            self._room.unpark_all()
+
+
+@final
+class DiffQueue:
+    """One tracker's diffs: a bounded window on the channel's `DiffLog`, read by one task.
+
+    ``"drop_oldest"`` skips to the newest ``buffer`` diffs when the loop falls behind
+    (`Presence.list` stays exact: only the history of changes has a hole); ``"close"`` ends
+    the iteration with `SubscriberOverflow` after the buffered diffs; ``"block"`` makes the
+    process's presence updates for the channel wait for room.
+    """
+
+    __slots__ = ("_channel", "_cursor", "_delivered", "_dropped", "_gaps", "_log",
+                 "_missed_from", "_overflowed", "_raised", "_reading", "_tail", "capacity",
+                 "overflow")  # fmt: skip
+
+    def __init__(self, log: DiffLog, channel: str, buffer: int, overflow: OverflowPolicy) -> None:
+        self._log = log
         self._channel = channel
-        self._capacity = buffer
-        self._overflow: OverflowPolicy = overflow
-        self._buffer: deque[PresenceDiff] = deque()
+        self.capacity = buffer
+        self.overflow: OverflowPolicy = overflow
+        self._cursor = log.head  # the next diff this queue reads from the log
+        self._tail: deque[PresenceDiff] | None = None  # detached: what is left to read
         self._delivered = 0
         self._dropped = 0
         self._gaps = 0
-        self._ended = False
         self._overflowed = False
         self._raised = False
-        self._reader: trio.lowlevel.Task | None = None
-        self._room = trio.lowlevel.ParkingLot()
+        self._missed_from = 0  # the log's head when a "close" queue overflowed
+        self._reading = False
+
+    def attach(self) -> None:
+        """Start receiving the diffs appended from now on."""
+        self._cursor = self._log.head
+        self._log.attach(self)
+
+    def behind(self) -> int:
+        """How many diffs of the log this (attached) queue has not read."""
+        return self._log.head - self._cursor
+
+    def _skip_dropped(self) -> None:
+        excess = self.behind() - self.capacity
+        if excess > 0:
+            self._cursor += excess
+            self._dropped += excess
+
+    def _detach_with_buffer(self) -> None:
+        self._skip_dropped()
+        self._tail = deque(self._log.entry(n) for n in range(self._cursor, self._log.head))
+        self._log.detach(self)
 
     def statistics(self) -> SubscriberStatistics:
         """A snapshot of the counters (``gaps``: resyncs after a lost link or lost diffs)."""
+        if self._tail is None:
+            self._skip_dropped()
+        missed = self._log.head - self._missed_from if self._overflowed and not self._raised else 0
         return SubscriberStatistics(
             delivered=self._delivered,
-            dropped=self._dropped,
-            buffered=len(self._buffer),
-            buffer=self._capacity,
+            dropped=self._dropped + missed,
+            buffered=self.behind() if self._tail is None else len(self._tail),
+            buffer=self.capacity,
             gaps=self._gaps,
         )
 
     def count_gap(self) -> None:
         self._gaps += 1
 
-    def offer(self, diff: PresenceDiff) -> bool:
-        """Add without waiting; ``False`` for a full ``"block"`` queue (then ``await put``)."""
-        if self._ended:
-            if self._overflowed:
-                self._dropped += 1
-            return True
-        if len(self._buffer) >= self._capacity:
-            if self._overflow == "block":
-                return False
-            self._dropped += 1
-            if self._overflow == "close":
-                self._overflowed = self._ended = True
-                self._wake()
-                return True
-            self._buffer.popleft()
-        self._buffer.append(diff)
-        self._wake()
-        return True
-
-    async def put(self, diff: PresenceDiff) -> None:
-        """Wait for room, then add (``"block"``); returns without adding if the queue ended.
-
-        Cancellation:
-          If cancelled, ``diff`` was not added.
-        """
-        while not self._ended and len(self._buffer) >= self._capacity:
-            await self._room.park()
-        if not self._ended:
-            self._buffer.append(diff)
-            self._wake()
+    def overflow_now(self) -> None:
+        """``"close"``: keep the buffered diffs; the one being appended is the first missed."""
+        self._detach_with_buffer()
+        self._overflowed = True
+        self._missed_from = self._log.head
 
     def end(self) -> None:
         """No more diffs: iteration returns what is buffered, then stops."""
-        self._ended = True
-        self._wake()
-        self._room.unpark_all()
-
-    def _wake(self) -> None:
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            trio.lowlevel.reschedule(reader)
-
-    def _abort(self, raise_cancel: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
-        self._reader = None
-        return trio.lowlevel.Abort.SUCCEEDED
+        if self._tail is None:
+            self._detach_with_buffer()
 
     def __aiter__(self) -> DiffQueue:
         return self
@@ -144,7 +211,8 @@ class DiffQueue:
         """The next diff.
 
         Raises:
-          StopAsyncIteration: the tracking block or the broadcast ended.
+          StopAsyncIteration: the tracking block or the broadcast ended (after the buffered
+            diffs).
           SubscriberOverflow: ``overflow="close"`` and the loop fell ``buffer`` diffs
             behind; raised once, after the diffs buffered before.
           trio.BusyResourceError: another task is iterating these diffs.
@@ -152,22 +220,36 @@ class DiffQueue:
         Cancellation:
           Atomic: if this raises ``trio.Cancelled``, no diff was taken.
         """
+        if self._reading:
+            raise trio.BusyResourceError("another task is already iterating these diffs")
+        self._reading = True
+        try:
+            return await self._next()
+        finally:
+            self._reading = False
+
+    async def _next(self) -> PresenceDiff:
         await trio.lowlevel.checkpoint_if_cancelled()
         waited = False
-        while not self._buffer:
-            if self._ended:
+        while True:
+            if self._tail is not None:
+                if self._tail:
+                    diff = self._tail.popleft()
+                    break
                 if self._overflowed and not self._raised:
                     self._raised = True
+                    self._dropped += self._log.head - self._missed_from
                     raise SubscriberOverflow(self._channel, self._dropped)
                 raise StopAsyncIteration
-            if self._reader is not None:
-                raise trio.BusyResourceError("another task is already iterating these diffs")
-            self._reader = trio.lowlevel.current_task()
-            await trio.lowlevel.wait_task_rescheduled(self._abort)
+            self._skip_dropped()
+            if self._cursor < self._log.head:
+                diff = self._log.entry(self._cursor)
+                self._cursor += 1
+                self._log.taken()
+                break
+            await self._log.wait_for_diff()
             waited = True
-        diff = self._buffer.popleft()
         self._delivered += 1
-        self._room.unpark()
         if not waited:  # the wait was this call's schedule point
             await trio.lowlevel.cancel_shielded_checkpoint()
         return diff
