@@ -159,6 +159,7 @@ class _ChannelPresence:
         self.channel = channel
         self.replica = Replica()
         self.log = DiffLog()  # the diffs of the local trackers, one cursor each
+        self._ttls: dict[float, int] = {}  # how many trackers have each ttl
         self.trackers: dict[str, Presence] = {}  # by ref, once joined
         self.users = 0  # trackers entering, tracking or leaving
         self.ready = trio.Event()
@@ -238,14 +239,22 @@ class _ChannelPresence:
         self._wake.set()
 
     def _interval(self) -> float:
-        ttls = [tracker.ttl for tracker in self.trackers.values()]
-        return min(ttls) / 4 if ttls else 1.0
+        return min(self._ttls) / 4 if self._ttls else 1.0
 
     def register(self, tracker: Presence) -> None:
         """Count ``tracker`` in (joined); the heartbeat now keeps its shorter TTL if it has one."""
         self.trackers[tracker._ref] = tracker
+        self._ttls[tracker.ttl] = self._ttls.get(tracker.ttl, 0) + 1
         tracker._queue.attach()
         self._wake.set()
+
+    def unregister(self, tracker: Presence) -> None:
+        """The tracker's block is ending: no more diffs for it, no more heartbeats."""
+        if self.trackers.pop(tracker._ref, None) is not None:
+            left = self._ttls.pop(tracker.ttl) - 1
+            if left:
+                self._ttls[tracker.ttl] = left
+        tracker._queue.end()
 
     async def _heartbeats(self) -> None:
         last_beat = trio.current_time()  # the first tracker's join has just set its expiry
@@ -464,8 +473,7 @@ async def track(
     try:
         yield presence
     finally:
-        hub.trackers.pop(presence._ref, None)
-        presence._queue.end()
+        hub.unregister(presence)
         with trio.CancelScope(shield=True), trio.move_on_after(_LEAVE_TIMEOUT) as leaving:
             try:
                 await hub.change(presence, join=False)

@@ -77,6 +77,12 @@ class DiffLog:
         """The sequence number the next diff will have."""
         return self._start + len(self._entries)
 
+    def last(self, count: int) -> deque[PresenceDiff]:
+        """A copy of the newest ``count`` diffs."""
+        if count <= 0:
+            return deque()
+        return deque(list(self._entries)[-count:])
+
     def entry(self, number: int) -> PresenceDiff:
         return self._entries[number - self._start]
 
@@ -174,7 +180,7 @@ class DiffQueue:
 
     def _detach_with_buffer(self) -> None:
         self._skip_dropped()
-        self._tail = deque(self._log.entry(n) for n in range(self._cursor, self._log.head))
+        self._tail = self._log.last(self.behind())
         self._log.detach(self)
 
     def statistics(self) -> SubscriberStatistics:
