@@ -176,18 +176,18 @@ FROM_SCOPE_CASES = [
 @pytest.mark.parametrize(("scope", "expected"), FROM_SCOPE_CASES)
 def test_url_from_scope_builds_the_expected_url(scope: dict[str, Any], expected: str) -> None:
     """URL.from_scope gives the URL the client connected to."""
-    assert URL.from_scope(scope) == expected
+    assert URL(scope=scope) == expected
 
 
 @pytest.mark.parametrize(("scope", "expected"), FROM_SCOPE_CASES)
 def test_url_from_scope_matches_starlette(scope: dict[str, Any], expected: str) -> None:
     """URL.from_scope agrees with starlette's URL(scope=...) on every table case."""
-    assert str(URL.from_scope(scope)) == str(sd.URL(scope=copy.deepcopy(scope)))
+    assert str(URL(scope=scope)) == str(sd.URL(scope=copy.deepcopy(scope)))
 
 
 def test_url_from_scope_returns_a_url() -> None:
     """The result is a URL whose parts can be read."""
-    url = URL.from_scope(ws_scope(scheme="wss", server=("example.org", 8443), query_string=b"a=1"))
+    url = URL(scope=ws_scope(scheme="wss", server=("example.org", 8443), query_string=b"a=1"))
     assert type(url) is URL
     assert (url.scheme, url.hostname, url.port, url.path, url.query) == (
         "wss",
@@ -203,20 +203,20 @@ def test_url_from_scope_defaults_a_websocket_scheme_to_ws() -> None:
     """Without "scheme", a websocket scope is ws (the ASGI default; Starlette says http)."""
     scope = ws_scope()
     del scope["scheme"]
-    assert URL.from_scope(scope) == "ws://example.org/chat"
+    assert URL(scope=scope) == "ws://example.org/chat"
     http_scope = ws_scope(type="http")
     del http_scope["scheme"]
-    assert URL.from_scope(http_scope) == "http://example.org/chat"
+    assert URL(scope=http_scope) == "http://example.org/chat"
 
 
 def test_url_from_scope_unix_socket_server_has_no_port() -> None:
     """A server of (path, None) contributes its host only (Starlette writes ":None")."""
-    assert URL.from_scope(ws_scope(server=("sock.local", None))) == "ws://sock.local/chat"
+    assert URL(scope=ws_scope(server=("sock.local", None))) == "ws://sock.local/chat"
 
 
 def test_url_from_scope_percent_encodes_an_invalid_utf8_query() -> None:
     """A query string that is not UTF-8 is percent-encoded (Starlette raises instead)."""
-    url = URL.from_scope(ws_scope(query_string=b"q=\xff\xfe&a=b c"))
+    url = URL(scope=ws_scope(query_string=b"q=\xff\xfe&a=b c"))
     assert url == "ws://example.org/chat?q=%FF%FE&a=b%20c"
 
 
@@ -224,7 +224,7 @@ def test_url_from_scope_without_headers_key_uses_server() -> None:
     """A scope lacking "headers" altogether still works."""
     scope = ws_scope()
     del scope["headers"]
-    assert URL.from_scope(scope) == "ws://example.org/chat"
+    assert URL(scope=scope) == "ws://example.org/chat"
 
 
 _HOST_ALPHABET = "az09.-_~%!$&'()*+,;=:[]@/ ?#\\vAFé\t"
@@ -243,7 +243,7 @@ _HOST_ALPHABET = "az09.-_~%!$&'()*+,;=:[]@/ ?#\\vAFé\t"
 def test_url_from_scope_host_header_handling_matches_starlette(value: str) -> None:
     """Accepting or rejecting an arbitrary Host header agrees with Starlette."""
     scope = ws_scope(server=("fallback.test", 81), headers=host(value))
-    assert str(URL.from_scope(scope)) == str(sd.URL(scope=copy.deepcopy(scope)))
+    assert str(URL(scope=scope)) == str(sd.URL(scope=copy.deepcopy(scope)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -394,7 +394,7 @@ RAW = [(b"content-type", b"text/plain"), (b"x-tag", b"one"), (b"x-tag", b"two"),
 
 def test_headers_lookup_ignores_case() -> None:
     """Any spelling of a header name finds it."""
-    headers = Headers.from_raw(RAW)
+    headers = Headers(raw=RAW)
     for name in ("content-type", "Content-Type", "CONTENT-TYPE"):
         assert headers[name] == "text/plain"
         assert headers.get(name) == "text/plain"
@@ -404,7 +404,7 @@ def test_headers_lookup_ignores_case() -> None:
 
 def test_headers_repeated_names_keep_every_value() -> None:
     """[] and get() give the first value; getlist() all of them, in order."""
-    headers = Headers.from_raw(RAW)
+    headers = Headers(raw=RAW)
     assert headers["X-Tag"] == "one"
     assert headers.get("x-tag") == "one"
     assert headers.getlist("X-TAG") == ["one", "two"]
@@ -412,7 +412,7 @@ def test_headers_repeated_names_keep_every_value() -> None:
 
 def test_headers_views_include_repeats() -> None:
     """keys/values/items, iteration and len() see every pair, as Starlette's do."""
-    headers = Headers.from_raw(RAW)
+    headers = Headers(raw=RAW)
     assert headers.keys() == ["content-type", "x-tag", "x-tag", "host"]
     assert headers.values() == ["text/plain", "one", "two", "h"]
     assert headers.items() == [
@@ -428,7 +428,7 @@ def test_headers_views_include_repeats() -> None:
 
 def test_headers_missing_name() -> None:
     """A missing header is a KeyError for [], a default for get(), [] for getlist()."""
-    headers = Headers.from_raw(RAW)
+    headers = Headers(raw=RAW)
     with pytest.raises(KeyError):
         headers["cookie"]
     assert headers.get("cookie") is None
@@ -439,7 +439,7 @@ def test_headers_missing_name() -> None:
 
 def test_headers_odd_keys_are_simply_absent() -> None:
     """A non-str or non-latin-1 key is not found rather than crashing the lookup."""
-    headers = Headers.from_raw(RAW)
+    headers = Headers(raw=RAW)
     not_a_str: Any = 5
     assert not_a_str not in headers
     assert "€" not in headers
@@ -450,7 +450,7 @@ def test_headers_odd_keys_are_simply_absent() -> None:
 
 def test_headers_values_are_latin1_text() -> None:
     """Raw bytes are decoded as latin-1, so every byte value round-trips."""
-    headers = Headers.from_raw([(b"x", bytes(range(32, 256)))])
+    headers = Headers(raw=[(b"x", bytes(range(32, 256)))])
     assert headers["x"] == bytes(range(32, 256)).decode("latin-1")
 
 
@@ -464,22 +464,22 @@ def test_headers_from_mapping_lowercases_names() -> None:
 
 def test_headers_from_headers_keeps_repeats() -> None:
     """Headers(other_headers) copies every pair."""
-    headers = Headers.from_raw(RAW)
+    headers = Headers(raw=RAW)
     assert Headers(headers).raw == headers.raw
 
 
 def test_headers_from_raw_lowercases_names() -> None:
     """A non-conforming server's upper-case names are still found."""
-    headers = Headers.from_raw([(b"X-Up", b"1")])
+    headers = Headers(raw=[(b"X-Up", b"1")])
     assert headers.raw == [(b"x-up", b"1")]
     assert headers["x-up"] == "1"
 
 
 def test_headers_from_scope_reads_scope_headers() -> None:
     """from_scope reads scope["headers"], and treats a missing key as no headers."""
-    assert Headers.from_scope({"headers": RAW}) == Headers.from_raw(RAW)
-    assert Headers.from_scope({"headers": iter(RAW)}) == Headers.from_raw(RAW)
-    assert len(Headers.from_scope({})) == 0
+    assert Headers(scope={"headers": RAW}) == Headers(raw=RAW)
+    assert Headers(scope={"headers": iter(RAW)}) == Headers(raw=RAW)
+    assert len(Headers(scope={})) == 0
 
 
 @pytest.mark.parametrize(
@@ -498,7 +498,7 @@ def test_headers_from_scope_reads_scope_headers() -> None:
 def test_headers_from_raw_rejects_non_byte_pairs(bad: Any) -> None:
     """Anything but (bytes, bytes) pairs is a TypeError."""
     with pytest.raises(TypeError):
-        Headers.from_raw(bad)
+        Headers(raw=bad)
 
 
 @pytest.mark.parametrize(
@@ -524,28 +524,28 @@ def test_headers_from_mapping_rejects_bad_input(bad: Any, error: type[Exception]
 
 def test_headers_equality_ignores_order_but_not_values() -> None:
     """Headers are equal for the same pairs in any order; hashes agree."""
-    a = Headers.from_raw([(b"a", b"1"), (b"b", b"2")])
-    b = Headers.from_raw([(b"b", b"2"), (b"a", b"1")])
+    a = Headers(raw=[(b"a", b"1"), (b"b", b"2")])
+    b = Headers(raw=[(b"b", b"2"), (b"a", b"1")])
     assert a == b
     assert hash(a) == hash(b)
-    assert a != Headers.from_raw([(b"a", b"1"), (b"b", b"3")])
-    assert a != Headers.from_raw([(b"a", b"1")])
+    assert a != Headers(raw=[(b"a", b"1"), (b"b", b"3")])
+    assert a != Headers(raw=[(b"a", b"1")])
     assert a != {"a": "1", "b": "2"}
 
 
 def test_headers_repr_round_trips() -> None:
-    """repr() is Headers({...}) or, with repeats, Headers.from_raw([...]); both eval back."""
+    """repr() is Headers({...}) or, with repeats, Headers(raw=[...]); both eval back."""
     unique = Headers({"a": "1"})
     assert repr(unique) == "Headers({'a': '1'})"
-    repeated = Headers.from_raw(RAW)
-    assert repr(repeated).startswith("Headers.from_raw([")
+    repeated = Headers(raw=RAW)
+    assert repr(repeated).startswith("Headers(raw=[")
     for headers in (unique, repeated):
         assert eval(repr(headers), {"Headers": Headers}) == headers
 
 
 def test_headers_are_immutable() -> None:
     """No item assignment, no attribute assignment, and raw is a copy."""
-    headers = Headers.from_raw(RAW)
+    headers = Headers(raw=RAW)
     with pytest.raises(TypeError):
         headers["x"] = "y"  # type: ignore[index]
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
@@ -556,7 +556,7 @@ def test_headers_are_immutable() -> None:
 
 def test_headers_pickle_round_trips() -> None:
     """Headers survive pickling."""
-    headers = Headers.from_raw(RAW)
+    headers = Headers(raw=RAW)
     assert pickle.loads(pickle.dumps(headers)) == headers
 
 
@@ -571,7 +571,7 @@ STARLETTE_HEADER_INPUTS = [
 @pytest.mark.parametrize("raw", STARLETTE_HEADER_INPUTS)
 def test_headers_match_starlette(raw: list[tuple[bytes, bytes]]) -> None:
     """Every read operation agrees with Starlette's Headers for the same raw pairs."""
-    ours = Headers.from_raw(raw)
+    ours = Headers(raw=raw)
     theirs = sd.Headers(raw=list(raw))
     assert ours.keys() == theirs.keys()
     assert ours.values() == theirs.values()
@@ -867,3 +867,45 @@ def test_parse_cookies_matches_starlette(header: str, expected: dict[str, str]) 
 def test_parse_cookies_matches_starlette_on_arbitrary_headers(header: str) -> None:
     """For any header built from the awkward characters, the result matches Starlette."""
     assert parse_cookies(header) == starlette_cookie_parser(header)
+
+
+# --------------------------------------------------------------------------------------------
+# Starlette's constructors
+# --------------------------------------------------------------------------------------------
+
+
+def test_headers_and_url_take_starlettes_keyword_constructors() -> None:
+    """Headers(raw=...), Headers(scope=...), URL(scope=...) and URL(**components) build what
+    Starlette's do on the same input; from_raw and from_scope are the same constructors."""
+    scope = ws_scope(headers=[(b"host", b"example.org:8000"), (b"x-tag", b"a")])
+    assert Headers(scope=scope) == Headers.from_scope(scope) == Headers(raw=scope["headers"])
+    assert Headers(raw=scope["headers"]).items() == sd.Headers(raw=scope["headers"]).items()
+    assert Headers(scope=scope).raw == sd.Headers(scope=dict(scope)).raw
+    assert URL(scope=scope) == URL.from_scope(scope) == str(sd.URL(scope=scope))
+    components = {"scheme": "wss", "netloc": "example.org", "path": "/chat", "query": "a=1"}
+    assert URL(**components) == str(sd.URL(**components)) == "wss://example.org/chat?a=1"
+    assert type(URL(**components)) is URL
+    assert QueryParams("a=1", b="2", c=3).multi_items() == (
+        sd.QueryParams("a=1", b="2", c=3).multi_items()
+    )
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: Headers({"a": "1"}, raw=[(b"a", b"1")]),
+        lambda: Headers(raw=[], scope={"headers": []}),
+        lambda: URL("ws://x/", scope=ws_scope()),
+        lambda: URL("ws://x/", path="/y"),
+        lambda: URL(scope=ws_scope(), path="/y"),
+    ],
+)
+def test_constructors_refuse_two_sources_with_a_type_error(build: Any) -> None:
+    """Starlette fails an assert (gone under python -O); trio_ws raises TypeError."""
+    with pytest.raises(TypeError, match="takes one of"):
+        build()
+
+
+def test_url_from_unknown_components_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="unexpected field names"):
+        URL(shceme="ws")  # type: ignore[call-arg]

@@ -84,8 +84,8 @@ async def test_json_response_is_compact_utf8(scope_type: str, prefix: str) -> No
     )
     expected = '{"error":"forbidden","who":"Zoë","n":[1,2]}'.encode()
     assert body == {"type": f"{prefix}http.response.body", "body": expected, "more_body": False}
-    assert Headers.from_raw(start["headers"])["content-type"] == "application/json"
-    assert Headers.from_raw(start["headers"])["content-length"] == str(len(expected))
+    assert Headers(raw=start["headers"])["content-type"] == "application/json"
+    assert Headers(raw=start["headers"])["content-length"] == str(len(expected))
     assert start["status"] == 200
 
 

@@ -38,7 +38,7 @@ def adopt(websocket: Any, *, options: ConnectionOptions | None = None) -> WebSoc
     The new object uses the same scope and ASGI ``receive``/``send`` and starts in the same
     states: accepted or not, its ``websocket.connect`` already consumed or not. From then on
     use only the returned object (the Starlette one would read the same messages), with all
-    of trio_ws's semantics, structured mode included::
+    of trio_ws's semantics, structured mode included:
 
         @app.websocket("/rooms/{room}")
         async def room(websocket: fastapi.WebSocket, user=Depends(current_user)):

@@ -118,7 +118,7 @@ class Response:
             if media_type.startswith("text/") and "charset=" not in media_type.lower():
                 media_type = f"{media_type}; charset={self.charset}"
             raw.append((b"content-type", media_type.encode("latin-1")))
-        return Headers.from_raw(raw)
+        return Headers(raw=raw)
 
     @property
     def raw_headers(self) -> list[tuple[bytes, bytes]]:

@@ -30,6 +30,7 @@ class ScopeView(Mapping[str, Any]):
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
         self._url: URL | None = None
+        self._base_url: URL | None = None
         self._headers: Headers | None = None
         self._query_params: QueryParams | None = None
         self._cookies: dict[str, str] | None = None
@@ -53,21 +54,28 @@ class ScopeView(Mapping[str, Any]):
     def url(self) -> URL:
         """The full URL of the request, a ``str`` subclass with parsed components."""
         if self._url is None:
-            self._url = URL.from_scope(self.scope)
+            self._url = URL(scope=self.scope)
         return self._url
 
     @property
     def base_url(self) -> URL:
-        """The URL of the application's root: scheme and host plus ``root_path``, no query."""
-        root_path = self.scope.get("root_path", "")
-        path = root_path if root_path.endswith("/") else root_path + "/"
-        return self.url.replace(path=path, query="", fragment="")
+        """The URL of the application's root: scheme and host plus the root path, no query.
+
+        The root path is ``scope["app_root_path"]`` (set by Starlette's ``Mount``, so that
+        it is the top-level application's root) or else ``scope["root_path"]``, as in
+        Starlette.
+        """
+        if self._base_url is None:
+            root_path = self.scope.get("app_root_path", self.scope.get("root_path", ""))
+            path = root_path if root_path.endswith("/") else root_path + "/"
+            self._base_url = URL(scope={**self.scope, "path": path, "query_string": b""})
+        return self._base_url
 
     @property
     def headers(self) -> Headers:
         """The request headers: an immutable, case-insensitive multi-dict."""
         if self._headers is None:
-            self._headers = Headers.from_scope(self.scope)
+            self._headers = Headers(scope=self.scope)
         return self._headers
 
     @property
@@ -85,9 +93,13 @@ class ScopeView(Mapping[str, Any]):
 
     @property
     def cookies(self) -> dict[str, str]:
-        """The cookies the client sent, parsed from the ``Cookie`` header."""
+        """The cookies the client sent, from every ``Cookie`` header in order (HTTP/2 clients
+        may split them over several); a later value of a name wins."""
         if self._cookies is None:
-            self._cookies = parse_cookies(self.headers.get("cookie", ""))
+            cookies: dict[str, str] = {}
+            for header in self.headers.getlist("cookie"):
+                cookies.update(parse_cookies(header))
+            self._cookies = cookies
         return self._cookies
 
     @property

@@ -614,8 +614,6 @@ class WebSocket(ScopeView):
     def cancel_on_disconnect(self) -> contextlib.AbstractContextManager[trio.CancelScope]:
         """A cancel scope that is cancelled when the connection ends.
 
-        ::
-
             with ws.cancel_on_disconnect() as scope:
                 await some_long_wait()
             if scope.cancelled_caught:

@@ -15,6 +15,12 @@ def test_all_lists_the_documented_names() -> None:
         "ConnectionRejected",
         "AppProtocolError",
         "serve_app",
+        "lifespan",
+        "LifespanApp",
+        "LifespanError",
+        "LifespanStartupFailed",
+        "LifespanShutdownFailed",
+        "LifespanNotSupported",
     }
     for name in trio_ws.testing.__all__:
         assert hasattr(trio_ws.testing, name)

@@ -1,13 +1,14 @@
 """Small immutable value types describing a connection: URL, headers, query, client address.
 
-They follow the behaviour of Starlette's classes of the same names, so that code written
-against ``starlette.websockets.WebSocket`` (``websocket.url.path``,
-``websocket.headers["host"]``, ``websocket.query_params.getlist("tag")``, ...) keeps working.
-Starlette is not imported: everything here is written for trio_ws, on the standard library
-and attrs only.
+What a `WebSocket` exposes of its request (``websocket.url.path``, ``websocket.headers["host"]``,
+``websocket.query_params.getlist("tag")``, ...) answers as Starlette's classes of the same
+names do, and the constructors take Starlette's arguments (``Headers(raw=...)``,
+``URL(scope=...)``). Starlette is not imported: these are written for trio_ws on the standard
+library and attrs, so that Starlette stays an optional extra. tests/test_views_match_starlette.py
+compares them with Starlette's on generated scopes.
 
-Where the behaviour deliberately differs from Starlette 1.10, the docstring of the name
-concerned says so under **Differences from Starlette**.
+Every deliberate difference is listed in docs/starlette-differences.md ("Request views"), and
+in the docstring of the name concerned under **Differences from Starlette**.
 """
 
 from __future__ import annotations

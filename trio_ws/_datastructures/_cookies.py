@@ -34,7 +34,7 @@ def parse_cookies(header_value: str) -> dict[str, str]:
     - a value in double quotes is unquoted (``\\"`` and ``\\ooo`` octal escapes undone);
     - when a name repeats, the later value wins.
 
-    Example::
+    Example:
 
         parse_cookies('session=abc; theme="dark mode"; session=def')
         # {'session': 'def', 'theme': 'dark mode'}

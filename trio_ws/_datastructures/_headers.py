@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING
 
 import attrs
 
 if TYPE_CHECKING:
     from .._types import Scope
-
-_T = TypeVar("_T")
 
 __all__ = ["Headers"]
 
@@ -39,6 +37,22 @@ def _encode_header_text(what: str, text: object) -> bytes:
     return encoded
 
 
+def _raw_pairs(raw: Iterable[tuple[bytes, bytes]]) -> tuple[tuple[bytes, bytes], ...]:
+    """``raw`` as a tuple of ``(name, value)`` byte pairs with lower-case names."""
+    if isinstance(raw, (str, bytes, Mapping)) or not isinstance(raw, Iterable):
+        raise TypeError(f"Headers(raw=...) takes (bytes, bytes) pairs, not {type(raw).__name__}")
+    pairs: list[tuple[bytes, bytes]] = []
+    for pair in raw:
+        try:
+            name, value = pair
+        except (TypeError, ValueError):
+            raise TypeError(f"header {pair!r} is not a (name, value) pair") from None
+        if type(name) is not bytes or type(value) is not bytes:
+            raise TypeError(f"header {pair!r} is not a pair of bytes")
+        pairs.append((name.lower(), value))
+    return tuple(pairs)
+
+
 @attrs.frozen(init=False, eq=False, repr=False)
 class Headers(Mapping[str, str]):
     """Immutable, case-insensitive HTTP headers that may repeat.
@@ -52,75 +66,66 @@ class Headers(Mapping[str, str]):
       repeats included, in order (Starlette's behaviour, unlike a ``dict``);
     - two ``Headers`` are equal when they hold the same pairs in any order.
 
-    Build one with ``Headers({"name": "value"})``, `from_raw` or `from_scope`.
+    Build one as with Starlette: ``Headers({"name": "value"})``, ``Headers(raw=pairs)`` or
+    ``Headers(scope=scope)``.
 
-    **Differences from Starlette:** Starlette's ``Headers(raw=...)`` and
-    ``Headers(scope=...)`` keyword arguments are the named constructors `from_raw`
-    and `from_scope`; there is no ``mutablecopy()``; ``Headers`` are hashable; bad
-    input raises `TypeError` or `ValueError`.
+    **Differences from Starlette** (docs/starlette-differences.md): read-only, so there is no
+    ``mutablecopy()`` (build new headers with ``Headers(raw=[*headers.raw, pair])``); the
+    pairs are copied, never shared with the list or scope they came from; names given as
+    ``raw`` are lower-cased; ``Headers`` are hashable; bad input raises `TypeError` or
+    `ValueError` instead of failing an ``assert``.
     """
 
     _raw: tuple[tuple[bytes, bytes], ...]
 
-    def __init__(self, headers: Mapping[str, str] | None = None) -> None:
-        """Headers from a mapping of ``str`` names to ``str`` values.
+    def __init__(
+        self,
+        headers: Mapping[str, str] | None = None,
+        raw: Iterable[tuple[bytes, bytes]] | None = None,
+        scope: Scope | None = None,
+    ) -> None:
+        """Headers from one of: a mapping of ``str`` to ``str``, ``(bytes, bytes)`` pairs as
+        ASGI has them (``raw``), or an ASGI scope's ``headers`` (none if it has no such key).
 
-        Names are lower-cased. Repeated names can only come from a mapping whose ``items()``
-        repeats them (such as another `Headers`); otherwise use `from_raw`.
+        Names are lower-cased. Repeated names come from ``raw``, a scope, or a mapping whose
+        ``items()`` repeats them (such as another `Headers`).
 
         Raises:
-          TypeError: ``headers`` is not a mapping, or a name or value is not a ``str``.
+          TypeError: more than one source is given; ``headers`` is not a mapping of ``str`` to
+            ``str``; ``raw`` (or ``scope["headers"]``) is not an iterable of pairs of bytes.
           ValueError: a name or value is not latin-1, or contains CR, LF or NUL.
         """
-        if headers is None:
-            raw: tuple[tuple[bytes, bytes], ...] = ()
+        sources = {"headers": headers, "raw": raw, "scope": scope}
+        given = [name for name, value in sources.items() if value is not None]
+        if len(given) > 1:
+            raise TypeError(f"Headers() takes one of headers, raw or scope, not {given}")
+        if scope is not None:
+            raw = scope.get("headers", ())
+        if raw is not None:
+            pairs = _raw_pairs(raw)
+        elif headers is None:
+            pairs = ()
         elif not isinstance(headers, Mapping):
             raise TypeError(
                 f"Headers() takes a mapping of str to str, not {type(headers).__name__}; "
-                "use Headers.from_raw() for a list of (bytes, bytes) pairs"
+                "use Headers(raw=...) for a list of (bytes, bytes) pairs"
             )
         else:
-            raw = tuple(
+            pairs = tuple(
                 (_encode_header_text("name", name).lower(), _encode_header_text("value", value))
                 for name, value in headers.items()
             )
-        self.__attrs_init__(raw)
+        self.__attrs_init__(pairs)
 
     @classmethod
     def from_raw(cls, raw: Iterable[tuple[bytes, bytes]]) -> Headers:
-        """Headers from ASGI-style ``(name, value)`` byte pairs, e.g. ``scope["headers"]``.
-
-        Names are lower-cased (ASGI servers already send them so). Values are kept as given.
-
-        Raises:
-          TypeError: ``raw`` is not an iterable of pairs of ``bytes``.
-        """
-        if isinstance(raw, (str, bytes, Mapping)):
-            raise TypeError(
-                f"Headers.from_raw() takes an iterable of (bytes, bytes) pairs, "
-                f"not {type(raw).__name__}"
-            )
-        pairs: list[tuple[bytes, bytes]] = []
-        for pair in raw:
-            try:
-                name, value = pair
-            except (TypeError, ValueError):
-                raise TypeError(f"header {pair!r} is not a (name, value) pair") from None
-            if type(name) is not bytes or type(value) is not bytes:
-                raise TypeError(f"header {pair!r} is not a pair of bytes")
-            pairs.append((name.lower(), value))
-        headers = cls.__new__(cls)
-        headers.__attrs_init__(tuple(pairs))
-        return headers
+        """The same as ``Headers(raw=raw)``."""
+        return cls(raw=raw)
 
     @classmethod
     def from_scope(cls, scope: Scope) -> Headers:
-        """The request headers of an ASGI scope (``scope["headers"]``; none if it is missing).
-
-        Raises:
-          TypeError: ``scope["headers"]`` is not an iterable of pairs of ``bytes``.
-        """
-        return cls.from_raw(scope.get("headers", ()))
+        """The same as ``Headers(scope=scope)``."""
+        return cls(scope=scope)
 
     @property
     def raw(self) -> list[tuple[bytes, bytes]]:
@@ -145,22 +150,8 @@ class Headers(Mapping[str, str]):
         wanted = _header_key(key)
         return [value.decode("latin-1") for name, value in self._raw if name == wanted]
 
-    @overload
-    def get(self, key: str, /) -> str | None: ...
-
-    @overload
-    def get(self, key: str, /, default: str | _T) -> str | _T: ...
-
-    def get(self, key: str, /, default: Any = None) -> Any:
-        """The first value of the header ``key`` (any case), or ``default``."""
-        wanted = _header_key(key)
-        for name, value in self._raw:
-            if name == wanted:
-                return value.decode("latin-1")
-        return default
-
     def __getitem__(self, key: str) -> str:
-        """The first value of the header ``key`` (any case).
+        """The first value of the header ``key`` (any case). ``get`` and ``in`` use this.
 
         Raises:
           KeyError: there is no such header.
@@ -170,11 +161,6 @@ class Headers(Mapping[str, str]):
             if name == wanted:
                 return value.decode("latin-1")
         raise KeyError(key)
-
-    def __contains__(self, key: object) -> bool:
-        """Whether a header named ``key`` (any case) is present."""
-        wanted = _header_key(key)
-        return any(name == wanted for name, _ in self._raw)
 
     def __iter__(self) -> Iterator[str]:
         """Iterate over every header name, repeats included."""
@@ -195,13 +181,8 @@ class Headers(Mapping[str, str]):
         return hash(tuple(sorted(self._raw)))
 
     def __repr__(self) -> str:
-        """``Headers({...})``, or ``Headers.from_raw([...])`` when a name repeats."""
+        """``Headers({...})``, or ``Headers(raw=[...])`` when a name repeats."""
         as_dict = dict(self.items())
         if len(as_dict) == len(self._raw):
             return f"{type(self).__name__}({as_dict!r})"
-        return f"{type(self).__name__}.from_raw({list(self._raw)!r})"
-
-
-# --------------------------------------------------------------------------------------------
-# QueryParams
-# --------------------------------------------------------------------------------------------
+        return f"{type(self).__name__}(raw={list(self._raw)!r})"

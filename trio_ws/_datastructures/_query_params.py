@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, TypeVar, overload
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import attrs
-
-_T = TypeVar("_T")
 
 __all__ = ["QueryParams"]
 
@@ -61,24 +59,28 @@ class QueryParams(Mapping[str, str]):
 
     **Differences from Starlette:** raw ``bytes`` that are valid UTF-8 are decoded as UTF-8
     (Starlette decodes bytes as latin-1, turning a raw ``é`` into ``Ã©``); other bytes are
-    read as latin-1. Keyword arguments are not accepted. ``QueryParams`` are hashable.
+    read as latin-1. ``QueryParams`` are hashable.
     """
 
     _list: tuple[tuple[str, str], ...]
     _dict: dict[str, str]
 
     def __init__(
-        self, query: str | bytes | Mapping[str, Any] | Iterable[tuple[str, Any]] = ""
+        self,
+        query: str | bytes | Mapping[str, Any] | Iterable[tuple[str, Any]] = "",
+        **params: Any,
     ) -> None:
-        """Parse a query string, or take the pairs of a mapping or an iterable of pairs.
+        """Parse a query string, or take the pairs of a mapping or an iterable of pairs;
+        keyword arguments add pairs after those (as in Starlette).
 
         A query string is ``str`` or ``bytes``, without the leading ``?``. Keys and values
-        given as a mapping or pairs are converted with ``str()``, as Starlette does.
+        given as a mapping, pairs or keywords are converted with ``str()``, as Starlette does.
 
         Raises:
           TypeError: ``query`` is none of the accepted types, or an item is not a pair.
         """
         pairs = _query_pairs(query)
+        pairs.extend((key, str(value)) for key, value in params.items())
         self.__attrs_init__(tuple(pairs), dict(pairs))
 
     def getlist(self, key: str) -> list[str]:
@@ -89,27 +91,13 @@ class QueryParams(Mapping[str, str]):
         """Every ``(key, value)`` pair, repeats included, in order."""
         return list(self._list)
 
-    @overload
-    def get(self, key: str, /) -> str | None: ...
-
-    @overload
-    def get(self, key: str, /, default: str | _T) -> str | _T: ...
-
-    def get(self, key: str, /, default: Any = None) -> Any:
-        """The last value of ``key``, or ``default``."""
-        return self._dict.get(key, default)
-
     def __getitem__(self, key: str) -> str:
-        """The last value of ``key``.
+        """The last value of ``key``. ``get`` and ``in`` use this.
 
         Raises:
           KeyError: ``key`` is absent.
         """
         return self._dict[key]
-
-    def __contains__(self, key: object) -> bool:
-        """Whether ``key`` appears at least once."""
-        return key in self._dict
 
     def __iter__(self) -> Iterator[str]:
         """Iterate over the distinct keys, in order of first appearance."""
@@ -139,8 +127,3 @@ class QueryParams(Mapping[str, str]):
     def __repr__(self) -> str:
         """``QueryParams('a=1&b=2')``."""
         return f"{type(self).__name__}({str(self)!r})"
-
-
-# --------------------------------------------------------------------------------------------
-# State
-# --------------------------------------------------------------------------------------------

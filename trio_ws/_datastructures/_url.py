@@ -113,6 +113,38 @@ def _decode_query_string(query_string: bytes) -> str:
         return quote_from_bytes(query_string, safe=_QUERY_SAFE_PUNCTUATION)
 
 
+def _url_of_scope(scope: Scope) -> str:
+    """The text of `URL.from_scope`'s URL (its docstring has the rules)."""
+    default_scheme = "ws" if scope.get("type") == "websocket" else "http"
+    scheme: str = scope.get("scheme") or default_scheme
+    path: str = scope["path"]
+    path = path.replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+    query = _decode_query_string(scope.get("query_string", b""))
+
+    netloc: str | None = None
+    for name, value in scope.get("headers", ()):
+        if name == b"host":
+            netloc = _authority_from_host_header(value.decode("latin-1"))
+            break
+    if netloc is None:
+        server = scope.get("server")
+        if server is not None:
+            host, port = server
+            if ":" in host and not host.startswith("["):
+                host = f"[{host}]"
+            if port is None or port == _DEFAULT_PORTS.get(scheme):
+                netloc = host
+            else:
+                netloc = f"{host}:{port}"
+
+    if netloc is not None:
+        return urlunsplit((scheme, netloc, path, query, ""))
+    if path.startswith("//"):
+        # Without an authority, "//x" would be read back as the host "x".
+        path = "/%2F" + path[2:]
+    return f"{path}?{query}" if query else path
+
+
 class URL(str):
     """An absolute or relative URL: a `str` with its components as properties.
 
@@ -120,7 +152,7 @@ class URL(str):
     can be passed anywhere a ``str`` is expected and serialises to JSON as a string. It is
     immutable: `replace` returns a new ``URL``.
 
-    Example::
+    Example:
 
         url = URL("wss://example.org:8443/chat?room=1")
         url.scheme, url.hostname, url.port, url.path, url.query
@@ -130,23 +162,53 @@ class URL(str):
     Properties that take the URL apart use `urllib.parse.urlsplit`; `port`
     raises `ValueError` if the port is not a number in 0-65535, as ``urlsplit`` does.
 
-    **Differences from Starlette:** Starlette's ``URL`` is not a ``str`` subclass (it compares
-    equal to strings through ``__eq__``), and builds itself from a scope with
-    ``URL(scope=scope)``; here that is `URL.from_scope`. ``URL.replace`` with positional
-    arguments is `str.replace` and returns a plain ``str``.
+    Build one as with Starlette: ``URL("ws://host/path")``, ``URL(scope=scope)`` (the URL an
+    ASGI connection was made to, see `from_scope`) or ``URL(scheme="ws", netloc="host",
+    path="/")`` (the components of `replace`).
+
+    **Differences from Starlette** (docs/starlette-differences.md): Starlette's ``URL`` is
+    not a ``str`` subclass (it compares equal to strings through ``__eq__``);
+    ``URL.replace`` with positional arguments is `str.replace` and returns a plain ``str``;
+    bad arguments raise `TypeError` instead of failing an ``assert``.
     """
 
     __slots__ = ()
 
-    def __new__(cls, url: str = "") -> Self:
-        """Wrap the string ``url``; nothing is validated or normalised."""
+    def __new__(
+        cls, url: str = "", scope: Scope | None = None, **components: Unpack[URLComponents]
+    ) -> Self:
+        """Wrap the string ``url`` (nothing is validated or normalised), or build the URL of
+        an ASGI ``scope``, or one from ``components``.
+
+        Raises:
+          TypeError: ``url`` is not a ``str``, or more than one of ``url``, ``scope`` and
+            ``components`` is given.
+          KeyError: ``scope`` has no ``"path"``.
+          ValueError: an unknown component name.
+        """
         if not isinstance(url, str):
             raise TypeError(f"URL() takes a str, not {type(url).__name__}")
+        given = [
+            name
+            for name, present in (
+                ("url", url != ""),
+                ("scope", scope is not None),
+                ("components", bool(components)),
+            )
+            if present
+        ]
+        if len(given) > 1:
+            raise TypeError(f"URL() takes one of url, scope or components, not {given}")
+        if scope is not None:
+            url = _url_of_scope(scope)
+        elif components:
+            url = URL("").replace(**components)
         return super().__new__(cls, url)
 
     @classmethod
     def from_scope(cls, scope: Scope) -> Self:
-        """Build the URL that an ASGI ``websocket`` (or ``http``) connection was made to.
+        """The same as ``URL(scope=scope)``: the URL an ASGI ``websocket`` (or ``http``)
+        connection was made to.
 
         The result matches ``starlette.datastructures.URL(scope=scope)``:
 
@@ -172,34 +234,7 @@ class URL(str):
         Raises:
           KeyError: the scope has no ``"path"``.
         """
-        default_scheme = "ws" if scope.get("type") == "websocket" else "http"
-        scheme: str = scope.get("scheme") or default_scheme
-        path: str = scope["path"]
-        path = path.replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
-        query = _decode_query_string(scope.get("query_string", b""))
-
-        netloc: str | None = None
-        for name, value in scope.get("headers", ()):
-            if name == b"host":
-                netloc = _authority_from_host_header(value.decode("latin-1"))
-                break
-        if netloc is None:
-            server = scope.get("server")
-            if server is not None:
-                host, port = server
-                if ":" in host and not host.startswith("["):
-                    host = f"[{host}]"
-                if port is None or port == _DEFAULT_PORTS.get(scheme):
-                    netloc = host
-                else:
-                    netloc = f"{host}:{port}"
-
-        if netloc is not None:
-            return cls(urlunsplit((scheme, netloc, path, query, "")))
-        if path.startswith("//"):
-            # Without an authority, "//x" would be read back as the host "x".
-            path = "/%2F" + path[2:]
-        return cls(f"{path}?{query}" if query else path)
+        return cls(scope=scope)
 
     # -- components ---------------------------------------------------------------------------
 
@@ -336,8 +371,3 @@ class URL(str):
         """``URL('...')``, with any password shown as ``********``."""
         shown = self.replace(password="********") if self.password else self
         return f"{type(self).__name__}({str(shown)!r})"
-
-
-# --------------------------------------------------------------------------------------------
-# Headers
-# --------------------------------------------------------------------------------------------

@@ -20,11 +20,6 @@ class Address(NamedTuple):
     port: int
 
 
-# --------------------------------------------------------------------------------------------
-# URL
-# --------------------------------------------------------------------------------------------
-
-
 class State:
     """A bag of attributes for application data: ``state.user = user``, then ``state.user``.
 
@@ -111,9 +106,5 @@ class State:
         """``State({...})``."""
         return f"{type(self).__name__}({self._state!r})"
 
-
-# --------------------------------------------------------------------------------------------
-# Cookies
-# --------------------------------------------------------------------------------------------
 
 # An RFC 2109 quoted-string escape: three octal digits, or a backslash before any character.

@@ -63,8 +63,6 @@ def _make_backend(url: str, hub: Hub, history: int, connect_timeout: float) -> B
 class Broadcast:
     """Publish/subscribe channels, in this process or across processes through Redis.
 
-    ::
-
         async with trio_ws.Broadcast("redis://localhost:6379") as broadcast:
             async with broadcast.subscribe("room") as subscriber:
                 await broadcast.publish("room", "hello")
@@ -337,7 +335,7 @@ class Broadcast:
             is older than the history): a ``str`` or ``bytes`` message, or ``None`` to send
             nothing. By default gaps are skipped (they are in the subscriber's ``gaps``).
 
-        Typical use, one task per socket::
+        Typical use, one task per socket:
 
             async def handler(ws):
                 await ws.accept()
@@ -372,7 +370,7 @@ class Broadcast:
     ) -> contextlib.AbstractAsyncContextManager[Presence]:
         """Announce ``key`` in ``channel`` for the duration of the block (presence).
 
-        ::
+        A typical block:
 
             async with broadcast.track("room", user_id, {"name": name}) as presence:
                 members = presence.list()     # {key: [meta, ...]}, this one included

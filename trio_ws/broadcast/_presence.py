@@ -72,7 +72,7 @@ def presence_channel(channel: str) -> str:
 class Presence:
     """One `Broadcast.track` block: this connection's entry, and the channel's members.
 
-    ::
+    A typical block:
 
         async with broadcast.track("room", "ann", {"device": "phone"}) as presence:
             print(presence.list())          # {"ann": [{"device": "phone"}], "bob": [...]}
@@ -134,7 +134,7 @@ class Presence:
         """
         return self._hub.replica.members()
 
-    def diffs(self) -> DiffQueue:
+    def diffs(self) -> AsyncIterator[PresenceDiff]:
         """An async iterator of the `PresenceDiff`s after the `list` the block began with.
 
         One task iterates it; it ends when the block or the broadcast ends. See

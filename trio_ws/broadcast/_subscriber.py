@@ -64,7 +64,7 @@ class SubscriberStatistics:
 class Subscriber:
     """One subscription to a channel; an async iterator of `BroadcastEvent`.
 
-    Made by `Broadcast.subscribe`; iterate it inside that block::
+    Made by `Broadcast.subscribe`; iterate it inside that block:
 
         async with broadcast.subscribe("room") as subscriber:
             async for event in subscriber:

@@ -39,6 +39,12 @@ from ._connect import connect as connect
 from ._exceptions import AppProtocolError as AppProtocolError
 from ._exceptions import ConnectionClosed as ConnectionClosed
 from ._exceptions import ConnectionRejected as ConnectionRejected
+from ._lifespan import LifespanApp as LifespanApp
+from ._lifespan import LifespanError as LifespanError
+from ._lifespan import LifespanNotSupported as LifespanNotSupported
+from ._lifespan import LifespanShutdownFailed as LifespanShutdownFailed
+from ._lifespan import LifespanStartupFailed as LifespanStartupFailed
+from ._lifespan import lifespan as lifespan
 from ._scope import SpecVersion as SpecVersion
 from ._server import serve_app as serve_app
 
@@ -47,12 +53,19 @@ __all__ = [
     "connect",
     "WebSocketTestClient",
     "SpecVersion",
+    # the application's lifespan
+    "lifespan",
+    "LifespanApp",
     # real servers
     "serve_app",
     # exceptions
     "ConnectionClosed",
     "ConnectionRejected",
     "AppProtocolError",
+    "LifespanError",
+    "LifespanStartupFailed",
+    "LifespanShutdownFailed",
+    "LifespanNotSupported",
 ]
 
 

@@ -42,7 +42,7 @@ async def connect(
     """Connect to ``app`` in memory and yield the client once the app has accepted.
 
     The app runs in a nursery owned by this context manager and talks to the client over trio
-    memory channels: no threads, no sockets, and deterministic under ``autojump_clock``::
+    memory channels: no threads, no sockets, and deterministic under ``autojump_clock``:
 
         async with trio_ws.testing.connect(app, "/chat?room=1", subprotocols=["chat"]) as ws:
             await ws.send_text("hi")
