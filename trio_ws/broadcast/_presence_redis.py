@@ -1,6 +1,7 @@
 """``RedisPresenceStore``: the presence table of a channel in Redis, changed by one Lua script.
 
-Three keys per channel, all with the channel as their hash tag (one slot on a cluster)::
+Three keys per channel, all with the channel as their hash tag (one slot on a cluster; a
+channel with braces in its name is tagged by its SHA-1 instead)::
 
     trio_ws:presence:{<channel>}:members   hash   ref -> "<join version> <[key, meta] JSON>"
     trio_ws:presence:{<channel>}:expiry    zset   ref -> expiry time (ms, Redis' own clock)
@@ -15,6 +16,7 @@ Expiry uses Redis' clock (``TIME``), never the processes' clocks.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from typing import TYPE_CHECKING, Any, final
@@ -91,8 +93,15 @@ return {epoch, version, joins, leaves, missing, snapshot}
 
 
 def presence_keys(channel: str) -> list[str]:
-    """The three keys of ``channel``'s table (one hash slot: the channel is the hash tag)."""
-    base = f"trio_ws:presence:{{{channel}}}"
+    """The three keys of ``channel``'s table, in one hash slot.
+
+    The channel is the hash tag, so the keys sit in the channel's own slot; a channel with
+    braces in its name (which would cut the tag short, or empty it) is tagged by its digest.
+    """
+    tag = channel
+    if "{" in channel or "}" in channel:
+        tag = hashlib.sha1(channel.encode(), usedforsecurity=False).hexdigest()
+    base = f"trio_ws:presence:{{{tag}}}"
     return [base + ":members", base + ":expiry", base + ":clock"]
 
 
