@@ -78,6 +78,29 @@ async def test_one_key_from_two_connections_is_listed_with_both_metas(broadcast_
                 assert eve.list() == {"eve": [None]}  # nothing left of ann
 
 
+async def test_update_replaces_the_meta_with_a_leave_and_a_join(broadcast_url: str) -> None:
+    with trio.fail_after(10):
+        async with (
+            trio_ws.Broadcast(broadcast_url) as broadcast,
+            broadcast.track("p.update", "ann", {"status": "away"}) as ann,
+            broadcast.track("p.update", "bob") as bob,
+        ):
+            await ann.update({"status": "here"})
+            assert ann.meta == {"status": "here"}
+            diff = await next_diff(bob)
+            assert diff == PresenceDiff(
+                joins={"ann": [{"status": "here"}]}, leaves={"ann": [{"status": "away"}]}
+            )
+            assert bob.list() == {"ann": [{"status": "here"}], "bob": [None]}
+            await ann.update({"status": "here"})  # the same meta again: no diff
+            with pytest.raises(TypeError, match="JSON"):
+                await ann.update({"when": object()})
+            async with broadcast.track("p.update", "carl"):
+                assert (await next_diff(bob)).joins == {"carl": [None]}
+        with pytest.raises(RuntimeError, match="ended"):
+            await ann.update({})
+
+
 async def test_channels_are_apart(broadcast_url: str) -> None:
     with trio.fail_after(10):
         async with (
@@ -230,7 +253,11 @@ async def test_two_processes_see_the_same_list(redis_server: RedisServer) -> Non
                     joins={"bob": [{"worker": 2}]}, leaves={}
                 )
                 assert ann.list() == bob.list()
-            assert (await next_diff(ann)).leaves == {"bob": [{"worker": 2}]}
+                await bob.update({"worker": 2, "typing": True})
+                updated = await next_diff(ann)
+                assert updated.joins == {"bob": [{"worker": 2, "typing": True}]}
+                assert ann.list() == bob.list()
+            assert (await next_diff(ann)).leaves == {"bob": [{"worker": 2, "typing": True}]}
             assert ann.list() == {"ann": [{"worker": 1}]}
 
 
@@ -447,3 +474,11 @@ async def test_the_redis_store_works_on_a_cluster_in_the_channels_slot(
                 reply = await store.sync(channel, StoreRequest(remove=["r1"]))
                 assert [(m.key, m.version) for m in reply.leaves] == [("ann", 2)]
                 assert owner.command("EXISTS", presence_keys(channel)[0]).strip() == "0"
+
+
+def test_replica_reports_an_update_as_a_leave_and_a_join_and_a_bare_rejoin_as_nothing() -> None:
+    replica = Replica()
+    replica.apply_snapshot("e1", 1, [_m("a", 1)])
+    updated = Member("a", 2, "k", {"ref": "a", "status": "new"})
+    assert replica.apply("e1", [updated], []) == ([updated], [_m("a", 1)])
+    assert replica.apply("e1", [Member("a", 3, "k", updated.meta)], []) == ([], [])

@@ -146,8 +146,30 @@ class Presence:
         """The counters of the diff buffer (delivered, dropped, buffered, buffer, gaps)."""
         return self._queue.statistics()
 
-    def _upsert(self) -> Upsert:
-        return Upsert(self._ref, self._ttl / 2, self._payload)
+    async def update(self, meta: Any) -> None:
+        """Replace this connection's meta; every tracker of the channel gets a diff with the
+        old meta in ``leaves`` and the new one in ``joins`` (as Phoenix Presence does).
+
+        Raises:
+          TypeError: ``meta`` is not JSON-serialisable (nothing changed).
+          BroadcastUnavailable: Redis cannot be reached (the old meta may stay announced).
+          RuntimeError: the block has ended.
+
+        Cancellation:
+          If cancelled, the new meta may or may not have been stored; this process and the
+          others agree again at the next heartbeat.
+        """
+        try:
+            payload = encode_entry(self._key, meta)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"meta must be JSON-serialisable: {error}") from None
+        if self._left or self._ref not in self._hub.trackers:
+            raise RuntimeError("this presence's block has ended")
+        self._payload, self._meta = payload, json.loads(payload)[1]
+        await self._hub.change(self, join=True, rewrite=True)
+
+    def _upsert(self, *, rewrite: bool = False) -> Upsert:
+        return Upsert(self._ref, self._ttl / 2, self._payload, rewrite)
 
 
 @final
@@ -287,8 +309,10 @@ class _ChannelPresence:
                     with contextlib.suppress(BroadcastUnavailable):
                         await self.change(tracker, join=True)
 
-    async def change(self, tracker: Presence, *, join: bool) -> None:
-        """Add (``join``) or remove ``tracker``'s entry; apply and publish the change.
+    async def change(self, tracker: Presence, *, join: bool, rewrite: bool = False) -> None:
+        """Add (``join``; ``rewrite``: with its new payload) or remove ``tracker``'s entry.
+
+        The change is applied here and published to the other processes.
 
         Raises:
           BroadcastUnavailable: the store cannot be reached.
@@ -298,7 +322,7 @@ class _ChannelPresence:
                 if tracker._left:
                     return
                 request = StoreRequest(
-                    upsert=[tracker._upsert()], snapshot=self.replica.epoch is None
+                    upsert=[tracker._upsert(rewrite=rewrite)], snapshot=self.replica.epoch is None
                 )
                 reply = await self.store.sync(self.channel, request)
             else:

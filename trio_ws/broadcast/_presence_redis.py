@@ -48,7 +48,7 @@ end
 for _, u in ipairs(ops.u) do
   local ttl = tonumber(u[2])
   if ttl > longest then longest = ttl end
-  if redis.call('ZADD', expiry, now + ttl, u[1]) == 1 then
+  if redis.call('ZADD', expiry, now + ttl, u[1]) == 1 or u[4] == 1 then
     local entry = bump() .. ' ' .. u[3]
     redis.call('HSET', members, u[1], entry)
     joins[#joins + 1] = u[1]
@@ -136,7 +136,10 @@ class RedisPresenceStore:
 
     async def sync(self, channel: str, request: StoreRequest) -> StoreReply:
         ops = {
-            "u": [[item.ref, _millis(item.ttl), item.payload] for item in request.upsert],
+            "u": [
+                [item.ref, _millis(item.ttl), item.payload, 1 if item.rewrite else 0]
+                for item in request.upsert
+            ],
             "r": [[ref, _millis(ttl)] for ref, ttl in request.refresh],
             "d": list(request.remove),
             "s": 1 if request.snapshot else 0,

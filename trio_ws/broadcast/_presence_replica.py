@@ -31,6 +31,11 @@ if TYPE_CHECKING:
 __all__ = ["Replica"]
 
 
+def _changed(old: Member, new: Member) -> bool:
+    """Whether ``new`` shows something else than ``old`` (an update), not just a new version."""
+    return old.key != new.key or old.meta != new.meta
+
+
 @attrs.define
 class _Entry:
     version: int
@@ -87,13 +92,15 @@ class Replica:
             entry = self._entries.get(member.ref)
             if entry is not None and entry.version >= member.version:
                 continue
-            was_present = entry is not None and entry.present
             self._entries[member.ref] = _Entry(member.version, member, present)
-            if present and not was_present:
+            if (
+                entry is not None
+                and entry.present
+                and (not present or _changed(entry.member, member))
+            ):
+                gone.append(entry.member)  # a leave, or the old side of an update
+            if present and (entry is None or not entry.present or _changed(entry.member, member)):
                 appeared.append(member)
-            elif was_present and not present:
-                assert entry is not None
-                gone.append(entry.member)
         return appeared, gone
 
     def apply_snapshot(
@@ -119,7 +126,9 @@ class Replica:
             if entry is not None and not fresh and entry.version >= member.version:
                 continue  # a newer change of this ref (e.g. its leave) is known already
             self._entries[ref] = _Entry(member.version, member, True)
-            if entry is None or not entry.present:
+            if entry is not None and entry.present and _changed(entry.member, member):
+                gone.append(entry.member)  # updated meanwhile: the old side
+            if entry is None or not entry.present or _changed(entry.member, member):
                 appeared.append(member)
         self._floor = version
         return appeared, gone

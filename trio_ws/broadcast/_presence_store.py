@@ -50,11 +50,13 @@ class Member:
 
 @attrs.frozen
 class Upsert:
-    """Add ``ref`` (``payload`` is its ``[key, meta]`` JSON), or refresh it if present."""
+    """Add ``ref`` (``payload`` is its ``[key, meta]`` JSON), or refresh it if present;
+    ``rewrite`` also replaces a present entry's payload, at a new version (an update)."""
 
     ref: str
     ttl: float
     payload: str
+    rewrite: bool = False
 
 
 @attrs.frozen
@@ -134,7 +136,7 @@ class MemoryPresenceStore:
         leaves: list[Member] = []
         missing: list[str] = []
         for item in request.upsert:
-            if item.ref not in table.members:
+            if item.rewrite or item.ref not in table.members:
                 table.version += 1
                 member = decode_entry(item.ref, table.version, item.payload)
                 table.members[item.ref] = member
