@@ -482,3 +482,32 @@ def test_replica_reports_an_update_as_a_leave_and_a_join_and_a_bare_rejoin_as_no
     updated = Member("a", 2, "k", {"ref": "a", "status": "new"})
     assert replica.apply("e1", [updated], []) == ([updated], [_m("a", 1)])
     assert replica.apply("e1", [Member("a", 3, "k", updated.meta)], []) == ([], [])
+
+
+@coredis_leaks_streams_of_failed_connections
+@pytest.mark.usefixtures("_collect_garbage")
+async def test_trackers_waiting_for_a_failed_start_each_get_broadcast_unavailable(
+    own_redis_server: RedisServer,
+) -> None:
+    """Two trackers enter one channel while Redis is down: both fail, none hangs, and the
+    channel works for the next tracker once Redis is back."""
+    with trio.fail_after(20):
+        async with trio_ws.Broadcast(own_redis_server.url, connect_timeout=1) as broadcast:
+            own_redis_server.stop()
+            errors: list[BaseException] = []
+
+            async def enter(key: str) -> None:
+                try:
+                    async with broadcast.track("p.down", key):
+                        pass
+                except trio_ws.BroadcastUnavailable as error:
+                    errors.append(error)
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(enter, "ann")
+                nursery.start_soon(enter, "bob")
+            assert len(errors) == 2
+            assert errors[0] is not errors[1]
+            own_redis_server.start()
+            async with broadcast.track("p.down", "carl") as carl:
+                assert carl.list() == {"carl": [None]}

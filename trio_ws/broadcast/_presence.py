@@ -417,14 +417,27 @@ class _Registry:
             hub.users += 1
             try:
                 hub.error = await self.nursery.start(hub.run)
+            except BaseException as error:  # cancelled while starting, or a closed broadcast
+                self.forget(hub)
+                hub.error = error
+                raise
             finally:
                 hub.ready.set()
-        else:
-            hub.users += 1
+            if hub.error is not None:
+                hub.users -= 1
+                raise hub.error
+            return hub
+        hub.users += 1
+        try:
             await hub.ready.wait()
-        if hub.error is not None:
+        except BaseException:  # cancelled: the first tracker still counts for itself
             hub.users -= 1
-            raise hub.error
+            raise
+        if hub.error is not None:  # the first tracker's start failed: each waiter says so
+            hub.users -= 1
+            raise BroadcastUnavailable(
+                f"the presence of {channel!r} could not start: {hub.error}"
+            ) from hub.error
         return hub
 
     async def leave(self, hub: _ChannelPresence) -> None:
