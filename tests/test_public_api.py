@@ -18,6 +18,7 @@ EXPECTED = {
     "WebSocketEndpoint", "adopt", "InvalidModeError", "keepalive_latency",
     "Broadcast", "BroadcastEvent", "Subscriber", "SubscriberStatistics",
     "BroadcastError", "BroadcastGap", "BroadcastUnavailable", "SubscriberOverflow",
+    "Presence", "PresenceDiff",
 }  # fmt: skip
 
 

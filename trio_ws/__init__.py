@@ -80,6 +80,8 @@ from .broadcast import BroadcastError as BroadcastError
 from .broadcast import BroadcastEvent as BroadcastEvent
 from .broadcast import BroadcastGap as BroadcastGap
 from .broadcast import BroadcastUnavailable as BroadcastUnavailable
+from .broadcast import Presence as Presence
+from .broadcast import PresenceDiff as PresenceDiff
 from .broadcast import Subscriber as Subscriber
 from .broadcast import SubscriberOverflow as SubscriberOverflow
 from .broadcast import SubscriberStatistics as SubscriberStatistics
@@ -112,6 +114,8 @@ __all__ = [
     "BroadcastGap",
     "BroadcastUnavailable",
     "SubscriberOverflow",
+    "Presence",
+    "PresenceDiff",
     # request views
     "URL",
     "Address",

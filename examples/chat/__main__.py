@@ -5,6 +5,12 @@ Options: ``--host`` and ``--port`` (``--port 0`` picks a free one), ``--broadcas
 processes share rooms; it needs ``pip install -e '.[redis]'``), and ``--origin`` to allow a
 page origin other than this machine's. Ctrl-C (or SIGTERM) stops it gracefully: open
 websockets are closed with 1001 and the pages say so.
+
+On several worker processes, run the app through trio_ws's command instead (its lifespan opens
+the Broadcast on ``$CHAT_BROADCAST_URL``; ``$CHAT_PRESENCE_TTL`` sets how soon the members of a
+crashed worker leave the lists, 10 s by default)::
+
+    CHAT_BROADCAST_URL=redis://127.0.0.1:6379 python -m trio_ws examples.chat.app:app --workers 2
 """
 
 from __future__ import annotations

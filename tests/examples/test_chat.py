@@ -1,8 +1,12 @@
-"""The chat demo: rooms, presence, guards and limits in memory; its command over a real socket."""
+"""The chat demo: rooms, presence, guards and limits in memory; its commands over real sockets
+(``python -m examples.chat``, and ``python -m trio_ws examples.chat.app:app --workers 2`` with
+Redis)."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,9 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
+from trio_websocket import connect_websocket_url
 
 import trio_ws
 from examples.chat import create_app
+from examples.chat.app import CLOSE_CODES, MAX_TEXT
+from tests.broadcast import conftest as broadcast_fixtures
+from tests.browser._chat_server import chat_workers, server_address
 from trio_ws.testing import ConnectionClosed, ConnectionRejected, connect
 
 if TYPE_CHECKING:
@@ -23,9 +31,11 @@ if TYPE_CHECKING:
 
     from starlette.applications import Starlette
 
+    from tests.broadcast.conftest import RedisServer
     from trio_ws.testing import WebSocketTestClient
 
 ROOT = Path(__file__).resolve().parents[2]
+redis_server = broadcast_fixtures.redis_server  # the broadcast tests' real redis-server
 ORIGIN = {"origin": "http://127.0.0.1:8000"}
 
 
@@ -40,7 +50,16 @@ async def member(app: Starlette, name: str, room: str) -> AsyncIterator[WebSocke
     async with connect(app, f"/ws?name={name}&room={room}", headers=ORIGIN) as client:
         welcome = await client.receive_json()
         assert (welcome["type"], welcome["name"], welcome["room"]) == ("welcome", name, room)
+        assert welcome["max_text"] == MAX_TEXT
+        first = await client.receive_json()
+        assert first["type"] == "presence"
+        assert {"id": welcome["id"], "name": name} in first["members"]
+        assert (first["joined"], first["left"]) == ([], [])
         yield client
+
+
+def names(event: dict[str, Any], field: str = "members") -> list[str]:
+    return [member["name"] for member in event[field]]
 
 
 async def next_of(client: WebSocketTestClient, kind: str) -> dict[str, Any]:
@@ -57,19 +76,42 @@ async def drain(client: WebSocketTestClient) -> None:
         await client.receive_json()
 
 
-async def test_members_of_a_room_see_each_other_and_their_messages() -> None:
-    """Both members learn of each other (join/here) and receive each other's messages."""
+async def test_members_of_a_room_see_the_same_list_and_each_others_messages() -> None:
+    """Presence: a newcomer gets the whole list at once, the others a diff with the list."""
     with trio.fail_after(10):
         async with chat_app() as app, member(app, "ann", "lobby") as ann:
-            assert (await next_of(ann, "join"))["name"] == "ann"
             async with member(app, "bob", "lobby") as bob:
-                assert (await next_of(ann, "join"))["name"] == "bob"
-                assert (await next_of(bob, "here"))["name"] == "ann"
+                joined = await next_of(ann, "presence")
+                assert (names(joined), names(joined, "joined")) == (["ann", "bob"], ["bob"])
                 await bob.send_text("hello ann")
                 message = await next_of(ann, "message")
                 assert (message["name"], message["text"]) == ("bob", "hello ann")
                 assert (await next_of(bob, "message"))["text"] == "hello ann"
-            assert (await next_of(ann, "leave"))["name"] == "bob"
+            left = await next_of(ann, "presence")
+            assert (names(left), names(left, "left")) == (["ann"], ["bob"])
+
+
+async def test_one_name_in_two_tabs_is_listed_twice_and_leaves_once() -> None:
+    """Each connection is a member of its own (the same person in two tabs)."""
+    with trio.fail_after(10):
+        async with chat_app() as app, member(app, "ann", "lobby") as first:
+            async with member(app, "ann", "lobby") as second:
+                assert names(await next_of(first, "presence")) == ["ann", "ann"]
+                await second.send_text("from the second tab")
+                assert (await next_of(first, "message"))["text"] == "from the second tab"
+            assert names(await next_of(first, "presence")) == ["ann"]
+
+
+async def test_the_page_explains_exactly_the_close_codes_it_can_receive() -> None:
+    """chat.js names the codes of app.CLOSE_CODES, and 1008 never claims a refused Origin."""
+    script = (ROOT / "examples" / "chat" / "static" / "chat.js").read_text()
+    table = script.split("const CLOSE_MEANINGS = {", 1)[1].split("};", 1)[0]
+    codes = {int(code) for code in re.findall(r"^\s*(\d{4}):", table, re.MULTILINE)}
+    assert codes == set(CLOSE_CODES)
+    meaning_1008 = re.search(r"1008: \"([^\"]*)\"", table)
+    assert meaning_1008 is not None
+    assert "origin" not in meaning_1008.group(1).lower()
+    assert "maxlength" not in (ROOT / "examples" / "chat" / "static" / "index.html").read_text()
 
 
 async def test_another_room_does_not_see_the_messages() -> None:
@@ -168,3 +210,58 @@ async def test_the_command_prints_the_url_serves_the_page_and_stops_on_sigint() 
             assert b'<script src="/chat.js">' in page
             process.send_signal(signal.SIGINT)
             assert await process.wait() == 0
+
+
+async def _join(url: str, origin: str, nursery: trio.Nursery) -> tuple[Any, dict[str, Any]]:
+    client = await connect_websocket_url(nursery, url, extra_headers=[("Origin", origin)])
+    welcome = json.loads(await client.get_message())
+    assert welcome["type"] == "welcome"
+    return client, welcome
+
+
+async def _until_members(client: Any, expected: list[str]) -> dict[str, Any]:
+    """The first presence event whose member list is ``expected`` (names)."""
+    while True:
+        event: dict[str, Any] = json.loads(await client.get_message())
+        if event["type"] == "presence" and names(event) == expected:
+            return event
+
+
+async def test_two_workers_on_redis_share_the_member_list_and_a_killed_worker_leaves_it(
+    redis_server: RedisServer,
+) -> None:
+    """``python -m trio_ws examples.chat.app:app --workers 2`` with Redis: members served by
+    different workers see one list and each other's messages; the members of a worker killed
+    with SIGKILL leave the list within the presence TTL."""
+    ttl = 2.0
+    with chat_workers(redis_server.url, presence_ttl=ttl) as server, trio.fail_after(60):
+        address = await server_address(server)
+        origin = f"http://{address}"
+        async with trio.open_nursery() as nursery:
+            ann, ann_welcome = await _join(f"ws://{address}/ws?name=ann&room=w", origin, nursery)
+            for _ in range(40):  # SO_REUSEPORT spreads connections: find the other worker
+                bob, bob_welcome = await _join(
+                    f"ws://{address}/ws?name=bob&room=w", origin, nursery
+                )
+                if bob_welcome["worker"] != ann_welcome["worker"]:
+                    break
+                await bob.aclose()
+            else:
+                pytest.fail("40 connections all landed on one worker")
+            # the newcomer's first list already holds the member of the other worker
+            first = json.loads(await bob.get_message())
+            assert names(first) == ["ann", "bob"]
+            await _until_members(ann, ["ann", "bob"])
+            await bob.send_message("across workers")
+            while (event := json.loads(await ann.get_message()))["type"] != "message":
+                pass
+            assert (event["name"], event["text"]) == ("bob", "across workers")
+
+            os.kill(bob_welcome["worker"], signal.SIGKILL)
+            killed_at = trio.current_time()
+            with trio.fail_after(ttl + 5):
+                gone = await _until_members(ann, ["ann"])
+            assert names(gone, "left") == ["bob"]
+            assert trio.current_time() - killed_at < ttl + 1
+            await ann.aclose()
+            nursery.cancel_scope.cancel()

@@ -14,6 +14,8 @@ from ._exceptions import BroadcastError as BroadcastError
 from ._exceptions import BroadcastGap as BroadcastGap
 from ._exceptions import BroadcastUnavailable as BroadcastUnavailable
 from ._exceptions import SubscriberOverflow as SubscriberOverflow
+from ._presence import Presence as Presence
+from ._presence import PresenceDiff as PresenceDiff
 from ._subscriber import Subscriber as Subscriber
 from ._subscriber import SubscriberStatistics as SubscriberStatistics
 
@@ -23,6 +25,8 @@ __all__ = [
     "BroadcastError",
     "BroadcastGap",
     "BroadcastUnavailable",
+    "Presence",
+    "PresenceDiff",
     "Subscriber",
     "SubscriberOverflow",
     "SubscriberStatistics",

@@ -1,24 +1,27 @@
 // The chat page: plain JavaScript, no build step, no library.
 // Protocol (examples/chat/app.py): the page sends each message as a text frame; the server
-// sends JSON events: welcome, join, here, leave, message.
+// sends JSON events: welcome, presence (the room's whole member list, and who joined or left),
+// message, notice.
 "use strict";
 
+// Exactly the close codes this page can receive from the server (app.py's CLOSE_CODES).
+// A handshake the server refuses (e.g. this page's origin is not allowed) never reaches the
+// page as a close code of its own: the browser reports 1006 before the socket opened.
 const CLOSE_MEANINGS = {
-  1000: "normal closure",
   1001: "going away: the server is shutting down, or you were idle too long",
   1006: "the connection was lost without a close frame",
-  1008: "policy violation: too many messages too fast, or this page's origin is not allowed",
+  1008: "policy violation: too many messages too fast",
   1009: "message too big",
-  1011: "the server hit an error",
+  1011: "the server hit an error, or its chat backend is unavailable",
   1012: "the server is restarting",
   4400: "bad request",
 };
+const DEFAULT_MAX_TEXT = 1000; // until the welcome says otherwise
 
 const $ = (id) => document.getElementById(id);
-let socket = null;
+let socket = null; // the current socket; events of any older one are ignored
 let myId = null;
-let leaving = false;
-const members = new Map(); // id -> name
+let maxText = DEFAULT_MAX_TEXT;
 
 function setStatus(text, kind) {
   const status = $("status");
@@ -40,14 +43,13 @@ function addLine(parts, className) {
   log.scrollTop = log.scrollHeight;
 }
 
-function showMembers() {
+function showMembers(members) {
   const list = $("members");
   list.replaceChildren();
-  const sorted = [...members.entries()].sort((a, b) => a[1].localeCompare(b[1]));
-  for (const [id, name] of sorted) {
+  for (const member of members) {
     const item = document.createElement("li");
-    item.textContent = id === myId ? name + " (you)" : name;
-    item.dataset.id = id;
+    item.textContent = member.id === myId ? member.name + " (you)" : member.name;
+    item.dataset.id = member.id;
     list.appendChild(item);
   }
 }
@@ -56,65 +58,101 @@ function onEvent(event) {
   switch (event.type) {
     case "welcome":
       myId = event.id;
-      members.set(event.id, event.name);
+      maxText = event.max_text;
+      checkLength();
       $("room-name").textContent = event.room;
-      setStatus("Connected to room " + event.room + " as " + event.name + ".", "open");
+      setStatus("Connected to room " + event.room + " as " + event.name +
+        " (server process " + event.worker + ").", "open");
+      $("chat").dataset.worker = event.worker;
       break;
-    case "join":
-      if (event.id !== myId) addLine([[event.name + " joined", "notice"]]);
-      members.set(event.id, event.name);
-      break;
-    case "here":
-      members.set(event.id, event.name);
-      break;
-    case "leave":
-      members.delete(event.id);
-      addLine([[event.name + " left", "notice"]]);
+    case "presence":
+      for (const member of event.joined) {
+        if (member.id !== myId) addLine([[member.name + " joined", "notice"]]);
+      }
+      for (const member of event.left) addLine([[member.name + " left", "notice"]]);
+      showMembers(event.members);
       break;
     case "message":
       addLine([[event.name, "who"], [event.text, "text"]], event.id === myId ? "mine" : "");
-      return;
+      break;
+    case "notice":
+      addLine([[event.text, "notice"]]);
+      break;
   }
-  showMembers();
 }
 
-function describeClose(close) {
+function describeClose(close, opened) {
+  if (!opened) {
+    return "Could not connect: the server refused the websocket or cannot be reached " +
+      "(code " + close.code + "). The server's log says why.";
+  }
+  if (close.code === 1006) return "Disconnected: the connection was lost (code 1006).";
   const meaning = CLOSE_MEANINGS[close.code] || "";
   const reason = close.reason ? ' "' + close.reason + '"' : "";
   return "Disconnected: the server closed the connection with code " + close.code + reason +
     (meaning ? " (" + meaning + ")." : ".");
 }
 
+function setConnected(connected) {
+  $("join-form").hidden = connected;
+  $("send").disabled = !connected;
+  $("text").disabled = !connected;
+  $("leave").disabled = !connected;
+  if (connected) checkLength();
+}
+
+function leave(reason) {
+  const old = socket;
+  socket = null; // from now on, the old socket's events are ignored
+  if (old) old.close(1000, reason);
+}
+
 function join(name, room) {
-  leaving = false;
+  leave("joined again"); // never two sockets: the old one closes first
   const scheme = location.protocol === "https:" ? "wss://" : "ws://";
   const query = new URLSearchParams({ name, room });
-  socket = new WebSocket(scheme + location.host + "/ws?" + query);
+  const ws = new WebSocket(scheme + location.host + "/ws?" + query);
+  socket = ws;
+  let opened = false;
+  myId = null;
   setStatus("Connecting...", "idle");
-  members.clear();
   $("log").replaceChildren();
-  showMembers();
-  $("join-form").hidden = true;
+  showMembers([]);
   $("chat").hidden = false;
+  setConnected(true);
 
-  socket.addEventListener("message", (message) => onEvent(JSON.parse(message.data)));
-  socket.addEventListener("close", (close) => {
+  ws.addEventListener("open", () => { opened = true; });
+  ws.addEventListener("message", (message) => {
+    if (ws === socket) onEvent(JSON.parse(message.data));
+  });
+  ws.addEventListener("close", (close) => {
+    if (ws !== socket) return; // closed by leave() or a newer join: nothing to report
     socket = null;
-    $("send").disabled = true;
-    $("text").disabled = true;
-    if (leaving) return;
-    const text = close.wasClean || close.code !== 1006
-      ? describeClose(close)
-      : "Disconnected: the connection was lost (code 1006).";
+    setConnected(false);
+    const text = describeClose(close, opened);
     setStatus(text, "closed");
     addLine([[text, "notice"]], "closed");
-    members.clear();
-    showMembers();
+    showMembers([]);
   });
-  $("send").disabled = false;
-  $("text").disabled = false;
   $("text").focus();
 }
+
+// Long input is refused here, visibly, before anything is sent (the server would close the
+// socket with 1009): no maxlength on the field, which would cut a paste without a word.
+function checkLength() {
+  const length = [...$("text").value.trim()].length; // code points, as the server counts
+  const tooLong = length > maxText;
+  const warning = $("too-long");
+  warning.hidden = !tooLong;
+  warning.textContent = tooLong
+    ? "Too long: " + length + " characters, at most " + maxText + ". Shorten it to send it."
+    : "";
+  $("text").setAttribute("aria-invalid", tooLong ? "true" : "false");
+  $("send").disabled = tooLong || !(socket && socket.readyState <= WebSocket.OPEN);
+  return !tooLong;
+}
+
+$("text").addEventListener("input", checkLength);
 
 $("join-form").addEventListener("submit", (submit) => {
   submit.preventDefault();
@@ -124,16 +162,17 @@ $("join-form").addEventListener("submit", (submit) => {
 $("send-form").addEventListener("submit", (submit) => {
   submit.preventDefault();
   const text = $("text").value.trim();
+  if (!checkLength()) return;
   if (socket && socket.readyState === WebSocket.OPEN && text) {
     socket.send(text);
     $("text").value = "";
+    checkLength();
   }
 });
 
 $("leave").addEventListener("click", () => {
-  leaving = true;
-  if (socket) socket.close(1000, "left the room");
+  leave("left the room");
   $("chat").hidden = true;
-  $("join-form").hidden = false;
+  setConnected(false);
   setStatus("Not connected.", "idle");
 });
