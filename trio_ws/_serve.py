@@ -40,7 +40,6 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypedDict, Unpa
 import trio
 from hypercorn.config import Config
 from hypercorn.events import Closed, RawData
-from hypercorn.trio.lifespan import Lifespan
 from hypercorn.trio.statsd import StatsdLogger
 from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
@@ -49,6 +48,8 @@ from hypercorn.utils import parse_socket_addr, repr_socket_addr
 from websockets.exceptions import InvalidHeader
 from websockets.extensions.permessage_deflate import enable_server_permessage_deflate
 
+from ._accept import accept_connections
+from ._compression import COMPRESSION_DEFAULTS, deflate_factories
 from ._engine import (
     EngineConnection,
     EngineSettings,
@@ -59,15 +60,19 @@ from ._engine import (
 )
 from ._engine._scope import build_scope, offered_subprotocols
 from ._engine._server_protocol import EngineProtocol
+from ._observe_engine import EngineReporter
 from ._protocol import CANCEL_SAFE_SEND_EXTENSION, DENIAL_EXTENSION
+from ._refusal import REFUSAL_EXTENSION
 from ._serve_asgi import ServedApp, ShutdownRegistry
 from ._serve_extension import KEEPALIVE_EXTENSION, SHUTDOWN_EXTENSION, ShutdownExtension
+from ._startup import ReportingLifespan, single_startup_error
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from websockets.http11 import Response
 
+    from ._observe import ServerObserver
     from ._types import ASGIApp, Scope
 
 __all__ = ["DEFAULT_SETTINGS", "ServerSettings", "serve"]
@@ -112,6 +117,17 @@ class ServerSettings(TypedDict, total=False):
     #: Who drives websocket connections: ``"trio_ws"`` (trio_ws's engine over websockets'
     #: sans-I/O protocol) or ``"hypercorn"`` (hypercorn's own websocket stream).
     websocket_engine: Literal["trio_ws", "hypercorn"]
+    #: permessage-deflate (trio_ws engine only): the largest LZ77 window, as a power of two,
+    #: the server compresses with (9-15; default 12, websockets' choice). Each compressed
+    #: connection's memory grows with it (see ``docs/operations.md``).
+    server_max_window_bits: int
+    #: permessage-deflate: the largest window asked of a client that supports the parameter
+    #: (8-15; default 12); the server's decompressor for that connection is this size.
+    client_max_window_bits: int
+    #: permessage-deflate: zlib's compression level, -1 to 9 (``None``: zlib's default, 6).
+    compression_level: int | None
+    #: permessage-deflate: zlib's ``memLevel`` for the compressor, 1 to 9 (default 5).
+    compression_memory_level: int
 
 
 #: trio_ws's production defaults for `ServerSettings`.
@@ -126,7 +142,9 @@ DEFAULT_SETTINGS: Final[ServerSettings] = {
 }
 
 #: Settings that are not hypercorn ``Config`` fields.
-_ENGINE_KEYS: Final = frozenset({"ping_timeout", "compression", "websocket_engine"})
+_ENGINE_KEYS: Final = frozenset(
+    {"ping_timeout", "compression", "websocket_engine", *COMPRESSION_DEFAULTS}
+)
 
 _CONFIG_FIELDS: Final = {
     "max_message_size": "websocket_max_message_size",
@@ -287,14 +305,20 @@ class _Server:
         config: Config,
         close_code: int,
         engine: EngineSettings | None = None,
+        observer: ServerObserver | None = None,
+        deflate: list[Any] | None = None,
     ) -> None:
         self.config = config
+        #: Reports the engine's events to the observer (``None``: nobody observes).
+        self.reporter = EngineReporter(observer) if observer is not None else None
         self.user_app = app
         self.engine = engine
         self.keepalive = KeepaliveTimer(engine) if engine is not None else None
         #: websockets' extension factories (stateless; shared by every engine connection).
         self.extension_factories = (
-            enable_server_permessage_deflate(None) if engine and engine.compression else None
+            (deflate or enable_server_permessage_deflate(None))
+            if engine and engine.compression
+            else None
         )
         self.registry = ShutdownRegistry(close_code, config.graceful_timeout)
         # trio_ws pings (see ServedApp); hypercorn's own pinger is switched off.
@@ -385,6 +409,8 @@ class _Server:
             else:
                 refusal = connection.check_handshake(offered)
             if refusal is not None:
+                if self.reporter is not None:
+                    self.reporter.refused_by_engine(stream, upgrade, refusal)
                 await config.log.warning(
                     "trio_ws: refused a websocket handshake from %s: HTTP %d (%s)",
                     _peer(stream),
@@ -413,6 +439,7 @@ class _Server:
                     CANCEL_SAFE_SEND_EXTENSION: {},
                     SHUTDOWN_EXTENSION: shutdown,
                     KEEPALIVE_EXTENSION: connection.keepalive,
+                    REFUSAL_EXTENSION: {},
                 },
             )
         except BaseException as exc:
@@ -421,6 +448,8 @@ class _Server:
                 return None  # the peer left before getpeername
             raise
         connection.on_accept = self._accepted
+        if self.reporter is not None:
+            self.reporter.watch(connection, scope)
         return connection, scope
 
     async def _run_engine_connection(
@@ -432,6 +461,8 @@ class _Server:
         except OSError:
             pass  # the socket failed under us
         finally:
+            if self.reporter is not None:
+                self.reporter.ended(connection, scope)
             self.registry.discard(connection)
             if self.keepalive is not None:
                 self.keepalive.discard(connection)
@@ -441,6 +472,8 @@ class _Server:
             await trio.aclose_forcefully(stream)
 
     def _accepted(self, connection: EngineConnection) -> None:
+        if self.reporter is not None:
+            self.reporter.accepted(connection)
         self.registry.add(connection)
         if self.keepalive is not None:
             self.keepalive.add(connection)
@@ -477,10 +510,11 @@ class _Server:
     ) -> None:
         config = self.config
         config.set_statsd_logger_class(StatsdLogger)
-        lifespan = Lifespan(self.app, config, self.lifespan_state)
+        lifespan = ReportingLifespan(self.app, config, self.lifespan_state)
         async with trio.open_nursery() as lifespan_nursery:
             await lifespan_nursery.start(lifespan.handle_lifespan)
             await lifespan.wait_for_startup()
+            lifespan.raise_if_startup_failed()  # one error, before anything says "serving"
             if self.keepalive is not None:
                 lifespan_nursery.start_soon(self.keepalive.run, lifespan_nursery)
             listeners, urls = await self._listen()
@@ -531,15 +565,13 @@ class _Server:
             listeners.append(trio.SocketListener(trio.socket.from_stdlib_socket(sock)))
             urls.append("ws://" + repr_socket_addr(sock.family, sock.getsockname()))
         for url in urls:
-            await self.config.log.info("trio_ws: serving on %s", url)
+            await self.config.log.debug("trio_ws: serving on %s", url)
         return listeners, urls
 
     async def _accept_loop(
         self, listener: trio.abc.Listener[Any], connection_nursery: trio.Nursery
     ) -> None:
-        await trio.serve_listeners(
-            self.handle_connection, [listener], handler_nursery=connection_nursery
-        )
+        await accept_connections(listener, self.handle_connection, connection_nursery)
 
     async def _enforce_deadline(self, connection_nursery: trio.Nursery) -> None:
         # Returns as soon as no connection is left. At the deadline, or at once if serve() is
@@ -581,6 +613,7 @@ async def serve(
     shutdown_close_code: int = 1001,
     shutdown_trigger: Callable[[], Awaitable[object]] | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+    observer: ServerObserver | None = None,
     **settings: Unpack[ServerSettings],
 ) -> None:
     """Serve the ASGI application ``app`` on hypercorn's trio worker until stopped.
@@ -615,6 +648,10 @@ async def serve(
       shutdown_trigger: an async callable; when it returns, graceful shutdown starts.
       task_status: receives the list of bound URLs (``ws://`` or ``wss://``) once the
         lifespan startup finished and the sockets listen.
+      observer: told what happens to each websocket (accepted, refused and why, ended with
+        which code by which side, keepalive round trips): a `trio_ws.observe.ServerObserver`
+        such as `trio_ws.observe.AccessLog` or `trio_ws.metrics.PrometheusMetrics`. Only
+        websockets driven by trio_ws's engine are observed.
       **settings: the websocket settings of `ServerSettings` (``websocket_engine``,
         ``max_message_size``, ``compression``, ``ping_interval``, ``ping_timeout``,
         ``read_timeout``, ``graceful_timeout``).
@@ -628,9 +665,11 @@ async def serve(
     Raises:
       TypeError: an unknown keyword setting.
       ValueError: ``shutdown_close_code`` is not 1001 or 1012, ``max_message_size`` or
-        ``ping_timeout`` is not positive, or ``websocket_engine`` / ``compression`` is unknown.
+        ``ping_timeout`` is not positive, ``websocket_engine`` / ``compression`` is unknown,
+        or a compression setting is out of its range.
       OSError: the address could not be bound.
-      hypercorn.utils.LifespanFailureError: the application failed its lifespan startup.
+      hypercorn.utils.LifespanFailureError: the application failed its lifespan startup (one
+        error, not a group; its message names the application's exception).
 
     Cancellation:
       Cancelling ``serve`` stops it at once, as it does for hypercorn: connections are cancelled
@@ -641,9 +680,15 @@ async def serve(
         raise ValueError(f"shutdown_close_code must be 1001 or 1012, not {shutdown_close_code!r}")
     built = build_config(host, port, config, settings)
     engine = build_engine_settings(built, settings)
-    server = _Server(app, built, shutdown_close_code, engine)
+    deflate = deflate_factories(settings)
+    server = _Server(app, built, shutdown_close_code, engine, observer, deflate)
     try:
         await server.run(shutdown_trigger, task_status)
+    except BaseExceptionGroup as group:
+        startup_error = single_startup_error(group)
+        if startup_error is None:
+            raise
+        raise startup_error from None
     finally:
         for connection in list(server.connections):
             connection.abort()

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 import trio
 
+from .._repeated import RepeatedCondition
 from ._event import BroadcastEvent
 from ._exceptions import BroadcastUnavailable
 
@@ -124,6 +125,8 @@ class RedisBackend:
         self._link_up = trio.Event()  # set while _pubsub is live; a new one after each loss
         self._stop = trio.Event()
         self._channel_locks: dict[str, trio.Lock] = {}
+        #: Redis down: logged when it starts, then as a count, then when the link is back.
+        self._outage = RepeatedCondition(logger, f"trio_ws: broadcast: Redis at {url}")
 
     def _new_client(self) -> Any:
         return coredis.Redis.from_url(
@@ -173,7 +176,7 @@ class RedisBackend:
                         task_status.started()
                     await self._stop.wait()
             except Exception as error:  # contained: the next command reports the outage
-                logger.warning("Redis client failed (%s); restarting it", _describe(error))
+                self._outage.occurred(f"client failed ({_describe(error)}); restarting it")
                 if not started:
                     started = True
                     task_status.started()
@@ -193,6 +196,7 @@ class RedisBackend:
                         await pubsub.subscribe(**dict.fromkeys(channels, self._on_message))
                     self._pubsub = pubsub
                     self._link_up.set()
+                    self._outage.ended()
                     backoff = 0.05
                     if not started:
                         started = True
@@ -207,9 +211,7 @@ class RedisBackend:
                 self._pubsub = None
                 self._link_up = trio.Event()
                 self._hub.mark_gap()
-                logger.warning(
-                    "Redis subscription connection lost (%s); reconnecting", _describe(error)
-                )
+                self._outage.occurred(f"subscription connection lost ({_describe(error)})")
             self._pubsub = None
             if not started:
                 started = True
