@@ -187,6 +187,16 @@ class AppSettings:
         )
 
 
+async def _run_handler(handler: Callable[[WebSocket], Awaitable[object]], ws: WebSocket) -> None:
+    """``handler(ws)``; a failure before the handshake was answered is noted for the server
+    (its access log names it) before the structured block refuses the handshake."""
+    try:
+        await handler(ws)
+    except Exception as error:
+        note_refusal(ws.scope, "application", f"the handler failed before accepting: {error!r}")
+        raise
+
+
 async def run_connection(
     settings: AppSettings,
     handler: Callable[[WebSocket], Awaitable[object]],
@@ -239,14 +249,14 @@ async def run_connection(
     try:
         async with ws:
             if watch is None or (deadline == math.inf and not timeouts):
-                await handler(ws)
+                await _run_handler(handler, ws)
                 return
             with trio.CancelScope(deadline=deadline) as handler_scope:
                 watch.scope = handler_scope
                 if timeouts:
                     assert limited is not None
                     ws.start_soon(limited.watch_timeouts, handler_scope, name="trio_ws timeouts")
-                await handler(ws)
+                await _run_handler(handler, ws)
             if handler_scope.cancelled_caught:
                 if not watch.answered:
                     await refuse(ws, _timeout_refusal(scope, limits.accept_timeout))
@@ -254,8 +264,8 @@ async def run_connection(
                     raise WebSocketException(*limited.expired)
                 # Otherwise the accept deadline passed at the very moment the handler accepted:
                 # it was cut short, and the block closes the connection normally.
-    except RuntimeError as error:
-        explain_asyncio_error(error)  # asyncio code in the handler: say so
+    except Exception as error:
+        explain_asyncio_error(error)  # asyncio code in the handler or its tasks: say so
         raise
 
 

@@ -76,7 +76,8 @@ class HandshakeRefused:
         ``"limits"`` (the accept timeout), ``"handshake"`` (the server found the request
         malformed), ``"application"`` (the handler denied, closed before accepting or
         failed).
-      duration: seconds from the upgrade request to the answer.
+      duration: seconds from the upgrade request to the answer (reported when the answer is
+        sent, before the connection's closing handshake).
     """
 
     client: str
@@ -135,25 +136,26 @@ class ServerObserver:
 
 @attrs.frozen
 class ObserverGroup(ServerObserver):
-    """Several observers as one; each event goes to each observer in order."""
+    """Several observers as one; each event goes to each observer in order (one that raises
+    is logged, and the others still get the event)."""
 
     observers: tuple[ServerObserver, ...]
 
     def connection_accepted(self, connection: ObservedConnection) -> None:
         for observer in self.observers:
-            observer.connection_accepted(connection)
+            safely("connection_accepted", observer.connection_accepted, connection)
 
     def connection_ended(self, connection: ObservedConnection, end: ConnectionEnd) -> None:
         for observer in self.observers:
-            observer.connection_ended(connection, end)
+            safely("connection_ended", observer.connection_ended, connection, end)
 
     def handshake_refused(self, refusal: HandshakeRefused) -> None:
         for observer in self.observers:
-            observer.handshake_refused(refusal)
+            safely("handshake_refused", observer.handshake_refused, refusal)
 
     def keepalive_round_trip(self, seconds: float) -> None:
         for observer in self.observers:
-            observer.keepalive_round_trip(seconds)
+            safely("keepalive_round_trip", observer.keepalive_round_trip, seconds)
 
 
 def combine(observers: Iterable[ServerObserver | None]) -> ServerObserver | None:

@@ -1,7 +1,8 @@
 """``EngineReporter``: turns what the engine's connections did into `ServerObserver` events.
 
-The server calls it at three points of a connection (prepared, accepted, ended) and when the
-engine itself refuses a handshake; it reads the connection's answer (``status``), its end
+The server calls it at three points of a connection (prepared, accepted, ended), the
+connection when the application refuses its handshake, and the server when the engine itself
+refuses one; it reads the connection's answer (``status``), its end
 (``ending()``) and its message counters, and the refusal note the application layer left in
 the scope. Nothing here runs per message.
 """
@@ -42,11 +43,12 @@ def _peer_address(stream: trio.abc.Stream) -> str:
 class EngineReporter:
     """Reports one server's engine connections to ``observer``."""
 
-    __slots__ = ("_started", "observer")
+    __slots__ = ("_watched", "observer")
 
     def __init__(self, observer: ServerObserver) -> None:
         self.observer = observer
-        self._started: dict[EngineConnection, float] = {}
+        #: The connections running the application: their scope and start time.
+        self._watched: dict[EngineConnection, tuple[Scope, float]] = {}
 
     def refused_by_engine(
         self, stream: trio.abc.Stream, upgrade: Upgrade, response: Response
@@ -65,19 +67,26 @@ class EngineReporter:
 
     def watch(self, connection: EngineConnection, scope: Scope) -> None:
         """``connection`` is about to run the application on ``scope``."""
-        self._started[connection] = trio.current_time()
+        self._watched[connection] = (scope, trio.current_time())
         connection.on_round_trip = self._round_trip
+        connection.on_refuse = self._refused
 
     def accepted(self, connection: EngineConnection) -> None:
         """The application accepted ``connection``."""
         safely("connection_accepted", self.observer.connection_accepted, connection)
 
+    def _refused(self, connection: EngineConnection) -> None:
+        """The application answered ``connection``'s handshake with an HTTP error."""
+        scope, started = self._watched[connection]
+        status = connection.status or 500
+        refusal = refusal_from_scope(scope, status, trio.current_time() - started)
+        safely("handshake_refused", self.observer.handshake_refused, refusal)
+
     def ended(self, connection: EngineConnection, scope: Scope) -> None:
-        """``connection`` ended: report its end, or the refusal it was answered with."""
-        started = self._started.pop(connection, None)
-        duration = 0.0 if started is None else trio.current_time() - started
-        status = connection.status
-        if status == 101:
+        """``connection`` ended: report how, if it was accepted."""
+        _, started = self._watched.pop(connection, (scope, trio.current_time()))
+        duration = trio.current_time() - started
+        if connection.status == 101:
             code, reason, closed_by = connection.ending()
             end = ConnectionEnd(
                 client=format_address(scope.get("client")),
@@ -90,9 +99,6 @@ class EngineReporter:
                 messages_sent=connection.messages_sent,
             )
             safely("connection_ended", self.observer.connection_ended, connection, end)
-        elif status is not None:
-            refusal = refusal_from_scope(scope, status, duration)
-            safely("handshake_refused", self.observer.handshake_refused, refusal)
 
     def _round_trip(self, seconds: float) -> None:
         safely("keepalive_round_trip", self.observer.keepalive_round_trip, seconds)

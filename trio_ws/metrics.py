@@ -3,8 +3,8 @@
 Needs the ``metrics`` extra (``prometheus_client``)::
 
     metrics = PrometheusMetrics()
-    await trio_ws.serve(app, observer=metrics)           # count what the server does
-    Mount("/metrics", app=metrics.asgi_app())            # and expose it (Starlette)
+    routes.append(Route("/metrics", metrics.asgi_app()))  # expose it (Starlette)
+    await trio_ws.serve(app, observer=metrics)            # and count what the server does
 
 ``python -m trio_ws APP --metrics-port 9000`` does both, serving ``http://HOST:9000/metrics``
 from a second listener of the same process. What is exported (see ``docs/operations.md``):
@@ -30,7 +30,7 @@ per-message cost is one integer increment whether or not metrics are on.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, Any, final
 
 from ._observe import ServerObserver
 from .broadcast._tally import BROADCAST_TALLY, BroadcastTotals
@@ -147,30 +147,12 @@ class PrometheusMetrics(ServerObserver):
     def asgi_app(self) -> ASGIApp:
         """An ASGI app that answers every HTTP request with the metrics (text format).
 
-        Mount it where Prometheus should scrape (``Mount("/metrics", app=...)`` in Starlette,
-        ``app.mount("/metrics", ...)`` in FastAPI) or serve it on a port of its own
-        (``trio_ws.serve(metrics.asgi_app(), host, port)``). It answers the lifespan
-        protocol, and refuses websockets (HTTP 404).
+        Route it where Prometheus should scrape (``Route("/metrics", metrics.asgi_app())`` in
+        Starlette, ``app.add_route("/metrics", metrics.asgi_app())`` in FastAPI) or serve it
+        on a port of its own (``trio_ws.serve(metrics.asgi_app(), host, port)``). It answers
+        the lifespan protocol and refuses websockets (1008, HTTP 403).
         """
-        exposition = make_asgi_app(self.registry)
-
-        async def metrics_app(scope: Scope, receive: Receive, send: Send) -> None:
-            kind = scope["type"]
-            if kind == "http":
-                await exposition(scope, receive, send)
-            elif kind == "lifespan":
-                while True:
-                    message = await receive()
-                    if message["type"] == "lifespan.startup":
-                        await send({"type": "lifespan.startup.complete"})
-                    else:
-                        await send({"type": "lifespan.shutdown.complete"})
-                        return
-            elif kind == "websocket":
-                await receive()
-                await send({"type": "websocket.close", "code": 1008})
-
-        return metrics_app
+        return _MetricsApp(make_asgi_app(self.registry))
 
     def totals(self) -> dict[str, int]:
         """The connection and message counters now (what a scrape would report)."""
@@ -183,6 +165,31 @@ class PrometheusMetrics(ServerObserver):
             "messages_sent_total": self._ended_sent
             + sum(connection.messages_sent for connection in open_connections),
         }
+
+
+@final
+class _MetricsApp:
+    """The ASGI app of `PrometheusMetrics.asgi_app` (a class, so that routers see an ASGI app,
+    not an endpoint function)."""
+
+    def __init__(self, exposition: Any) -> None:
+        self._exposition = exposition
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._exposition(scope, receive, send)
+        elif kind == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                else:
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        elif kind == "websocket":
+            await receive()
+            await send({"type": "websocket.close", "code": 1008})
 
 
 @final

@@ -132,6 +132,7 @@ class EngineConnection:
         "messages_sent",
         "next_ping_at",
         "on_accept",
+        "on_refuse",
         "on_round_trip",
         "ping_payload",
         "ping_sent_at",
@@ -204,6 +205,8 @@ class EngineConnection:
         self.status: int | None = None
         #: Called with each keepalive round trip measured (``None``: nobody observes).
         self.on_round_trip: Callable[[float], object] | None = None
+        #: Called once when the application's answer to the handshake is a refusal.
+        self.on_refuse: Callable[[EngineConnection], object] | None = None
 
     # ------------------------------------------------------------------ handshake
 
@@ -539,6 +542,8 @@ class EngineConnection:
             response_headers["Content-Length"] = str(len(body))
         response_headers["Connection"] = "close"
         self.status = status
+        if self.on_refuse is not None:
+            self.on_refuse(self)
         self._set_disconnect(1000, "")
         try:
             await self._write_response(Response(status, phrase, response_headers, body))
