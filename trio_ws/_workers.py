@@ -129,7 +129,11 @@ class _Supervisor:
                     break  # EOF: the worker exited
                 if process.poll() is not None:
                     break
-        raise RuntimeError(f"worker {process.pid} did not start (exit status {process.poll()})")
+        try:  # it closed its output: give it a moment to exit, to report its status
+            status = process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            status = None
+        raise RuntimeError(f"worker {process.pid} did not start (exit status {status})")
 
     def on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.signals += 1

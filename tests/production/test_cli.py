@@ -229,6 +229,40 @@ def test_a_failed_lifespan_startup_is_one_line_before_anything_says_serving(tmp_
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="SO_REUSEPORT")
+def test_a_failed_lifespan_startup_under_workers_stops_the_server_with_its_cause(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "failing.py").write_text(LIFESPAN_FAILS)
+    result = run_to_end("failing:app", "--port", "0", "--workers", "2", cwd=str(tmp_path))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    cause, stopping = result.stderr.splitlines()
+    assert cause.endswith(
+        "the application's lifespan startup failed: ConnectionError: cannot reach redis at "
+        "127.0.0.1:1"
+    )
+    assert stopping.endswith("did not start (exit status 1); stopping")
+
+
+async def test_the_access_log_can_go_to_a_file(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    with (
+        trio_ws_process("examples.echo:app", "--port", "0", "--access-log", str(log)) as process,
+        trio.fail_after(30),
+    ):
+        url = (await read_line(process.stdout)).strip()
+        async with trio_websocket.open_websocket_url(url + "/") as client:
+            await client.send_message("close 4001 done")
+            with pytest.raises(trio_websocket.ConnectionClosed):
+                await client.get_message()
+        process.send_signal(signal.SIGTERM)
+        assert await trio.to_thread.run_sync(process.wait) == 0
+    [line] = log.read_text().splitlines()
+    assert '"WS /" 101 ' in line
+    assert 'close 4001 "done" by server, 1 in 0 out' in line
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="SO_REUSEPORT")
 def test_a_port_in_use_under_workers_is_one_line() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
