@@ -33,7 +33,7 @@ import attrs
 from ._refusal import REFUSAL_EXTENSION
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from ._types import Scope
 
@@ -198,9 +198,9 @@ def refusal_from_scope(scope: Scope, status: int, duration: float) -> HandshakeR
     )
 
 
-def safely(what: str, call: object, *args: object) -> None:
+def safely(what: str, call: Callable[..., object], *args: object) -> None:
     """Call an observer method; log (not raise) what it raises."""
     try:
-        call(*args)  # type: ignore[operator]
+        call(*args)
     except Exception:
         logger.exception("trio_ws: the server observer failed in %s; the server carries on", what)

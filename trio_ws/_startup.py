@@ -7,6 +7,11 @@ down as a nested exception group carrying the application's whole traceback as t
 `ReportingLifespan` records the failure when the application reports it, and
 `LifespanStartupError` carries one line: the application's exception (type and message) when
 it failed by raising, or the message it sent.
+
+hypercorn internals relied on (0.18): ``Lifespan.asgi_send`` receives every message the
+application sends and raises ``LifespanFailureError`` on ``lifespan.startup.failed``;
+``Lifespan.handle_lifespan`` runs the application. Pinned by the lifespan tests of
+``tests/production/test_cli.py`` (one line, before anything says "serving").
 """
 
 from __future__ import annotations

@@ -154,9 +154,12 @@ def _free_port_pair() -> int:
     """A port P such that P and P+1 are free now (for worker 0 and worker 1)."""
     for _ in range(50):
         with socket.socket() as first:
+            # as the server binds: a port some connection left in TIME_WAIT is free to it
+            first.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             first.bind(("127.0.0.1", 0))
             port: int = first.getsockname()[1]
             with socket.socket() as second:
+                second.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     second.bind(("127.0.0.1", port + 1))
                 except OSError:
