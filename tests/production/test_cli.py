@@ -144,7 +144,9 @@ async def test_an_app_that_serves_pages_is_announced_with_http(tmp_path: Path) -
         url = (await read_line(process.stdout)).strip()
         status, body = await http_get(url)
         process.send_signal(signal.SIGINT)
+        shutdown = (await stderr_until(process, "shutting down"))[-1]
         assert await trio.to_thread.run_sync(process.wait) == 0
+    assert "shutting down (SIGINT)" in shutdown
     assert url.startswith("http://127.0.0.1:"), url
     assert url.endswith("/"), url
     assert (status, body) == (200, "home")
@@ -306,6 +308,20 @@ async def lifespan(app):
 
 app = Starlette(lifespan=lifespan)
 """
+
+
+def test_a_trio_ws_app_under_asyncio_hypercorn_fails_its_startup_saying_why() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "hypercorn", "examples.echo:app", "--bind", "127.0.0.1:0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert "Lifespan failure in startup. 'trio_ws needs Trio, but this code is not running" in (
+        result.stderr
+    )
 
 
 def test_broadcast_under_asyncio_hypercorn_says_it_needs_trio(tmp_path: Path) -> None:
