@@ -174,6 +174,7 @@ class _LineSeen(logging.Handler):
 @pytest.mark.filterwarnings(  # coredis 6.9's leak of never-connected streams (tests/broadcast)
     "ignore:Exception ignored in. <function MemoryObject:pytest.PytestUnraisableExceptionWarning"
 )
+@pytest.mark.usefixtures("_collect_garbage")
 async def test_redis_down_closes_publishers_with_a_reason_and_is_logged_once(
     own_redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -204,13 +205,22 @@ async def test_redis_down_closes_publishers_with_a_reason_and_is_logged_once(
                         with pytest.raises(trio_websocket.ConnectionClosed) as closed:
                             await client.get_message()
                     await recorder.next("ended")
+                    # a newcomer meanwhile: Broadcast.forward cannot subscribe
+                    async with trio_websocket.open_websocket_url(url) as newcomer:
+                        with pytest.raises(trio_websocket.ConnectionClosed) as forwarded:
+                            await newcomer.get_message()
+                    await recorder.next("ended")
                     own_redis_server.start()
                     await back.event.wait()
     finally:
         broadcast_log.removeHandler(lost)
         broadcast_log.removeHandler(back)
         gc.collect()
-    assert (closed.value.reason.code, closed.value.reason.reason) == (1011, "broadcast unavailable")
+    for ending in (closed, forwarded):  # publish, then forward's subscribe
+        assert (ending.value.reason.code, ending.value.reason.reason) == (
+            1011,
+            "broadcast unavailable",
+        )
     ours = [r for r in caplog.records if r.name.startswith(("trio_ws", "hypercorn"))]
     assert [r for r in ours if r.exc_info or r.levelno >= logging.ERROR] == []
     outage = [r.getMessage() for r in caplog.records if "Redis at" in r.getMessage()]
