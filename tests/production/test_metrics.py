@@ -129,3 +129,30 @@ def test_one_registry_holds_one_set_of_trio_ws_metrics() -> None:
     PrometheusMetrics(registry)
     with pytest.raises(ValueError, match="Duplicated timeseries"):
         PrometheusMetrics(registry)
+
+
+async def test_the_observed_example_counts_its_websockets_and_logs_them(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from examples import observed
+
+    caplog.set_level("INFO", logger="trio_ws.access")
+    before = observed.metrics.totals()["connections_total"]
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            urls = await nursery.start(partial(observed.serve, "127.0.0.1", 0))
+            async with trio_websocket.open_websocket_url(urls[0] + "/echo") as client:
+                await client.send_message("hi")
+                assert await client.get_message() == "hi"
+            with pytest.raises(trio_websocket.ConnectionRejected):
+                async with trio_websocket.open_websocket_url(
+                    urls[0] + "/echo", extra_headers=[("Origin", "https://elsewhere.example")]
+                ):
+                    pass
+            scraped = await scrape(urls[0].replace("ws://", "http://") + "/metrics")
+            nursery.cancel_scope.cancel()
+    assert scraped["trio_ws_connections_total"] == before + 1
+    assert scraped['trio_ws_handshakes_refused_total{status="403"}'] >= 1
+    lines = [r.getMessage() for r in caplog.records if r.name == "trio_ws.access"]
+    assert any('"WS /echo" 101' in line and "by client, 1 in 1 out" in line for line in lines)
+    assert any('"WS /echo" 403' in line and "refused by origin" in line for line in lines)
