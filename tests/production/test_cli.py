@@ -8,8 +8,10 @@ what it started however it ends.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -19,6 +21,9 @@ from typing import TYPE_CHECKING
 import pytest
 import trio
 import trio_websocket
+from websockets.sync.client import connect as sync_connect
+
+from tests.engine.test_tls import _self_signed
 
 from ._support import http_get, samples
 
@@ -338,3 +343,40 @@ def test_broadcast_under_asyncio_hypercorn_says_it_needs_trio(tmp_path: Path) ->
     # hypercorn stops at the failed lifespan startup (with status 0: its choice)
     assert "Broadcast needs Trio, but this code is not running in a Trio task" in result.stderr
     assert "UnboundLocalError" not in result.stderr
+
+
+def _tls_echo_then_close(url: str, cert: str) -> str:
+    context = ssl.create_default_context(cafile=cert)
+    with sync_connect(url, ssl=context, open_timeout=5, compression="deflate") as ws:
+        ws.send("over tls")
+        reply = str(ws.recv(timeout=5))
+        ws.close(4002, "tls-bye")
+    return reply
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+async def test_over_tls_the_url_says_wss_and_the_access_log_sees_the_websocket(
+    tmp_path: Path,
+) -> None:
+    cert, key = _self_signed(tmp_path)
+    with (
+        trio_ws_process(
+            "examples.echo:app",
+            "--port",
+            "0",
+            "--certfile",
+            cert,
+            "--keyfile",
+            key,
+            "--access-log",
+        ) as process,  # fmt: skip
+        trio.fail_after(30),
+    ):
+        url = (await read_line(process.stdout)).strip()
+        assert url.startswith("wss://127.0.0.1:"), url
+        reply = await trio.to_thread.run_sync(_tls_echo_then_close, url + "/", cert)
+        access = (await stderr_until(process, '"WS /" 101'))[-1]
+        process.send_signal(signal.SIGTERM)
+        assert await trio.to_thread.run_sync(process.wait) == 0
+    assert reply == "over tls"
+    assert 'close 4002 "tls-bye" by client, 1 in 1 out' in access
