@@ -25,7 +25,9 @@ from ._guards import Guards
 from ._limits import HandshakeWatch, LimitedReceive, Limits
 from ._options import ConnectionOptions
 from ._protocol import DENIAL_EXTENSION
+from ._refusal import note_refusal
 from ._responses import PlainTextResponse
+from ._trio_check import explain_asyncio_error, require_trio
 from ._websocket import WebSocket
 
 if TYPE_CHECKING:
@@ -70,6 +72,11 @@ async def serve_lifespan(receive: Receive, send: Send) -> None:
         message = await receive()
         kind = message.get("type")
         if kind == "lifespan.startup":
+            try:
+                require_trio("trio_ws")
+            except RuntimeError as error:  # an asyncio server: fail its startup, clearly
+                await send({"type": "lifespan.startup.failed", "message": str(error)})
+                return
             await send({"type": "lifespan.startup.complete"})
         elif kind == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
@@ -138,7 +145,8 @@ async def refuse(ws: WebSocket, response: ASGIApp) -> None:
         await ws.close(_REFUSAL_CLOSE_CODE)
 
 
-def _timeout_refusal() -> PlainTextResponse:
+def _timeout_refusal(scope: Scope, timeout: float | None) -> PlainTextResponse:
+    note_refusal(scope, "limits", f"accept_timeout: no answer to the handshake within {timeout} s")
     return PlainTextResponse("The handshake timed out.\n", status_code=403)
 
 
@@ -177,6 +185,16 @@ class AppSettings:
             first_message_timeout=first_message_timeout,
             idle_timeout=idle_timeout,
         )
+
+
+async def _run_handler(handler: Callable[[WebSocket], Awaitable[object]], ws: WebSocket) -> None:
+    """``handler(ws)``; a failure before the handshake was answered is noted for the server
+    (its access log names it) before the structured block refuses the handshake."""
+    try:
+        await handler(ws)
+    except Exception as error:
+        note_refusal(ws.scope, "application", f"the handler failed before accepting: {error!r}")
+        raise
 
 
 async def run_connection(
@@ -222,29 +240,33 @@ async def run_connection(
         with trio.CancelScope(deadline=deadline) as guard_scope:
             refusal = await guards.check(ws, authenticate=authenticate)
         if guard_scope.cancelled_caught:
-            refusal = _timeout_refusal()
+            refusal = _timeout_refusal(scope, limits.accept_timeout)
         if refusal is not None:
             await refuse(ws, refusal)
             return
 
     timeouts = limited is not None and limited.has_timeouts
-    async with ws:
-        if watch is None or (deadline == math.inf and not timeouts):
-            await handler(ws)
-            return
-        with trio.CancelScope(deadline=deadline) as handler_scope:
-            watch.scope = handler_scope
-            if timeouts:
-                assert limited is not None
-                ws.start_soon(limited.watch_timeouts, handler_scope, name="trio_ws timeouts")
-            await handler(ws)
-        if handler_scope.cancelled_caught:
-            if not watch.answered:
-                await refuse(ws, _timeout_refusal())
-            elif limited is not None and limited.expired is not None:
-                raise WebSocketException(*limited.expired)
-            # Otherwise the accept deadline passed at the very moment the handler accepted:
-            # it was cut short, and the block closes the connection normally.
+    try:
+        async with ws:
+            if watch is None or (deadline == math.inf and not timeouts):
+                await _run_handler(handler, ws)
+                return
+            with trio.CancelScope(deadline=deadline) as handler_scope:
+                watch.scope = handler_scope
+                if timeouts:
+                    assert limited is not None
+                    ws.start_soon(limited.watch_timeouts, handler_scope, name="trio_ws timeouts")
+                await _run_handler(handler, ws)
+            if handler_scope.cancelled_caught:
+                if not watch.answered:
+                    await refuse(ws, _timeout_refusal(scope, limits.accept_timeout))
+                elif limited is not None and limited.expired is not None:
+                    raise WebSocketException(*limited.expired)
+                # Otherwise the accept deadline passed at the very moment the handler accepted:
+                # it was cut short, and the block closes the connection normally.
+    except Exception as error:
+        explain_asyncio_error(error)  # asyncio code in the handler or its tasks: say so
+        raise
 
 
 @final

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Final, TypeAlias
 
 import attrs
 
+from ._refusal import note_refusal
 from ._responses import PlainTextResponse
 
 if TYPE_CHECKING:
@@ -142,14 +143,19 @@ class Guards:
         Two ``Origin`` headers are always refused; a missing one only passes when ``None``
         is in the list.
         """
+        problem = self.origin_problem(scope)
+        return None if problem is None else _refusal(problem)
+
+    def origin_problem(self, scope: Scope) -> str | None:
+        """Why the handshake's ``Origin`` is not allowed (the 403's text), or ``None``."""
         rules = self.allowed_origins
         if rules is None:
             return None
         values = _header_values(scope, b"origin")
         if len(values) > 1:
-            return _refusal("Origin not allowed: more than one Origin header")
+            return "Origin not allowed: more than one Origin header"
         if not values:
-            return None if None in rules else _refusal("Origin header required")
+            return None if None in rules else "Origin header required"
         origin = values[0].decode("latin-1")
         lowered = origin.lower()
         for rule in rules:
@@ -158,7 +164,7 @@ class Guards:
                     return None
             elif rule is not None and rule.fullmatch(origin):
                 return None
-        return _refusal("Origin not allowed")
+        return "Origin not allowed"
 
     def choose_subprotocol(self, offered: Iterable[str]) -> str | object | None:
         """The first of our subprotocols that the client offered.
@@ -190,12 +196,19 @@ class Guards:
         Cancellation:
           Only ``authenticate`` waits; cancelling it cancels the check.
         """
-        refusal = self.origin_refusal(ws.scope)
-        if refusal is not None:
-            return refusal
-        if self.choose_subprotocol(ws.scope.get("subprotocols") or ()) is NO_SUBPROTOCOL:
+        scope = ws.scope
+        problem = self.origin_problem(scope)
+        if problem is not None:
+            origins = b", ".join(_header_values(scope, b"origin")).decode("latin-1")
+            note_refusal(scope, "origin", f"{problem} (Origin: {origins or 'none'})")
+            return _refusal(problem)
+        offered = scope.get("subprotocols") or ()
+        if self.choose_subprotocol(offered) is NO_SUBPROTOCOL:
             wanted = ", ".join(name for name in self.subprotocols or () if name is not None)
-            return _refusal(f"no supported subprotocol offered (this endpoint speaks: {wanted})")
+            problem = f"no supported subprotocol offered (this endpoint speaks: {wanted})"
+            offers = ", ".join(offered) or "none"
+            note_refusal(scope, "subprotocol", f"{problem}; offered: {offers}")
+            return _refusal(problem)
         if authenticate is None:
             authenticate = self.authenticate
         if authenticate is not None:
@@ -205,5 +218,8 @@ class Guards:
                     "authenticate must return None or an ASGI response such as "
                     f"trio_ws.Response, not {type(response).__name__}"
                 )
+            if response is not None:
+                status = getattr(response, "status_code", None)
+                note_refusal(scope, "authenticate", f"authenticate refused (status {status})")
             return response
         return None

@@ -30,6 +30,8 @@ from hypercorn.config import Config
 from websockets.exceptions import InvalidHeader
 from websockets.extensions.permessage_deflate import enable_server_permessage_deflate
 
+from ._accept import accept_connections
+from ._compression import COMPRESSION_DEFAULTS, deflate_factories
 from ._engine import (
     EngineConnection,
     EngineSettings,
@@ -41,25 +43,28 @@ from ._engine import (
 )
 from ._engine._scope import build_scope, offered_subprotocols
 from ._engine._server_protocol import EngineProtocol
+from ._observe_engine import EngineReporter
 from ._protocol import CANCEL_SAFE_SEND_EXTENSION, DENIAL_EXTENSION
+from ._refusal import REFUSAL_EXTENSION
 from ._serve_asgi import ServedApp, ShutdownRegistry
 from ._serve_extension import KEEPALIVE_EXTENSION, SHUTDOWN_EXTENSION, ShutdownExtension
 from ._serve_hypercorn import (
     BAD_REQUEST,
     ConnectionState,
     ContainedTCPServer,
-    Lifespan,
     StatsdLogger,
     WorkerContext,
     parse_socket_addr,
     repr_socket_addr,
 )
+from ._startup import ReportingLifespan, single_startup_error
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from websockets.http11 import Response
 
+    from ._observe import ServerObserver
     from ._types import ASGIApp, Scope
 
 __all__ = ["DEFAULT_SETTINGS", "ServerSettings", "serve"]
@@ -104,6 +109,17 @@ class ServerSettings(TypedDict, total=False):
     #: Seconds a TLS client gets to complete its handshake before the connection is dropped
     #: (hypercorn's ``ssl_handshake_timeout``, whose own default is 60 s).
     tls_handshake_timeout: float
+    #: permessage-deflate: the largest LZ77 window, as a power of two, the server compresses
+    #: with (9-15; default 12, websockets' choice). Each compressed connection's memory grows
+    #: with it (see ``docs/operations.md``).
+    server_max_window_bits: int
+    #: permessage-deflate: the largest window asked of a client that supports the parameter
+    #: (8-15; default 12); the server's decompressor for that connection is this size.
+    client_max_window_bits: int
+    #: permessage-deflate: zlib's compression level, -1 to 9 (``None``: zlib's default, 6).
+    compression_level: int | None
+    #: permessage-deflate: zlib's ``memLevel`` for the compressor, 1 to 9 (default 5).
+    compression_memory_level: int
 
 
 #: trio_ws's production defaults for `ServerSettings`.
@@ -120,7 +136,13 @@ DEFAULT_SETTINGS: Final[ServerSettings] = {
 
 #: Settings that are not hypercorn ``Config`` fields (their defaults hold with any ``config``).
 _ENGINE_KEYS: Final = frozenset(
-    {"ping_timeout", "compression", "close_timeout", "tls_handshake_timeout"}
+    {
+        "ping_timeout",
+        "compression",
+        "close_timeout",
+        "tls_handshake_timeout",
+        *COMPRESSION_DEFAULTS,
+    }
 )
 
 _CONFIG_FIELDS: Final = {
@@ -215,15 +237,23 @@ class _Server:
     """One run of `serve`: its connections, its lifespan and its shutdown."""
 
     def __init__(
-        self, app: ASGIApp, config: Config, close_code: int, engine: EngineSettings
+        self,
+        app: ASGIApp,
+        config: Config,
+        close_code: int,
+        engine: EngineSettings,
+        observer: ServerObserver | None = None,
+        deflate: list[Any] | None = None,
     ) -> None:
         self.config = config
+        #: Reports the engine's events to the observer (``None``: nobody observes).
+        self.reporter = EngineReporter(observer) if observer is not None else None
         self.user_app = app
         self.engine = engine
         self.keepalive = KeepaliveTimer(engine)
         #: websockets' extension factories (stateless; shared by every engine connection).
         self.extension_factories = (
-            enable_server_permessage_deflate(None) if engine.compression else None
+            (deflate or enable_server_permessage_deflate(None)) if engine.compression else None
         )
         self.registry = ShutdownRegistry(close_code, config.graceful_timeout)
         self.app = ServedApp(app)
@@ -337,6 +367,8 @@ class _Server:
                 else:
                     refusal = connection.check_handshake(offered)
             if refusal is not None:
+                if self.reporter is not None:
+                    self.reporter.refused_by_engine(stream, upgrade, refusal)
                 await config.log.warning(
                     "trio_ws: refused a websocket handshake from %s: HTTP %d (%s)",
                     _peer(stream),
@@ -365,6 +397,7 @@ class _Server:
                     CANCEL_SAFE_SEND_EXTENSION: {},
                     SHUTDOWN_EXTENSION: shutdown,
                     KEEPALIVE_EXTENSION: connection.keepalive,
+                    REFUSAL_EXTENSION: {},
                 },
             )
         except BaseException as exc:
@@ -373,6 +406,8 @@ class _Server:
                 return None  # the peer left before getpeername
             raise
         connection.on_accept = self._accepted
+        if self.reporter is not None:
+            self.reporter.watch(connection, scope)
         return connection, scope
 
     async def _run_engine_connection(
@@ -384,6 +419,8 @@ class _Server:
         except OSError:
             pass  # the socket failed under us
         finally:
+            if self.reporter is not None:
+                self.reporter.ended(connection, scope)
             self.registry.discard(connection)
             self.keepalive.discard(connection)
             self.connections.discard(connection)
@@ -392,6 +429,8 @@ class _Server:
             await trio.aclose_forcefully(stream)
 
     def _accepted(self, connection: EngineConnection) -> None:
+        if self.reporter is not None:
+            self.reporter.accepted(connection)
         self.registry.add(connection)
         self.keepalive.add(connection)
 
@@ -428,10 +467,11 @@ class _Server:
     ) -> None:
         config = self.config
         config.set_statsd_logger_class(StatsdLogger)
-        lifespan = Lifespan(self.app, config, self.lifespan_state)
+        lifespan = ReportingLifespan(self.app, config, self.lifespan_state)
         async with trio.open_nursery() as lifespan_nursery:
             await lifespan_nursery.start(lifespan.handle_lifespan)
             await lifespan.wait_for_startup()
+            lifespan.raise_if_startup_failed()  # one error, before anything says "serving"
             lifespan_nursery.start_soon(self.keepalive.run, lifespan_nursery)
             listeners, urls = await self._listen()
             async with trio.open_nursery() as connection_nursery:
@@ -481,15 +521,13 @@ class _Server:
             listeners.append(trio.SocketListener(trio.socket.from_stdlib_socket(sock)))
             urls.append("ws://" + repr_socket_addr(sock.family, sock.getsockname()))
         for url in urls:
-            await self.config.log.info("trio_ws: serving on %s", url)
+            await self.config.log.debug("trio_ws: serving on %s", url)
         return listeners, urls
 
     async def _accept_loop(
         self, listener: trio.abc.Listener[Any], connection_nursery: trio.Nursery
     ) -> None:
-        await trio.serve_listeners(
-            self.handle_connection, [listener], handler_nursery=connection_nursery
-        )
+        await accept_connections(listener, self.handle_connection, connection_nursery)
 
     async def _enforce_deadline(self, connection_nursery: trio.Nursery) -> None:
         # Returns as soon as no connection is left. At the deadline, or at once if serve() is
@@ -531,6 +569,7 @@ async def serve(
     shutdown_close_code: int = 1001,
     shutdown_trigger: Callable[[], Awaitable[object]] | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+    observer: ServerObserver | None = None,
     **settings: Unpack[ServerSettings],
 ) -> None:
     """Serve the ASGI application ``app`` on hypercorn's trio worker until stopped.
@@ -567,9 +606,12 @@ async def serve(
       shutdown_trigger: an async callable; when it returns, graceful shutdown starts.
       task_status: receives the list of bound URLs (``ws://`` or ``wss://``) once the
         lifespan startup finished and the sockets listen.
-      **settings: the settings of `ServerSettings` (``max_message_size``, ``compression``,
-        ``ping_interval``, ``ping_timeout``, ``read_timeout``, ``graceful_timeout``,
-        ``close_timeout``, ``tls_handshake_timeout``).
+      observer: told what happens to each websocket (accepted, refused and why, ended with
+        which code by which side, keepalive round trips): a `trio_ws.observe.ServerObserver`
+        such as `trio_ws.observe.AccessLog` or `trio_ws.metrics.PrometheusMetrics`.
+      **settings: the settings of `ServerSettings` (``max_message_size``, ``compression``
+        and its window bits and levels, ``ping_interval``, ``ping_timeout``,
+        ``read_timeout``, ``graceful_timeout``, ``close_timeout``, ``tls_handshake_timeout``).
 
     Graceful shutdown (``shutdown_trigger`` returned): stop accepting; close every open
     websocket with ``shutdown_close_code`` (the application's ``receive`` returns that
@@ -581,10 +623,11 @@ async def serve(
       TypeError: an unknown keyword setting (``websocket_engine`` was retired: plain
         ``hypercorn --worker-class trio`` is the way to run hypercorn's websocket stream).
       ValueError: ``shutdown_close_code`` is not 1001 or 1012, ``max_message_size``,
-        ``ping_timeout``, ``close_timeout`` or ``tls_handshake_timeout`` is not positive, or
-        ``compression`` is unknown.
+        ``ping_timeout``, ``close_timeout`` or ``tls_handshake_timeout`` is not positive,
+        ``compression`` is unknown, or a compression setting is out of its range.
       OSError: the address could not be bound.
-      hypercorn.utils.LifespanFailureError: the application failed its lifespan startup.
+      hypercorn.utils.LifespanFailureError: the application failed its lifespan startup (one
+        error, not a group; its message names the application's exception).
 
     Cancellation:
       Cancelling ``serve`` stops it at once, as it does for hypercorn: connections are cancelled
@@ -595,9 +638,15 @@ async def serve(
         raise ValueError(f"shutdown_close_code must be 1001 or 1012, not {shutdown_close_code!r}")
     built = build_config(host, port, config, settings)
     engine = build_engine_settings(built, settings)
-    server = _Server(app, built, shutdown_close_code, engine)
+    deflate = deflate_factories(settings)
+    server = _Server(app, built, shutdown_close_code, engine, observer, deflate)
     try:
         await server.run(shutdown_trigger, task_status)
+    except BaseExceptionGroup as group:
+        startup_error = single_startup_error(group)
+        if startup_error is None:
+            raise
+        raise startup_error from None
     finally:
         for connection in list(server.connections):
             connection.abort()

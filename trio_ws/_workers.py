@@ -10,6 +10,8 @@ How it works (the way hypercorn's ``-w`` shares a port on Linux):
   and it binds with ``SO_REUSEPORT`` too; the kernel spreads new connections across the
   listening workers. Each worker is a complete ``trio_ws.serve`` with its own trio loop.
 * Once every worker prints its URL, the parent prints it once.
+* Each worker also sees ``TRIO_WS_WORKER_INDEX`` (0 to N-1; a replacement gets the index of
+  the worker it replaces), so that ``--metrics-port P`` serves worker i's metrics on P+i.
 * SIGTERM or SIGINT: the parent sends SIGTERM to every worker, which shuts down gracefully
   (open websockets get their close frame, connections get ``--graceful-timeout``); a second
   signal is passed on too (the workers then stop at once). Workers still alive
@@ -37,11 +39,14 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from types import FrameType
 
-__all__ = ["ENV_WORKERS", "run_workers", "strip_options", "worker_count"]
+__all__ = ["ENV_WORKERS", "ENV_WORKER_INDEX", "run_workers", "strip_options", "worker_count",
+           "worker_index"]  # fmt: skip
 
 #: Set in each worker's environment to the number of workers (so that it binds with
 #: SO_REUSEPORT, as hypercorn does for ``workers > 1``).
 ENV_WORKERS = "TRIO_WS_WORKERS"
+#: Set in each worker's environment to its index, 0 to N-1 (kept by its replacements).
+ENV_WORKER_INDEX = "TRIO_WS_WORKER_INDEX"
 #: Seconds after its start within which a worker's death counts as a crash at startup.
 CRASH_WINDOW = 2.0
 #: How many such crashes in a row stop the server.
@@ -69,6 +74,14 @@ def worker_count() -> int:
         return 1
 
 
+def worker_index() -> int:
+    """This worker's index among its siblings (0 when not a worker)."""
+    try:
+        return max(0, int(os.environ.get(ENV_WORKER_INDEX, "0")))
+    except ValueError:
+        return 0
+
+
 def _reserve_port(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -85,11 +98,12 @@ class _Supervisor:
         self.grace = grace
         self.signals = 0
         self.processes: dict[int, tuple[subprocess.Popen[bytes], float]] = {}
+        self.indexes: dict[int, int] = {}
         self.quick_crashes = 0
         self.signalled: set[int] = set()
 
-    def spawn(self) -> subprocess.Popen[bytes]:
-        env = {**os.environ, ENV_WORKERS: str(self.workers)}
+    def spawn(self, index: int) -> subprocess.Popen[bytes]:
+        env = {**os.environ, ENV_WORKERS: str(self.workers), ENV_WORKER_INDEX: str(index)}
         process = subprocess.Popen(
             [sys.executable, "-m", "trio_ws", *self.argv],
             env=env,
@@ -98,6 +112,7 @@ class _Supervisor:
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
         self.processes[process.pid] = (process, time.monotonic())
+        self.indexes[process.pid] = index
         return process
 
     def wait_listening(self, process: subprocess.Popen[bytes]) -> str:
@@ -114,7 +129,11 @@ class _Supervisor:
                     break  # EOF: the worker exited
                 if process.poll() is not None:
                     break
-        raise RuntimeError(f"worker {process.pid} did not start (exit status {process.poll()})")
+        try:  # it closed its output: give it a moment to exit, to report its status
+            status = process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            status = None
+        raise RuntimeError(f"worker {process.pid} did not start (exit status {status})")
 
     def on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.signals += 1
@@ -157,7 +176,7 @@ class _Supervisor:
                 print(f"trio_ws: workers keep dying at startup ({self.quick_crashes} in a "
                       "row); stopping the server", file=sys.stderr, flush=True)  # fmt: skip
                 return False
-            replacement = self.spawn()
+            replacement = self.spawn(self.indexes.pop(pid, 0))
             try:
                 self.wait_listening(replacement)
             except RuntimeError as error:
@@ -201,7 +220,7 @@ def run_workers(
     status = 0
     try:
         try:
-            urls = [supervisor.wait_listening(supervisor.spawn()) for _ in range(workers)]
+            urls = [supervisor.wait_listening(supervisor.spawn(index)) for index in range(workers)]
         except RuntimeError as error:
             print(f"trio_ws: {error}; stopping", file=sys.stderr, flush=True)
             return 1

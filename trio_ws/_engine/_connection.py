@@ -143,8 +143,12 @@ class EngineConnection:
         "_unfed_at",
         "idle_since",
         "keepalive",
+        "messages_received",
+        "messages_sent",
         "next_ping_at",
         "on_accept",
+        "on_refuse",
+        "on_round_trip",
         "ping_payload",
         "ping_sent_at",
         "protocol",
@@ -153,6 +157,7 @@ class EngineConnection:
         "settings",
         "shutdown_close_code",
         "shutdown_code",
+        "status",
         "stream",
         "unanswered_since",
     )
@@ -214,6 +219,16 @@ class EngineConnection:
         self.unanswered_since: float | None = None
         #: ``scope["extensions"]["trio_ws.keepalive"]``: the last measured round trip.
         self.keepalive: dict[str, float | None] = {"latency": None}
+        # Observation (trio_ws._observe): counters read by observers, a hook per pong.
+        #: Whole messages delivered to / sent by the application.
+        self.messages_received = 0
+        self.messages_sent = 0
+        #: The handshake's answer: 101 once accepted, else the refusal's HTTP status.
+        self.status: int | None = None
+        #: Called with each keepalive round trip measured (``None``: nobody observes).
+        self.on_round_trip: Callable[[float], object] | None = None
+        #: Called once when the application's answer to the handshake is a refusal.
+        self.on_refuse: Callable[[EngineConnection], object] | None = None
 
     # ------------------------------------------------------------------ handshake
 
@@ -239,6 +254,7 @@ class EngineConnection:
           Nothing on network errors (the client is gone then).
         """
         self._state = _State.DONE
+        self.status = response.status_code
         self._set_disconnect(1006, "")
         response.headers["Connection"] = "close"
         with trio.move_on_after(self.settings.close_timeout):
@@ -271,6 +287,7 @@ class EngineConnection:
         pending = self._pending
         while True:
             if pending:
+                self.messages_received += 1
                 return pending.popleft()
             if not self._connect_delivered:
                 self._connect_delivered = True
@@ -407,7 +424,9 @@ class EngineConnection:
         self.unanswered_since = None
         if self.ping_payload is not None and bytes(data) == self.ping_payload:
             self.ping_payload = None
-            self.keepalive["latency"] = trio.current_time() - self.ping_sent_at
+            latency = self.keepalive["latency"] = trio.current_time() - self.ping_sent_at
+            if self.on_round_trip is not None:
+                self.on_round_trip(latency)
 
     def _end_from_protocol(self) -> None:
         self._chunks = None  # an unfinished message ends with the connection
@@ -476,6 +495,7 @@ class EngineConnection:
                         raise LocalProtocolError("websocket.send needs 'bytes' or 'text'")
                     protocol.send_binary(data)
                 await self._write(protocol.data_to_send(), data_frame=True)
+                self.messages_sent += 1
                 if self._out:
                     await self._write_pending_soon()
             finally:
@@ -536,6 +556,7 @@ class EngineConnection:
         for name, value in headers:
             response.headers[name.decode("latin-1")] = value.decode("latin-1")
         self._state = _State.OPEN
+        self.status = 101
         await self._write_response(response)
         if self.on_accept is not None:
             self.on_accept(self)
@@ -580,6 +601,9 @@ class EngineConnection:
         if "Content-Length" not in response_headers:
             response_headers["Content-Length"] = str(len(body))
         response_headers["Connection"] = "close"
+        self.status = status
+        if self.on_refuse is not None:
+            self.on_refuse(self)
         self._set_disconnect(1000, "")
         try:
             await self._write_response(Response(status, phrase, response_headers, body))
@@ -785,6 +809,24 @@ class EngineConnection:
         socket = getattr(stream, "socket", None)
         if socket is not None:
             socket.close()
+
+    # ------------------------------------------------------------------ observation
+
+    def ending(self) -> tuple[int, str, str]:
+        """How the websocket ended: ``(code, reason, closed_by)`` (``"client"``/``"server"``).
+
+        The side that sent the first close frame closed it; without any close frame, the
+        side that dropped the TCP connection (code 1006).
+        """
+        protocol = self.protocol
+        sent, received = protocol.close_sent, protocol.close_rcvd
+        if sent is not None and (received is None or protocol.close_rcvd_then_sent is False):
+            return int(sent.code), sent.reason, "server"
+        if received is not None:
+            return int(received.code), received.reason, "client"
+        disconnect = self._disconnect or {}
+        code = int(disconnect.get("code", 1006))
+        return code, str(disconnect.get("reason", "")), "server" if code == 1011 else "client"
 
     # ------------------------------------------------------------------ shutdown and end
 

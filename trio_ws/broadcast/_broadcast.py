@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING, Any, final
 
 import trio
 
+from .._trio_check import require_trio
 from ._event import parse_event_id
 from ._forward import forward_to_websocket
 from ._hub import Hub
 from ._memory import MemoryBackend
 from ._presence import track as _track
 from ._subscriber import Subscriber
+from ._tally import BROADCAST_TALLY
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -108,8 +110,9 @@ class Broadcast:
 
         Raises:
           BroadcastUnavailable: the backend cannot be reached (one error, never a group).
-          RuntimeError: this Broadcast is already running.
+          RuntimeError: this Broadcast is already running, or this is not a Trio task.
         """
+        require_trio("Broadcast")
         if self._stack is not None:
             raise RuntimeError("this Broadcast is already running")
         stack = contextlib.AsyncExitStack()
@@ -258,6 +261,7 @@ class Broadcast:
         self._require_running()
         subscriber = Subscriber(channel, buffer, overflow)
         self._hub.add(subscriber)
+        BROADCAST_TALLY.join(subscriber)  # for metrics (trio_ws.metrics)
         try:
             await self._backend.listen(channel)
             # an outage noticed before the subscription was confirmed owes it nothing
@@ -272,6 +276,7 @@ class Broadcast:
             yield subscriber
         finally:
             subscriber.end()
+            BROADCAST_TALLY.leave(subscriber)
             if self._hub.remove(subscriber):
                 with trio.CancelScope(shield=True):
                     await self._backend.unlisten(channel)

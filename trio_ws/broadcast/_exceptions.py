@@ -5,7 +5,9 @@ The hierarchy::
     trio_ws.WebSocketError
     └── BroadcastError                   base of everything the broadcast package raises
         ├── BroadcastUnavailable         the backend (Redis) cannot be reached: at start, on
-        │                                publish, on subscribe while the link is down
+        │                                publish, on subscribe while the link is down (also a
+        │                                WebSocketException: a handler that lets it out closes
+        │                                its socket with 1011 "broadcast unavailable")
         ├── SubscriberOverflow           a subscriber with overflow="close" fell behind; raised
         │                                from its iteration after what it had buffered
         └── BroadcastGap                 the link to the backend was lost and re-established:
@@ -15,7 +17,7 @@ The hierarchy::
 
 from __future__ import annotations
 
-from .._exceptions import WebSocketError
+from .._exceptions import WebSocketError, WebSocketException
 
 __all__ = ["BroadcastError", "BroadcastGap", "BroadcastUnavailable", "SubscriberOverflow"]
 
@@ -24,13 +26,26 @@ class BroadcastError(WebSocketError):
     """Base class of the exceptions of `trio_ws.broadcast`."""
 
 
-class BroadcastUnavailable(BroadcastError):
+class BroadcastUnavailable(BroadcastError, WebSocketException):
     """The broadcast backend cannot be reached (Redis down, refused, or timed out).
 
     Raised by ``async with Broadcast(url)`` when the server cannot be reached at start, by
     ``publish`` while the link is down (the message was *not* published), and by
     ``subscribe`` while the link is down. The original error is the ``__cause__``.
+
+    It is an expected failure, so it is also a `trio_ws.WebSocketException` with ``code``
+    1011 and ``reason`` ``"broadcast unavailable"``: a handler (or ``Broadcast.forward``)
+    that lets it out closes its websocket with that code and reason, which the client can
+    show, and no traceback is logged (the backend's outage is logged by the backend, once).
     """
+
+    def __init__(self, message: str) -> None:
+        Exception.__init__(self, message)
+        self.code = 1011
+        self.reason = "broadcast unavailable"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
 
 
 class SubscriberOverflow(BroadcastError):

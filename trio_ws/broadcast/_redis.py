@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 import trio
 
+from .._repeated import RepeatedCondition
 from ._event import BroadcastEvent
 from ._exceptions import BroadcastUnavailable
 
@@ -138,6 +139,8 @@ class RedisBackend:
         # the end of each subscribed channel's stream just before it was subscribed: where
         # healing resumes when no message came before the outage
         self._origins: dict[str, tuple[int, int]] = {}
+        #: Redis down: logged when it starts, then as a count, then when the link is back.
+        self._outage = RepeatedCondition(logger, f"trio_ws: broadcast: Redis at {url}")
 
     def _new_client(self) -> Any:
         return coredis.Redis.from_url(
@@ -187,7 +190,7 @@ class RedisBackend:
                         task_status.started()
                     await self._stop.wait()
             except Exception as error:  # contained: the next command reports the outage
-                logger.warning("Redis client failed (%s); restarting it", _describe(error))
+                self._outage.occurred(f"client failed ({_describe(error)}); restarting it")
                 if not started:
                     started = True
                     task_status.started()
@@ -211,6 +214,7 @@ class RedisBackend:
                     self._pubsub = pubsub
                     self._link_up.set()
                     lost = False
+                    self._outage.ended()
                     backoff = 0.05
                     if not started:
                         started = True
@@ -229,10 +233,7 @@ class RedisBackend:
                     self._link_up = trio.Event()
                     lost = True
                     self._hub.mark_gap()
-                    logger.warning(
-                        "Redis subscription connection lost (%s); reconnecting",
-                        _describe(error),
-                    )
+                self._outage.occurred(f"subscription connection lost ({_describe(error)})")
             self._pubsub = None
             if not started:
                 started = True
