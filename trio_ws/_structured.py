@@ -449,12 +449,10 @@ class Structured:
         exchange = self._link.exchange
         code = self._options.overflow_close_code
         self._choice.end()  # from now on only this loop reads, to drain the server
-        exchange.record_end(code, _OVERFLOW_REASON, ClosedBy.APP)
-        exchange.deliver_after_close = True
+        exchange.cut_off(code, _OVERFLOW_REASON)
         self._inbound().append(exchange.disconnect_message(code, _OVERFLOW_REASON))
         self._wake_all(_DATA_ARRIVED)
         await self._link.close(code, _OVERFLOW_REASON, self.wait_drained)
-        exchange.peer_disconnected(code, _OVERFLOW_REASON)
         self.notify_end()
         # Keep the server's queue moving until it reports the end, so that it can finish
         # the close handshake; what arrives now is discarded.
