@@ -826,6 +826,11 @@ def _one_of(names: Iterable[str]) -> str:
 
 
 def _illegal_outgoing(state: WebSocketState, kind: object) -> str:
+    if state is DISCONNECTED:
+        return (
+            f"{kind!r} is not allowed after websocket.close or a complete denial response "
+            "(application state DISCONNECTED): nothing more may be sent"
+        )
     hint = ""
     if state is CONNECTING and kind == _SEND:
         hint = '; call "accept" first'

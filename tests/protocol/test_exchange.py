@@ -543,9 +543,12 @@ def _imports_of(module: str, seen: set[str]) -> set[str]:
     return found
 
 
-def test_the_protocol_module_never_imports_trio() -> None:
-    """The sans-I/O core and everything it imports stay free of trio and hypercorn."""
-    imported = _imports_of("_protocol", set())
+@pytest.mark.parametrize("module", ["_protocol", "_server_exchange"])
+def test_the_sans_io_core_never_imports_trio(module: str) -> None:
+    """The sans-I/O core (both sides of the exchange) and everything it imports stay free of
+    trio, hypercorn and websockets."""
+    imported = _imports_of(module, set())
     assert "enum" in imported  # the walk does see real imports
     assert "trio" not in imported
     assert "hypercorn" not in imported
+    assert "websockets" not in imported
