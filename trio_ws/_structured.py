@@ -405,10 +405,8 @@ class Structured:
                     if until == math.inf:
                         await self._lot(_SPACE_FREED).park()
                         continue
-                    choice.pump_wakes_at = until
                     with trio.move_on_at(until):
                         await self._lot(_PUMP_DEADLINE).park()
-                    choice.pump_wakes_at = -math.inf
                     continue
                 if step is not PumpStep.READ:
                     for_now = step is PumpStep.LEAVE
