@@ -543,7 +543,7 @@ def _imports_of(module: str, seen: set[str]) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("module", ["_protocol", "_server_exchange"])
+@pytest.mark.parametrize("module", ["_protocol", "_server_exchange", "_bounded_queue"])
 def test_the_sans_io_core_never_imports_trio(module: str) -> None:
     """The sans-I/O core (both sides of the exchange) and everything it imports stay free of
     trio, hypercorn and websockets."""
