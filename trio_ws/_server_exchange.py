@@ -36,12 +36,13 @@ from ._protocol import (
     DISCONNECTED,
     RESPONSE,
     WebSocketState,
-    accept_fields,
     application_step,
     close_fields,
     response_body_fields,
     response_start_fields,
     send_payload,
+    validate_accept_headers,
+    validate_subprotocol,
 )
 
 if TYPE_CHECKING:
@@ -162,12 +163,13 @@ class InvalidAccept(LocalProtocolError):
     that cannot be sent. The handshake is refused: answer the client with `response`.
 
     Attributes:
-      response: the HTTP 400 the client gets instead of the websocket.
+      response: what the client gets instead of the websocket: HTTP 400 for a subprotocol it
+        did not offer, HTTP 500 for headers the server cannot send (the application's bug).
     """
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, response: Rejected) -> None:
         super().__init__(message)
-        self.response = Rejected(400, [], b"Unsupported WebSocket subprotocol or headers\n")
+        self.response = response
 
 
 @attrs.define(eq=False)
@@ -282,13 +284,7 @@ class ServerExchange:
             payload = send_payload(message)
             return DataSent(payload if isinstance(payload, str) else bytes(payload))
         if kind == "websocket.accept":
-            try:
-                subprotocol, headers = accept_fields(message, self.offered_subprotocols)
-            except (TypeError, ValueError) as exc:
-                self.state = ServerState.REFUSED
-                raise InvalidAccept(f"the application's accept cannot be sent: {exc}") from None
-            self.state = after
-            return Accepted(subprotocol, headers)
+            return self._accept(message, after)
         if kind == _CLOSE:
             if self.state is ServerState.HANDSHAKE:
                 self.state = after
@@ -308,6 +304,26 @@ class ServerExchange:
         assert self._denial is not None  # RESPONSE follows the response start
         status, headers = self._denial
         return Rejected(status, headers, b"".join(self._denial_body))
+
+    def _accept(self, message: Message, after: ServerState) -> Accepted:
+        try:
+            subprotocol = validate_subprotocol(
+                message.get("subprotocol"), self.offered_subprotocols
+            )
+        except (TypeError, ValueError) as exc:
+            self.state = ServerState.REFUSED
+            unsupported = Rejected(400, [], b"Unsupported WebSocket subprotocol\n")
+            raise InvalidAccept(
+                f"{exc}; the client was answered with HTTP 400", unsupported
+            ) from None
+        try:
+            headers = validate_accept_headers(message.get("headers"))
+        except (TypeError, ValueError) as exc:
+            self.state = ServerState.REFUSED
+            error = f"accept headers cannot be set as given: {exc}; the client got HTTP 500"
+            raise InvalidAccept(error, Rejected(500, [], b"")) from None
+        self.state = after
+        return Accepted(subprotocol, headers)
 
     # ------------------------------------------------------------------ the server's own moves
 

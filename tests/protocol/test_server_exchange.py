@@ -123,20 +123,23 @@ def test_a_denial_body_in_chunks_is_one_response() -> None:
 
 
 @pytest.mark.parametrize(
-    "accept",
+    ("accept", "status"),
     [
-        {"type": "websocket.accept", "subprotocol": "v2"},
-        {"type": "websocket.accept", "headers": [(b"sec-websocket-protocol", b"chat")]},
-        {"type": "websocket.accept", "headers": [(b"x", b"a\r\nb")]},
-        {"type": "websocket.accept", "subprotocol": 7},
+        ({"type": "websocket.accept", "subprotocol": "v2"}, 400),
+        ({"type": "websocket.accept", "subprotocol": 7}, 400),
+        ({"type": "websocket.accept", "headers": [(b"sec-websocket-protocol", b"chat")]}, 500),
+        ({"type": "websocket.accept", "headers": [(b"x", b"a\r\nb")]}, 500),
     ],
 )
-def test_an_accept_the_client_cannot_be_sent_refuses_the_handshake(accept: Message) -> None:
-    """The client gets 400 (the error's response), and nothing more is legal afterwards."""
+def test_an_accept_the_client_cannot_be_sent_refuses_the_handshake(
+    accept: Message, status: int
+) -> None:
+    """The client gets the error's response (400 for a subprotocol it did not offer, 500 for
+    headers the server cannot send), and nothing more is legal afterwards."""
     machine = ServerExchange(("chat",), denial_supported=True)
     with pytest.raises(InvalidAccept) as info:
         machine.app_sends(accept)
-    assert info.value.response.status_code == 400
+    assert info.value.response.status_code == status
     assert machine.state is ServerState.REFUSED
     assert not machine.accepted
     with pytest.raises(trio_ws.LocalProtocolError):
