@@ -19,6 +19,11 @@ reproduced without ``await`` belongs here and is tested synchronously.
 Rule of thumb for this file (after h11's ``_state.py``): a transition is data in
 ``_CLIENT_TRANSITIONS`` / ``_APPLICATION_TRANSITIONS``; what does not fit the tables (payload
 validation, close bookkeeping) is still written in this module and nowhere else.
+
+The server's side of the same exchange is `trio_ws._server_exchange.ServerExchange`: it obeys
+the same application table (`application_step`) and the same payload rules (`send_payload`,
+`close_fields`, `response_start_fields`, `response_body_fields`, `validate_subprotocol`,
+`validate_accept_headers`), so a rule of the exchange is written once for both sides.
 """
 
 from __future__ import annotations

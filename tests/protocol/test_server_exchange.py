@@ -307,3 +307,43 @@ def test_app_protocol_error_is_a_local_protocol_error() -> None:
     assert issubclass(testing.AppProtocolError, trio_ws.LocalProtocolError)
     assert issubclass(testing.AppProtocolError, RuntimeError)
     assert not issubclass(testing.ConnectionClosed, trio_ws.WebSocketDisconnect)
+
+
+# The application state each server state shows the application side.
+_APP_SIDE = {
+    ServerState.HANDSHAKE: trio_ws.WebSocketState.CONNECTING,
+    ServerState.RESPONSE: trio_ws.WebSocketState.RESPONSE,
+    ServerState.OPEN: trio_ws.WebSocketState.CONNECTED,
+    ServerState.APP_CLOSED: trio_ws.WebSocketState.DISCONNECTED,
+    ServerState.REFUSED: trio_ws.WebSocketState.DISCONNECTED,
+}
+
+
+@pytest.mark.parametrize("state", list(_APP_SIDE))
+@pytest.mark.parametrize("name", list(MESSAGES))
+def test_both_sides_of_the_exchange_agree_on_every_message(state: ServerState, name: str) -> None:
+    """The application's Exchange and the server's machine accept and refuse the same
+    messages in corresponding states: one rule, two sides. The server's one leniency is a
+    repeated close after the application closed (hypercorn ignores it too)."""
+    from trio_ws._protocol import Exchange
+
+    exchange = Exchange(
+        {
+            "type": "websocket",
+            "subprotocols": ["chat"],
+            "extensions": {"websocket.http.response": {}},
+        }
+    )
+    exchange.incoming({"type": "websocket.connect"})
+    exchange.application_state = _APP_SIDE[state]
+    app_side_ok = True
+    try:
+        exchange.outgoing(dict(MESSAGES[name]))
+    except (trio_ws.LocalProtocolError, trio_ws.WebSocketDisconnected):
+        app_side_ok = False
+    server_ok = (state, name) in LEGAL
+    if (state, name) == (ServerState.APP_CLOSED, "close"):
+        assert server_ok
+        assert not app_side_ok
+    else:
+        assert server_ok == app_side_ok
