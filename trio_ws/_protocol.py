@@ -146,6 +146,13 @@ class PeerState(enum.Enum):
     DISCONNECTED = "disconnected"
 
 
+# Enum members as module constants: a class attribute lookup on an Enum costs about 0.15 µs
+# on Python 3.11, and these are read on every message.
+_PEER_CONNECTED: Final = PeerState.CONNECTED
+_PEER_LEFT: Final = PeerState.LEFT
+_PEER_CUT_OFF: Final = PeerState.CUT_OFF
+_PEER_DISCONNECTED: Final = PeerState.DISCONNECTED
+
 _PEER_AS_CLIENT_STATE: Final = {
     PeerState.CONNECTING: CONNECTING,
     PeerState.CONNECTED: CONNECTED,
@@ -520,7 +527,8 @@ class Exchange:
     def peer_gone(self) -> bool:
         """Whether the server reported the peer gone: sends fail from then on (even if the
         application has not consumed the disconnect yet)."""
-        return self.peer is PeerState.LEFT or self.peer is PeerState.DISCONNECTED
+        peer = self.peer
+        return peer is _PEER_LEFT or peer is _PEER_DISCONNECTED
 
     @property
     def denial_supported(self) -> bool:
@@ -584,7 +592,7 @@ class Exchange:
 
     def check_receive(self) -> None:
         """Raise if receiving now is misuse (the disconnect was consumed already)."""
-        if self.peer is PeerState.DISCONNECTED:
+        if self.peer is _PEER_DISCONNECTED:
             raise WebSocketDisconnected(
                 'Cannot call "receive" once a disconnect message has been received.',
                 connection=self.owner,
@@ -593,7 +601,7 @@ class Exchange:
     def check_receive_data(self) -> None:
         """Raise if a data receive (``receive_text`` and friends) is misuse now."""
         if self.application_state is not CONNECTED and not (
-            self.application_state is DISCONNECTED and self.peer is PeerState.CUT_OFF
+            self.application_state is DISCONNECTED and self.peer is _PEER_CUT_OFF
         ):
             if self.application_state is CONNECTING:
                 raise WebSocketDisconnected(
@@ -617,7 +625,7 @@ class Exchange:
           RemoteProtocolError: the message is not legal in this state, or malformed.
         """
         kind = message.get("type")
-        if kind == _RECEIVE and self.peer is PeerState.CONNECTED:
+        if kind == _RECEIVE and self.peer is _PEER_CONNECTED:
             # The per-message case, (CONNECTED, websocket.receive) -> CONNECTED in the table,
             # checked without the general lookup.
             if (message.get("text") is None) == (message.get("bytes") is None):

@@ -8,7 +8,7 @@ one reading task, parked by trio's low-level wait and woken by the next message.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, Final, final
 
 import attrs
 import trio
@@ -22,6 +22,12 @@ if TYPE_CHECKING:
     from ._event import BroadcastEvent
 
 __all__ = ["Subscriber", "SubscriberStatistics"]
+
+# Enum members as module constants (an Enum class attribute costs ~0.15 µs on Python 3.11;
+# offer() runs once per message and subscriber).
+_ADDED: Final = Offer.ADDED
+_OVERFLOWED: Final = Offer.OVERFLOWED
+_FULL: Final = Offer.FULL
 
 
 @attrs.frozen
@@ -108,9 +114,9 @@ class Subscriber:
         must then ``await put(event)``.
         """
         offered = self._queue.offer(event)
-        if offered is Offer.ADDED or offered is Offer.OVERFLOWED:
+        if offered is _ADDED or offered is _OVERFLOWED:
             self._reader.wake()
-        return offered is not Offer.FULL
+        return offered is not _FULL
 
     async def put(self, event: BroadcastEvent) -> None:
         """Wait for room in the buffer, then add ``event`` (for ``overflow="block"``).
