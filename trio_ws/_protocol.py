@@ -820,7 +820,8 @@ class Exchange:
                     connection=self.owner,
                 )
             raise LocalProtocolError(_illegal_outgoing(state, _SEND), connection=self.owner)
-        if self.peer_gone:
+        peer = self.peer  # peer_gone, inlined: this runs for every message sent
+        if peer is _PEER_LEFT or peer is _PEER_DISCONNECTED:
             raise self.disconnect_error()
 
     def left_first(self) -> bool:
