@@ -31,6 +31,7 @@ What the application sees:
 from __future__ import annotations
 
 import codecs
+import contextlib
 import http
 from collections import deque
 from typing import TYPE_CHECKING, Any, Final
@@ -333,13 +334,9 @@ class EngineConnection:
             # Pongs, the echo of a close, or the close frame of a failure: pending output,
             # written now if nobody else is writing, else by the writer after its frame.
             self._out.extend(out)
-            turn = self._turn
-            if not turn.held:
-                await turn.take()  # free: not a checkpoint
-                try:
+            if not self._turn.held:
+                async with self._turn:  # free: not a checkpoint
                     await self._write_pending_soon()
-                finally:
-                    turn.release()
         if protocol.close_rcvd is not None or protocol.close_sent is not None or not data:
             self._end_from_protocol()
 
@@ -435,7 +432,7 @@ class EngineConnection:
                 await trio.lowlevel.checkpoint()
                 return
             await trio.lowlevel.checkpoint_if_cancelled()
-            turn = self._turn
+            turn = self._turn  # taken by hand here: no coroutine for __aenter__ per message
             await turn.take()
             try:
                 protocol = self.protocol
@@ -492,17 +489,12 @@ class EngineConnection:
             self.on_accept(self)
 
     async def _send_close(self, code: int, reason: str) -> None:
-        turn = self._turn
-        await turn.take()
-        try:
+        async with self._turn:
             if self.protocol.state is _OPEN:
                 self.protocol.send_close(code, reason)
                 self._out.extend(self.protocol.data_to_send())
-            await self._write_pending()
-        except ClientGone:
-            pass
-        finally:
-            turn.release()
+            with contextlib.suppress(ClientGone):
+                await self._write_pending()
 
     async def _respond(self, rejected: Rejected) -> None:
         status, body = rejected.status_code, rejected.body
@@ -523,13 +515,9 @@ class EngineConnection:
             pass
 
     async def _write_response(self, response: Response) -> None:
-        turn = self._turn
-        await turn.take()
-        try:
+        async with self._turn:
             self.protocol.send_response(response)
             await self._write(self.protocol.data_to_send())
-        finally:
-            turn.release()
 
     async def _wait_writable(self) -> None:
         try:
@@ -644,14 +632,9 @@ class EngineConnection:
             raise
 
     async def _take_turn_and_write_pending(self) -> None:
-        turn = self._turn
-        await turn.take()
-        try:
-            await self._write_pending()
-        except ClientGone:
-            pass
-        finally:
-            turn.release()
+        async with self._turn:
+            with contextlib.suppress(ClientGone):
+                await self._write_pending()
 
     # ------------------------------------------------------------------ keepalive
 
@@ -666,16 +649,12 @@ class EngineConnection:
             self.unanswered_since = self.ping_sent_at
         if not self._protocol_open():
             return
-        turn = self._turn
-        await turn.take()
-        try:
+        async with self._turn:
             if not self._protocol_open():
                 return
             self.protocol.send_ping(payload)
             self._out.extend(self.protocol.data_to_send())
             await self._write_pending_soon()
-        finally:
-            turn.release()
         if self._broken:
             return
         while (
@@ -699,17 +678,12 @@ class EngineConnection:
         """The pong did not come back in time: close with 1011, abort, report the disconnect."""
         self.exchange.record_end(1011, "keepalive ping timeout", by_server=True)
         with trio.move_on_after(1.0):
-            turn = self._turn
-            await turn.take()
-            try:
+            async with self._turn:
                 if self.protocol.state is _OPEN:
                     self.protocol.fail(1011, "keepalive ping timeout")
                     self._out.extend(self.protocol.data_to_send())
-                await self._write_pending()
-            except ClientGone:
-                pass
-            finally:
-                turn.release()
+                with contextlib.suppress(ClientGone):
+                    await self._write_pending()
         self.abort()
 
     def abort(self) -> None:
