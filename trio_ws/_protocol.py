@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CANCEL_SAFE_SEND_EXTENSION",
+    "CLOSED_BY_KEY",
     "DENIAL_EXTENSION",
     "ClosedBy",
     "Exchange",
@@ -99,6 +100,10 @@ class ClosedBy(enum.Enum):
     SERVER_SHUTDOWN = "server_shutdown"
     #: The application failed; the connection was closed with 1011.
     ERROR = "error"
+    #: The server ended the connection itself: the client broke the protocol (1002, 1007),
+    #: exceeded a limit (1009), did not answer pings (1011), or its socket was aborted (1006).
+    #: Reported by trio_ws.serve (the ``CLOSED_BY_KEY`` of ``websocket.disconnect``).
+    SERVER = "server"
 
 
 CONNECTING: Final = WebSocketState.CONNECTING
@@ -115,6 +120,11 @@ _CLOSE = "websocket.close"
 _RESPONSE_START = "websocket.http.response.start"
 _RESPONSE_BODY = "websocket.http.response.body"
 
+#: Key of a ``websocket.disconnect`` message, with the value ``"server"``, when the server ended
+#: the connection itself (a protocol error or limit: 1002, 1007, 1009; a keepalive timeout:
+#: 1011; an aborted socket: 1006), so that it is not taken for the client's close
+#: (`ClosedBy.SERVER`). trio_ws.serve's engine sets it.
+CLOSED_BY_KEY: Final = "trio_ws.closed_by"
 #: The ASGI extension that lets an application send an HTTP response instead of accepting.
 DENIAL_EXTENSION: Final = "websocket.http.response"
 #: A scope extension by which a server promises that its ``send`` is safe to cancel: if it
@@ -542,17 +552,29 @@ class Exchange:
             self.close_reason = reason
             self.closed_by = closed_by
 
-    def peer_disconnected(self, code: int, reason: str) -> None:
+    def peer_disconnected(self, code: int, reason: str, *, by_server: bool = False) -> None:
         """The server reported the peer gone; sends fail from now on.
 
-        Recorded as the client's end, or the server's when it reported that it had started
-        shutting down (``trio_ws.shutdown`` extension). The peer state becomes LEFT; it
-        only moves to DISCONNECTED when the disconnect is consumed through `incoming` (in
-        structured mode that happens after the buffered messages).
+        Recorded as the client's end; as the server's shutdown when it reported that it had
+        started shutting down (``trio_ws.shutdown`` extension); as the server's own
+        (`ClosedBy.SERVER`) when ``by_server`` (the disconnect carried ``CLOSED_BY_KEY``).
+        The peer state becomes LEFT; it only moves to DISCONNECTED when the disconnect is
+        consumed through `incoming` (in structured mode that happens after the buffered
+        messages).
         """
         self.peer = _AFTER_PEER_LEFT[self.peer]
-        by = ClosedBy.SERVER_SHUTDOWN if self.shutdown_started() else ClosedBy.CLIENT
+        if self.shutdown_started():
+            by = ClosedBy.SERVER_SHUTDOWN
+        else:
+            by = ClosedBy.SERVER if by_server else ClosedBy.CLIENT
         self.record_end(code, reason, by)
+
+    def disconnect_reported(self, message: Message) -> None:
+        """The server delivered ``message``, a ``websocket.disconnect``, that the application
+        has not consumed yet (structured mode's pump): record the end it reports, read
+        leniently (see `disconnect_fields`)."""
+        code, reason = self.disconnect_fields(message)
+        self.peer_disconnected(code, reason, by_server=message.get(CLOSED_BY_KEY) == "server")
 
     def cut_off(self, code: int, reason: str) -> None:
         """trio_ws closes on the application's behalf (inbound overflow): recorded as the
@@ -655,7 +677,7 @@ class Exchange:
                 raise RemoteProtocolError(f"malformed websocket.disconnect: {dict(message)!r}")
             message["code"] = code
             message["reason"] = reason
-            self.peer_disconnected(code, reason)
+            self.peer_disconnected(code, reason, by_server=message.get(CLOSED_BY_KEY) == "server")
         self.peer = new_state
         return message
 

@@ -30,6 +30,7 @@ import attrs
 
 from ._exceptions import LocalProtocolError
 from ._protocol import (
+    CLOSED_BY_KEY,
     CONNECTED,
     CONNECTING,
     DENIAL_EXTENSION,
@@ -63,12 +64,6 @@ __all__ = [
     "ServerExchange",
     "ServerState",
 ]
-
-
-#: Key of a ``websocket.disconnect`` message, with the value ``"server"``, when the server ended
-#: the connection itself (a protocol error or limit: 1002, 1007, 1009; a keepalive timeout:
-#: 1011; an aborted socket: 1006), so that it is not taken for the client's.
-CLOSED_BY_KEY: Final = "trio_ws.closed_by"
 
 
 class ServerState(enum.Enum):

@@ -395,7 +395,7 @@ class Structured:
                     raise
                 if exchange.is_disconnect(message):
                     choice.read_done(final=True)
-                    exchange.peer_disconnected(*exchange.disconnect_fields(message))
+                    exchange.disconnect_reported(message)
                     inbound.push(message)  # the end always gets in
                     self._data_arrived.wake()
                     self.notify_end()
