@@ -412,12 +412,11 @@ class EngineConnection:
 
     # ------------------------------------------------------------------ send
     #
-    # The ASGI state of the exchange (which message is allowed when, and what it does to
-    # ``_state``) is decided here and nowhere else: ``send``'s fast path checks OPEN, and
-    # ``_send_other``, ``_accept``, ``_close`` and ``_finish`` hold every other rule; ``receive``
-    # only delivers ``websocket.connect`` once and the recorded disconnect after the end. A
-    # server-side sans-I/O machine of the exchange would replace these methods' ``_State``
-    # checks; the I/O around them (``_write``, ``_respond``, the send turn) stays.
+    # The ASGI state of the exchange (which message is allowed when, and what it does) is
+    # decided by ``self.exchange``, the one server-side machine (`ServerExchange`): ``send``'s
+    # fast path asks it for the payload (``data_to_send``), ``_send_other`` and ``_finish``
+    # perform the events it returns. What stays here is the I/O around them (``_write``,
+    # ``_respond``, the send turn).
 
     async def send(self, message: ASGIMessage) -> None:
         """ASGI ``send``, written inline.
@@ -425,7 +424,8 @@ class EngineConnection:
         Raises:
           ClientGone: (an ``OSError``) the client left or the connection failed.
           InvalidAccept: (a ``LocalProtocolError``) an accept naming a subprotocol the client
-            did not offer, or with headers that cannot be sent: the client got HTTP 400.
+            did not offer (the client got HTTP 400), or with headers that cannot be sent
+            (HTTP 500).
           LocalProtocolError: a message that is unknown, malformed or not allowed in the
             current state (`ServerExchange` decides; nothing was sent).
 
