@@ -1,5 +1,10 @@
 """``EngineConnection``: one websocket's ASGI ``receive``/``send``, driven in the app's task.
 
+What the application may send when, and what the client gets for it, is decided by the one
+server-side machine of the ASGI exchange, `trio_ws._server_exchange.ServerExchange` (the
+in-memory emulator of ``trio_ws.testing`` drives the same one); this module performs its
+events on the socket.
+
 There is no reader task and no channel: ``receive`` returns a parsed message when one is
 waiting and otherwise reads the socket itself; ``send`` frames the message with ``websockets``'
 sans-I/O ``ServerProtocol`` and writes it inline, behind a `SendTurn`
@@ -26,7 +31,7 @@ What the application sees:
 from __future__ import annotations
 
 import codecs
-import enum
+import contextlib
 import http
 from collections import deque
 from typing import TYPE_CHECKING, Any, Final
@@ -37,10 +42,18 @@ from websockets.datastructures import Headers
 from websockets.frames import Opcode
 from websockets.http11 import Response
 from websockets.protocol import State
+from websockets.typing import Subprotocol
 
-from .._exceptions import LocalProtocolError
-from .._protocol import validate_accept_headers, validate_close
 from .._send_turn import SendTurn
+from .._server_exchange import (
+    Accepted,
+    AppClosed,
+    ClientGone,
+    InvalidAccept,
+    Rejected,
+    ServerExchange,
+    ServerState,
+)
 from ._transport import Broken, PartialWrite, SocketTransport, transport_for
 
 if TYPE_CHECKING:
@@ -65,10 +78,6 @@ _KEEPALIVE_READ_AHEAD: Final = 4
 #: What each frame of a fragmented message counts against ``max_message_size`` on top of its
 #: payload, so that a message of endless empty frames is bounded too (closed 1009).
 FRAME_COST: Final = 64
-#: Key of a ``websocket.disconnect`` message the engine adds, with the value ``"server"``, when
-#: the server ended the connection itself (a protocol error or limit: 1002, 1007, 1009; a
-#: keepalive timeout: 1011; an aborted socket: 1006), so that it is not taken for the client's.
-CLOSED_BY_KEY: Final = "trio_ws.closed_by"
 _TEXT: Final = Opcode.TEXT
 _BINARY: Final = Opcode.BINARY
 _CONT: Final = Opcode.CONT
@@ -95,19 +104,6 @@ class EngineSettings:
     close_timeout: float = 5.0
 
 
-class ClientGone(OSError):
-    """``send`` on a websocket whose client has left (ASGI 2.4's ``OSError``)."""
-
-
-class _State(enum.Enum):
-    HANDSHAKE = enum.auto()  # waiting for accept, close or a denial
-    RESPONSE = enum.auto()  # a denial response was started
-    OPEN = enum.auto()  # accepted
-    CLOSED_BY_APP = enum.auto()  # the application sent websocket.close
-    SERVER_CLOSED = enum.auto()  # closed for shutdown: the application's sends are dropped
-    DONE = enum.auto()  # rejected or denied: no websocket
-
-
 class EngineConnection:
     """The ASGI side of one websocket connection served by the engine.
 
@@ -124,23 +120,20 @@ class EngineConnection:
         "_chunks",
         "_connect_delivered",
         "_decoder",
-        "_denial",
-        "_disconnect",
         "_keepalive_scope",
         "_log",
         "_message_cost",
-        "_offered",
         "_out",
         "_out_at",
         "_pending",
         "_read_done",
         "_reading",
         "_response",
-        "_state",
         "_transport",
         "_turn",
         "_unfed",
         "_unfed_at",
+        "exchange",
         "idle_since",
         "keepalive",
         "messages_received",
@@ -188,11 +181,9 @@ class EngineConnection:
         self._out_at = 0
         self._pending: deque[ASGIMessage] = deque()
         self._connect_delivered = False
-        self._state = _State.HANDSHAKE
-        self._disconnect: ASGIMessage | None = None
+        #: The server side of the ASGI exchange (made again once the offer is known).
+        self.exchange = ServerExchange((), denial_supported=True)
         self._response: Response | None = None
-        self._denial: tuple[int, list[tuple[bytes, bytes]], list[bytes]] | None = None
-        self._offered: tuple[str, ...] = ()
         # A fragmented message being assembled.
         self._chunks: list[Any] | None = None
         self._decoder: codecs.IncrementalDecoder | None = None
@@ -238,7 +229,7 @@ class EngineConnection:
         websockets checks the key (present once, base64 of 16 bytes), the version, the
         ``Connection``/``Upgrade`` headers and negotiates permessage-deflate.
         """
-        self._offered = tuple(offered)
+        self.exchange = ServerExchange(tuple(offered), denial_supported=True)
         assert self.request is not None
         response = self.protocol.accept(self.request)
         self.request = None
@@ -253,9 +244,8 @@ class EngineConnection:
         Raises:
           Nothing on network errors (the client is gone then).
         """
-        self._state = _State.DONE
         self.status = response.status_code
-        self._set_disconnect(1006, "")
+        self.exchange.record_end(1006, "")
         response.headers["Connection"] = "close"
         with trio.move_on_after(self.settings.close_timeout):
             await self._write_response(response)
@@ -263,7 +253,7 @@ class EngineConnection:
     @property
     def open(self) -> bool:
         """Whether the websocket was accepted and the application has not seen its end."""
-        return self._state is _State.OPEN and self._disconnect is None
+        return self.exchange.open
 
     @property
     def reading(self) -> bool:
@@ -273,7 +263,7 @@ class EngineConnection:
     @property
     def accepted(self) -> bool:
         """Whether the application accepted (the 101 went out)."""
-        return self._state in (_State.OPEN, _State.CLOSED_BY_APP, _State.SERVER_CLOSED)
+        return self.exchange.accepted
 
     # ------------------------------------------------------------------ receive
 
@@ -292,8 +282,8 @@ class EngineConnection:
             if not self._connect_delivered:
                 self._connect_delivered = True
                 return {"type": "websocket.connect"}
-            if self._disconnect is not None:
-                return dict(self._disconnect)
+            if self.exchange.end is not None:
+                return self.exchange.disconnect_message()
             await self._read_once()
 
     async def _read_once(self) -> None:
@@ -315,7 +305,7 @@ class EngineConnection:
                 data = await self._transport.receive()
             except Broken:
                 self._broken = True
-                self._set_disconnect(1006, "")
+                self.exchange.record_end(1006, "")
                 return
             self.reads += 1
             if len(data) > _FEED_SLICE and self.protocol.extensions:
@@ -336,9 +326,9 @@ class EngineConnection:
             at = self._unfed_at
             self._unfed_at = at + _FEED_SLICE
             await self._feed(unfed[at : at + _FEED_SLICE])
-            if self._pending or self._disconnect is not None:
+            if self._pending or self.exchange.end is not None:
                 break
-        if self._unfed_at >= end or self._disconnect is not None:
+        if self._unfed_at >= end or self.exchange.end is not None:
             self._unfed = b""
             self._unfed_at = 0
 
@@ -361,13 +351,9 @@ class EngineConnection:
             # Pongs, the echo of a close, or the close frame of a failure: pending output,
             # written now if nobody else is writing, else by the writer after its frame.
             self._out.extend(out)
-            turn = self._turn
-            if not turn.held:
-                await turn.take()  # free: not a checkpoint
-                try:
+            if not self._turn.held:
+                async with self._turn:  # free: not a checkpoint
                     await self._write_pending_soon()
-                finally:
-                    turn.release()
         if protocol.close_rcvd is not None or protocol.close_sent is not None or not data:
             self._end_from_protocol()
 
@@ -432,49 +418,47 @@ class EngineConnection:
         self._chunks = None  # an unfinished message ends with the connection
         protocol = self.protocol
         if self.shutdown_code is not None:
-            self._set_disconnect(self.shutdown_code, "server shutdown")
+            self.exchange.record_end(self.shutdown_code, "server shutdown")
         elif protocol.close_rcvd is not None and protocol.close_rcvd_then_sent is not False:
-            self._set_disconnect(protocol.close_rcvd.code, protocol.close_rcvd.reason)
+            self.exchange.record_end(protocol.close_rcvd.code, protocol.close_rcvd.reason)
         elif protocol.close_sent is not None:
             # The application's own close, or the server's (1002, 1007, 1009) while it was open.
-            by_server = self._state is _State.OPEN
-            self._set_disconnect(protocol.close_sent.code, protocol.close_sent.reason, by_server)
+            by_server = self.exchange.state is ServerState.OPEN
+            close = protocol.close_sent
+            self.exchange.record_end(close.code, close.reason, by_server=by_server)
         elif protocol.state is _CLOSED or protocol.reader.eof:
-            self._set_disconnect(1006, "")
-
-    def _set_disconnect(self, code: int, reason: str, by_server: bool = False) -> None:
-        if self._disconnect is None:
-            # int(): websockets may hand over a CloseCode (an IntEnum); ASGI wants a plain int.
-            self._disconnect = {"type": "websocket.disconnect", "code": int(code), "reason": reason}
-            if by_server:
-                self._disconnect[CLOSED_BY_KEY] = "server"
+            self.exchange.record_end(1006, "")
 
     # ------------------------------------------------------------------ send
     #
-    # The ASGI state of the exchange (which message is allowed when, and what it does to
-    # ``_state``) is decided here and nowhere else: ``send``'s fast path checks OPEN, and
-    # ``_send_other``, ``_accept``, ``_close`` and ``_finish`` hold every other rule; ``receive``
-    # only delivers ``websocket.connect`` once and the recorded disconnect after the end. A
-    # server-side sans-I/O machine of the exchange would replace these methods' ``_State``
-    # checks; the I/O around them (``_write``, ``_respond``, the send turn) stays.
+    # The ASGI state of the exchange (which message is allowed when, and what it does) is
+    # decided by ``self.exchange``, the one server-side machine (`ServerExchange`): ``send``'s
+    # fast path asks it for the payload (``data_to_send``), ``_send_other`` and ``_finish``
+    # perform the events it returns. What stays here is the I/O around them (``_write``,
+    # ``_respond``, the send turn).
 
     async def send(self, message: ASGIMessage) -> None:
         """ASGI ``send``, written inline.
 
         Raises:
           ClientGone: (an ``OSError``) the client left or the connection failed.
-          LocalProtocolError: a message not allowed in the current state, an accept naming a
-            subprotocol the client did not offer (the client gets 400) or accept headers that
-            cannot be sent.
+          InvalidAccept: (a ``LocalProtocolError``) an accept naming a subprotocol the client
+            did not offer (the client got HTTP 400), or with headers that cannot be sent
+            (HTTP 500).
+          LocalProtocolError: a message that is unknown, malformed or not allowed in the
+            current state (`ServerExchange` decides; nothing was sent).
 
         Cancellation: a message cancelled before its frame is written is not sent; if the frame
         was partly written, the connection is aborted (the client sees 1006, the application a
         disconnect) and ``Cancelled`` propagates.
         """
-        kind = message["type"]
-        if kind == "websocket.send" and self._state is _State.OPEN:
+        if isinstance(message, dict) and message.get("type") == "websocket.send":
+            payload = self.exchange.data_to_send(message)
+            if payload is None:  # closed for shutdown: dropped, like a send after the client left
+                await trio.lowlevel.checkpoint()
+                return
             await trio.lowlevel.checkpoint_if_cancelled()
-            turn = self._turn
+            turn = self._turn  # taken by hand here: no coroutine for __aenter__ per message
             await turn.take()
             try:
                 protocol = self.protocol
@@ -486,14 +470,10 @@ class EngineConnection:
                     # Compressing changes the compressor's state, and a cancelled TLS write
                     # breaks the stream: both start only once bytes can go out.
                     await self._wait_writable()
-                text = message.get("text")
-                if text is not None:
-                    protocol.send_text(text.encode())
+                if isinstance(payload, str):
+                    protocol.send_text(payload.encode())
                 else:
-                    data = message.get("bytes")
-                    if data is None:
-                        raise LocalProtocolError("websocket.send needs 'bytes' or 'text'")
-                    protocol.send_binary(data)
+                    protocol.send_binary(payload)
                 await self._write(protocol.data_to_send(), data_frame=True)
                 self.messages_sent += 1
                 if self._out:
@@ -501,102 +481,58 @@ class EngineConnection:
             finally:
                 turn.release()
             return
-        await self._send_other(kind, message)
+        await self._send_other(message)
 
-    async def _send_other(self, kind: str, message: ASGIMessage) -> None:
-        state = self._state
-        if state is _State.SERVER_CLOSED and kind in ("websocket.send", "websocket.close"):
-            return  # closed for shutdown: like a send after the client left, dropped
-        if kind == "websocket.send":
-            if state is _State.OPEN or (state is _State.CLOSED_BY_APP and self._disconnect):
-                raise ClientGone("the client left the websocket")
-            raise LocalProtocolError(f"websocket.send is not allowed in state {state.name}")
-        if kind == "websocket.accept" and state is _State.HANDSHAKE:
-            await self._accept(message)
-        elif kind == "websocket.close":
-            await self._close(message)
-        elif kind == "websocket.http.response.start" and state is _State.HANDSHAKE:
-            headers = [(bytes(n), bytes(v)) for n, v in message.get("headers") or ()]
-            self._denial = (int(message["status"]), headers, [])
-            self._state = _State.RESPONSE
-        elif kind == "websocket.http.response.body" and state is _State.RESPONSE:
-            assert self._denial is not None
-            status, headers, body = self._denial
-            body.append(bytes(message.get("body", b"")))
-            if not message.get("more_body", False):
-                self._state = _State.DONE
-                await self._respond(status, headers, b"".join(body))
-        else:
-            raise LocalProtocolError(f"{kind!r} is not allowed in state {state.name}")
-
-    async def _accept(self, message: ASGIMessage) -> None:
+    async def _send_other(self, message: ASGIMessage) -> None:
         try:
-            headers = validate_accept_headers(message.get("headers"))
-        except (TypeError, ValueError) as exc:
-            raise LocalProtocolError(f"accept headers cannot be set as given: {exc}") from None
-        subprotocol = message.get("subprotocol")
-        if subprotocol is not None and subprotocol not in self._offered:
-            self._state = _State.DONE
+            event = self.exchange.app_sends(message)
+        except InvalidAccept as exc:
             await self._log.warning(
-                "trio_ws: the application accepted subprotocol %r, which the client did not "
-                "offer; answered HTTP 400",
-                subprotocol,
+                "trio_ws: the application's accept cannot be sent (%s); answered HTTP %d",
+                exc,
+                exc.response.status_code,
             )
-            await self._respond(400, [], b"Unsupported WebSocket subprotocol\n")
-            raise LocalProtocolError(
-                f"the application accepted subprotocol {subprotocol!r}, which the client did not "
-                f"offer (offered: {list(self._offered)!r}); the client was answered with HTTP 400"
-            )
+            await self._respond(exc.response)
+            raise
+        if isinstance(event, Accepted):
+            await self._accept(event)
+        elif isinstance(event, AppClosed):
+            await self._send_close(event.code, event.reason)
+        elif isinstance(event, Rejected):
+            await self._respond(event)
+        else:  # the start or a partial body of a denial, a repeated or dropped close
+            await trio.lowlevel.checkpoint()
+
+    async def _accept(self, accepted: Accepted) -> None:
         response = self._response
         assert response is not None
         self._response = None
-        if subprotocol is not None:
-            response.headers["Sec-WebSocket-Protocol"] = subprotocol
-            self.protocol.subprotocol = subprotocol
-        for name, value in headers:
+        if accepted.subprotocol is not None:
+            response.headers["Sec-WebSocket-Protocol"] = accepted.subprotocol
+            self.protocol.subprotocol = Subprotocol(accepted.subprotocol)
+        for name, value in accepted.headers:
             response.headers[name.decode("latin-1")] = value.decode("latin-1")
-        self._state = _State.OPEN
         self.status = 101
         await self._write_response(response)
         if self.on_accept is not None:
             self.on_accept(self)
 
-    async def _close(self, message: ASGIMessage) -> None:
-        state = self._state
-        if state is _State.HANDSHAKE:
-            self._state = _State.DONE
-            await self._respond(403, [], b"")
-            return
-        if state is not _State.OPEN:
-            return  # a second close, or after a denial: nothing left to close
-        code = message.get("code", 1000)
-        try:
-            reason = validate_close(1000 if code is None else code, message.get("reason"))
-        except (TypeError, ValueError) as exc:
-            raise LocalProtocolError(f"cannot close the websocket as asked: {exc}") from None
-        self._state = _State.CLOSED_BY_APP
-        await self._send_close(1000 if code is None else code, reason)
-
     async def _send_close(self, code: int, reason: str) -> None:
-        turn = self._turn
-        await turn.take()
-        try:
+        async with self._turn:
             if self.protocol.state is _OPEN:
                 self.protocol.send_close(code, reason)
                 self._out.extend(self.protocol.data_to_send())
-            await self._write_pending()
-        except ClientGone:
-            pass
-        finally:
-            turn.release()
+            with contextlib.suppress(ClientGone):
+                await self._write_pending()
 
-    async def _respond(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    async def _respond(self, rejected: Rejected) -> None:
+        status, body = rejected.status_code, rejected.body
         try:
             phrase = http.HTTPStatus(status).phrase
         except ValueError:
             phrase = ""
         response_headers = Headers()
-        for name, value in headers:
+        for name, value in rejected.headers:
             response_headers[name.decode("latin-1")] = value.decode("latin-1")
         if "Content-Length" not in response_headers:
             response_headers["Content-Length"] = str(len(body))
@@ -604,20 +540,16 @@ class EngineConnection:
         self.status = status
         if self.on_refuse is not None:
             self.on_refuse(self)
-        self._set_disconnect(1000, "")
+        self.exchange.record_end(1000, "")
         try:
             await self._write_response(Response(status, phrase, response_headers, body))
         except ClientGone:
             pass
 
     async def _write_response(self, response: Response) -> None:
-        turn = self._turn
-        await turn.take()
-        try:
+        async with self._turn:
             self.protocol.send_response(response)
             await self._write(self.protocol.data_to_send())
-        finally:
-            turn.release()
 
     async def _wait_writable(self) -> None:
         try:
@@ -629,7 +561,7 @@ class EngineConnection:
     def _lost(self) -> None:
         self._broken = True
         self._out.clear()
-        self._set_disconnect(1006, "")
+        self.exchange.record_end(1006, "")
 
     async def _write_pending(self) -> None:
         """Write the pending output, waiting for the socket; the caller holds the send turn.
@@ -732,14 +664,9 @@ class EngineConnection:
             raise
 
     async def _take_turn_and_write_pending(self) -> None:
-        turn = self._turn
-        await turn.take()
-        try:
-            await self._write_pending()
-        except ClientGone:
-            pass
-        finally:
-            turn.release()
+        async with self._turn:
+            with contextlib.suppress(ClientGone):
+                await self._write_pending()
 
     # ------------------------------------------------------------------ keepalive
 
@@ -754,22 +681,18 @@ class EngineConnection:
             self.unanswered_since = self.ping_sent_at
         if not self._protocol_open():
             return
-        turn = self._turn
-        await turn.take()
-        try:
+        async with self._turn:
             if not self._protocol_open():
                 return
             self.protocol.send_ping(payload)
             self._out.extend(self.protocol.data_to_send())
             await self._write_pending_soon()
-        finally:
-            turn.release()
         if self._broken:
             return
         while (
             self.ping_payload == payload
             and not self._reading
-            and self._disconnect is None
+            and self.exchange.end is None
             and len(self._pending) < _KEEPALIVE_READ_AHEAD
         ):
             with trio.CancelScope() as scope:
@@ -785,25 +708,20 @@ class EngineConnection:
 
     async def fail_keepalive(self) -> None:
         """The pong did not come back in time: close with 1011, abort, report the disconnect."""
-        self._set_disconnect(1011, "keepalive ping timeout", by_server=True)
+        self.exchange.record_end(1011, "keepalive ping timeout", by_server=True)
         with trio.move_on_after(1.0):
-            turn = self._turn
-            await turn.take()
-            try:
+            async with self._turn:
                 if self.protocol.state is _OPEN:
                     self.protocol.fail(1011, "keepalive ping timeout")
                     self._out.extend(self.protocol.data_to_send())
-                await self._write_pending()
-            except ClientGone:
-                pass
-            finally:
-                turn.release()
+                with contextlib.suppress(ClientGone):
+                    await self._write_pending()
         self.abort()
 
     def abort(self) -> None:
         """Close the socket now, waking any task blocked on it; the application sees 1006
         (marked as the server's end)."""
-        self._set_disconnect(1006, "", by_server=True)
+        self.exchange.record_end(1006, "", by_server=True)
         self._lost()
         stream = getattr(self.stream, "transport_stream", self.stream)
         socket = getattr(stream, "socket", None)
@@ -824,9 +742,10 @@ class EngineConnection:
             return int(sent.code), sent.reason, "server"
         if received is not None:
             return int(received.code), received.reason, "client"
-        disconnect = self._disconnect or {}
-        code = int(disconnect.get("code", 1006))
-        return code, str(disconnect.get("reason", "")), "server" if code == 1011 else "client"
+        exchange = self.exchange
+        code, reason = (1006, "") if exchange.end is None else exchange.end
+        by_server = exchange.ended_by_server or code == 1011
+        return code, reason, "server" if by_server else "client"
 
     # ------------------------------------------------------------------ shutdown and end
 
@@ -837,11 +756,11 @@ class EngineConnection:
         client answered (or the grace period aborted the connection); its later sends are
         dropped.
         """
-        if self._state is not _State.OPEN:
+        close = self.exchange.server_closes(self.shutdown_close_code, "server shutdown")
+        if close is None:
             return
-        self._state = _State.SERVER_CLOSED
-        self.shutdown_code = self.shutdown_close_code
-        await self._send_close(self.shutdown_close_code, "server shutdown")
+        self.shutdown_code = close.code
+        await self._send_close(close.code, close.reason)
 
     async def run_app(self, app: ASGIApp, scope: Scope) -> None:
         """Run the application on this connection, then end the connection politely.
@@ -858,18 +777,14 @@ class EngineConnection:
         await self._finish()
 
     async def _finish(self) -> None:
-        state = self._state
-        if state in (_State.HANDSHAKE, _State.RESPONSE):
-            self._state = _State.DONE
+        last = self.exchange.app_finished()
+        if isinstance(last, Rejected):  # HTTP 500: the application never answered
             with trio.move_on_after(self.settings.close_timeout):
-                await self._respond(500, [], b"")
+                await self._respond(last)
             return
-        if state is _State.OPEN and self._disconnect is None:
-            self._state = _State.CLOSED_BY_APP
+        if last is not None:  # close 1011: it returned without closing
             with trio.move_on_after(self.settings.close_timeout):
-                await self._send_close(1011, "")
-        elif state is _State.OPEN:
-            self._state = _State.CLOSED_BY_APP
+                await self._send_close(last.code, last.reason)
         # The closing handshake, bounded: read until the client's close frame (or EOF); the
         # caller then closes the TCP connection, as the server should.
         protocol = self.protocol

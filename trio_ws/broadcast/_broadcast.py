@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, final
 
 import trio
 
+from .._bounded_queue import check_overflow_policy
 from .._trio_check import require_trio
 from ._event import parse_event_id
 from ._forward import forward_to_websocket
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
     from ._presence import Presence
 
 __all__ = ["Broadcast"]
-
-_POLICIES = ("block", "drop_oldest", "close")
 
 
 def _check_channel(channel: object) -> str:
@@ -238,10 +237,7 @@ class Broadcast:
         """
         _check_channel(channel)
         _check_count("buffer", buffer, 1)
-        if overflow not in _POLICIES:
-            raise ValueError(
-                f'overflow must be "block", "drop_oldest" or "close", got {overflow!r}'
-            )
+        check_overflow_policy(overflow)
         _check_count("history", history, 0)
         if history > self._history:
             raise ValueError(
