@@ -99,11 +99,15 @@ def own_redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         server.stop()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "cluster"])
 def broadcast_url(request: pytest.FixtureRequest) -> str:
-    """The URL of each backend: every behaviour test runs on both."""
+    """The URL of each backend: every behaviour test runs on memory, one Redis and a real
+    3-master Redis Cluster."""
     if request.param == "memory":
         return "memory://"
+    if request.param == "cluster":
+        cluster: LocalCluster = request.getfixturevalue("redis_cluster")
+        return cluster.url
     server: RedisServer = request.getfixturevalue("redis_server")
     return server.url
 

@@ -52,8 +52,14 @@ def _make_backend(url: str, hub: Hub, history: int, connect_timeout: float) -> B
         from ._redis import RedisBackend  # imports coredis: only when asked for
 
         return RedisBackend(url, hub, history, connect_timeout)
+    if scheme in ("redis-cluster", "rediss-cluster"):
+        from . import _redis  # noqa: F401  (without coredis: the ImportError naming the extra)
+        from ._redis_cluster import RedisClusterBackend
+
+        return RedisClusterBackend(url, hub, history, connect_timeout)
     raise ValueError(
-        f"unknown broadcast URL scheme {scheme!r} in {url!r}: use memory://, redis:// or rediss://"
+        f"unknown broadcast URL scheme {scheme!r} in {url!r}: use memory://, redis://, "
+        "rediss://, unix://, redis-cluster:// or rediss-cluster://"
     )
 
 

@@ -23,8 +23,9 @@ publishes it, so history and live messages can be joined without duplicates.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import trio
@@ -50,11 +51,14 @@ __all__ = ["RedisBackend"]
 logger = logging.getLogger("trio_ws.broadcast")
 
 _STREAM_PREFIX = "trio_ws:history:"
-_PUBLISH_WITH_HISTORY = """
+#: Adds the stream entry and publishes it with its id, in one step (``%s``: the publish
+#: command, PUBLISH or, on a cluster, SPUBLISH).
+_PUBLISH_WITH_HISTORY_TEMPLATE = """
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'm', ARGV[3])
-redis.call('PUBLISH', ARGV[2], id .. ' ' .. ARGV[3])
+redis.call('%s', ARGV[2], id .. ' ' .. ARGV[3])
 return id
 """
+_PUBLISH_WITH_HISTORY = _PUBLISH_WITH_HISTORY_TEMPLATE % "PUBLISH"
 #: Errors of the link to Redis (coredis' own, the socket's, and timeouts).
 _LINK_ERRORS = (
     coredis.exceptions.RedisError,
@@ -74,7 +78,7 @@ def _check_url(url: str) -> None:
         parts.port  # noqa: B018  (parsing it raises ValueError when it is not a number)
     except ValueError:
         raise ValueError(f"bad port in broadcast URL {url!r}") from None
-    if parts.scheme in ("redis", "rediss") and not parts.hostname:
+    if parts.scheme != "unix" and not parts.hostname:
         raise ValueError(f"no host in broadcast URL {url!r}")
     if parts.scheme == "unix" and not parts.path:
         raise ValueError(f"no socket path in broadcast URL {url!r}")
@@ -115,7 +119,6 @@ def _first_leaf(error: BaseException) -> BaseException:
     return error
 
 
-@final
 class RedisBackend:
     """A Redis client host task, a subscription task, and commands through the pool."""
 
@@ -178,6 +181,15 @@ class RedisBackend:
 
     async def _host_client(self, task_status: trio.TaskStatus[None]) -> None:
         """Hold ``async with client`` (the pool's task group) until the broadcast stops."""
+        try:
+            await self._hold_client(task_status)
+        finally:
+            self._client_closed()
+
+    def _client_closed(self) -> None:
+        """Called once the client is closed for good."""
+
+    async def _hold_client(self, task_status: trio.TaskStatus[None]) -> None:
         started = False
         while not self._stop.is_set():
             try:
@@ -200,14 +212,16 @@ class RedisBackend:
         lost = False  # the link was up once and is lost: what follows is a renewal
         while not self._stop.is_set():
             try:
-                async with self._client.pubsub(
-                    retry_policy=None, ignore_subscribe_messages=True
-                ) as pubsub:
+                await self._before_renewal()
+                async with (
+                    contextlib.AsyncExitStack() as connections,
+                    self._make_pubsub(connections) as pubsub,
+                ):
                     channels = self._hub.channels()
                     if lost and self._history:
                         self._healing = {channel: [] for channel in channels}
                     if channels:
-                        await pubsub.subscribe(**dict.fromkeys(channels, self._on_message))
+                        await self._subscribe(pubsub, channels)
                     self._pubsub = pubsub
                     self._link_up.set()
                     lost = False
@@ -242,8 +256,46 @@ class RedisBackend:
             await trio.sleep(backoff)
             backoff = min(backoff * 2, _MAX_BACKOFF)
 
-    @staticmethod
-    async def _drain(pubsub: Any) -> None:
+    # ------------------------------------------------------------------ hooks (cluster overrides)
+
+    def _make_pubsub(
+        self, connections: contextlib.AsyncExitStack
+    ) -> contextlib.AbstractAsyncContextManager[Any]:
+        """A new pub/sub object, for the caller to enter; a lost connection ends it.
+
+        ``connections`` is closed after it: for connections it leaves to its owner.
+        """
+        cm: contextlib.AbstractAsyncContextManager[Any] = self._client.pubsub(
+            retry_policy=None, ignore_subscribe_messages=True
+        )
+        return cm
+
+    async def _subscribe(self, pubsub: Any, channels: list[str]) -> None:
+        await pubsub.subscribe(**dict.fromkeys(channels, self._on_message))
+
+    async def _before_renewal(self) -> None:
+        """Called before each attempt to (re)open the subscription connection."""
+        await trio.lowlevel.checkpoint()
+
+    def _publish_failed(self) -> None:
+        """A publish failed for a reason of the link."""
+
+    def _stream_key(self, channel: str) -> str:
+        return _STREAM_PREFIX + channel
+
+    async def _send_publish(self, channel: str, payload: bytes) -> None:
+        if self._history:
+            await self._client.eval(
+                _PUBLISH_WITH_HISTORY,
+                keys=[self._stream_key(channel)],
+                args=[self._history, channel, payload],
+            )
+        else:
+            await self._client.publish(channel, b" " + payload)
+
+    # ------------------------------------------------------------------ messages
+
+    async def _drain(self, pubsub: Any) -> None:
         """Empty the pubsub's own queue, which never bounds itself.
 
         Messages go to the handlers; the queue still gets a ``None`` for each of them and the
@@ -294,17 +346,11 @@ class RedisBackend:
         payload = _encode(message)
         try:
             with trio.fail_after(self._connect_timeout):
-                if self._history:
-                    await self._client.eval(
-                        _PUBLISH_WITH_HISTORY,
-                        keys=[_STREAM_PREFIX + channel],
-                        args=[self._history, channel, payload],
-                    )
-                else:
-                    await self._client.publish(channel, b" " + payload)
+                await self._send_publish(channel, payload)
         except Exception as error:
             if not _is_link_error(error):
                 raise
+            self._publish_failed()
             raise BroadcastUnavailable(
                 f"publish to {channel!r} failed, the message was not published: "
                 f"Redis at {self._url} is unreachable ({_describe(error)})"
@@ -334,7 +380,7 @@ class RedisBackend:
                     try:
                         if self._history and channel not in self._origins:
                             self._origins[channel] = await self._tail(channel)
-                        await pubsub.subscribe(**{channel: self._on_message})
+                        await self._subscribe(pubsub, [channel])
                         return
                     except Exception as error:
                         if not _is_link_error(error):
@@ -392,7 +438,7 @@ class RedisBackend:
         try:
             with trio.fail_after(self._connect_timeout):
                 entries = await self._client.xrevrange(
-                    _STREAM_PREFIX + channel, end="+", start=start, count=count
+                    self._stream_key(channel), end="+", start=start, count=count
                 )
         except Exception as error:
             if not _is_link_error(error):
