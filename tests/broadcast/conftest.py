@@ -3,6 +3,7 @@ behaviour test against (memory, and Redis when ``redis-server`` is installed).""
 
 from __future__ import annotations
 
+import gc
 import shutil
 import socket
 import subprocess
@@ -133,3 +134,10 @@ def own_redis_cluster(tmp_path: Path) -> Iterator[LocalCluster]:
         pytest.skip(missing)
     with LocalCluster(tmp_path / "cluster", masters=3, replicas=1) as cluster:
         yield cluster
+
+
+@pytest.fixture
+def _collect_garbage() -> Iterator[None]:
+    """Collect garbage after the test, so that what coredis leaks warns inside it."""
+    yield
+    gc.collect()

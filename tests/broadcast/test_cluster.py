@@ -4,56 +4,23 @@ test_behaviour.py, test_resume.py and test_forward.py, which run on the cluster 
 
 from __future__ import annotations
 
-import gc
 from typing import TYPE_CHECKING
 
 import pytest
 import trio
 
-from trio_ws import Broadcast, BroadcastGap, BroadcastUnavailable, Subscriber
+from trio_ws import Broadcast, BroadcastGap, BroadcastUnavailable
 from trio_ws.broadcast._redis_cluster import stream_key
 
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-    from ._cluster import LocalCluster
-
-#: As on one Redis (test_redis.py): coredis leaves the memory streams of connections that never
-#: connected unclosed, so attempts to reach a node that is down warn when collected.
-coredis_leaks_streams_of_failed_connections = pytest.mark.filterwarnings(
-    "ignore:Exception ignored in. <function MemoryObject:pytest.PytestUnraisableExceptionWarning"
+from ._support import (
+    coredis_leaks_streams_of_failed_connections,
+    next_message,
+    publish_retrying,
+    read_after_one_gap,
 )
 
-
-@pytest.fixture
-def _collect_garbage() -> Iterator[None]:
-    yield
-    gc.collect()
-
-
-async def next_message(subscriber: Subscriber) -> str | bytes:
-    with trio.fail_after(20):
-        return (await anext(subscriber)).message
-
-
-async def publish_retrying(broadcast: Broadcast, channel: str, count: int) -> list[str]:
-    """Publish ``m0``..``m<count-1>`` once each, skipping the ones refused (a slot without an
-    owner for a moment); return the accepted ones, in order."""
-    accepted = []
-    for n in range(count):
-        try:
-            await broadcast.publish(channel, f"m{n}")
-        except BroadcastUnavailable:
-            await trio.sleep(0.05)  # pace the attempts while the cluster settles
-            continue
-        accepted.append(f"m{n}")
-    return accepted
-
-
-async def read_after_one_gap(subscriber: Subscriber, count: int) -> list[str | bytes]:
-    with pytest.raises(BroadcastGap):
-        await next_message(subscriber)
-    return [await next_message(subscriber) for _ in range(count)]
+if TYPE_CHECKING:
+    from ._cluster import LocalCluster
 
 
 def task_count() -> int:
@@ -97,7 +64,7 @@ async def test_a_failover_costs_one_gap_healed_from_history_and_leaks_nothing(
             # second must not add any task or connection
             for round_ in range(2):
                 await trio.to_thread.run_sync(cluster.failover, cluster.owner_of("room"))
-                accepted = await publish_retrying(broadcast, "room", 200)
+                accepted = await publish_retrying(broadcast, "room", [f"m{n}" for n in range(200)])
                 assert len(accepted) >= 50
                 assert await read_after_one_gap(subscriber, len(accepted)) == accepted
                 await broadcast.publish("room", f"after {round_}")
@@ -124,7 +91,7 @@ async def test_a_restarted_master_costs_one_gap_and_loses_nothing_the_history_ho
             assert await next_message(subscriber) == "before"
             # (a restart that outlasts the node timeout is a failover: either way one gap)
             await trio.to_thread.run_sync(cluster.restart, cluster.owner_of("room"))
-            accepted = await publish_retrying(broadcast, "room", 200)
+            accepted = await publish_retrying(broadcast, "room", [f"m{n}" for n in range(200)])
             assert len(accepted) >= 50
             assert await read_after_one_gap(subscriber, len(accepted)) == accepted
             assert subscriber.statistics().gaps == 1
