@@ -32,6 +32,7 @@ import trio
 
 from ._event import BroadcastEvent
 from ._exceptions import BroadcastUnavailable
+from ._publish_batch import PublishBatcher
 
 try:
     import anyio
@@ -44,6 +45,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ._hub import Hub
 
 __all__ = ["RedisBackend"]
@@ -141,6 +144,7 @@ class RedisBackend:
         # the end of each subscribed channel's stream just before it was subscribed: where
         # healing resumes when no message came before the outage
         self._origins: dict[str, tuple[int, int]] = {}
+        self._batcher = PublishBatcher(self._send_publish, self._send_publishes)
 
     def _new_client(self) -> Any:
         return coredis.Redis.from_url(
@@ -165,10 +169,12 @@ class RedisBackend:
             raise BroadcastUnavailable(
                 f"cannot reach Redis at {self._url}: {_describe(error)}"
             ) from error
+        await nursery.start(self._batcher.run)
         await nursery.start(self._subscription_loop)
 
     async def stop(self) -> None:
         self._stop.set()
+        self._batcher.close()
         pubsub, self._pubsub = self._pubsub, None
         if pubsub is not None:
             with trio.move_on_after(1):
@@ -293,6 +299,32 @@ class RedisBackend:
         else:
             await self._client.publish(channel, b" " + payload)
 
+    async def _send_publishes(
+        self, items: Sequence[tuple[str, bytes]]
+    ) -> list[BaseException | None]:
+        """Several publishes in one pipeline (one round trip); each one's own outcome."""
+        async with self._client.pipeline(transaction=False, raise_on_error=False) as pipe:
+            if self._history:
+                requests = [
+                    pipe.eval(
+                        _PUBLISH_WITH_HISTORY,
+                        keys=[self._stream_key(channel)],
+                        args=[self._history, channel, payload],
+                    )
+                    for channel, payload in items
+                ]
+            else:
+                requests = [pipe.publish(channel, b" " + payload) for channel, payload in items]
+        outcomes: list[BaseException | None] = []
+        for request in requests:
+            try:
+                await request
+            except Exception as error:
+                outcomes.append(error)
+            else:
+                outcomes.append(None)
+        return outcomes
+
     # ------------------------------------------------------------------ messages
 
     async def _drain(self, pubsub: Any) -> None:
@@ -346,7 +378,7 @@ class RedisBackend:
         payload = _encode(message)
         try:
             with trio.fail_after(self._connect_timeout):
-                await self._send_publish(channel, payload)
+                await self._batcher.publish(channel, payload)
         except Exception as error:
             if not _is_link_error(error):
                 raise

@@ -47,6 +47,7 @@ from ._redis import (
 
 if TYPE_CHECKING:
     import contextlib
+    from collections.abc import Sequence
 
     from ._hub import Hub
 
@@ -197,6 +198,24 @@ class RedisClusterBackend(RedisBackend):
             )
         else:
             await self._client.spublish(channel, b" " + payload)
+
+    async def _send_publishes(
+        self, items: Sequence[tuple[str, bytes]]
+    ) -> list[BaseException | None]:
+        """Several publishes at once, each on its own slot's master (a pipeline would have to
+        be split by master); each one's own outcome."""
+        outcomes: list[BaseException | None] = [None] * len(items)
+
+        async def send(index: int, channel: str, payload: bytes) -> None:
+            try:
+                await self._send_publish(channel, payload)
+            except Exception as error:
+                outcomes[index] = error
+
+        async with trio.open_nursery() as nursery:
+            for index, (channel, payload) in enumerate(items):
+                nursery.start_soon(send, index, channel, payload)
+        return outcomes
 
     async def _drain(self, pubsub: Any) -> None:
         """Empty the pubsub's queue; a channel the server dropped by itself renews the link.
