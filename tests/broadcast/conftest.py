@@ -3,6 +3,7 @@ behaviour test against (memory, and Redis when ``redis-server`` is installed).""
 
 from __future__ import annotations
 
+import gc
 import shutil
 import socket
 import subprocess
@@ -99,11 +100,15 @@ def own_redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         server.stop()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "cluster"])
 def broadcast_url(request: pytest.FixtureRequest) -> str:
-    """The URL of each backend: every behaviour test runs on both."""
+    """The URL of each backend: every behaviour test runs on memory, one Redis and a real
+    3-master Redis Cluster."""
     if request.param == "memory":
         return "memory://"
+    if request.param == "cluster":
+        cluster: LocalCluster = request.getfixturevalue("redis_cluster")
+        return cluster.url
     server: RedisServer = request.getfixturevalue("redis_server")
     return server.url
 
@@ -129,3 +134,10 @@ def own_redis_cluster(tmp_path: Path) -> Iterator[LocalCluster]:
         pytest.skip(missing)
     with LocalCluster(tmp_path / "cluster", masters=3, replicas=1) as cluster:
         yield cluster
+
+
+@pytest.fixture
+def _collect_garbage() -> Iterator[None]:
+    """Collect garbage after the test, so that what coredis leaks warns inside it."""
+    yield
+    gc.collect()

@@ -42,3 +42,16 @@ def test_the_redis_part_counts_messages_across_processes() -> None:
     assert "| trio_ws Broadcast |" in table
     assert "| bare coredis |" in table
     assert re.search(r"ratio trio_ws/coredis: \d+\.\d\d", table)
+
+
+def test_the_cluster_part_compares_one_redis_with_a_cluster() -> None:
+    from tests.broadcast._cluster import cluster_tools_missing
+
+    missing = cluster_tools_missing()
+    if missing:
+        pytest.skip(missing)
+    cluster_bench = pytest.importorskip("bench.broadcast_cluster")
+    table = cluster_bench.run(count=20, rounds=1)
+    assert "| one Redis |" in table
+    assert "| 3-master cluster |" in table
+    assert all(value > 0 for value in figures(table))

@@ -23,8 +23,7 @@ from trio_ws.broadcast._presence import presence_channel
 from trio_ws.broadcast._presence_replica import Replica
 from trio_ws.broadcast._presence_store import Member
 
-from ._support import wait_until
-from .test_redis import _collect_garbage, coredis_leaks_streams_of_failed_connections  # noqa: F401
+from ._support import coredis_leaks_streams_of_failed_connections, wait_until
 
 if TYPE_CHECKING:
     from ._cluster import LocalCluster

@@ -3,35 +3,24 @@ restart and kill connections of."""
 
 from __future__ import annotations
 
-import gc
 import socket
 from typing import TYPE_CHECKING
 
 import pytest
 import trio
 
-from trio_ws import Broadcast, BroadcastGap, BroadcastUnavailable, Subscriber
+from trio_ws import Broadcast, BroadcastGap, BroadcastUnavailable
 
-from ._support import wait_until
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-    from .conftest import RedisServer
-
-#: coredis 6.9 leaves the anyio memory streams of a connection that never connected unclosed
-#: (``coredis/connection/_base.py``, made in ``__init__``, closed only by a run that started):
-#: every reconnect attempt while the server is down warns when it is collected. Not ours to
-#: fix; the outage tests collect them and ignore exactly that warning.
-coredis_leaks_streams_of_failed_connections = pytest.mark.filterwarnings(
-    "ignore:Exception ignored in. <function MemoryObject:pytest.PytestUnraisableExceptionWarning"
+from ._support import (
+    coredis_leaks_streams_of_failed_connections,
+    next_message,
+    publish_retrying,
+    read_after_one_gap,
+    wait_until,
 )
 
-
-@pytest.fixture
-def _collect_garbage() -> Iterator[None]:
-    yield
-    gc.collect()
+if TYPE_CHECKING:
+    from .conftest import RedisServer
 
 
 def unused_port() -> int:
@@ -39,11 +28,6 @@ def unused_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
     return port
-
-
-async def next_message(subscriber: Subscriber) -> str | bytes:
-    with trio.fail_after(10):
-        return (await anext(subscriber)).message
 
 
 async def test_an_unreachable_server_at_start_is_one_clear_error() -> None:
@@ -191,27 +175,6 @@ async def test_closing_while_redis_is_down_does_not_hang(own_redis_server: Redis
                 await next_message(subscriber)
         with pytest.raises(StopAsyncIteration):
             await anext(subscriber)
-
-
-async def publish_retrying(broadcast: Broadcast, channel: str, messages: list[str]) -> list[str]:
-    """Publish each of ``messages`` once, skipping those Redis refused (down or reconnecting);
-    return the ones it accepted, in order."""
-    accepted = []
-    for message in messages:
-        try:
-            await broadcast.publish(channel, message)
-        except BroadcastUnavailable:
-            await trio.sleep(0.02)  # pace the attempts while the command pool reconnects
-            continue
-        accepted.append(message)
-    return accepted
-
-
-async def read_after_one_gap(subscriber: Subscriber, count: int) -> list[str | bytes]:
-    """Expect exactly one `BroadcastGap`, then return the next ``count`` messages."""
-    with pytest.raises(BroadcastGap):
-        await next_message(subscriber)
-    return [await next_message(subscriber) for _ in range(count)]
 
 
 @coredis_leaks_streams_of_failed_connections

@@ -1,9 +1,10 @@
 """Broadcast: publish/subscribe channels with bounded subscribers, in memory or on Redis.
 
-``Broadcast(url)`` is the front; ``"memory://"`` keeps messages in this process, and
+``Broadcast(url)`` is the front; ``"memory://"`` keeps messages in this process,
 ``"redis://..."`` (the ``redis`` extra, coredis) reaches every process connected to the same
-Redis. Each subscriber has its own bounded buffer and overflow policy, so a slow subscriber
-never delays the publisher or the other subscribers. See docs/broadcast.md.
+Redis, and ``"redis-cluster://..."`` every process connected to the same Redis Cluster
+(sharded pub/sub). Each subscriber has its own bounded buffer and overflow policy, so a slow
+subscriber never delays the publisher or the other subscribers. See docs/broadcast.md.
 """
 
 from __future__ import annotations

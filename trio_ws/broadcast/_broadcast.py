@@ -55,8 +55,14 @@ def _make_backend(url: str, hub: Hub, history: int, connect_timeout: float) -> B
         from ._redis import RedisBackend  # imports coredis: only when asked for
 
         return RedisBackend(url, hub, history, connect_timeout)
+    if scheme in ("redis-cluster", "rediss-cluster"):
+        from . import _redis  # noqa: F401  (without coredis: the ImportError naming the extra)
+        from ._redis_cluster import RedisClusterBackend
+
+        return RedisClusterBackend(url, hub, history, connect_timeout)
     raise ValueError(
-        f"unknown broadcast URL scheme {scheme!r} in {url!r}: use memory://, redis:// or rediss://"
+        f"unknown broadcast URL scheme {scheme!r} in {url!r}: use memory://, redis://, "
+        "rediss://, unix://, redis-cluster:// or rediss-cluster://"
     )
 
 
@@ -71,10 +77,13 @@ class Broadcast:
                     print(event.message)
 
     Args:
-      url: ``"memory://"`` (default: this process only) or ``"redis://host:port/db"``
-        (``rediss://`` for TLS; needs the ``redis`` extra, ``pip install trio-ws[redis]``).
+      url: ``"memory://"`` (default: this process only), ``"redis://host:port/db"``
+        (``rediss://`` for TLS, ``unix:///path``), or ``"redis-cluster://host:port"`` (any
+        node of a Redis Cluster as the seed, sharded pub/sub; ``rediss-cluster://`` for
+        TLS). Redis needs the ``redis`` extra, ``pip install trio-ws[redis]``.
       history: how many recent messages to keep per channel (0, the default, keeps none),
-        so that ``subscribe(channel, history=n)`` can replay up to that many. On Redis
+        so that ``subscribe(channel, history=n)`` can replay up to that many, events carry
+        an ``id``, ``since=`` resumes after one, and a lost Redis link is healed. On Redis
         they are kept in a stream per channel (``XADD ... MAXLEN``).
       connect_timeout: the most seconds connecting to Redis may take (start and reconnects).
 

@@ -23,8 +23,9 @@ publishes it, so history and live messages can be joined without duplicates.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import trio
@@ -32,6 +33,7 @@ import trio
 from .._repeated import RepeatedCondition
 from ._event import BroadcastEvent
 from ._exceptions import BroadcastUnavailable
+from ._publish_batch import PublishBatcher
 
 try:
     import anyio
@@ -44,6 +46,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ._hub import Hub
 
 __all__ = ["RedisBackend"]
@@ -51,11 +55,14 @@ __all__ = ["RedisBackend"]
 logger = logging.getLogger("trio_ws.broadcast")
 
 _STREAM_PREFIX = "trio_ws:history:"
-_PUBLISH_WITH_HISTORY = """
+#: Adds the stream entry and publishes it with its id, in one step (``%s``: the publish
+#: command, PUBLISH or, on a cluster, SPUBLISH).
+_PUBLISH_WITH_HISTORY_TEMPLATE = """
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'm', ARGV[3])
-redis.call('PUBLISH', ARGV[2], id .. ' ' .. ARGV[3])
+redis.call('%s', ARGV[2], id .. ' ' .. ARGV[3])
 return id
 """
+_PUBLISH_WITH_HISTORY = _PUBLISH_WITH_HISTORY_TEMPLATE % "PUBLISH"
 #: Errors of the link to Redis (coredis' own, the socket's, and timeouts).
 _LINK_ERRORS = (
     coredis.exceptions.RedisError,
@@ -75,7 +82,7 @@ def _check_url(url: str) -> None:
         parts.port  # noqa: B018  (parsing it raises ValueError when it is not a number)
     except ValueError:
         raise ValueError(f"bad port in broadcast URL {url!r}") from None
-    if parts.scheme in ("redis", "rediss") and not parts.hostname:
+    if parts.scheme != "unix" and not parts.hostname:
         raise ValueError(f"no host in broadcast URL {url!r}")
     if parts.scheme == "unix" and not parts.path:
         raise ValueError(f"no socket path in broadcast URL {url!r}")
@@ -116,7 +123,6 @@ def _first_leaf(error: BaseException) -> BaseException:
     return error
 
 
-@final
 class RedisBackend:
     """A Redis client host task, a subscription task, and commands through the pool."""
 
@@ -141,6 +147,7 @@ class RedisBackend:
         self._origins: dict[str, tuple[int, int]] = {}
         #: Redis down: logged when it starts, then as a count, then when the link is back.
         self._outage = RepeatedCondition(logger, f"trio_ws: broadcast: Redis at {url}")
+        self._batcher = PublishBatcher(self._send_publish, self._send_publishes)
 
     def _new_client(self) -> Any:
         return coredis.Redis.from_url(
@@ -165,10 +172,12 @@ class RedisBackend:
             raise BroadcastUnavailable(
                 f"cannot reach Redis at {self._url}: {_describe(error)}"
             ) from error
+        await nursery.start(self._batcher.run)
         await nursery.start(self._subscription_loop)
 
     async def stop(self) -> None:
         self._stop.set()
+        self._batcher.close()
         pubsub, self._pubsub = self._pubsub, None
         if pubsub is not None:
             with trio.move_on_after(1):
@@ -181,6 +190,15 @@ class RedisBackend:
 
     async def _host_client(self, task_status: trio.TaskStatus[None]) -> None:
         """Hold ``async with client`` (the pool's task group) until the broadcast stops."""
+        try:
+            await self._hold_client(task_status)
+        finally:
+            self._client_closed()
+
+    def _client_closed(self) -> None:
+        """Called once the client is closed for good."""
+
+    async def _hold_client(self, task_status: trio.TaskStatus[None]) -> None:
         started = False
         while not self._stop.is_set():
             try:
@@ -203,14 +221,16 @@ class RedisBackend:
         lost = False  # the link was up once and is lost: what follows is a renewal
         while not self._stop.is_set():
             try:
-                async with self._client.pubsub(
-                    retry_policy=None, ignore_subscribe_messages=True
-                ) as pubsub:
+                await self._before_renewal()
+                async with (
+                    contextlib.AsyncExitStack() as connections,
+                    self._make_pubsub(connections) as pubsub,
+                ):
                     channels = self._hub.channels()
                     if lost and self._history:
                         self._healing = {channel: [] for channel in channels}
                     if channels:
-                        await pubsub.subscribe(**dict.fromkeys(channels, self._on_message))
+                        await self._subscribe(pubsub, channels)
                     self._pubsub = pubsub
                     self._link_up.set()
                     lost = False
@@ -243,8 +263,72 @@ class RedisBackend:
             await trio.sleep(backoff)
             backoff = min(backoff * 2, _MAX_BACKOFF)
 
-    @staticmethod
-    async def _drain(pubsub: Any) -> None:
+    # ------------------------------------------------------------------ hooks (cluster overrides)
+
+    def _make_pubsub(
+        self, connections: contextlib.AsyncExitStack
+    ) -> contextlib.AbstractAsyncContextManager[Any]:
+        """A new pub/sub object, for the caller to enter; a lost connection ends it.
+
+        ``connections`` is closed after it: for connections it leaves to its owner.
+        """
+        cm: contextlib.AbstractAsyncContextManager[Any] = self._client.pubsub(
+            retry_policy=None, ignore_subscribe_messages=True
+        )
+        return cm
+
+    async def _subscribe(self, pubsub: Any, channels: list[str]) -> None:
+        await pubsub.subscribe(**dict.fromkeys(channels, self._on_message))
+
+    async def _before_renewal(self) -> None:
+        """Called before each attempt to (re)open the subscription connection."""
+        await trio.lowlevel.checkpoint()
+
+    def _publish_failed(self) -> None:
+        """A publish failed for a reason of the link."""
+
+    def _stream_key(self, channel: str) -> str:
+        return _STREAM_PREFIX + channel
+
+    async def _send_publish(self, channel: str, payload: bytes) -> None:
+        if self._history:
+            await self._client.eval(
+                _PUBLISH_WITH_HISTORY,
+                keys=[self._stream_key(channel)],
+                args=[self._history, channel, payload],
+            )
+        else:
+            await self._client.publish(channel, b" " + payload)
+
+    async def _send_publishes(
+        self, items: Sequence[tuple[str, bytes]]
+    ) -> list[BaseException | None]:
+        """Several publishes in one pipeline (one round trip); each one's own outcome."""
+        async with self._client.pipeline(transaction=False, raise_on_error=False) as pipe:
+            if self._history:
+                requests = [
+                    pipe.eval(
+                        _PUBLISH_WITH_HISTORY,
+                        keys=[self._stream_key(channel)],
+                        args=[self._history, channel, payload],
+                    )
+                    for channel, payload in items
+                ]
+            else:
+                requests = [pipe.publish(channel, b" " + payload) for channel, payload in items]
+        outcomes: list[BaseException | None] = []
+        for request in requests:
+            try:
+                await request
+            except Exception as error:
+                outcomes.append(error)
+            else:
+                outcomes.append(None)
+        return outcomes
+
+    # ------------------------------------------------------------------ messages
+
+    async def _drain(self, pubsub: Any) -> None:
         """Empty the pubsub's own queue, which never bounds itself.
 
         Messages go to the handlers; the queue still gets a ``None`` for each of them and the
@@ -295,17 +379,11 @@ class RedisBackend:
         payload = _encode(message)
         try:
             with trio.fail_after(self._connect_timeout):
-                if self._history:
-                    await self._client.eval(
-                        _PUBLISH_WITH_HISTORY,
-                        keys=[_STREAM_PREFIX + channel],
-                        args=[self._history, channel, payload],
-                    )
-                else:
-                    await self._client.publish(channel, b" " + payload)
+                await self._batcher.publish(channel, payload)
         except Exception as error:
             if not _is_link_error(error):
                 raise
+            self._publish_failed()
             raise BroadcastUnavailable(
                 f"publish to {channel!r} failed, the message was not published: "
                 f"Redis at {self._url} is unreachable ({_describe(error)})"
@@ -335,7 +413,7 @@ class RedisBackend:
                     try:
                         if self._history and channel not in self._origins:
                             self._origins[channel] = await self._tail(channel)
-                        await pubsub.subscribe(**{channel: self._on_message})
+                        await self._subscribe(pubsub, [channel])
                         return
                     except Exception as error:
                         if not _is_link_error(error):
@@ -393,7 +471,7 @@ class RedisBackend:
         try:
             with trio.fail_after(self._connect_timeout):
                 entries = await self._client.xrevrange(
-                    _STREAM_PREFIX + channel, end="+", start=start, count=count
+                    self._stream_key(channel), end="+", start=start, count=count
                 )
         except Exception as error:
             if not _is_link_error(error):
