@@ -18,6 +18,8 @@ EXPECTED = {
     "WebSocketEndpoint", "adopt", "InvalidModeError", "keepalive_latency",
     "Broadcast", "BroadcastEvent", "Subscriber", "SubscriberStatistics",
     "BroadcastError", "BroadcastGap", "BroadcastUnavailable", "SubscriberOverflow",
+    "connect", "ClientWebSocket", "ClientClosedBy", "ConnectError", "DNSError",
+    "TCPConnectError", "TLSError", "OpenTimeout", "HandshakeFailed", "HandshakeRejected",
 }  # fmt: skip
 
 

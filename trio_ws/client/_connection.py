@@ -75,7 +75,6 @@ class ClientConnection:
     __slots__ = (
         "_assembler",
         "_broken",
-        "_connect_delivered",
         "_deferred",
         "_disconnect",
         "_pending",
@@ -103,9 +102,9 @@ class ClientConnection:
         self.close_timeout = close_timeout
         self._transport = transport_for(stream)
         self._turn = SendTurn()
-        self._pending: deque[Message] = deque()
+        # websocket.connect comes first, before any frame that arrived with the 101.
+        self._pending: deque[Message] = deque([{"type": "websocket.connect"}])
         self._assembler = MessageAssembler()
-        self._connect_delivered = False
         self._disconnect: Message | None = None
         self._reading = False
         self._broken = False  # the socket failed or was aborted: no more reads or writes
@@ -137,9 +136,6 @@ class ClientConnection:
         while True:
             if pending:
                 return pending.popleft()
-            if not self._connect_delivered:
-                self._connect_delivered = True
-                return {"type": "websocket.connect"}
             if self._disconnect is not None:
                 return dict(self._disconnect)
             await self._read_once()
