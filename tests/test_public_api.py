@@ -18,7 +18,7 @@ EXPECTED = {
     "WebSocketEndpoint", "adopt", "InvalidModeError", "keepalive_latency",
     "Broadcast", "BroadcastEvent", "Subscriber", "SubscriberStatistics",
     "BroadcastError", "BroadcastGap", "BroadcastUnavailable", "SubscriberOverflow",
-    "connect", "ClientWebSocket", "ClientClosedBy", "ConnectError", "DNSError",
+    "connect", "keep_connected", "ClientWebSocket", "ClientClosedBy", "ConnectError", "DNSError",
     "TCPConnectError", "TLSError", "OpenTimeout", "HandshakeFailed", "HandshakeRejected",
 }  # fmt: skip
 

@@ -93,6 +93,7 @@ from .client import OpenTimeout as OpenTimeout
 from .client import TCPConnectError as TCPConnectError
 from .client import TLSError as TLSError
 from .client import connect as connect
+from .client import keep_connected as keep_connected
 
 __all__ = [
     # the connection
@@ -115,6 +116,7 @@ __all__ = [
     "keepalive_latency",
     # the client
     "connect",
+    "keep_connected",
     "ClientWebSocket",
     "ClientClosedBy",
     "ConnectError",

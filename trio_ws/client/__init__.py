@@ -6,7 +6,8 @@ One concept per module:
 * `._assembler`: data frames to whole messages (sans-I/O);
 * `._connection`: the ASGI-shaped ``receive``/``send`` over the protocol, and the keepalive;
 * `._websocket`: the object users hold, a face over `trio_ws.WebSocket`;
-* `._connect`: ``connect()``, the async context manager that puts them together.
+* `._connect`: ``connect()``, the async context manager that puts them together;
+* `._backoff` and `._keep_connected`: ``keep_connected()``, reconnecting with backoff.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ._errors import (
     TCPConnectError,
     TLSError,
 )
+from ._keep_connected import keep_connected
 from ._websocket import ClientClosedBy, ClientWebSocket
 
 __all__ = [
@@ -36,4 +38,5 @@ __all__ = [
     "TCPConnectError",
     "TLSError",
     "connect",
+    "keep_connected",
 ]

@@ -107,6 +107,12 @@ class ClientWebSocket:
         return _FROM_SERVER_SIDE[by]
 
     @property
+    def keepalive_timed_out(self) -> bool:
+        """Whether the connection ended because a pong did not come within ``ping_timeout``
+        (the client closed with 1011; the server or the network is presumed dead)."""
+        return self._connection.keepalive_failed
+
+    @property
     def latency(self) -> float | None:
         """The round trip of the latest answered keepalive ping in seconds (``None`` before
         the first pong)."""
