@@ -76,7 +76,8 @@ def test_app_protocol_error_is_a_local_protocol_error() -> None:
     """Code catching trio_ws's LocalProtocolError (or RuntimeError) catches it too."""
     assert issubclass(testing.AppProtocolError, trio_ws.LocalProtocolError)
     assert issubclass(testing.AppProtocolError, RuntimeError)
-    assert not issubclass(testing.ConnectionClosed, trio_ws.WebSocketDisconnect)
+    # The in-memory client raises what trio_ws.connect raises (issue 17, requirement 8).
+    assert issubclass(testing.ConnectionClosed, trio_ws.WebSocketDisconnect)
 
 
 @pytest.mark.parametrize(
