@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 import trio
+from websockets.utils import accept_key
 
 import trio_ws
 from trio_ws.testing import serve_app
@@ -245,3 +246,44 @@ async def test_no_pong_in_time_closes_1011_and_receive_raises(kind: str) -> None
     assert (ended.value.code, ended.value.reason) == (1011, "keepalive ping timeout")
     assert ws.close_code == 1011
     assert ws.closed_by is trio_ws.ClientClosedBy.CLIENT
+
+
+# ------------------------------------------------------------ a server that breaks the protocol
+
+
+async def test_a_protocol_error_right_after_the_101_fails_at_once_and_drops_tcp() -> None:
+    """A frame with RSV1 set (no extension negotiated) in the same write as the 101: the client
+    fails the connection with 1002 and, as the endpoint that failed it, closes TCP itself
+    without waiting ``close_timeout`` for the server (found by Autobahn's case 3.1)."""
+    received = bytearray()
+    server_done = trio.Event()
+
+    async def breaks_protocol(stream: trio.SocketStream) -> None:
+        request = await stream.receive_some(65536)
+        key = next(
+            line.split(b":", 1)[1].strip()
+            for line in request.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key:")
+        )
+        await stream.send_all(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept_key(key.decode()).encode() + b"\r\n\r\n"
+            b"\xc1\x02hi"  # FIN + RSV1 + text, unmasked, 2 bytes
+        )
+        while chunk := await stream.receive_some(65536):
+            received.extend(chunk)  # until the client closes TCP
+        server_done.set()
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            listeners = await nursery.start(
+                partial(trio.serve_tcp, breaks_protocol, 0, host="127.0.0.1")
+            )
+            port = listeners[0].socket.getsockname()[1]
+            async with trio_ws.connect(f"ws://127.0.0.1:{port}/", close_timeout=30) as ws:
+                with pytest.raises(trio_ws.WebSocketDisconnect) as failed:
+                    await ws.receive_message()
+            await server_done.wait()  # well before close_timeout
+            nursery.cancel_scope.cancel()
+    assert failed.value.code == 1002
+    assert received[0] == 0x88  # the client's close frame, then EOF

@@ -180,6 +180,7 @@ class Connect:
         )
         self._connection = connection
         try:
+            await connection.start()
             websocket = WebSocket(
                 _scope(opened, options),
                 connection.receive,

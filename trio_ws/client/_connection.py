@@ -77,6 +77,7 @@ class ClientConnection:
         "_broken",
         "_deferred",
         "_disconnect",
+        "_failed",
         "_pending",
         "_pings",
         "_reading",
@@ -108,6 +109,9 @@ class ClientConnection:
         self._disconnect: Message | None = None
         self._reading = False
         self._broken = False  # the socket failed or was aborted: no more reads or writes
+        # This side failed the connection (a protocol error from the server): the TCP
+        # connection is closed without waiting for the server to close it first.
+        self._failed = False
         self._deferred: list[bytes] = []  # control frames waiting for the send turn's holder
         self._pings: dict[bytes, tuple[float, trio.Event]] = {}  # unanswered, oldest first
         #: Whether the connection ended because a pong was late (closed 1011 by the client).
@@ -161,11 +165,27 @@ class ClientConnection:
             protocol.receive_data(data)
         else:
             protocol.receive_eof()
+        closing = protocol.close_sent is not None
         self._take_events(protocol.events_received())
+        await self._answer(closing, eof=not data)
+
+    async def start(self) -> None:
+        """Answer what arrived together with the 101 (a ping, or frames the protocol failed
+        on): called once, before the application runs.
+
+        Cancellation: the answer is shielded and bounded by ``close_timeout``.
+        """
+        await self._answer(closing=False, eof=False)
+
+    async def _answer(self, closing: bool, *, eof: bool) -> None:
+        """Write what the protocol answered by itself and notice the end it reached."""
+        protocol = self.protocol
+        if not closing and protocol.close_sent is not None and protocol.close_rcvd is None:
+            self._failed = True  # websockets (or the UTF-8 check) failed the connection
         out = protocol.data_to_send()
         if out:
             await self._write_control(out)
-        if protocol.close_rcvd is not None or protocol.close_sent is not None or not data:
+        if protocol.close_rcvd is not None or protocol.close_sent is not None or eof:
             self._end_from_protocol()
 
     def _take_events(self, events: Sequence[object]) -> None:
@@ -395,7 +415,9 @@ class ClientConnection:
 
     async def finish(self) -> None:
         """After the application's block: wait (bounded by ``close_timeout``) for the closing
-        handshake and the server closing TCP, then close the stream.
+        handshake and the server closing TCP, then close the stream. After this side failed
+        the connection (a protocol error of the server's), it closes TCP at once, as RFC 6455
+        7.1.7 asks of the endpoint that fails the connection.
 
         Cancellation: shielded; returns within ``close_timeout``.
         """
@@ -404,6 +426,7 @@ class ClientConnection:
             scope.relative_deadline = self.close_timeout
             while not (
                 self._broken
+                or self._failed
                 or self._reading
                 or protocol.state is _CLOSED
                 or protocol.reader.eof
