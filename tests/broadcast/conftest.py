@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from ._cluster import LocalCluster, cluster_tools_missing, stop_process
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -60,15 +62,9 @@ class RedisServer:
         raise RuntimeError(f"redis-server did not answer on port {self.port} in {timeout} s")
 
     def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
-        self.process = None
+        if self.process is not None:
+            stop_process(self.process)
+            self.process = None
 
     def command(self, *words: str) -> bytes:
         """Send one inline command and return the first reply chunk."""
@@ -110,3 +106,26 @@ def broadcast_url(request: pytest.FixtureRequest) -> str:
         return "memory://"
     server: RedisServer = request.getfixturevalue("redis_server")
     return server.url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """One 3-master Redis Cluster for the session (skips where redis-server 7 is missing).
+
+    Tests that share it must not break it; use `own_redis_cluster` to restart or fail over.
+    """
+    missing = cluster_tools_missing()
+    if missing:
+        pytest.skip(missing)
+    with LocalCluster(tmp_path_factory.mktemp("redis-cluster"), masters=3) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def own_redis_cluster(tmp_path: Path) -> Iterator[LocalCluster]:
+    """A 3-master cluster with one replica each, of this test alone (to restart or fail over)."""
+    missing = cluster_tools_missing()
+    if missing:
+        pytest.skip(missing)
+    with LocalCluster(tmp_path / "cluster", masters=3, replicas=1) as cluster:
+        yield cluster

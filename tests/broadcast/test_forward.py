@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
@@ -108,3 +110,72 @@ async def test_forward_does_not_swallow_a_disconnect_that_is_not_its_sockets() -
                     subscriber,
                     _SocketRaisingAForeignDisconnect(),  # type: ignore[arg-type]
                 )
+
+
+def resuming_app(broadcast: Broadcast) -> object:
+    """Each connection: forward "room" from the ``since`` query parameter on, each message as
+    JSON with its id, and a gap as ``{"gap": true}``."""
+
+    async def handler(ws: WebSocket) -> None:
+        await ws.accept()
+        await broadcast.forward(
+            "room",
+            ws,
+            since=ws.query_params.get("since"),
+            render=lambda event: json.dumps({"id": event.id, "message": event.message}),
+            on_gap=lambda gap: json.dumps({"gap": True}),
+        )
+
+    return websocket_app(handler)
+
+
+async def test_a_client_that_reconnects_with_since_misses_nothing(broadcast_url: str) -> None:
+    with trio.fail_after(20):
+        async with (
+            Broadcast(broadcast_url, history=4) as broadcast,
+            serve_app(resuming_app(broadcast)) as url,  # type: ignore[arg-type]
+        ):
+            async with broadcast.subscribe("room") as local:
+                await broadcast.publish("room", "before anyone")
+                start = (await anext(local)).id
+            # from `start` on, so that the messages published while the client's subscription
+            # is being confirmed are replayed, not lost
+            async with open_websocket_url(f"{url}/?since={start}", **CLIENT) as client:
+                await broadcast.publish("room", "one")
+                await broadcast.publish("room", "two")
+                first = [json.loads(await client.get_message()) for _ in range(2)]
+            assert [item["message"] for item in first] == ["one", "two"]
+            last_seen = first[-1]["id"]
+            await wait_until(lambda: not broadcast._hub.subscribers("room"))
+            await broadcast.publish("room", "three")  # while the client is away
+            async with open_websocket_url(f"{url}/?since={last_seen}", **CLIENT) as client:
+                assert json.loads(await client.get_message())["message"] == "three"
+                await broadcast.publish("room", "four")
+                assert json.loads(await client.get_message())["message"] == "four"
+            # away for longer than the history covers: a gap notice, then what it holds
+            for n in range(5):
+                await broadcast.publish("room", f"later {n}")
+            async with open_websocket_url(f"{url}/?since={last_seen}", **CLIENT) as client:
+                assert json.loads(await client.get_message()) == {"gap": True}
+                got = [json.loads(await client.get_message())["message"] for _ in range(4)]
+                assert got == ["later 1", "later 2", "later 3", "later 4"]
+
+
+async def test_render_and_on_gap_must_return_str_or_bytes() -> None:
+    with trio.fail_after(5):
+        async with Broadcast(history=2) as broadcast:
+            async with broadcast.subscribe("room") as subscriber:
+                await broadcast.publish("room", "x")
+                with pytest.raises(TypeError, match="render must return str or bytes"):
+                    await forward_to_websocket(
+                        subscriber,
+                        _SocketRaisingAForeignDisconnect(),  # type: ignore[arg-type]
+                        render=lambda event: 42,  # type: ignore[arg-type,return-value]
+                    )
+            async with broadcast.subscribe("room", since="999-0") as subscriber:
+                with pytest.raises(TypeError, match="on_gap must return str or bytes"):
+                    await forward_to_websocket(
+                        subscriber,
+                        _SocketRaisingAForeignDisconnect(),  # type: ignore[arg-type]
+                        on_gap=lambda gap: 42,  # type: ignore[arg-type,return-value]
+                    )

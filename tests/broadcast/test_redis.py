@@ -191,3 +191,92 @@ async def test_closing_while_redis_is_down_does_not_hang(own_redis_server: Redis
                 await next_message(subscriber)
         with pytest.raises(StopAsyncIteration):
             await anext(subscriber)
+
+
+async def publish_retrying(broadcast: Broadcast, channel: str, messages: list[str]) -> list[str]:
+    """Publish each of ``messages`` once, skipping those Redis refused (down or reconnecting);
+    return the ones it accepted, in order."""
+    accepted = []
+    for message in messages:
+        try:
+            await broadcast.publish(channel, message)
+        except BroadcastUnavailable:
+            await trio.sleep(0.02)  # pace the attempts while the command pool reconnects
+            continue
+        accepted.append(message)
+    return accepted
+
+
+async def read_after_one_gap(subscriber: Subscriber, count: int) -> list[str | bytes]:
+    """Expect exactly one `BroadcastGap`, then return the next ``count`` messages."""
+    with pytest.raises(BroadcastGap):
+        await next_message(subscriber)
+    return [await next_message(subscriber) for _ in range(count)]
+
+
+@coredis_leaks_streams_of_failed_connections
+@pytest.mark.usefixtures("_collect_garbage")
+async def test_a_killed_subscription_connection_is_healed_from_history(
+    own_redis_server: RedisServer,
+) -> None:
+    with trio.fail_after(30):
+        async with (
+            Broadcast(own_redis_server.url, history=100) as broadcast,
+            broadcast.subscribe("healed") as subscriber,
+        ):
+            await broadcast.publish("healed", "before")
+            assert await next_message(subscriber) == "before"
+            assert b":1" in own_redis_server.command("CLIENT", "KILL", "TYPE", "pubsub")
+            # published while the subscription connection is being renewed: live, they are
+            # lost; the stream has them
+            for n in range(20):
+                await broadcast.publish("healed", f"during {n}")
+            assert await read_after_one_gap(subscriber, 20) == [f"during {n}" for n in range(20)]
+            await broadcast.publish("healed", "after")
+            assert await next_message(subscriber) == "after"
+            assert subscriber.statistics().gaps == 1
+            assert subscriber.statistics().buffered == 0  # no duplicate waiting
+
+
+@coredis_leaks_streams_of_failed_connections
+@pytest.mark.usefixtures("_collect_garbage")
+async def test_a_server_restart_loses_nothing_the_history_holds(
+    own_redis_server: RedisServer,
+) -> None:
+    with trio.fail_after(40):
+        async with (
+            Broadcast(own_redis_server.url, history=1000, connect_timeout=1) as broadcast,
+            broadcast.subscribe("restart", buffer=1000) as subscriber,
+        ):
+            await broadcast.publish("restart", "before")
+            assert await next_message(subscriber) == "before"
+            own_redis_server.stop()
+            own_redis_server.start()
+            # published from the moment the server is back, while the subscription is renewed
+            accepted = await publish_retrying(broadcast, "restart", [f"m{n}" for n in range(300)])
+            assert len(accepted) >= 100
+            assert await read_after_one_gap(subscriber, len(accepted)) == accepted
+            await broadcast.publish("restart", "after")
+            assert await next_message(subscriber) == "after"
+            assert subscriber.statistics().gaps == 1
+
+
+@coredis_leaks_streams_of_failed_connections
+@pytest.mark.usefixtures("_collect_garbage")
+async def test_one_outage_is_one_gap_however_many_reconnect_attempts_fail(
+    own_redis_server: RedisServer,
+) -> None:
+    with trio.fail_after(40):
+        async with (
+            Broadcast(own_redis_server.url, history=100, connect_timeout=1) as broadcast,
+            broadcast.subscribe("outage", buffer=100) as subscriber,
+        ):
+            own_redis_server.stop()
+            # the outage itself: long enough for several failed reconnect attempts (50 ms,
+            # 100 ms, 200 ms, ... backoff)
+            await trio.sleep(3)
+            own_redis_server.start()
+            accepted = await publish_retrying(broadcast, "outage", [f"m{n}" for n in range(50)])
+            assert accepted
+            assert await read_after_one_gap(subscriber, len(accepted)) == accepted
+            assert subscriber.statistics().gaps == 1

@@ -31,4 +31,19 @@ class Backend(Protocol):
         """The last local subscriber of ``channel`` left. Never raises."""
 
     async def recent(self, channel: str, count: int) -> list[BroadcastEvent]:
-        """Up to ``count`` most recent messages of ``channel``, oldest first."""
+        """Up to ``count`` most recent messages of ``channel``, oldest first.
+
+        Raises ``BroadcastUnavailable``.
+        """
+
+    async def after(
+        self, channel: str, position: tuple[int, int], count: int
+    ) -> tuple[list[BroadcastEvent], bool]:
+        """The history of ``channel`` after ``position``: up to ``count`` newest, oldest first.
+
+        The flag says whether the list starts right after ``position``: ``False`` when
+        ``position`` is no longer (or never was) in the history, or when more than ``count``
+        messages follow it. A ``position`` newer than the whole history (an id from another
+        process, or from before a restart) gets the ``count`` newest messages and ``False``.
+        Raises ``BroadcastUnavailable``.
+        """

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, final
 
 import trio
 
+from ._event import parse_event_id
 from ._forward import forward_to_websocket
 from ._hub import Hub
 from ._memory import MemoryBackend
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from .._options import OverflowPolicy
     from .._websocket import WebSocket
     from ._backend import Backend
+    from ._event import BroadcastEvent
+    from ._forward import GapRenderer, Renderer
 
 __all__ = ["Broadcast"]
 
@@ -194,6 +197,7 @@ class Broadcast:
         buffer: int = 256,
         overflow: OverflowPolicy = "drop_oldest",
         history: int = 0,
+        since: str | None = None,
     ) -> AsyncIterator[Subscriber]:
         """Subscribe to ``channel`` for the duration of the block.
 
@@ -207,9 +211,19 @@ class Broadcast:
             subscription connection waits).
           history: replay up to this many recent messages first (at most the Broadcast's
             ``history`` and ``buffer``).
+          since: an event id (`BroadcastEvent.id`, e.g. the last one a reconnecting client
+            saw): replay what the history holds after it first, then go live, without
+            duplicates. If the history no longer holds ``since`` itself (it was trimmed,
+            Redis lost it, or the id is from elsewhere) or more than ``buffer`` messages
+            follow it, iteration first raises `BroadcastGap`, then yields the newest
+            ``buffer`` messages after ``since`` (of the whole history if ``since`` is newer
+            than all of it: an id from before a restart). Needs
+            ``Broadcast(url, history=N)``.
 
         Raises:
-          ValueError: a bad ``buffer``, ``overflow`` or ``history``.
+          ValueError: a bad ``buffer``, ``overflow``, ``history`` or ``since``, ``since``
+            together with ``history``, or ``since`` on a Broadcast without history.
+          TypeError: ``since`` is not a str.
           BroadcastUnavailable: Redis cannot be reached now.
           RuntimeError: outside ``async with Broadcast(...)``.
 
@@ -231,6 +245,14 @@ class Broadcast:
             )
         if history > buffer:
             raise ValueError(f"history={history} does not fit in buffer={buffer}")
+        position = None if since is None else parse_event_id(since)
+        if position is not None and history:
+            raise ValueError("pass history= or since= to subscribe, not both")
+        if position is not None and not self._history:
+            raise ValueError(
+                "since= replays from the history, and this Broadcast keeps none: "
+                "pass Broadcast(url, history=N)"
+            )
         self._require_running()
         subscriber = Subscriber(channel, buffer, overflow)
         self._hub.add(subscriber)
@@ -240,21 +262,44 @@ class Broadcast:
             subscriber.forget_gaps()
             if history:
                 past = await self._backend.recent(channel, history)
-                if past:
-                    last = past[-1].position
-                    assert last is not None
-                    live = [
-                        event
-                        for event in subscriber.take_buffered()
-                        if event.position is None or event.position > last
-                    ]
-                    subscriber.replace_buffer(past + live)
+                self._join_history(subscriber, past, None, gap=False)
+            elif position is not None:
+                past, complete = await self._backend.after(channel, position, buffer)
+                seen = position if complete else None
+                self._join_history(subscriber, past, seen, gap=not complete)
             yield subscriber
         finally:
             subscriber.end()
             if self._hub.remove(subscriber):
                 with trio.CancelScope(shield=True):
                     await self._backend.unlisten(channel)
+
+    def _join_history(
+        self,
+        subscriber: Subscriber,
+        past: list[BroadcastEvent],
+        seen: tuple[int, int] | None,
+        *,
+        gap: bool,
+    ) -> None:
+        """Put ``past`` before the live messages ``subscriber`` buffered meanwhile.
+
+        Live copies of what ``past`` (or ``seen``, the position the history starts after)
+        covers are dropped, the buffered ones here, the ones still on their way by the hub:
+        the live link and the history read are separate connections, so a message can reach
+        the history read before it arrives live.
+        """
+        last = past[-1].position if past else seen
+        if last is None and not gap:
+            return
+        live = [
+            event
+            for event in subscriber.take_buffered()
+            if last is None or event.position is None or event.position > last
+        ]
+        subscriber.replace_buffer(past + live, gap=gap)
+        if last is not None:
+            self._hub.set_floor(subscriber, last)
 
     async def forward(
         self,
@@ -264,16 +309,29 @@ class Broadcast:
         buffer: int = 256,
         overflow: OverflowPolicy = "drop_oldest",
         history: int = 0,
+        since: str | None = None,
+        render: Renderer | None = None,
+        on_gap: GapRenderer | None = None,
     ) -> None:
         """Send every message of ``channel`` to ``websocket`` until that socket closes.
 
         Text goes out with ``send_text``, bytes with ``send_bytes``, so the connection's own
         outbound buffer and ordering apply. In structured mode the call returns as soon as
         the connection ends, even while no message is flowing; in direct mode it returns at
-        the first send after the client left. A `BroadcastGap` is skipped (it is in
-        the subscriber's ``gaps`` counter). With ``overflow="close"`` a socket that falls
+        the first send after the client left. With ``overflow="close"`` a socket that falls
         ``buffer`` messages behind is closed with its ``overflow_close_code`` (1008 by
         default) and the call returns.
+
+        Args:
+          buffer, overflow, history, since: as for `subscribe`. With ``since`` (the last
+            event id the client saw, from a query parameter say) the socket first gets what
+            the history holds after it, then the live messages.
+          render: what to send for each event, ``str`` (a text message) or ``bytes`` (a
+            binary one); by default the message as it was published. Use it to send the
+            event's ``id`` along, so that the client can resume with ``since=``.
+          on_gap: what to send when a `BroadcastGap` comes (the link was lost, or ``since``
+            is older than the history): a ``str`` or ``bytes`` message, or ``None`` to send
+            nothing. By default gaps are skipped (they are in the subscriber's ``gaps``).
 
         Typical use, one task per socket::
 
@@ -284,14 +342,16 @@ class Broadcast:
                     await broadcast.publish("room", text)
 
         Raises:
-          Only what ``subscribe`` raises, and errors of the socket that are not its
-          disconnect (a disconnect of ``websocket`` ends the call normally; it never
-          raises a disconnect belonging to any other connection).
+          Only what ``subscribe`` raises, what ``render`` or ``on_gap`` raise, and errors of
+          the socket that are not its disconnect (a disconnect of ``websocket`` ends the call
+          normally; it never raises a disconnect belonging to any other connection).
+          TypeError: ``render`` or ``on_gap`` returned something else than ``str``/``bytes``
+            (or ``None`` for ``on_gap``).
 
         Cancellation:
           Safe to cancel; a message is either sent whole or not taken.
         """
         async with self.subscribe(
-            channel, buffer=buffer, overflow=overflow, history=history
+            channel, buffer=buffer, overflow=overflow, history=history, since=since
         ) as subscriber:
-            await forward_to_websocket(subscriber, websocket)
+            await forward_to_websocket(subscriber, websocket, render=render, on_gap=on_gap)

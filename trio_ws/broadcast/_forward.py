@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from .._exceptions import WebSocketDisconnect, WebSocketDisconnected
 from ._exceptions import BroadcastGap, SubscriberOverflow
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .._websocket import WebSocket
+    from ._event import BroadcastEvent
     from ._subscriber import Subscriber
 
-__all__ = ["forward_to_websocket"]
+__all__ = ["GapRenderer", "Renderer", "forward_to_websocket"]
+
+#: What `Broadcast.forward` sends for an event: a text (``str``) or binary (``bytes``) message.
+Renderer: TypeAlias = "Callable[[BroadcastEvent], str | bytes]"
+#: What `Broadcast.forward` sends for a gap, or ``None`` for nothing.
+GapRenderer: TypeAlias = "Callable[[BroadcastGap], str | bytes | None]"
 
 
 def _has_ended(websocket: WebSocket) -> bool:
@@ -27,21 +35,38 @@ def _until_disconnect(websocket: WebSocket) -> contextlib.AbstractContextManager
         return contextlib.nullcontext()
 
 
-async def forward_to_websocket(subscriber: Subscriber, websocket: WebSocket) -> None:
+def _checked(message: object, what: str) -> str | bytes:
+    if not isinstance(message, (str, bytes)):
+        raise TypeError(f"{what} must return str or bytes, got {type(message).__name__}")
+    return message
+
+
+async def forward_to_websocket(
+    subscriber: Subscriber,
+    websocket: WebSocket,
+    *,
+    render: Renderer | None = None,
+    on_gap: GapRenderer | None = None,
+) -> None:
     """Send ``subscriber``'s messages to ``websocket`` until the socket ends.
 
     Raises:
       WebSocketDisconnect, WebSocketDisconnected: only if ``websocket`` is still open
         afterwards (so they cannot be its own end); anything else the socket raises.
+      TypeError: ``render`` or ``on_gap`` returned neither ``str`` nor ``bytes``.
     """
     with _until_disconnect(websocket):
         while True:
+            message: str | bytes
             try:
                 event = await anext(subscriber)
             except StopAsyncIteration:
                 return
-            except BroadcastGap:
-                continue
+            except BroadcastGap as gap:
+                notice = None if on_gap is None else on_gap(gap)
+                if notice is None:
+                    continue
+                message = _checked(notice, "on_gap")
             except SubscriberOverflow as overflow:
                 with contextlib.suppress(WebSocketDisconnect, WebSocketDisconnected):
                     await websocket.close(
@@ -49,7 +74,8 @@ async def forward_to_websocket(subscriber: Subscriber, websocket: WebSocket) -> 
                         f"broadcast overflow: {overflow.missed} message(s) missed",
                     )
                 return
-            message = event.message
+            else:
+                message = event.message if render is None else _checked(render(event), "render")
             try:
                 if isinstance(message, str):
                     await websocket.send_text(message)

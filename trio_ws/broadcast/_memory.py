@@ -54,3 +54,18 @@ class MemoryBackend:
         await trio.lowlevel.checkpoint()
         recent = self._recent.get(channel, ())
         return list(recent)[-count:] if count else []
+
+    async def after(
+        self, channel: str, position: tuple[int, int], count: int
+    ) -> tuple[list[BroadcastEvent], bool]:
+        await trio.lowlevel.checkpoint()
+        recent = list(self._recent.get(channel, ()))
+        for index, event in enumerate(recent):
+            assert event.position is not None
+            if event.position >= position:
+                found = event.position == position
+                newer = recent[index + 1 :] if found else recent[index:]
+                return newer[-count:], found and len(newer) <= count
+        # `position` is newer than the whole history: an id from elsewhere (another process,
+        # or this one before a restart)
+        return recent[-count:], False

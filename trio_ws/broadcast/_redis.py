@@ -33,6 +33,7 @@ from ._event import BroadcastEvent
 from ._exceptions import BroadcastUnavailable
 
 try:
+    import anyio
     import coredis
     import coredis.exceptions
     from coredis.retry import NoRetryPolicy
@@ -55,7 +56,15 @@ redis.call('PUBLISH', ARGV[2], id .. ' ' .. ARGV[3])
 return id
 """
 #: Errors of the link to Redis (coredis' own, the socket's, and timeouts).
-_LINK_ERRORS = (coredis.exceptions.RedisError, OSError, TimeoutError, trio.TooSlowError)
+_LINK_ERRORS = (
+    coredis.exceptions.RedisError,
+    OSError,
+    TimeoutError,
+    trio.TooSlowError,
+    # a pub/sub connection that closed under a command (coredis sends through anyio streams)
+    anyio.ClosedResourceError,
+    anyio.BrokenResourceError,
+)
 _MAX_BACKOFF = 5.0
 
 
@@ -124,6 +133,11 @@ class RedisBackend:
         self._link_up = trio.Event()  # set while _pubsub is live; a new one after each loss
         self._stop = trio.Event()
         self._channel_locks: dict[str, trio.Lock] = {}
+        # channels being healed after an outage: their live messages wait here meanwhile
+        self._healing: dict[str, list[BroadcastEvent]] = {}
+        # the end of each subscribed channel's stream just before it was subscribed: where
+        # healing resumes when no message came before the outage
+        self._origins: dict[str, tuple[int, int]] = {}
 
     def _new_client(self) -> Any:
         return coredis.Redis.from_url(
@@ -183,33 +197,42 @@ class RedisBackend:
         """Keep one subscription connection for every channel the hub has; renew it when lost."""
         started = False
         backoff = 0.05
+        lost = False  # the link was up once and is lost: what follows is a renewal
         while not self._stop.is_set():
             try:
                 async with self._client.pubsub(
                     retry_policy=None, ignore_subscribe_messages=True
                 ) as pubsub:
                     channels = self._hub.channels()
+                    if lost and self._history:
+                        self._healing = {channel: [] for channel in channels}
                     if channels:
                         await pubsub.subscribe(**dict.fromkeys(channels, self._on_message))
                     self._pubsub = pubsub
                     self._link_up.set()
+                    lost = False
                     backoff = 0.05
                     if not started:
                         started = True
                         task_status.started()
                     async with trio.open_nursery() as nursery:
                         nursery.start_soon(self._drain, pubsub)
+                        await self._heal()
                         await self._stop.wait()
                         nursery.cancel_scope.cancel()
             except Exception as error:
                 if self._stop.is_set():
                     return
                 self._pubsub = None
-                self._link_up = trio.Event()
-                self._hub.mark_gap()
-                logger.warning(
-                    "Redis subscription connection lost (%s); reconnecting", _describe(error)
-                )
+                self._healing = {}
+                if self._link_up.is_set():  # a new outage (not another failed attempt)
+                    self._link_up = trio.Event()
+                    lost = True
+                    self._hub.mark_gap()
+                    logger.warning(
+                        "Redis subscription connection lost (%s); reconnecting",
+                        _describe(error),
+                    )
             self._pubsub = None
             if not started:
                 started = True
@@ -235,7 +258,35 @@ class RedisBackend:
         channel = channel_raw.decode() if isinstance(channel_raw, bytes) else channel_raw
         stream_id, _, rest = payload.partition(b" ")
         position = _position(stream_id) if stream_id else None
-        await self._hub.deliver(_decode(channel, rest, position))
+        event = _decode(channel, rest, position)
+        held = self._healing.get(channel)
+        if held is not None:
+            held.append(event)
+            return
+        await self._hub.deliver(event)
+
+    async def _heal(self) -> None:
+        """After an outage: give each channel's subscribers what its stream holds after the
+        last message they got, then the live messages that arrived meanwhile.
+
+        Duplicates (the live copy of a replayed message) are dropped by the hub. A channel
+        that had no message before the outage resumes from where its stream ended when it
+        was subscribed.
+        """
+        for channel in list(self._healing):
+            since = self._hub.last_position(channel) or self._origins.get(channel)
+            if since is not None:
+                try:
+                    missed, _ = await self.after(channel, since, self._history)
+                except BroadcastUnavailable as error:  # the gap stays a gap
+                    logger.warning("cannot heal the gap of %r: %s", channel, error)
+                    missed = []
+                for event in missed:
+                    await self._hub.deliver(event)
+            held = self._healing.get(channel, [])
+            while held:
+                await self._hub.deliver(held.pop(0))
+            self._healing.pop(channel, None)
 
     # ------------------------------------------------------------------ operations
 
@@ -281,6 +332,8 @@ class RedisBackend:
                     if channel.encode() in pubsub.channels:
                         return  # subscribed by the (renewed) link already
                     try:
+                        if self._history and channel not in self._origins:
+                            self._origins[channel] = await self._tail(channel)
                         await pubsub.subscribe(**{channel: self._on_message})
                         return
                     except Exception as error:
@@ -296,22 +349,51 @@ class RedisBackend:
     async def unlisten(self, channel: str) -> None:
         async with self._lock(channel):
             pubsub = self._pubsub
-            if pubsub is None or self._hub.subscribers(channel):
+            if self._hub.subscribers(channel):
                 return
+            self._origins.pop(channel, None)
+            if pubsub is None:
+                return  # the link is down: the renewed one subscribes only to live channels
             with trio.move_on_after(1):
                 try:
                     await pubsub.unsubscribe(channel)
                 except Exception as error:
                     if not _is_link_error(error):
                         raise
-                    # the link is down: the renewed one subscribes only to live channels
         if not self._hub.subscribers(channel):
             self._channel_locks.pop(channel, None)
 
     async def recent(self, channel: str, count: int) -> list[BroadcastEvent]:
+        return await self._read_back(channel, None, count)
+
+    async def after(
+        self, channel: str, position: tuple[int, int], count: int
+    ) -> tuple[list[BroadcastEvent], bool]:
+        # newest first, down to and including `position` itself if the stream still has it
+        events = await self._read_back(channel, position, count + 1)
+        if events and events[0].position == position:
+            return events[1:], True
+        if not events:  # `position` is newer than the whole stream: an id from elsewhere
+            return await self._read_back(channel, None, count), False
+        return events[-count:], False
+
+    async def _tail(self, channel: str) -> tuple[int, int]:
+        """The position of the newest entry of the channel's stream, ``(0, 0)`` if none."""
+        newest = await self._read_back(channel, None, 1)
+        position = newest[-1].position if newest else None
+        return position or (0, 0)
+
+    async def _read_back(
+        self, channel: str, down_to: tuple[int, int] | None, count: int
+    ) -> list[BroadcastEvent]:
+        """Up to ``count`` newest entries of the channel's stream (down to ``down_to``
+        inclusive), oldest first."""
+        start = "-" if down_to is None else f"{down_to[0]}-{down_to[1]}"
         try:
             with trio.fail_after(self._connect_timeout):
-                entries = await self._client.xrevrange(_STREAM_PREFIX + channel, count=count)
+                entries = await self._client.xrevrange(
+                    _STREAM_PREFIX + channel, end="+", start=start, count=count
+                )
         except Exception as error:
             if not _is_link_error(error):
                 raise

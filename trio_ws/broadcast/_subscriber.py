@@ -49,7 +49,8 @@ class SubscriberStatistics:
         discards the oldest buffered one; ``"close"`` counts every one it missed).
       buffered: messages waiting in the buffer now.
       buffer: the buffer's size.
-      gaps: how many times the link to the backend was lost while subscribed.
+      gaps: how many `BroadcastGap`s the subscriber had: the link to the backend was lost
+        while subscribed, or ``since=`` was older than the history.
     """
 
     delivered: int
@@ -179,16 +180,20 @@ class Subscriber:
             self._buffer = deque(item for item in self._buffer if not isinstance(item, _Gap))
             self._gaps = 0
 
-    def replace_buffer(self, events: list[BroadcastEvent]) -> None:
+    def replace_buffer(self, events: list[BroadcastEvent], *, gap: bool = False) -> None:
         """Put ``events`` (history, then live messages) in the buffer, oldest first.
 
         Beyond the buffer's size the oldest are dropped (and counted), whatever the policy:
-        history is never worth blocking or closing for.
+        history is never worth blocking or closing for. With ``gap``, a `BroadcastGap` comes
+        first (messages before ``events`` are missing from the history).
         """
         excess = max(0, len(events) - self._capacity)
         self._dropped += excess
         self._buffer = deque(events[excess:])
         self._events = len(self._buffer)
+        if gap:
+            self._buffer.appendleft(_GAP)
+            self._gaps += 1
         if self._buffer:
             self._wake_reader()
 
