@@ -140,3 +140,13 @@ async def test_the_same_close_rules_and_refusals(where: str) -> None:
             async with opened(where, "?token=no"):
                 pass
         assert (rejected.value.status_code, rejected.value.body) == (401, b"who are you?")
+
+
+def test_every_public_coroutine_of_the_client_documents_raises_and_cancellation() -> None:
+    missing = [
+        name
+        for name, member in _public(trio_ws.ClientWebSocket).items()
+        if inspect.iscoroutinefunction(member)
+        and not {"Raises:", "Cancellation:"} <= set((inspect.getdoc(member) or "").split())
+    ]
+    assert missing == []

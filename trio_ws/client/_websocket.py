@@ -269,6 +269,9 @@ class ClientWebSocket:
     async def wait_disconnected(self) -> None:
         """Wait until the connection has ended (either side); returns at once if it has.
 
+        Raises:
+          Nothing.
+
         Cancellation:
           Safe to cancel; it only waits.
         """
