@@ -287,3 +287,20 @@ async def test_a_protocol_error_right_after_the_101_fails_at_once_and_drops_tcp(
             nursery.cancel_scope.cancel()
     assert failed.value.code == 1002
     assert received[0] == 0x88  # the client's close frame, then EOF
+
+
+@pytest.mark.parametrize("compression", ["deflate", None])
+async def test_a_message_over_max_message_size_closes_1009(compression: str | None) -> None:
+    seen = Seen()
+
+    async def big(ws: ServerConnection) -> None:
+        await ws.send("x" * 2048)
+        await ws.wait_closed()
+        seen.put(("closed", ws.close_code, ws.close_reason))
+
+    with trio.fail_after(10), websockets_server(big) as url:
+        async with trio_ws.connect(url, max_message_size=1024, compression=compression) as ws:  # type: ignore[arg-type]
+            with pytest.raises(trio_ws.WebSocketDisconnect) as too_big:
+                await ws.receive_message()
+        assert (await closed(seen))[0] == 1009
+    assert too_big.value.code == 1009
