@@ -18,8 +18,14 @@ CASE_TIMEOUT = 60.0
 
 
 async def _case_count(base: str) -> int:
-    async with trio_ws.connect(f"{base}/getCaseCount") as ws:
-        return int(await ws.receive_text())
+    # wstest may still be starting up on a busy machine: retry for a while.
+    for _ in range(50):
+        try:
+            async with trio_ws.connect(f"{base}/getCaseCount") as ws:
+                return int(await ws.receive_text())
+        except trio_ws.ConnectError:
+            await trio.sleep(0.2)
+    raise SystemExit(f"the fuzzing server at {base} did not answer")
 
 
 async def _echo(base: str, case: int, agent: str) -> None:

@@ -60,7 +60,8 @@ def main() -> int:
     spec_path = reports / "fuzzingserver.json"
     spec_path.write_text(json.dumps(spec))
     server = subprocess.Popen(
-        [*_wstest_command(wstest), "-m", "fuzzingserver", "-s", str(spec_path)],
+        # --webport 0: no report web server (its default port 8080 may be taken by another run).
+        [*_wstest_command(wstest), "-m", "fuzzingserver", "-s", str(spec_path), "--webport", "0"],
         cwd=reports,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
