@@ -16,16 +16,15 @@ import os
 import shutil
 import subprocess
 import sys
-from collections import Counter
 from pathlib import Path
 
-from run import DEFAULT_WSTEST, _free_port, _wait_for, _wstest_command
+from run import DEFAULT_WSTEST, _free_port, _wait_for, _wstest_command, verdict
 
 HERE = Path(__file__).resolve().parent
 AGENT = "trio_ws-client"
 #: Cases that fail because of what websockets' ``ClientProtocol`` does, which we use as it is
-#: (we do not write the protocol). They are run and reported; they do not fail the run, and a
-#: line says so if one starts passing.
+#: (we do not write the protocol). They are run and reported (`run.verdict`); they do not fail
+#: the run, and a line says so if one starts passing.
 KNOWN = {
     "7.1.5": (
         "a close frame between the fragments of a message: websockets fails the connection "
@@ -80,25 +79,7 @@ def main() -> int:
     if not index.exists():
         print("wstest produced no report", file=sys.stderr)
         return 2
-    results = json.loads(index.read_text())[AGENT]
-    behaviours = Counter(result["behavior"] for result in results.values())
-    closes = Counter(result["behaviorClose"] for result in results.values())
-    print(f"{len(results)} cases: {dict(behaviours)}; close handshakes: {dict(closes)}")
-    failing = {
-        case
-        for case, result in results.items()
-        if "FAILED" in (result["behavior"], result["behaviorClose"])
-    }
-    for case, why in KNOWN.items():
-        if case in failing:
-            print(f"known: {case} FAILED: {why}")
-        elif case in results:
-            print(f"note: {case} passes now; remove it from KNOWN")
-    failed = sorted(failing - set(KNOWN))
-    if failed:
-        print(f"FAILED: {', '.join(failed)}")
-        return 1
-    return 0
+    return verdict(json.loads(index.read_text())[AGENT], KNOWN)
 
 
 if __name__ == "__main__":
