@@ -244,3 +244,33 @@ def test_backoff_checks_its_arguments() -> None:
         Backoff(0, 1.0, 1.0)
     with pytest.raises(ValueError, match="less than"):
         Backoff(2.0, 1.0, 1.0)
+
+
+async def test_the_waits_between_attempts_follow_the_backoff_in_virtual_time(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """keep_connected sleeps what the backoff says after each failed attempt (virtual time: the
+    waits up to max_delay=60 s take no real time)."""
+    times: list[float] = []
+
+    def failing_connect(url: str, **options: object) -> object:
+        times.append(trio.current_time())
+        if len(times) == 8:
+            raise trio_ws.HandshakeRejected(url, 403)  # not worth retrying: ends the test
+        raise trio_ws.TCPConnectError(url, "refused")
+
+    monkeypatch.setattr("trio_ws.client._keep_connected.connect", failing_connect)
+
+    async def handler(ws: trio_ws.ClientWebSocket) -> None:
+        raise AssertionError("never connected")
+
+    with pytest.raises(trio_ws.HandshakeRejected):
+        await trio_ws.keep_connected(
+            "ws://example.invalid/", handler, min_delay=1.0, max_delay=20.0
+        )
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert len(gaps) == 7
+    assert gaps[0] == pytest.approx(1.0)  # the first retry waits min_delay
+    for failures, gap in enumerate(gaps):
+        assert 1.0 <= gap <= min(20.0, 2.0**failures) + 1e-9
+    assert max(gaps) > 4.0  # it did back off
