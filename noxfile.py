@@ -113,6 +113,19 @@ def autobahn(session: nox.Session) -> None:
     session.run("python", "autobahn/run.py", "--wstest", wstest, *session.posargs)
 
 
+@nox.session(python="3.11", default=False)
+def autobahn_client(session: nox.Session) -> None:
+    """Autobahn|Testsuite's fuzzing server against trio_ws.connect; fails on FAILED.
+
+    Sections 1-7 and 10 by default (about a minute); extra arguments go to
+    ``autobahn/fuzzingserver.py`` (``-- --cases '12.*,13.*'`` for permessage-deflate).
+    wstest is installed as for the ``autobahn`` session.
+    """
+    session.install("-e", ".")
+    wstest = os.environ.get("WSTEST") or _install_wstest(session)
+    session.run("python", "autobahn/fuzzingserver.py", "--wstest", wstest, *session.posargs)
+
+
 def _install_wstest(session: nox.Session) -> str:
     prefix = Path(".nox", "wstest").resolve()
     wstest = prefix / "bin" / "wstest"

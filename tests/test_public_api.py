@@ -19,6 +19,8 @@ EXPECTED = {
     "Broadcast", "BroadcastEvent", "Subscriber", "SubscriberStatistics",
     "BroadcastError", "BroadcastGap", "BroadcastUnavailable", "SubscriberOverflow",
     "Presence", "PresenceDiff",
+    "connect", "keep_connected", "ClientWebSocket", "ClientClosedBy", "ConnectError", "DNSError",
+    "TCPConnectError", "TLSError", "OpenTimeout", "HandshakeFailed", "HandshakeRejected",
 }  # fmt: skip
 
 

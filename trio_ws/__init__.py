@@ -85,6 +85,17 @@ from .broadcast import PresenceDiff as PresenceDiff
 from .broadcast import Subscriber as Subscriber
 from .broadcast import SubscriberOverflow as SubscriberOverflow
 from .broadcast import SubscriberStatistics as SubscriberStatistics
+from .client import ClientClosedBy as ClientClosedBy
+from .client import ClientWebSocket as ClientWebSocket
+from .client import ConnectError as ConnectError
+from .client import DNSError as DNSError
+from .client import HandshakeFailed as HandshakeFailed
+from .client import HandshakeRejected as HandshakeRejected
+from .client import OpenTimeout as OpenTimeout
+from .client import TCPConnectError as TCPConnectError
+from .client import TLSError as TLSError
+from .client import connect as connect
+from .client import keep_connected as keep_connected
 
 __all__ = [
     # the connection
@@ -105,6 +116,18 @@ __all__ = [
     "serve",
     "ServerSettings",
     "keepalive_latency",
+    # the client
+    "connect",
+    "keep_connected",
+    "ClientWebSocket",
+    "ClientClosedBy",
+    "ConnectError",
+    "DNSError",
+    "TCPConnectError",
+    "TLSError",
+    "OpenTimeout",
+    "HandshakeFailed",
+    "HandshakeRejected",
     # broadcast
     "Broadcast",
     "BroadcastEvent",
@@ -143,7 +166,9 @@ __all__ = [
 def _fix_module_names() -> None:
     for name in __all__:
         obj = globals()[name]
-        if getattr(obj, "__module__", "").startswith(("trio_ws._", "trio_ws.broadcast._")):
+        if getattr(obj, "__module__", "").startswith(
+            ("trio_ws._", "trio_ws.broadcast._", "trio_ws.client._")
+        ):
             try:
                 obj.__module__ = __name__
             except (AttributeError, TypeError):  # type aliases such as OverflowPolicy

@@ -413,6 +413,18 @@ class WebSocket(ScopeView):
         raw = self._exchange.bytes_of(message) if binary else self._exchange.text_of(message)
         return _decode_json(raw)
 
+    async def receive_message(self) -> str | bytes:
+        """Receive the next message as it came: ``str`` for text, ``bytes`` for binary.
+
+        Raises:
+          As `receive_text`, except that either kind of message is accepted.
+
+        Cancellation:
+          Atomic: if this raises ``trio.Cancelled``, no message was consumed.
+        """
+        self._exchange.check_receive_data()
+        return self._exchange.data_of(await self.receive())
+
     def iter_text(self) -> MessageIterator[str]:
         """An async iterator of text messages that ends when the peer disconnects."""
         return MessageIterator(self.receive_text)

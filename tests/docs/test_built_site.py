@@ -30,6 +30,8 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 import trio_ws
+import trio_ws.metrics
+import trio_ws.observe
 import trio_ws.testing
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,6 +39,12 @@ RAW_ROLE = re.compile(r":(?:py:)?(?:class|func|meth|attr|exc|data|mod|obj|ref|co
 PRIVATE_PATH = re.compile(r"\btrio_ws(?:\.\w+)*\._(?!_all__)\w+")  # __all__ is public
 # A page a person can scan: the old single reference page was 390 KB of HTML (58,000 px).
 MAX_REFERENCE_PAGE_BYTES = 160_000
+#: The public modules below `trio_ws` and their public names.
+PUBLIC_MODULES = {
+    "testing": trio_ws.testing.__all__,
+    "observe": trio_ws.observe.__all__,
+    "metrics": trio_ws.metrics.__all__,
+}
 TAG = re.compile(r"<[^>]+>")
 PRE = re.compile(r"<pre\b.*?</pre>", re.DOTALL)
 
@@ -99,12 +107,13 @@ def test_the_reference_documents_every_public_name(site: Path) -> None:
     for page in reference_pages(site):
         anchors.update(re.findall(r'id="(trio_ws[\w.]*)"', page.read_text()))
     public = {f"trio_ws.{name}" for name in trio_ws.__all__}
-    public |= {f"trio_ws.testing.{name}" for name in trio_ws.testing.__all__}
+    for module, names in PUBLIC_MODULES.items():
+        public |= {f"trio_ws.{module}.{name}" for name in names}
     assert public - anchors == set()
 
 
 def test_the_reference_shows_no_private_name(site: Path) -> None:
-    public = set(trio_ws.__all__) | set(trio_ws.testing.__all__)
+    public = set(trio_ws.__all__).union(*PUBLIC_MODULES.values())
     for page in reference_pages(site):
         source = page.read_text()
         text = text_of(page)
@@ -112,7 +121,7 @@ def test_the_reference_shows_no_private_name(site: Path) -> None:
         # Headings of objects: trio_ws.Name or trio_ws.testing.Name, then members.
         for anchor in re.findall(r'id="(trio_ws[\w.]*)"', source):
             parts = anchor.split(".")
-            top = parts[2] if parts[1] == "testing" and len(parts) > 2 else parts[1]
+            top = parts[2] if parts[1] in PUBLIC_MODULES and len(parts) > 2 else parts[1]
             assert top in public, f"{page.name}: {anchor} is not a public name"
             assert not any(part.startswith("_") for part in parts), f"{page.name}: {anchor}"
         for bases in re.findall(r"Bases: ([^\n]*)", text):

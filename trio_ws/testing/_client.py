@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Literal, final
+from typing import TYPE_CHECKING, Any, Literal, Unpack, final
 
 import trio
 
-from .._exceptions import InvalidJSONMessage, UnexpectedMessageType
+from .._exceptions import InvalidJSONMessage, UnexpectedMessageType, WebSocketException
 from .._server_exchange import AppClosed, DataSent
+from .._websocket import MessageIterator
+from ..client import ClientClosedBy
 from ._emulator import check_close_code, check_close_reason
+from ._exceptions import ConnectionClosed
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from .._server_exchange import Accepted
+    from .._structured import PosArgs
     from .._types import Message, Scope
     from ._emulator import ServerEmulator
 
@@ -26,6 +32,13 @@ class WebSocketTestClient:
     Create it with `trio_ws.testing.connect`, never directly. Several tasks may send and
     receive at once: messages go to the app, and come back to the client, in FIFO order.
 
+    It has the methods of `trio_ws.ClientWebSocket` (what `trio_ws.connect` yields), so client
+    code can be tested against an ASGI app without sockets; its errors are the same classes
+    (`ConnectionClosed` is a ``trio_ws.WebSocketDisconnect``). What only tests need is added:
+    `app_messages`, `app_exception`, `drop`, `scope`. What it does not have: the keepalive
+    (``latency`` is always ``None``) and structured mode's ``nursery``, ``wait_disconnected``,
+    ``cancel_on_disconnect`` and ``statistics`` (see the client docs).
+
     Attributes:
       subprotocol: the subprotocol the app accepted, or ``None``.
       response_headers: the headers the app passed with ``websocket.accept``.
@@ -35,6 +48,9 @@ class WebSocketTestClient:
     def __init__(self, emulator: ServerEmulator, accepted: Accepted) -> None:
         self._emulator = emulator
         self._receive_finished = False
+        self._dropped = False
+        self._failed = False  # the block or a task raised: closed with 1011
+        self._nursery: trio.Nursery | None = None  # set by connect(): for start_soon
         self.subprotocol: str | None = accepted.subprotocol
         self.response_headers: list[tuple[bytes, bytes]] = accepted.headers
         self.scope: Scope = emulator.scope
@@ -60,6 +76,40 @@ class WebSocketTestClient:
     def close_reason(self) -> str:
         """The reason of the close (``""`` while open or when there was none)."""
         return self._emulator.close_reason
+
+    @property
+    def closed_by(self) -> ClientClosedBy | None:
+        """Who ended the connection, as `trio_ws.ClientWebSocket.closed_by` says: ``CLIENT``
+        after `close` (or a ``WebSocketException`` leaving the block), ``SERVER`` when the
+        app closed or ended, or after `drop` (a lost connection), ``ERROR`` when the block
+        raised. ``None`` while open."""
+        if self._emulator.close_code is None:
+            return None
+        if self._failed:
+            return ClientClosedBy.ERROR
+        if self._emulator.closed_by_client and not self._dropped:
+            return ClientClosedBy.CLIENT
+        return ClientClosedBy.SERVER
+
+    @property
+    def url(self) -> str:
+        """``ws://testserver/path?query``, from the scope."""
+        scope = self.scope
+        host, port = scope.get("server") or ("testserver", None)
+        default = 443 if scope["scheme"] == "wss" else 80
+        netloc = host if port in (None, default) else f"{host}:{port}"
+        query = scope.get("query_string", b"").decode("latin-1")
+        return f"{scope['scheme']}://{netloc}{scope['path']}" + (f"?{query}" if query else "")
+
+    @property
+    def latency(self) -> float | None:
+        """Always ``None``: the in-memory connection has no keepalive."""
+        return None
+
+    @property
+    def keepalive_timed_out(self) -> bool:
+        """Always ``False``: the in-memory connection has no keepalive."""
+        return False
 
     @property
     def app_messages(self) -> list[Message]:
@@ -174,6 +224,62 @@ class WebSocketTestClient:
             raise self._emulator.closed_error()
         raise AssertionError(f"unexpected item after the handshake: {item!r}")  # pragma: no cover
 
+    async def receive_message(self) -> str | bytes:
+        """Receive the next message as it came: ``str`` for text, ``bytes`` for binary
+        (`receive` under the name `trio_ws.ClientWebSocket` uses).
+
+        Raises:
+          ConnectionClosed: as for `receive`.
+
+        Cancellation:
+          Atomic: if cancelled, no message was consumed.
+        """
+        return await self.receive()
+
+    def iter_text(self) -> MessageIterator[str]:
+        """An async iterator of text messages that ends when the connection closes."""
+        return MessageIterator(self.receive_text)
+
+    def iter_bytes(self) -> MessageIterator[bytes]:
+        """An async iterator of binary messages that ends when the connection closes."""
+        return MessageIterator(self.receive_bytes)
+
+    def iter_json(self, mode: Literal["text", "binary"] = "text") -> MessageIterator[Any]:
+        """An async iterator of JSON messages that ends when the connection closes."""
+        if mode not in ("text", "binary"):
+            raise ValueError(f'mode must be "text" or "binary", got {mode!r}')
+        return MessageIterator(lambda: self.receive_json(mode))
+
+    def start_soon(
+        self,
+        fn: Callable[[Unpack[PosArgs]], Awaitable[object]],
+        *args: *PosArgs,
+        name: object = None,
+    ) -> None:
+        """Start ``fn(*args)`` beside the test body, as `trio_ws.ClientWebSocket.start_soon`.
+
+        The task is cancelled when the ``connect`` block ends. A ``WebSocketException`` from it
+        closes the connection with its code; this connection's `ConnectionClosed` ends the
+        task quietly; any other exception ends the block and comes out of ``connect``
+        unwrapped.
+
+        Raises:
+          RuntimeError: the ``connect`` block has ended.
+        """
+        if self._nursery is None:
+            raise RuntimeError("start_soon() needs an open trio_ws.testing.connect() block")
+        self._nursery.start_soon(self._run_task, fn, args, name=name)
+
+    async def _run_task(
+        self, fn: Callable[..., Awaitable[object]], args: tuple[object, ...]
+    ) -> None:
+        try:
+            await fn(*args)
+        except WebSocketException as exc:
+            await self.close(exc.code, exc.reason)
+        except ConnectionClosed:
+            pass
+
     async def receive_text(self) -> str:
         """Receive the next message, which must be a text message.
 
@@ -257,4 +363,6 @@ class WebSocketTestClient:
         queued for it. ``close_code`` becomes 1006 at once. Does nothing if already closed.
         This is not a checkpoint.
         """
+        if self._emulator.close_code is None:
+            self._dropped = True
         self._emulator.client_drop()

@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Literal
 
 import trio
 
+from .._exceptions import WebSocketException
 from .._server_exchange import ServerExchange
 from ._client import WebSocketTestClient
 from ._emulator import ServerEmulator
-from ._exceptions import ConnectionRejected
+from ._exceptions import ConnectionClosed, ConnectionRejected
 from ._scope import HeadersInput, SpecVersion, build_scope
 
 if TYPE_CHECKING:
@@ -72,9 +73,13 @@ async def connect(
       close_timeout: on exit (and after a rejection), how long to wait for the app to finish
         before cancelling it.
 
-    On exit without an exception, the client closes with 1000 if the connection is still
-    open, waits up to ``close_timeout`` for the app to return, then cancels it. If the body
-    raises, the connection is abandoned (app sends are dropped) and the app is cancelled.
+    The block follows `trio_ws.connect`'s close rules, so client code behaves the same against
+    both: on exit without an exception the client closes with 1000 if the connection is still
+    open; a ``trio_ws.WebSocketException`` escaping closes with its code and reason and is
+    absorbed, as is this connection's own `ConnectionClosed`; any other exception closes with
+    1011 and propagates (then the connection is abandoned: app sends are dropped). In each
+    case ``connect`` then waits up to ``close_timeout`` for the app to return and cancels it.
+    Tasks of ``ws.start_soon`` are cancelled when the block ends.
 
     Raises:
       ConnectionRejected: the app closed before accepting (403), sent a denial response (its
@@ -107,6 +112,7 @@ async def connect(
         exchange=ServerExchange(tuple(scope["subprotocols"]), denial_extension),
     )
     failure: BaseException | None = None
+    absorbed: ConnectionClosed | None = None
     try:
         async with trio.open_nursery() as nursery:
             emulator.start(nursery, app)
@@ -117,17 +123,37 @@ async def connect(
                     await emulator.app_done.wait()  # so that an exception after denial shows
                 raise
             websocket = WebSocketTestClient(emulator, accepted)
+            websocket._nursery = nursery  # for ws.start_soon
+            code, reason = 1000, ""
             try:
                 yield websocket
+            except WebSocketException as exc:
+                code, reason = exc.code, exc.reason  # closes with it, as trio_ws.connect does
+            except ConnectionClosed as exc:
+                if exc.connection is not None:
+                    raise  # not this connection's (the default is None: ours)
+                absorbed = exc
+            except Exception:
+                websocket._failed = True
+                with trio.move_on_after(close_timeout) as bounded:
+                    bounded.shield = True
+                    await websocket.close(1011)
+                emulator.abandon()
+                raise
             except BaseException:
                 emulator.abandon()
                 raise
+            finally:
+                websocket._nursery = None
             with trio.move_on_after(close_timeout):
-                await websocket.close()
+                await websocket.close(code, reason)
                 await emulator.app_done.wait()
             nursery.cancel_scope.cancel("trio_ws.testing.connect() is done with the app")
     except BaseExceptionGroup as group:
         failure = _single_exception(group)
+    if failure is None and absorbed is not None and emulator.app_exception is not None:
+        # Only when the app's exception is raised: it gets a note of what the body saw.
+        failure = absorbed if raise_app_exceptions else None
     _raise_outcome(emulator, failure, raise_app_exceptions=raise_app_exceptions)
 
 

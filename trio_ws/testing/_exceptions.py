@@ -3,24 +3,28 @@
 The hierarchy::
 
     trio_ws.WebSocketError
-    ├── ConnectionRejected                 the app denied the handshake: .status_code, .headers,
+    ├── trio_ws.HandshakeRejected
+    │   └── ConnectionRejected             the app denied the handshake: .status_code, .headers,
     │                                      .body (403 for a close before accept, 500 when the app
     │                                      returned or raised before answering)
-    ├── ConnectionClosed                   the connection is closed, by either side: .code, .reason
+    ├── trio_ws.WebSocketDisconnect
+    │   └── ConnectionClosed               the connection is closed, by either side: .code, .reason
     └── trio_ws.LocalProtocolError
         └── AppProtocolError               the app sent a message the emulated server refuses;
                                            raised *into the app's* ``send``, as a server would
 
-``ConnectionClosed`` is what the *client* sees. It is deliberately not a subclass of
-`trio_ws.WebSocketDisconnect`, which is what an *application* sees when its peer leaves:
-a test that catches one never swallows the other by accident.
+The in-memory client and `trio_ws.connect` raise the same classes (issue 17, requirement 8):
+client code that catches ``trio_ws.WebSocketDisconnect`` or ``trio_ws.HandshakeRejected``
+works against both. ``ConnectionClosed`` and ``ConnectionRejected`` stay as the narrower names
+a test can catch when it means the *client's* view only.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._exceptions import LocalProtocolError, WebSocketError
+from .._exceptions import LocalProtocolError, WebSocketDisconnect
+from ..client import HandshakeRejected
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -28,7 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["AppProtocolError", "ConnectionClosed", "ConnectionRejected"]
 
 
-class ConnectionRejected(WebSocketError):
+class ConnectionRejected(HandshakeRejected):
     """The application did not accept the WebSocket handshake.
 
     Attributes:
@@ -43,10 +47,8 @@ class ConnectionRejected(WebSocketError):
     def __init__(
         self, status_code: int, headers: Sequence[tuple[bytes, bytes]] = (), body: bytes = b""
     ) -> None:
-        self.status_code = status_code
-        self.headers: list[tuple[bytes, bytes]] = list(headers)
-        self.body = body
-        super().__init__(f"the app rejected the WebSocket handshake with HTTP {status_code}")
+        super().__init__("testclient", status_code, headers, body)
+        self.args = (f"the app rejected the WebSocket handshake with HTTP {status_code}",)
 
     def __repr__(self) -> str:
         return (
@@ -55,7 +57,7 @@ class ConnectionRejected(WebSocketError):
         )
 
 
-class ConnectionClosed(WebSocketError):
+class ConnectionClosed(WebSocketDisconnect):
     """The connection is closed; the client can neither send nor receive any more.
 
     Attributes:
@@ -66,8 +68,6 @@ class ConnectionClosed(WebSocketError):
     """
 
     def __init__(self, code: int, reason: str = "") -> None:
-        self.code = code
-        self.reason = reason
         super().__init__(code, reason)
 
     def __str__(self) -> str:
