@@ -175,8 +175,9 @@ async def serve_websockets() -> None:
         _announce(server.listeners[0].socket.getsockname()[1])
 
 
-def serve_uvicorn() -> None:
-    """The raw ASGI application on uvicorn: uvloop, httptools, websockets' sans-I/O protocol."""
+def serve_uvicorn(ping_interval: float | None = None) -> None:
+    """The raw ASGI application on uvicorn: uvloop, httptools, websockets' sans-I/O protocol
+    (pings off unless ``ping_interval`` is given)."""
     import socket
 
     import uvicorn
@@ -192,7 +193,7 @@ def serve_uvicorn() -> None:
         loop="uvloop",
         http="httptools",
         ws="websockets-sansio",
-        ws_ping_interval=None,
+        ws_ping_interval=ping_interval,
         ws_per_message_deflate=False,
         lifespan="on",
         log_level="warning",
