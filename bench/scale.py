@@ -87,30 +87,6 @@ def _serve_trio_ws_forward() -> None:
     trio.run(main)
 
 
-_RAW_MEMBERS: dict[int, Any] = {}
-
-
-async def _raw_room(scope: Any, receive: Any, send: Any) -> None:
-    """Raw ASGI: each message sent to every member in turn by the sender's task."""
-    if scope["type"] != "websocket":
-        return  # lifespan: trio_ws.serve answers it for applications that return
-    await receive()
-    await send({"type": "websocket.accept"})
-    key = id(send)
-    _RAW_MEMBERS[key] = send
-    try:
-        while True:
-            message = await receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            out = {"type": "websocket.send", "text": message["text"]}
-            for member in list(_RAW_MEMBERS.values()):
-                with contextlib.suppress(OSError):
-                    await member(out)
-    finally:
-        del _RAW_MEMBERS[key]
-
-
 def _serve_kwargs(serve: Any, app: Any, **settings: Any) -> Any:
     from functools import partial
 
@@ -163,7 +139,9 @@ def serve(kind: str) -> None:
     if kind == "forward":
         _serve_trio_ws_forward()
     elif kind == "raw-room":
-        _serve_trio_ws(_raw_room)
+        from .broadcast import raw_room_app  # sends in turn from the sender's task
+
+        _serve_trio_ws(raw_room_app)
     elif kind == "websockets-uvloop":
         _serve_websockets_broadcast()
     elif kind == "idle-trio_ws":
