@@ -59,7 +59,7 @@ from ._engine import (
 )
 from ._engine._scope import build_scope, offered_subprotocols
 from ._engine._server_protocol import EngineProtocol
-from ._protocol import CANCEL_SAFE_SEND_EXTENSION, DENIAL_EXTENSION
+from ._protocol import CANCEL_SAFE_SEND_EXTENSION, DENIAL_EXTENSION, SEND_FRAME_NOWAIT_EXTENSION
 from ._serve_asgi import ServedApp, ShutdownRegistry
 from ._serve_extension import KEEPALIVE_EXTENSION, SHUTDOWN_EXTENSION, ShutdownExtension
 
@@ -411,6 +411,9 @@ class _Server:
                 extensions={
                     DENIAL_EXTENSION: {},
                     CANCEL_SAFE_SEND_EXTENSION: {},
+                    SEND_FRAME_NOWAIT_EXTENSION: {
+                        "send_frame_nowait": connection.send_frame_nowait
+                    },
                     SHUTDOWN_EXTENSION: shutdown,
                     KEEPALIVE_EXTENSION: connection.keepalive,
                 },

@@ -29,7 +29,14 @@ import trio
 from ._exceptions import InvalidJSONMessage, LocalProtocolError, WebSocketDisconnect
 from ._link import Link
 from ._options import ConnectionOptions
-from ._protocol import ClosedBy, Exchange, WebSocketState, check_mode, validate_close
+from ._protocol import (
+    SEND_FRAME_NOWAIT_EXTENSION,
+    ClosedBy,
+    Exchange,
+    WebSocketState,
+    check_mode,
+    validate_close,
+)
 from ._scope_view import ScopeView
 from ._structured import Structured
 
@@ -514,6 +521,34 @@ class WebSocket(ScopeView):
             await structured.enqueue(message)  # returns once queued; the writer sends it
             return
         await self._link.send_in_turn(message, self._recheck)
+
+    def _frame_writer(self) -> Callable[[bytes], bool] | None:
+        """The server's non-waiting writer of ready-made frames (``trio_ws.serve``'s engine),
+        guarded by this connection's rules; ``None`` if the server has none.
+
+        The writer returns ``False`` (nothing written, send it the usual way) unless the
+        message could go out now without overtaking anything: no send of this connection in
+        progress or queued, and data may be sent (accepted, not closed, the peer not gone).
+        Used by `trio_ws.broadcast`'s fan-out.
+        """
+        extension = (self.scope.get("extensions") or {}).get(SEND_FRAME_NOWAIT_EXTENSION)
+        send_frame_nowait = extension.get("send_frame_nowait") if extension else None
+        if send_frame_nowait is None:
+            return None
+        turn, exchange = self._link.turn, self._exchange
+
+        def write(frame: bytes) -> bool:
+            structured = self._structured
+            if turn.held or (structured is not None and structured.buffered_sending):
+                return False
+            try:
+                exchange.check_can_send_data()
+            except Exception:  # the ordinary send raises it to whoever sends next
+                return False
+            sent: bool = send_frame_nowait(frame)
+            return sent
+
+        return write
 
     def _recheck(self, message: Message, waited: bool) -> Message:
         """After waiting for the turn the state may have moved on (a close, a disconnect)."""

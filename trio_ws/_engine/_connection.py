@@ -23,6 +23,7 @@ from __future__ import annotations
 import codecs
 import enum
 import http
+import os
 from collections import deque
 from typing import TYPE_CHECKING, Any, Final
 
@@ -36,7 +37,7 @@ from websockets.protocol import State
 from .._exceptions import LocalProtocolError
 from .._protocol import validate_accept_headers, validate_close
 from .._send_turn import SendTurn
-from ._transport import Broken, PartialWrite, transport_for
+from ._transport import Broken, PartialWrite, SocketTransport, transport_for
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -423,6 +424,56 @@ class EngineConnection:
                 turn.release()
             return
         await self._send_other(kind, message)
+
+    def send_frame_nowait(self, frame: bytes) -> bool:
+        """Write one whole, uncompressed data ``frame`` now if the socket takes it; never waits.
+
+        For fan-out (``trio_ws.broadcast._fanout``): the frame is made once for many
+        connections. Returns ``False``, having written nothing, when it cannot go out at once:
+        not open, another send in progress, compression negotiated, not a plain socket, or the
+        socket's buffer is full (the caller then sends through ``send`` as usual). If only part
+        fits, the send turn stays held and a system task writes the rest (whole or the
+        connection is aborted), so the frame counts as sent.
+        """
+        transport = self._transport
+        protocol = self.protocol
+        if (
+            self._state is not _State.OPEN
+            or self._broken
+            or protocol.state is not _OPEN
+            or protocol.extensions
+            or protocol.expect_continuation_frame
+            or not isinstance(transport, SocketTransport)
+            or not self._turn.try_take()
+        ):
+            return False
+        try:
+            written = os.write(transport.socket.fileno(), frame)
+        except OSError:  # full, closed or failed: the ordinary send finds out which
+            written = 0
+        if written == len(frame):
+            self._turn.release()
+            return True
+        if not written:
+            self._turn.release()
+            return False
+        trio.lowlevel.spawn_system_task(self._write_rest, frame[written:])
+        return True
+
+    async def _write_rest(self, rest: bytes) -> None:
+        """Finish a frame `send_frame_nowait` began; the send turn is held and released here.
+
+        Cancellation: (only at the server's exit) the connection is aborted, part of a frame
+        being on the wire.
+        """
+        try:
+            await self._write([rest])  # not a whole frame: cancelled, it aborts
+        except ClientGone:
+            pass
+        except Exception:  # a system task must not raise: end this connection only
+            self.abort()
+        finally:
+            self._turn.release()
 
     async def _send_other(self, kind: str, message: ASGIMessage) -> None:
         state = self._state

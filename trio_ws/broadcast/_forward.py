@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from .._exceptions import WebSocketDisconnect, WebSocketDisconnected
 from ._exceptions import BroadcastGap, SubscriberOverflow
+from ._fanout import direct_delivery
 
 if TYPE_CHECKING:
     from .._websocket import WebSocket
@@ -34,7 +35,7 @@ async def forward_to_websocket(subscriber: Subscriber, websocket: WebSocket) -> 
       WebSocketDisconnect, WebSocketDisconnected: only if ``websocket`` is still open
         afterwards (so they cannot be its own end); anything else the socket raises.
     """
-    with _until_disconnect(websocket):
+    with _until_disconnect(websocket), direct_delivery(subscriber, websocket):
         while True:
             try:
                 event = await anext(subscriber)

@@ -18,6 +18,8 @@ import trio
 from ._exceptions import BroadcastGap, SubscriberOverflow
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .._options import OverflowPolicy
     from ._event import BroadcastEvent
 
@@ -85,6 +87,7 @@ class Subscriber:
         "_reader",
         "_room",
         "_state",
+        "direct",
     )
 
     def __init__(self, channel: str, buffer: int, overflow: OverflowPolicy) -> None:
@@ -99,6 +102,9 @@ class Subscriber:
         self._state = _State.OPEN
         self._reader: trio.lowlevel.Task | None = None  # the iterating task, while it waits
         self._room = trio.lowlevel.ParkingLot()
+        #: Set while forwarding to a websocket (`_fanout.direct_delivery`): tries to write a
+        #: message straight to the socket; ``False`` means "buffer it as usual".
+        self.direct: Callable[[BroadcastEvent], bool] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -134,6 +140,10 @@ class Subscriber:
         Returns ``False`` only for a ``"block"`` subscriber whose buffer is full: the caller
         must then ``await put(event)``.
         """
+        direct = self.direct
+        if direct is not None and not self._buffer and self._state is _State.OPEN and direct(event):
+            self._delivered += 1  # written straight to the socket (`_fanout`)
+            return True
         if self._state is _State.ENDED:
             return True
         if self._state is _State.OVERFLOWED:
