@@ -131,7 +131,4 @@ class Link:
         return sent
 
     def _prepare_close(self, message: Message, waited: bool) -> Message | None:
-        exchange = self.exchange
-        if not exchange.close_needed():
-            return None
-        return exchange.outgoing_close(message)
+        return self.exchange.prepare_close(message)

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import attrs
 
+from ._bounded_queue import OverflowPolicy, check_overflow_policy
 from ._protocol import validate_close
 
 __all__ = ["ConnectionOptions", "OverflowPolicy"]
-
-#: What the receive pump does when the inbound buffer is full.
-OverflowPolicy = Literal["block", "drop_oldest", "close"]
 
 
 def _positive_int(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -25,8 +21,7 @@ def _non_negative_int(instance: object, attribute: attrs.Attribute[int], value: 
 
 
 def _overflow(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
-    if value not in ("block", "drop_oldest", "close"):
-        raise ValueError(f'overflow must be "block", "drop_oldest" or "close", got {value!r}')
+    check_overflow_policy(value, attribute.name)
 
 
 def _close_code(instance: object, attribute: attrs.Attribute[int], value: int) -> None:

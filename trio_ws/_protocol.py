@@ -19,6 +19,11 @@ reproduced without ``await`` belongs here and is tested synchronously.
 Rule of thumb for this file (after h11's ``_state.py``): a transition is data in
 ``_CLIENT_TRANSITIONS`` / ``_APPLICATION_TRANSITIONS``; what does not fit the tables (payload
 validation, close bookkeeping) is still written in this module and nowhere else.
+
+The server's side of the same exchange is `trio_ws._server_exchange.ServerExchange`: it obeys
+the same application table (`application_step`) and the same payload rules (`send_payload`,
+`close_fields`, `response_start_fields`, `response_body_fields`, `validate_subprotocol`,
+`validate_accept_headers`), so a rule of the exchange is written once for both sides.
 """
 
 from __future__ import annotations
@@ -52,7 +57,14 @@ __all__ = [
     "Exchange",
     "WebSocketState",
     "MessageKind",
+    "PeerState",
+    "accept_fields",
+    "application_step",
+    "close_fields",
     "message_kind",
+    "response_body_fields",
+    "response_start_fields",
+    "send_payload",
     "subprotocol_offered",
     "validate_accept_headers",
     "validate_close",
@@ -116,11 +128,61 @@ CANCEL_SAFE_SEND_EXTENSION: Final = "trio_ws.cancel_safe_send"
 #: uncompressed data frame at once if the socket takes it, else returns False (see _fanout).
 SEND_FRAME_NOWAIT_EXTENSION: Final = "trio_ws.send_frame_nowait"
 
-# Which message the server may send in each client state, and where it leads.
-_CLIENT_TRANSITIONS: Final[dict[WebSocketState, dict[str, WebSocketState]]] = {
-    CONNECTING: {_CONNECT: CONNECTED},
-    CONNECTED: {_RECEIVE: CONNECTED, _DISCONNECT: DISCONNECTED},
-    DISCONNECTED: {},
+
+class PeerState(enum.Enum):
+    """Where the client side of the exchange stands, as the application layer tracks it.
+
+    Finer than `Exchange.client_state`, which reports it with Starlette's names (LEFT and
+    CUT_OFF read as CONNECTED there: the disconnect has not been consumed yet).
+    """
+
+    #: No ``websocket.connect`` yet.
+    CONNECTING = "connecting"
+    #: Messages may arrive.
+    CONNECTED = "connected"
+    #: The server reported the end (or a send found the connection gone); the application has
+    #: not consumed the ``websocket.disconnect`` yet. Sends fail from now on.
+    LEFT = "left"
+    #: trio_ws closed on the application's behalf (structured mode's inbound overflow): what
+    #: was buffered before stays readable, then the end.
+    CUT_OFF = "cut off"
+    #: The ``websocket.disconnect`` was consumed.
+    DISCONNECTED = "disconnected"
+
+
+_PEER_AS_CLIENT_STATE: Final = {
+    PeerState.CONNECTING: CONNECTING,
+    PeerState.CONNECTED: CONNECTED,
+    PeerState.LEFT: CONNECTED,
+    PeerState.CUT_OFF: CONNECTED,
+    PeerState.DISCONNECTED: DISCONNECTED,
+}
+_CLIENT_STATE_AS_PEER: Final = {
+    CONNECTING: PeerState.CONNECTING,
+    CONNECTED: PeerState.CONNECTED,
+    RESPONSE: PeerState.CONNECTED,
+    DISCONNECTED: PeerState.DISCONNECTED,
+}
+
+# Which message the server may deliver in each peer state, and where it leads.
+_CLIENT_TRANSITIONS: Final[dict[PeerState, dict[str, PeerState]]] = {
+    PeerState.CONNECTING: {_CONNECT: PeerState.CONNECTED},
+    PeerState.CONNECTED: {_RECEIVE: PeerState.CONNECTED, _DISCONNECT: PeerState.DISCONNECTED},
+    PeerState.LEFT: {
+        _CONNECT: PeerState.LEFT,
+        _RECEIVE: PeerState.LEFT,
+        _DISCONNECT: PeerState.DISCONNECTED,
+    },
+    PeerState.CUT_OFF: {_RECEIVE: PeerState.CUT_OFF, _DISCONNECT: PeerState.DISCONNECTED},
+    PeerState.DISCONNECTED: {},
+}
+# What the server reporting the end does to each peer state (`Exchange.peer_disconnected`).
+_AFTER_PEER_LEFT: Final = {
+    PeerState.CONNECTING: PeerState.LEFT,
+    PeerState.CONNECTED: PeerState.LEFT,
+    PeerState.LEFT: PeerState.LEFT,
+    PeerState.CUT_OFF: PeerState.CUT_OFF,  # trio_ws already closed; the buffer is still read
+    PeerState.DISCONNECTED: PeerState.DISCONNECTED,
 }
 
 # Which message the application may send in each application state, and where it leads.
@@ -280,11 +342,6 @@ def validate_status(status: object) -> int:
     return status
 
 
-def _validate_accept(message: Message, offered: tuple[str, ...]) -> None:
-    validate_subprotocol(message.get("subprotocol"), offered)
-    validate_accept_headers(message.get("headers"))
-
-
 def validate_accept_headers(headers: object) -> list[tuple[bytes, bytes]]:
     """Check the extra headers of a ``websocket.accept`` message; return them as a list.
 
@@ -304,7 +361,14 @@ def validate_accept_headers(headers: object) -> list[tuple[bytes, bytes]]:
     return checked
 
 
-def _validate_send(message: Message) -> None:
+def send_payload(message: Message) -> str | bytes | bytearray | memoryview:
+    """The rule of a ``websocket.send`` message: exactly one of ``bytes`` (bytes-like) and
+    ``text`` (``str``); return that payload.
+
+    Raises:
+      LocalProtocolError: both or neither are set.
+      TypeError: the payload has the wrong type.
+    """
     data = message.get("bytes")
     text = message.get("text")
     if data is not None:
@@ -314,24 +378,77 @@ def _validate_send(message: Message) -> None:
             raise TypeError(
                 f"'bytes' of websocket.send must be bytes-like, not {type(data).__name__}"
             )
-    elif text is not None:
+        return data
+    if text is not None:
         if not isinstance(text, str):
             raise TypeError(f"'text' of websocket.send must be a str, not {type(text).__name__}")
-    else:
-        raise LocalProtocolError("a websocket.send message needs 'bytes' or 'text'")
+        return text
+    raise LocalProtocolError("a websocket.send message needs 'bytes' or 'text'")
 
 
-def _validate_response_start(message: Message) -> None:
-    validate_status(message.get("status"))
-    validate_headers(message.get("headers"), "response")
+def accept_fields(
+    message: Message, offered: Iterable[str]
+) -> tuple[str | None, list[tuple[bytes, bytes]]]:
+    """The rule of a ``websocket.accept`` message; return its subprotocol and extra headers.
+
+    Raises:
+      TypeError, ValueError: as `validate_subprotocol` and `validate_accept_headers`.
+    """
+    subprotocol = validate_subprotocol(message.get("subprotocol"), offered)
+    return subprotocol, validate_accept_headers(message.get("headers"))
 
 
-def _validate_response_body(message: Message) -> None:
+def close_fields(message: Message) -> tuple[int, str]:
+    """The rule of a ``websocket.close`` message; return its code (1000 when absent or
+    ``None``) and reason (``""`` when absent or ``None``).
+
+    Raises:
+      TypeError, ValueError: as `validate_close`.
+    """
+    code = message.get("code")
+    if code is None:
+        code = 1000
+    return code, validate_close(code, message.get("reason"))
+
+
+def response_start_fields(message: Message) -> tuple[int, list[tuple[bytes, bytes]]]:
+    """The rule of a ``websocket.http.response.start`` message; return status and headers.
+
+    Raises:
+      TypeError, ValueError: as `validate_status` and `validate_headers`.
+    """
+    return validate_status(message.get("status")), validate_headers(
+        message.get("headers"), "response"
+    )
+
+
+def response_body_fields(message: Message) -> tuple[bytes | bytearray | memoryview, bool]:
+    """The rule of a ``websocket.http.response.body`` message; return body and ``more_body``.
+
+    Raises:
+      TypeError: the body is not bytes-like or ``more_body`` is not a bool.
+    """
     body = message.get("body", b"")
     if not isinstance(body, (bytes, bytearray, memoryview)):
         raise TypeError(f"'body' of a response must be bytes-like, not {type(body).__name__}")
-    if not isinstance(message.get("more_body", False), bool):
+    more_body = message.get("more_body", False)
+    if not isinstance(more_body, bool):
         raise TypeError("'more_body' of a response must be a bool")
+    return body, more_body
+
+
+def application_step(state: WebSocketState, kind: object) -> WebSocketState:
+    """Where a message of type ``kind`` from the application leads from ``state`` (the table
+    ``_APPLICATION_TRANSITIONS``; a response body with ``more_body`` stays in RESPONSE, which
+    the caller decides). Both sides of the exchange use this one rule.
+
+    Raises:
+      LocalProtocolError: ``kind`` is not legal in ``state``.
+    """
+    new_state = _APPLICATION_TRANSITIONS[state].get(kind) if isinstance(kind, str) else None
+    if new_state is None:
+        raise LocalProtocolError(_illegal_outgoing(state, kind))
+    return new_state
 
 
 class Exchange:
@@ -342,8 +459,9 @@ class Exchange:
     move the states on, and raise on anything illegal *before* the caller does any I/O.
 
     Attributes:
-      client_state: what the server has told us (CONNECTING until ``websocket.connect``,
-        DISCONNECTED once ``websocket.disconnect`` has been *consumed*).
+      peer: where the client side stands (`PeerState`); ``client_state`` reports it with
+        Starlette's names (CONNECTING until ``websocket.connect``, DISCONNECTED once
+        ``websocket.disconnect`` has been *consumed*).
       application_state: what the application has sent.
       close_code, close_reason, closed_by: how the connection ended; ``None`` while it has
         not. The first end wins (a client disconnect that follows the app's close does not
@@ -355,13 +473,11 @@ class Exchange:
         "_subprotocols",
         "application_state",
         "cancel_safe_send",
-        "client_state",
         "close_code",
         "close_reason",
         "closed_by",
-        "deliver_after_close",
         "owner",
-        "peer_gone",
+        "peer",
         "shutdown_close_code",
         "shutdown_started",
     )
@@ -372,17 +488,11 @@ class Exchange:
         #: The connection whose exchange this is; the errors raised here carry it as
         #: ``.connection`` so that a handler can tell its own disconnect from a peer's.
         self.owner = owner
-        self.client_state = CONNECTING
+        self.peer = PeerState.CONNECTING
         self.application_state = CONNECTING
         self.close_code: int | None = None
         self.close_reason: str | None = None
         self.closed_by: ClosedBy | None = None
-        #: Set when the server reported the peer gone (even if the app has not consumed the
-        #: disconnect yet): sends fail from then on.
-        self.peer_gone = False
-        #: Set when trio_ws closed on the application's behalf (inbound overflow): the
-        #: application may still receive what was buffered before the close.
-        self.deliver_after_close = False
         subprotocols = scope.get("subprotocols") or ()
         self._subprotocols = tuple(str(s) for s in subprotocols)
         extensions = scope.get("extensions") or {}
@@ -401,6 +511,22 @@ class Exchange:
     # ------------------------------------------------------------------ bookkeeping
 
     @property
+    def client_state(self) -> WebSocketState:
+        """Where the client side stands, in Starlette's names (see `PeerState`)."""
+        return _PEER_AS_CLIENT_STATE[self.peer]
+
+    @client_state.setter
+    def client_state(self, state: WebSocketState) -> None:
+        # Starlette lets applications set it; the finer peer state follows.
+        self.peer = _CLIENT_STATE_AS_PEER[state]
+
+    @property
+    def peer_gone(self) -> bool:
+        """Whether the server reported the peer gone: sends fail from then on (even if the
+        application has not consumed the disconnect yet)."""
+        return self.peer is PeerState.LEFT or self.peer is PeerState.DISCONNECTED
+
+    @property
     def denial_supported(self) -> bool:
         """Whether the server offers the ``websocket.http.response`` extension."""
         return self._denial_supported
@@ -416,13 +542,21 @@ class Exchange:
         """The server reported the peer gone; sends fail from now on.
 
         Recorded as the client's end, or the server's when it reported that it had started
-        shutting down (``trio_ws.shutdown`` extension). The client state only moves to
-        DISCONNECTED when the disconnect is consumed through `incoming`; in structured
-        mode that happens after the buffered messages.
+        shutting down (``trio_ws.shutdown`` extension). The peer state becomes LEFT; it
+        only moves to DISCONNECTED when the disconnect is consumed through `incoming` (in
+        structured mode that happens after the buffered messages).
         """
-        self.peer_gone = True
+        self.peer = _AFTER_PEER_LEFT[self.peer]
         by = ClosedBy.SERVER_SHUTDOWN if self.shutdown_started() else ClosedBy.CLIENT
         self.record_end(code, reason, by)
+
+    def cut_off(self, code: int, reason: str) -> None:
+        """trio_ws closes on the application's behalf (inbound overflow): recorded as the
+        application's end; what was buffered before stays readable, then the end. The caller
+        sends the close (`prepare_close`)."""
+        self.record_end(code, reason, ClosedBy.APP)
+        if self.peer is PeerState.CONNECTED:
+            self.peer = PeerState.CUT_OFF
 
     def connection_lost(self) -> None:
         """The server's ``send`` raised ``OSError`` (ASGI 2.4): the peer is gone, code 1006."""
@@ -454,7 +588,7 @@ class Exchange:
 
     def check_receive(self) -> None:
         """Raise if receiving now is misuse (the disconnect was consumed already)."""
-        if self.client_state is DISCONNECTED:
+        if self.peer is PeerState.DISCONNECTED:
             raise WebSocketDisconnected(
                 'Cannot call "receive" once a disconnect message has been received.',
                 connection=self.owner,
@@ -463,7 +597,7 @@ class Exchange:
     def check_receive_data(self) -> None:
         """Raise if a data receive (``receive_text`` and friends) is misuse now."""
         if self.application_state is not CONNECTED and not (
-            self.application_state is DISCONNECTED and self.deliver_after_close
+            self.application_state is DISCONNECTED and self.peer is PeerState.CUT_OFF
         ):
             if self.application_state is CONNECTING:
                 raise WebSocketDisconnected(
@@ -487,7 +621,7 @@ class Exchange:
           RemoteProtocolError: the message is not legal in this state, or malformed.
         """
         kind = message.get("type")
-        if kind == _RECEIVE and self.client_state is CONNECTED:
+        if kind == _RECEIVE and self.peer is PeerState.CONNECTED:
             # The per-message case, (CONNECTED, websocket.receive) -> CONNECTED in the table,
             # checked without the general lookup.
             if (message.get("text") is None) == (message.get("bytes") is None):
@@ -496,7 +630,7 @@ class Exchange:
                 )
             return message
         self.check_receive()
-        allowed = _CLIENT_TRANSITIONS[self.client_state]
+        allowed = _CLIENT_TRANSITIONS[self.peer]
         new_state = allowed.get(kind)  # type: ignore[arg-type]
         if new_state is None:
             raise RemoteProtocolError(
@@ -518,7 +652,7 @@ class Exchange:
             message["code"] = code
             message["reason"] = reason
             self.peer_disconnected(code, reason)
-        self.client_state = new_state
+        self.peer = new_state
         return message
 
     def data_of(self, message: Message) -> str | bytes:
@@ -581,19 +715,21 @@ class Exchange:
             raise WebSocketDisconnected(
                 'Cannot call "send" once a close message has been sent.', connection=self.owner
             )
-        new_state = _APPLICATION_TRANSITIONS[state].get(kind)  # type: ignore[arg-type]
-        if new_state is None:
-            raise LocalProtocolError(_illegal_outgoing(state, kind), connection=self.owner)
+        try:
+            new_state = application_step(state, kind)
+        except LocalProtocolError as exc:
+            exc.connection = self.owner
+            raise
         if kind == _SEND:
             if self.peer_gone:
                 raise self.disconnect_error()
-            _validate_send(message)
+            send_payload(message)
         elif kind == _ACCEPT:
-            _validate_accept(message, self._subprotocols)
+            accept_fields(message, self._subprotocols)
         elif kind == _CLOSE:
-            message["reason"] = validate_close(message.get("code", 1000), message.get("reason"))
-            message.setdefault("code", 1000)
-            self.record_end(message["code"], message["reason"], ClosedBy.APP)
+            code, message["reason"] = close_fields(message)
+            message["code"] = code
+            self.record_end(code, message["reason"], ClosedBy.APP)
         elif kind == _RESPONSE_START:
             if not self._denial_supported:
                 raise LocalProtocolError(
@@ -601,10 +737,9 @@ class Exchange:
                     f"({DENIAL_EXTENSION!r} is not in scope['extensions'])",
                     connection=self.owner,
                 )
-            _validate_response_start(message)
+            response_start_fields(message)
         else:  # _RESPONSE_BODY
-            _validate_response_body(message)
-            if message.get("more_body", False):
+            if response_body_fields(message)[1]:  # more_body
                 new_state = RESPONSE
             else:
                 self.record_end(403, "", ClosedBy.APP)
@@ -633,24 +768,26 @@ class Exchange:
         decided itself, such as the inbound overflow close)."""
         return {"type": _DISCONNECT, "code": code, "reason": reason}
 
-    def outgoing_close(self, message: Message) -> Message:
-        """Move ``application_state`` on for a `close_message` whose code and reason were
-        already checked with `validate_close` (``close()`` checks them before it waits
-        for anything), as `outgoing` does, without checking them again.
+    def prepare_close(self, message: Message) -> Message | None:
+        """Move ``application_state`` on for a ``close()`` call and return the close message
+        to send, or ``None`` when there is nothing to send: this side already finished, or the
+        peer is gone (the server would drop the close frame; this side is then finished).
+
+        The message is a `close_message` whose code and reason were already checked with
+        `validate_close` (``close()`` checks them before it waits for anything).
 
         Raises:
-          WebSocketDisconnected: this side already finished.
           LocalProtocolError: a denial response is in progress.
         """
         state = self.application_state
         if state is DISCONNECTED:
-            raise WebSocketDisconnected(
-                'Cannot call "send" once a close message has been sent.', connection=self.owner
-            )
+            return None
         if state is RESPONSE:
             raise LocalProtocolError(_illegal_outgoing(state, _CLOSE), connection=self.owner)
-        self.record_end(message["code"], message["reason"], ClosedBy.APP)
         self.application_state = DISCONNECTED
+        if self.peer_gone and state is CONNECTED:
+            return None
+        self.record_end(message["code"], message["reason"], ClosedBy.APP)
         return message
 
     def text_message(self, data: str) -> Message:
@@ -688,20 +825,6 @@ class Exchange:
         rather than a misuse, even after the application's block has finished."""
         return self.peer_gone and self.closed_by in (ClosedBy.CLIENT, ClosedBy.SERVER_SHUTDOWN)
 
-    def close_needed(self) -> bool:
-        """Whether a ``close()`` call still has something to send.
-
-        ``False`` once this side has finished, or when the peer is already gone (the server
-        would drop the close frame anyway); in that case the application side is marked
-        finished, which is what ``close()`` means.
-        """
-        if self.application_state is DISCONNECTED:
-            return False
-        if self.peer_gone and self.application_state is CONNECTED:
-            self.application_state = DISCONNECTED
-            return False
-        return True  # in RESPONSE, outgoing() reports the misuse
-
 
 def _one_of(names: Iterable[str]) -> str:
     """``"a"``, ``"a" or "b"``, ``"a", "b" or "c"``: the wording of Starlette's errors."""
@@ -712,6 +835,11 @@ def _one_of(names: Iterable[str]) -> str:
 
 
 def _illegal_outgoing(state: WebSocketState, kind: object) -> str:
+    if state is DISCONNECTED:
+        return (
+            f"{kind!r} is not allowed after websocket.close or a complete denial response "
+            "(application state DISCONNECTED): nothing more may be sent"
+        )
     hint = ""
     if state is CONNECTING and kind == _SEND:
         hint = '; call "accept" first'

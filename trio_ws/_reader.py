@@ -71,42 +71,55 @@ class PumpStep(enum.Enum):
 class ReaderChoice:
     """The reader state of one structured connection.
 
-    Attributes:
-      reader: who calls the server's ``receive`` (`Reader`).
-      app_receiving: whether the application is inside a receive call.
-      since: when the application last entered (if receiving) or left a receive call.
-      pump_present: whether a pump task exists.
-      pump_wakes_at: the deadline the pump is waiting for; ``-inf`` when it is not waiting
-        for one (reading, waiting for buffer space, or absent).
-      quiet_until: after the application woke the pump, the pump re-checks by this time
-        rather than sleeping a whole ``LINGER``, so that a stream of messages wakes it at
-        most about twice per ``TAKEOVER_DELAY``, not once per message.
+    Every field is written by the methods below only; `reader` and `pump_wakes_at` can be
+    read.
     """
 
-    __slots__ = ("app_receiving", "pump_present", "pump_wakes_at", "quiet_until", "reader", "since")
+    __slots__ = (
+        "_app_receiving",  # whether the application is inside a receive call
+        "_pump_present",  # whether a pump task exists
+        "_pump_wakes_at",  # see pump_wakes_at
+        # After the application woke the pump, the pump re-checks by this time rather than
+        # sleeping a whole LINGER, so that a stream of messages wakes it at most about twice
+        # per TAKEOVER_DELAY, not once per message.
+        "_quiet_until",
+        "_reader",  # see reader
+        "_since",  # when the application last entered (if receiving) or left a receive call
+    )
 
     def __init__(self) -> None:
-        self.reader = Reader.NOBODY
-        self.app_receiving = False
-        self.since = -math.inf  # "left receive long ago": the pump may read at once
-        self.pump_present = False
-        self.pump_wakes_at = -math.inf
-        self.quiet_until = -math.inf
+        self._reader = Reader.NOBODY
+        self._app_receiving = False
+        self._since = -math.inf  # "left receive long ago": the pump may read at once
+        self._pump_present = False
+        self._pump_wakes_at = -math.inf
+        self._quiet_until = -math.inf
+
+    @property
+    def reader(self) -> Reader:
+        """Who calls the server's ``receive`` (`Reader`)."""
+        return self._reader
+
+    @property
+    def pump_wakes_at(self) -> float:
+        """The deadline the pump waits for (set by `pump_step` when it says WAIT); ``-inf``
+        when it is not waiting for one (reading, waiting for buffer space, or absent)."""
+        return self._pump_wakes_at
 
     # ------------------------------------------------------------------ the application
 
     def app_enters(self, now: float) -> None:
         """The application entered a receive call."""
-        self.app_receiving = True
-        self.since = now
+        self._app_receiving = True
+        self._since = now
 
     def app_step(self, buffered: bool) -> AppStep:
         """Decide how the receiving application gets its message; DIRECT makes it the reader."""
         if buffered:
             return AppStep.BUFFER
-        reader = self.reader
+        reader = self._reader
         if reader is Reader.NOBODY:
-            self.reader = Reader.APP
+            self._reader = Reader.APP
             return AppStep.DIRECT
         if reader is Reader.PUMP:
             return AppStep.WAIT
@@ -119,10 +132,10 @@ class ReaderChoice:
           True if the pump must be woken now: it waits for a deadline later than the moment
           it should take over (``now + TAKEOVER_DELAY``).
         """
-        self.app_receiving = False
-        self.since = now
-        if self.pump_wakes_at > now + TAKEOVER_DELAY:
-            self.quiet_until = now + TAKEOVER_DELAY
+        self._app_receiving = False
+        self._since = now
+        if self._pump_wakes_at > now + TAKEOVER_DELAY:
+            self._quiet_until = now + TAKEOVER_DELAY
             return True
         return False
 
@@ -131,40 +144,47 @@ class ReaderChoice:
     def needs_pump(self) -> bool:
         """Whether a pump task should be started (none exists and reading is not over);
         if so, it is counted as present from now on."""
-        if self.pump_present or self.reader is Reader.DONE:
+        if self._pump_present or self._reader is Reader.DONE:
             return False
-        self.pump_present = True
+        self._pump_present = True
         return True
 
     def pump_step(self, now: float, buffer_full: bool) -> tuple[PumpStep, float]:
         """Decide what the pump does next; READ makes it the reader.
 
         Returns:
-          The step, and for WAIT the deadline (``inf``: wait for buffer space).
+          The step, and for WAIT the deadline (``inf``: wait for buffer space). A finite
+          deadline is what the pump waits for from now on (`pump_wakes_at`); the pump's next
+          call replaces it.
         """
-        if self.reader is Reader.DONE:
+        step, until = self._next_pump_step(now, buffer_full)
+        self._pump_wakes_at = until if step is PumpStep.WAIT and until != math.inf else -math.inf
+        return step, until
+
+    def _next_pump_step(self, now: float, buffer_full: bool) -> tuple[PumpStep, float]:
+        if self._reader is Reader.DONE:
             return PumpStep.STOP, math.inf
-        if self.app_receiving:
-            if self.reader is Reader.APP and now >= self.since + LINGER:
+        if self._app_receiving:
+            if self._reader is Reader.APP and now >= self._since + LINGER:
                 return PumpStep.LEAVE, math.inf
-            until = self.since + LINGER
-            if self.quiet_until > now:  # just woken by the application: re-check soon
-                until = min(until, self.quiet_until)
+            until = self._since + LINGER
+            if self._quiet_until > now:  # just woken by the application: re-check soon
+                until = min(until, self._quiet_until)
             return PumpStep.WAIT, until
-        turn = self.since + TAKEOVER_DELAY
+        turn = self._since + TAKEOVER_DELAY
         if now < turn:
             return PumpStep.WAIT, turn
         if buffer_full:
             return PumpStep.WAIT, math.inf
-        self.reader = Reader.PUMP
+        self._reader = Reader.PUMP
         return PumpStep.READ, math.inf
 
     def pump_leaves(self, *, for_now: bool) -> None:
         """The pump task ends: for now (LEAVE; it may be started again) or for good."""
-        self.pump_present = False
-        self.pump_wakes_at = -math.inf
+        self._pump_present = False
+        self._pump_wakes_at = -math.inf
         if not for_now:
-            self.reader = Reader.DONE
+            self._reader = Reader.DONE
 
     # ------------------------------------------------------------------ either reader
 
@@ -173,11 +193,11 @@ class ReaderChoice:
 
         ``final``: the message was the disconnect, or the call failed: never read again.
         """
-        if final or self.reader is Reader.DONE:
-            self.reader = Reader.DONE
+        if final or self._reader is Reader.DONE:
+            self._reader = Reader.DONE
         else:
-            self.reader = Reader.NOBODY
+            self._reader = Reader.NOBODY
 
     def end(self) -> None:
         """Reading is over (the block is ending, or the connection was closed on overflow)."""
-        self.reader = Reader.DONE
+        self._reader = Reader.DONE

@@ -26,32 +26,29 @@ from __future__ import annotations
 import contextlib
 import math
 from collections import deque
-from typing import TYPE_CHECKING, Any, Final, TypeVarTuple, Unpack
+from typing import TYPE_CHECKING, Final, TypeVarTuple, Unpack
 
 import attrs
 import trio
 
+from ._bounded_queue import BoundedQueue, Offer
 from ._exceptions import WebSocketDisconnect, WebSocketException
 from ._protocol import ClosedBy, validate_close
 from ._reader import AppStep, PumpStep, Reader, ReaderChoice
-from ._types import Message
+from ._wakeup import Wakeup
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
 
     from ._link import Link
     from ._options import ConnectionOptions
+    from ._types import Message
 
 __all__ = ["Structured", "WebSocketStatistics"]
 
 PosArgs = TypeVarTuple("PosArgs")
 
 _OVERFLOW_REASON: Final = "inbound buffer overflow"
-# The parking lots of a connection (made on first use, see Structured._lot).
-_DATA_ARRIVED: Final = "data arrived"  # a receiver waits for the pump
-_SPACE_FREED: Final = "space freed"  # the pump waits for a receiver ("block" policy)
-_DRAINED: Final = "drained"  # a close waits for the writer to empty the outbox
-_PUMP_DEADLINE: Final = "pump deadline"  # the pump waits for its turn; woken early if late
 
 
 @attrs.frozen(kw_only=True)
@@ -61,7 +58,8 @@ class WebSocketStatistics:
     Attributes:
       inbound_buffered: received messages waiting for the application.
       inbound_capacity: the size of that buffer (``ConnectionOptions.inbound_buffer``).
-      dropped: messages discarded by the ``drop_oldest`` overflow policy so far.
+      dropped: messages discarded by the overflow policy so far (the oldest under
+        ``drop_oldest``; under ``close``, the one that overflowed and all that came after).
       outbound_queued: messages accepted by ``send_*`` and not yet handed to the server.
       outbound_capacity: ``ConnectionOptions.outbound_buffer``.
       pump_running: whether the receive pump is still reading from the server.
@@ -101,34 +99,33 @@ class Structured:
         self._link = link
         self._name = name
         self._options = options
-        # Created on first use: an idle connection should cost little memory.
-        self._buffer: deque[Message] | None = None
-        self._lots: dict[str, trio.lowlevel.ParkingLot] = {}  # see _lot()
+        # The pump's buffer, made when the pump first needs it: an idle connection should
+        # cost little memory.
+        self._inbound: BoundedQueue[Message] | None = None
+        # What each side waits for (one waiting task each, see _wakeup.py):
+        self._data_arrived = Wakeup()  # the receiver, for the pump to deliver
+        self._room_freed = Wakeup()  # the pump, for the receiver to take ("block" policy)
+        self._pump_deadline = Wakeup()  # the pump, for its turn; woken early if it is late
         self._receiving = False
         self._choice = ReaderChoice()  # who reads from the server (see _reader.py)
         self._ended = False
         self._ended_event: trio.Event | None = None
         self._disconnect_scopes: set[trio.CancelScope] | None = None
-        self._dropped = 0
-        self._queued = 0  # messages handed to the writer and not yet sent
-        self._outbox: trio.MemorySendChannel[Message] | None = None
-        self._nursery_manager: Any = None
+        self._outbox: _Outbox | None = None
+        self._exit_stack = contextlib.AsyncExitStack()
         self.nursery: trio.Nursery | None = None
 
     # ------------------------------------------------------------------ lifetime
 
     async def enter(self) -> None:
         """Open the nursery and start the pump (and the writer, if there is an outbox)."""
-        manager = trio.open_nursery()
-        nursery = await manager.__aenter__()
-        self._nursery_manager = manager
+        nursery = await self._exit_stack.enter_async_context(trio.open_nursery())
         self.nursery = nursery
         if self._choice.needs_pump():
             self._start_pump()
         if self._options.outbound_buffer > 0:
-            outbox, inbox = trio.open_memory_channel[Message](self._options.outbound_buffer)
-            self._outbox = outbox
-            nursery.start_soon(self._writer, inbox, name="trio_ws writer")
+            self._outbox = _Outbox(self._options.outbound_buffer)
+            nursery.start_soon(self._writer, self._outbox, name="trio_ws writer")
 
     async def exit(self, exc: BaseException | None) -> bool:
         """End the connection as the block ended, and close the nursery.
@@ -168,15 +165,15 @@ class Structured:
         child_leaves: list[BaseException] = []
         outer_cancel: BaseException | None = None
         try:
-            await self._nursery_manager.__aexit__(None, None, None)
+            await self._exit_stack.aclose()
         except BaseExceptionGroup as group:
             for leaf in _leaf_exceptions(group):
                 if isinstance(leaf, trio.Cancelled):
                     outer_cancel = outer_cancel or leaf
                 else:
                     child_leaves.append(leaf)
-        self._queued = 0  # whatever the writer had not sent is dropped
-        self._wake_all(_DRAINED)
+        if self._outbox is not None:
+            self._outbox.abandon()  # whatever the writer had not sent is dropped
 
         errors = self._errors_in(body_leaves) + self._errors_in(child_leaves)
         if errors:
@@ -279,11 +276,12 @@ class Structured:
             self._disconnect_scopes.discard(scope)  # not None: added above
 
     def statistics(self) -> WebSocketStatistics:
+        inbound = self._inbound
         return WebSocketStatistics(
-            inbound_buffered=len(self._buffer or ()),
+            inbound_buffered=0 if inbound is None else len(inbound),
             inbound_capacity=self._options.inbound_buffer,
-            dropped=self._dropped,
-            outbound_queued=self._queued,
+            dropped=0 if inbound is None else inbound.dropped,
+            outbound_queued=0 if self._outbox is None else self._outbox.in_flight,
             outbound_capacity=self._options.outbound_buffer,
             pump_running=self._choice.reader is not Reader.DONE,
         )
@@ -292,30 +290,11 @@ class Structured:
         assert self.nursery is not None
         self.nursery.start_soon(self._pump, name=f"trio_ws receive pump {self._name}")
 
-    # ------------------------------------------------------------------ lazily made parts
-
-    def _inbound(self) -> deque[Message]:
+    def _inbound_queue(self) -> BoundedQueue[Message]:
         """The inbound buffer, made when the pump first needs it."""
-        if self._buffer is None:
-            self._buffer = deque()
-        return self._buffer
-
-    def _lot(self, name: str) -> trio.lowlevel.ParkingLot:
-        """The parking lot ``name``, made when someone first waits in it."""
-        lot = self._lots.get(name)
-        if lot is None:
-            lot = self._lots[name] = trio.lowlevel.ParkingLot()
-        return lot
-
-    def _wake_one(self, name: str) -> None:
-        lot = self._lots.get(name)
-        if lot:
-            lot.unpark()
-
-    def _wake_all(self, name: str) -> None:
-        lot = self._lots.get(name)
-        if lot:
-            lot.unpark_all()
+        if self._inbound is None:
+            self._inbound = BoundedQueue(self._options.inbound_buffer, self._options.overflow)
+        return self._inbound
 
     # ------------------------------------------------------------------ receiving
 
@@ -334,7 +313,7 @@ class Structured:
         try:
             waited = False
             while True:
-                step = choice.app_step(bool(self._buffer))
+                step = choice.app_step(bool(self._inbound))
                 if step is AppStep.DIRECT:
                     return await self._receive_directly()
                 if step is AppStep.BUFFER:
@@ -346,18 +325,18 @@ class Structured:
                 # The pump is reading: wait for what it delivers. A message stays in the
                 # buffer until popped below, with no await in between: a cancelled wait
                 # consumes nothing.
-                await self._lot(_DATA_ARRIVED).park()
+                await self._data_arrived.wait()
                 waited = True
             if not waited:
                 await trio.lowlevel.checkpoint_if_cancelled()
-            buffer = self._buffer
-            assert buffer  # BUFFER: not empty, and only this task takes from it
-            message = buffer.popleft()
-            self._wake_one(_SPACE_FREED)
+            inbound = self._inbound
+            assert inbound  # BUFFER: not empty, and only this task takes from it
+            message = inbound.take()
+            self._room_freed.wake()
         finally:
             self._receiving = False
             if choice.app_leaves(trio.current_time()):
-                self._wake_one(_PUMP_DEADLINE)
+                self._pump_deadline.wake()
         return self._link.exchange.incoming(message)
 
     async def _receive_directly(self) -> Message:
@@ -383,32 +362,23 @@ class Structured:
             self.notify_end()
         return message
 
-    def _buffer_full(self) -> bool:
-        return (
-            self._options.overflow == "block"
-            and len(self._buffer or ()) >= self._options.inbound_buffer
-        )
-
     async def _pump(self) -> None:
         """Read from the server into the buffer whenever the choice says so, until the
         disconnect (never after it), or leave while the application sits in receive."""
         choice = self._choice
         receive = self._link.receive
         exchange = self._link.exchange
-        capacity = self._options.inbound_buffer
-        overflow = self._options.overflow
+        inbound = self._inbound_queue()
         for_now = False
         try:
             while True:
-                step, until = choice.pump_step(trio.current_time(), self._buffer_full())
+                step, until = choice.pump_step(trio.current_time(), inbound.waits_for_room)
                 if step is PumpStep.WAIT:
                     if until == math.inf:
-                        await self._lot(_SPACE_FREED).park()
-                        continue
-                    choice.pump_wakes_at = until
-                    with trio.move_on_at(until):
-                        await self._lot(_PUMP_DEADLINE).park()
-                    choice.pump_wakes_at = -math.inf
+                        await self._room_freed.wait()
+                    else:
+                        with trio.move_on_at(until):
+                            await self._pump_deadline.wait()
                     continue
                 if step is not PumpStep.READ:
                     for_now = step is PumpStep.LEAVE
@@ -421,46 +391,40 @@ class Structured:
                 except BaseException:
                     choice.read_done(final=True)
                     raise
-                buffer = self._inbound()
                 if exchange.is_disconnect(message):
                     choice.read_done(final=True)
                     exchange.peer_disconnected(*exchange.disconnect_fields(message))
-                    buffer.append(message)
-                    self._wake_all(_DATA_ARRIVED)
+                    inbound.push(message)  # the end always gets in
+                    self._data_arrived.wake()
                     self.notify_end()
                     return
                 choice.read_done(final=False)
-                if len(buffer) >= capacity:
-                    if overflow == "drop_oldest":
-                        buffer.popleft()
-                        self._dropped += 1
-                    else:  # "close"
-                        await self._close_on_overflow()
-                        return
-                buffer.append(message)
-                self._wake_one(_DATA_ARRIVED)
+                # "block" never offers to a full buffer: pump_step waited for room.
+                if inbound.offer(message) is Offer.OVERFLOWED:  # "close"
+                    await self._close_on_overflow(inbound)
+                    return
+                self._data_arrived.wake()
         finally:
             choice.pump_leaves(for_now=for_now)
             if not for_now:
-                self._wake_all(_DATA_ARRIVED)
+                self._data_arrived.wake()
 
-    async def _close_on_overflow(self) -> None:
+    async def _close_on_overflow(self, inbound: BoundedQueue[Message]) -> None:
         """Close with the overflow code; buffered messages stay readable, then the end."""
         exchange = self._link.exchange
         code = self._options.overflow_close_code
         self._choice.end()  # from now on only this loop reads, to drain the server
-        exchange.record_end(code, _OVERFLOW_REASON, ClosedBy.APP)
-        exchange.deliver_after_close = True
-        self._inbound().append(exchange.disconnect_message(code, _OVERFLOW_REASON))
-        self._wake_all(_DATA_ARRIVED)
+        exchange.cut_off(code, _OVERFLOW_REASON)
+        inbound.push(exchange.disconnect_message(code, _OVERFLOW_REASON))
+        self._data_arrived.wake()
         await self._link.close(code, _OVERFLOW_REASON, self.wait_drained)
-        exchange.peer_disconnected(code, _OVERFLOW_REASON)
         self.notify_end()
         # Keep the server's queue moving until it reports the end, so that it can finish
-        # the close handshake; what arrives now is discarded.
+        # the close handshake; what arrives now is discarded (and counted: the queue has
+        # overflowed).
         receive = self._link.receive
-        while not exchange.is_disconnect(await receive()):
-            self._dropped += 1
+        while not exchange.is_disconnect(message := await receive()):
+            inbound.offer(message)
 
     # ------------------------------------------------------------------ sending
 
@@ -469,35 +433,114 @@ class Structured:
         return self._outbox is not None
 
     async def enqueue(self, message: Message) -> None:
-        """Queue ``message`` for the writer; waits while the outbox is full (cancellable)."""
+        """Queue ``message`` for the writer; waits while the outbox is full (cancellable:
+        a cancelled wait queued nothing)."""
         assert self._outbox is not None
-        self._queued += 1
-        try:
-            await self._outbox.send(message)
-        except BaseException:
-            self._message_done()
-            raise
-
-    def _message_done(self) -> None:
-        self._queued -= 1
-        if self._queued == 0:
-            self._wake_all(_DRAINED)
+        await self._outbox.put(message)
 
     async def wait_drained(self) -> None:
         """Wait until the writer has handed every queued message to the server."""
-        while self._queued > 0:
-            await self._lot(_DRAINED).park()
+        if self._outbox is not None:
+            await self._outbox.wait_drained()
 
-    async def _writer(self, inbox: trio.MemoryReceiveChannel[Message]) -> None:
+    async def _writer(self, outbox: _Outbox) -> None:
         link = self._link
-        async with inbox:
-            async for message in inbox:
-                try:
-                    await link.send_in_turn(message, self._unless_peer_gone)
-                except WebSocketDisconnect:
-                    pass  # the peer left: queued messages are dropped, later sends raise
-                finally:
-                    self._message_done()
+        while True:
+            message = await outbox.next_message()
+            try:
+                await link.send_in_turn(message, self._unless_peer_gone)
+            except WebSocketDisconnect:
+                pass  # the peer left: queued messages are dropped, later sends raise
+            finally:
+                outbox.message_done()
 
     def _unless_peer_gone(self, message: Message, waited: bool) -> Message | None:
         return None if self._link.exchange.peer_gone else message
+
+
+class _Outbox:
+    """Structured mode's outbound buffer: a `BoundedQueue` (``"block"``) between the senders
+    and the writer task, with the order of sends kept when several senders wait for room.
+
+    A sender that finds the queue full (or other senders already waiting) waits in line
+    with its message; when the writer takes a message out, it moves the oldest waiting
+    sender's message in and lets that sender return.
+    """
+
+    __slots__ = ("_abandoned", "_drained", "_queue", "_waiting_senders", "_writer", "in_flight")
+
+    def __init__(self, capacity: int) -> None:
+        self._queue: BoundedQueue[Message] = BoundedQueue(capacity, "block")
+        self._waiting_senders: deque[tuple[trio.lowlevel.Task, Message]] = deque()
+        self._writer = Wakeup()  # the writer, for a message to send
+        self._drained: trio.Event | None = None  # made when somebody waits for the drain
+        #: Messages accepted by a send (queued or waiting for room) and not yet sent.
+        self.in_flight = 0
+        self._abandoned = False
+
+    async def put(self, message: Message) -> None:
+        """Queue ``message``, waiting in line while the queue is full.
+
+        Raises:
+          trio.BrokenResourceError: the writer is gone (the block ended).
+
+        Cancellation: a cancelled call queued nothing.
+        """
+        await trio.lowlevel.checkpoint_if_cancelled()
+        if self._abandoned:
+            raise trio.BrokenResourceError("the WebSocket block ended: nothing more is sent")
+        self.in_flight += 1
+        if not self._waiting_senders and self._queue.offer(message) is Offer.ADDED:
+            self._writer.wake()
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return
+        entry = (trio.lowlevel.current_task(), message)
+        self._waiting_senders.append(entry)
+
+        def abort(raise_cancel: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+            self._waiting_senders.remove(entry)
+            self.message_done()
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
+        if self._abandoned:  # woken by abandon(), not by the writer taking the message
+            raise trio.BrokenResourceError("the WebSocket block ended: nothing more is sent")
+
+    async def next_message(self) -> Message:
+        """The oldest queued message, waiting for one; the writer's only way in."""
+        queue = self._queue
+        while not queue:
+            await self._writer.wait()
+        message = queue.take()
+        if self._waiting_senders:
+            task, waiting = self._waiting_senders.popleft()
+            queue.offer(waiting)  # there is room: one was just taken
+            trio.lowlevel.reschedule(task)
+        return message
+
+    def message_done(self) -> None:
+        """One accepted message is sent (or given up)."""
+        self.in_flight -= 1
+        if self.in_flight == 0 and self._drained is not None:
+            self._drained.set()
+            self._drained = None
+
+    async def wait_drained(self) -> None:
+        """Wait until nothing accepted is left unsent."""
+        while self.in_flight > 0:
+            if self._drained is None:
+                self._drained = trio.Event()
+            await self._drained.wait()
+
+    def abandon(self) -> None:
+        """The writer is gone: what it had not sent is dropped, senders waiting for room get
+        ``trio.BrokenResourceError``, drain waiters are released."""
+        self._abandoned = True
+        self._queue.take_all()
+        while self._waiting_senders:
+            task, _ = self._waiting_senders.popleft()
+            trio.lowlevel.reschedule(task)
+        self.in_flight = 0
+        if self._drained is not None:
+            self._drained.set()
+            self._drained = None

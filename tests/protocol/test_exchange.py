@@ -21,7 +21,7 @@ from trio_ws import (
     WebSocketDisconnected,
     WebSocketState,
 )
-from trio_ws._protocol import Exchange, validate_close
+from trio_ws._protocol import Exchange, PeerState, validate_close
 
 CONNECTING = WebSocketState.CONNECTING
 CONNECTED = WebSocketState.CONNECTED
@@ -395,16 +395,58 @@ def test_sends_after_the_peer_left_raise_websocket_disconnect() -> None:
         session.outgoing({"type": "websocket.send", "bytes": b"x"})
 
 
-def test_close_is_needed_once() -> None:
-    """close_needed is true while open, false after the close, false once the peer left."""
+def test_a_close_is_prepared_once() -> None:
+    """prepare_close returns the message while open, None after the close, None once the
+    peer left (and then finishes the application side: that is what close() means)."""
+    close = Exchange.close_message(1000, "")
     session = session_in(CONNECTED, CONNECTED)
-    assert session.close_needed()
-    session.outgoing({"type": "websocket.close", "code": 1000})
-    assert not session.close_needed()
+    assert session.prepare_close(dict(close)) == close
+    assert session.application_state is DISCONNECTED
+    assert session.prepare_close(dict(close)) is None
     gone = session_in(CONNECTED, CONNECTED)
     gone.peer_disconnected(1006, "")
-    assert not gone.close_needed()
+    assert gone.prepare_close(dict(close)) is None
     assert gone.application_state is DISCONNECTED
+    assert (gone.close_code, gone.closed_by) == (1006, ClosedBy.CLIENT)
+
+
+def test_preparing_a_close_during_a_denial_response_is_misuse() -> None:
+    """A close in the middle of a denial response is refused and changes nothing."""
+    session = session_in(CONNECTED, RESPONSE)
+    with pytest.raises(LocalProtocolError):
+        session.prepare_close(Exchange.close_message(1000, ""))
+    assert session.application_state is RESPONSE
+
+
+def test_peer_states_fold_into_starlettes_client_state() -> None:
+    """LEFT (end reported, disconnect not consumed) and CUT_OFF (trio_ws closed for the
+    application) read as CONNECTED; consuming the disconnect makes both DISCONNECTED."""
+    left = session_in(CONNECTED, CONNECTED)
+    left.peer_disconnected(1001, "bye")
+    assert (left.peer, left.client_state, left.peer_gone) == (PeerState.LEFT, CONNECTED, True)
+    left.incoming({"type": "websocket.receive", "text": "buffered"})
+    left.incoming({"type": "websocket.disconnect", "code": 1001})
+    assert (left.peer, left.client_state) == (PeerState.DISCONNECTED, DISCONNECTED)
+
+    cut = session_in(CONNECTED, CONNECTED)
+    cut.cut_off(1008, "overflow")
+    assert (cut.peer, cut.client_state, cut.peer_gone) == (PeerState.CUT_OFF, CONNECTED, False)
+    assert cut.prepare_close(Exchange.close_message(1008, "overflow")) is not None
+    cut.peer_disconnected(1008, "overflow")  # the server's report changes nothing now
+    cut.check_receive_data()  # what was buffered before the close stays readable
+    cut.incoming({"type": "websocket.receive", "bytes": b"buffered"})
+    cut.incoming({"type": "websocket.disconnect", "code": 1008})
+    assert (cut.close_code, cut.closed_by, cut.client_state) == (1008, ClosedBy.APP, DISCONNECTED)
+    with pytest.raises(WebSocketDisconnected):
+        cut.check_receive_data()
+
+
+def test_an_application_close_does_not_leave_buffered_data_readable() -> None:
+    """Only trio_ws's own close (CUT_OFF) keeps the buffer readable, not the app's close."""
+    session = session_in(CONNECTED, CONNECTED)
+    session.prepare_close(Exchange.close_message(1000, ""))
+    with pytest.raises(WebSocketDisconnected, match="already sent a close"):
+        session.check_receive_data()
 
 
 def test_connection_lost_records_1006_from_the_client() -> None:
@@ -501,9 +543,12 @@ def _imports_of(module: str, seen: set[str]) -> set[str]:
     return found
 
 
-def test_the_protocol_module_never_imports_trio() -> None:
-    """The sans-I/O core and everything it imports stay free of trio and hypercorn."""
-    imported = _imports_of("_protocol", set())
+@pytest.mark.parametrize("module", ["_protocol", "_server_exchange", "_bounded_queue"])
+def test_the_sans_io_core_never_imports_trio(module: str) -> None:
+    """The sans-I/O core (both sides of the exchange) and everything it imports stay free of
+    trio, hypercorn and websockets."""
+    imported = _imports_of(module, set())
     assert "enum" in imported  # the walk does see real imports
     assert "trio" not in imported
     assert "hypercorn" not in imported
+    assert "websockets" not in imported

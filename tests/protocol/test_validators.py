@@ -11,8 +11,7 @@ from trio_ws._protocol import (
     validate_status,
     validate_subprotocol,
 )
-from trio_ws.testing import AppProtocolError
-from trio_ws.testing._server_protocol import ServerProtocol
+from trio_ws._server_exchange import InvalidAccept, ServerExchange
 
 
 @pytest.mark.parametrize(
@@ -24,7 +23,7 @@ def test_the_status_rule_is_the_same_everywhere(status: object, error: type | No
     """validate_status, trio_ws.Response, the exchange and the in-memory server agree."""
     exchange = Exchange({"type": "websocket", "extensions": {"websocket.http.response": {}}})
     exchange.incoming({"type": "websocket.connect"})
-    server = ServerProtocol([], True)
+    server = ServerExchange((), True)
     start = {"type": "websocket.http.response.start", "status": status, "headers": []}
     checks = [
         lambda: validate_status(status),
@@ -38,10 +37,10 @@ def test_the_status_rule_is_the_same_everywhere(status: object, error: type | No
             with pytest.raises(error):
                 check()
     if error is None:
-        server.handle(dict(start))
+        server.app_sends(dict(start))
     else:
-        with pytest.raises(AppProtocolError):
-            server.handle(dict(start))
+        with pytest.raises(trio_ws.LocalProtocolError):
+            server.app_sends(dict(start))
 
 
 @pytest.mark.parametrize(
@@ -56,19 +55,19 @@ def test_the_subprotocol_rule_is_the_same_everywhere(
     assert subprotocol_offered(subprotocol, offered) is ok
     exchange = Exchange({"type": "websocket", "subprotocols": offered})
     exchange.incoming({"type": "websocket.connect"})
-    server = ServerProtocol(offered, True)
+    server = ServerExchange(tuple(offered), True)
     accept = {"type": "websocket.accept", "subprotocol": subprotocol, "headers": []}
     if ok:
         assert validate_subprotocol(subprotocol, offered) == subprotocol
         exchange.outgoing(dict(accept))
-        server.handle(dict(accept))
+        server.app_sends(dict(accept))
         return
     with pytest.raises(ValueError, match="did not offer"):
         validate_subprotocol(subprotocol, offered)
     with pytest.raises(ValueError, match="did not offer"):
         exchange.outgoing(dict(accept))
-    with pytest.raises(AppProtocolError, match="did not offer"):
-        server.handle(dict(accept))
+    with pytest.raises(InvalidAccept, match="did not offer"):
+        server.app_sends(dict(accept))
 
 
 def test_a_subprotocol_must_be_a_string() -> None:

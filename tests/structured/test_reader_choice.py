@@ -36,7 +36,8 @@ def test_the_application_reads_directly_when_nobody_else_does() -> None:
 
 def test_buffered_messages_come_first_whoever_reads() -> None:
     choice = ReaderChoice()
-    choice.reader = Reader.PUMP
+    assert choice.pump_step(0.0, buffer_full=False) == (PumpStep.READ, math.inf)
+    assert choice.reader is Reader.PUMP
     assert choice.app_step(buffered=True) is AppStep.BUFFER
     assert choice.app_step(buffered=False) is AppStep.WAIT
 
@@ -78,12 +79,14 @@ def test_leaving_receive_wakes_a_pump_that_would_wake_too_late() -> None:
     choice.app_enters(0.0)
     step, until = choice.pump_step(0.0, False)
     assert (step, until) == (PumpStep.WAIT, LINGER)
-    choice.pump_wakes_at = until
+    assert choice.pump_wakes_at == LINGER  # what the pump now waits for
     assert choice.app_leaves(0.1)  # LINGER is later than 0.1 + TAKEOVER_DELAY: wake it
-    choice.pump_wakes_at = 0.1 + TAKEOVER_DELAY
+    assert choice.pump_step(0.1, False) == (PumpStep.WAIT, 0.1 + TAKEOVER_DELAY)
+    assert choice.pump_wakes_at == 0.1 + TAKEOVER_DELAY
     choice.app_enters(0.11)
     assert not choice.app_leaves(0.12)  # its deadline is early enough already
-    choice.pump_wakes_at = -math.inf
+    assert choice.pump_step(0.2, False) == (PumpStep.READ, math.inf)
+    assert choice.pump_wakes_at == -math.inf
     assert not choice.app_leaves(0.2)  # not waiting for a deadline: nothing to wake
 
 
@@ -124,8 +127,7 @@ def test_a_stream_of_messages_wakes_the_pump_rarely() -> None:
     now = 0.0
     choice.app_enters(now)
     assert choice.app_step(False) is AppStep.DIRECT
-    step, until = choice.pump_step(now, False)
-    choice.pump_wakes_at = until
+    assert choice.pump_step(now, False) == (PumpStep.WAIT, LINGER)
     wakes = 0
     while now < 1.0:
         now += 0.00001
@@ -135,7 +137,6 @@ def test_a_stream_of_messages_wakes_the_pump_rarely() -> None:
         assert choice.app_step(False) is AppStep.DIRECT
         if woken or now >= choice.pump_wakes_at:
             wakes += 1
-            step, until = choice.pump_step(now, False)
+            step, _ = choice.pump_step(now, False)
             assert step is PumpStep.WAIT
-            choice.pump_wakes_at = until
     assert wakes <= 2 * (1.0 / TAKEOVER_DELAY) + 2, wakes

@@ -164,18 +164,18 @@ async def test_app_returning_without_answering_is_a_500(messages: tuple[Message,
 @pytest.mark.parametrize(
     ("messages", "match"),
     [
-        ([{"type": "websocket.send", "text": "early"}], "before the handshake"),
-        ([{"type": "websocket.accept"}, {"type": "websocket.accept"}], "once the handshake"),
-        ([{"type": "websocket.accept"}, {"type": "websocket.http.response.start"}], "once"),
+        ([{"type": "websocket.send", "text": "early"}], 'call "accept" first'),
+        ([{"type": "websocket.accept"}, {"type": "websocket.accept"}], "state CONNECTED"),
+        ([{"type": "websocket.accept"}, {"type": "websocket.http.response.start"}], "CONNECTED"),
         ([{"type": "websocket.ping"}], "unknown"),
         (["not a dict"], "must be a dict"),
-        ([{"type": "websocket.close"}, {"type": "websocket.accept"}], "rejected"),
+        ([{"type": "websocket.close"}, {"type": "websocket.accept"}], "after websocket.close"),
         (
             [
                 {"type": "websocket.http.response.start", "status": 400},
                 {"type": "websocket.accept"},
             ],
-            "denial",
+            "state RESPONSE",
         ),
         ([{"type": "websocket.http.response.start", "status": 99}], "status"),
     ],

@@ -153,8 +153,8 @@ async def test_client_send_arguments_are_checked() -> None:
 @pytest.mark.parametrize(
     ("message", "match"),
     [
-        ({"type": "websocket.send", "text": "a", "bytes": b"a"}, "exactly one"),
-        ({"type": "websocket.send"}, "exactly one"),
+        ({"type": "websocket.send", "text": "a", "bytes": b"a"}, "both 'bytes' and 'text'"),
+        ({"type": "websocket.send"}, "needs 'bytes' or 'text'"),
         ({"type": "websocket.send", "text": 1}, "must be a str"),
         ({"type": "websocket.send", "bytes": "not bytes"}, "bytes-like"),
     ],

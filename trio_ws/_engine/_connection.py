@@ -1,5 +1,10 @@
 """``EngineConnection``: one websocket's ASGI ``receive``/``send``, driven in the app's task.
 
+What the application may send when, and what the client gets for it, is decided by the one
+server-side machine of the ASGI exchange, `trio_ws._server_exchange.ServerExchange` (the
+in-memory emulator of ``trio_ws.testing`` drives the same one); this module performs its
+events on the socket.
+
 There is no reader task and no channel: ``receive`` returns a parsed message when one is
 waiting and otherwise reads the socket itself; ``send`` frames the message with ``websockets``'
 sans-I/O ``ServerProtocol`` and writes it inline, behind a `SendTurn`
@@ -21,7 +26,6 @@ What the application sees:
 from __future__ import annotations
 
 import codecs
-import enum
 import http
 import os
 from collections import deque
@@ -33,10 +37,17 @@ from websockets.datastructures import Headers
 from websockets.frames import Opcode
 from websockets.http11 import Response
 from websockets.protocol import State
+from websockets.typing import Subprotocol
 
-from .._exceptions import LocalProtocolError
-from .._protocol import validate_accept_headers, validate_close
 from .._send_turn import SendTurn
+from .._server_exchange import (
+    Accepted,
+    AppClosed,
+    ClientGone,
+    InvalidAccept,
+    Rejected,
+    ServerExchange,
+)
 from ._transport import Broken, PartialWrite, SocketTransport, transport_for
 
 if TYPE_CHECKING:
@@ -84,19 +95,6 @@ class EngineSettings:
     close_timeout: float = 5.0
 
 
-class ClientGone(OSError):
-    """``send`` on a websocket whose client has left (ASGI 2.4's ``OSError``)."""
-
-
-class _State(enum.Enum):
-    HANDSHAKE = enum.auto()  # waiting for accept, close or a denial
-    RESPONSE = enum.auto()  # a denial response was started
-    OPEN = enum.auto()  # accepted
-    CLOSED_BY_APP = enum.auto()  # the application sent websocket.close
-    SERVER_CLOSED = enum.auto()  # closed for shutdown: the application's sends are dropped
-    DONE = enum.auto()  # rejected or denied: no websocket
-
-
 class EngineConnection:
     """The ASGI side of one websocket connection served by the engine.
 
@@ -113,20 +111,17 @@ class EngineConnection:
         "_chunks",
         "_connect_delivered",
         "_decoder",
-        "_denial",
-        "_disconnect",
         "_keepalive_scope",
         "_log",
-        "_offered",
         "_pending",
         "_read_done",
         "_reading",
         "_response",
-        "_state",
         "_transport",
         "_turn",
         "_unfed",
         "_unfed_at",
+        "exchange",
         "idle_since",
         "keepalive",
         "next_ping_at",
@@ -164,11 +159,9 @@ class EngineConnection:
         self._turn = SendTurn()
         self._pending: deque[ASGIMessage] = deque()
         self._connect_delivered = False
-        self._state = _State.HANDSHAKE
-        self._disconnect: ASGIMessage | None = None
+        #: The server side of the ASGI exchange (made again once the offer is known).
+        self.exchange = ServerExchange((), denial_supported=True)
         self._response: Response | None = None
-        self._denial: tuple[int, list[tuple[bytes, bytes]], list[bytes]] | None = None
-        self._offered: tuple[str, ...] = ()
         # A fragmented message being assembled.
         self._chunks: list[Any] | None = None
         self._decoder: codecs.IncrementalDecoder | None = None
@@ -202,7 +195,7 @@ class EngineConnection:
         websockets checks the key (present once, base64 of 16 bytes), the version, the
         ``Connection``/``Upgrade`` headers and negotiates permessage-deflate.
         """
-        self._offered = tuple(offered)
+        self.exchange = ServerExchange(tuple(offered), denial_supported=True)
         assert self.request is not None
         response = self.protocol.accept(self.request)
         self.request = None
@@ -217,8 +210,7 @@ class EngineConnection:
         Raises:
           Nothing on network errors (the client is gone then).
         """
-        self._state = _State.DONE
-        self._set_disconnect(1006, "")
+        self.exchange.record_end(1006, "")
         response.headers["Connection"] = "close"
         with trio.move_on_after(self.settings.close_timeout):
             await self._write_response(response)
@@ -226,7 +218,7 @@ class EngineConnection:
     @property
     def open(self) -> bool:
         """Whether the websocket was accepted and the application has not seen its end."""
-        return self._state is _State.OPEN and self._disconnect is None
+        return self.exchange.open
 
     @property
     def reading(self) -> bool:
@@ -236,7 +228,7 @@ class EngineConnection:
     @property
     def accepted(self) -> bool:
         """Whether the application accepted (the 101 went out)."""
-        return self._state in (_State.OPEN, _State.CLOSED_BY_APP, _State.SERVER_CLOSED)
+        return self.exchange.accepted
 
     # ------------------------------------------------------------------ receive
 
@@ -254,8 +246,8 @@ class EngineConnection:
             if not self._connect_delivered:
                 self._connect_delivered = True
                 return {"type": "websocket.connect"}
-            if self._disconnect is not None:
-                return dict(self._disconnect)
+            if self.exchange.end is not None:
+                return self.exchange.disconnect_message()
             await self._read_once()
 
     async def _read_once(self) -> None:
@@ -277,7 +269,7 @@ class EngineConnection:
                 data = await self._transport.receive()
             except Broken:
                 self._broken = True
-                self._set_disconnect(1006, "")
+                self.exchange.record_end(1006, "")
                 return
             self.reads += 1
             if len(data) > _FEED_SLICE and self.protocol.extensions:
@@ -298,9 +290,9 @@ class EngineConnection:
             at = self._unfed_at
             self._unfed_at = at + _FEED_SLICE
             await self._feed(unfed[at : at + _FEED_SLICE])
-            if self._pending or self._disconnect is not None:
+            if self._pending or self.exchange.end is not None:
                 break
-        if self._unfed_at >= end or self._disconnect is not None:
+        if self._unfed_at >= end or self.exchange.end is not None:
             self._unfed = b""
             self._unfed_at = 0
 
@@ -374,18 +366,13 @@ class EngineConnection:
         self._chunks = None  # an unfinished message ends with the connection
         protocol = self.protocol
         if self.shutdown_code is not None:
-            self._set_disconnect(self.shutdown_code, "server shutdown")
+            self.exchange.record_end(self.shutdown_code, "server shutdown")
         elif protocol.close_rcvd is not None and protocol.close_rcvd_then_sent is not False:
-            self._set_disconnect(protocol.close_rcvd.code, protocol.close_rcvd.reason)
+            self.exchange.record_end(protocol.close_rcvd.code, protocol.close_rcvd.reason)
         elif protocol.close_sent is not None:
-            self._set_disconnect(protocol.close_sent.code, protocol.close_sent.reason)
+            self.exchange.record_end(protocol.close_sent.code, protocol.close_sent.reason)
         elif protocol.state is _CLOSED or protocol.reader.eof:
-            self._set_disconnect(1006, "")
-
-    def _set_disconnect(self, code: int, reason: str) -> None:
-        if self._disconnect is None:
-            # int(): websockets may hand over a CloseCode (an IntEnum); ASGI wants a plain int.
-            self._disconnect = {"type": "websocket.disconnect", "code": int(code), "reason": reason}
+            self.exchange.record_end(1006, "")
 
     # ------------------------------------------------------------------ send
 
@@ -394,16 +381,20 @@ class EngineConnection:
 
         Raises:
           ClientGone: (an ``OSError``) the client left or the connection failed.
-          LocalProtocolError: a message not allowed in the current state, an accept naming a
-            subprotocol the client did not offer (the client gets 400) or accept headers that
-            cannot be sent.
+          InvalidAccept: (a ``LocalProtocolError``) an accept naming a subprotocol the client
+            did not offer, or with headers that cannot be sent: the client got HTTP 400.
+          LocalProtocolError: a message that is unknown, malformed or not allowed in the
+            current state (`ServerExchange` decides; nothing was sent).
 
         Cancellation: a message cancelled before its frame is written is not sent; if the frame
         was partly written, the connection is aborted (the client sees 1006, the application a
         disconnect) and ``Cancelled`` propagates.
         """
-        kind = message["type"]
-        if kind == "websocket.send" and self._state is _State.OPEN:
+        if isinstance(message, dict) and message.get("type") == "websocket.send":
+            payload = self.exchange.data_to_send(message)
+            if payload is None:  # closed for shutdown: dropped, like a send after the client left
+                await trio.lowlevel.checkpoint()
+                return
             await trio.lowlevel.checkpoint_if_cancelled()
             turn = self._turn
             await turn.take()
@@ -411,19 +402,15 @@ class EngineConnection:
                 protocol = self.protocol
                 if protocol.state is not _OPEN:
                     raise ClientGone("the client closed the websocket")
-                text = message.get("text")
-                if text is not None:
-                    protocol.send_text(text.encode())
+                if isinstance(payload, str):
+                    protocol.send_text(payload.encode())
                 else:
-                    data = message.get("bytes")
-                    if data is None:
-                        raise LocalProtocolError("websocket.send needs 'bytes' or 'text'")
-                    protocol.send_binary(data)
+                    protocol.send_binary(payload)
                 await self._write(protocol.data_to_send(), data_frame=True)
             finally:
                 turn.release()
             return
-        await self._send_other(kind, message)
+        await self._send_other(message)
 
     def send_frame_nowait(self, frame: bytes) -> bool:
         """Write one whole, uncompressed data ``frame`` now if the socket takes it; never waits.
@@ -438,7 +425,7 @@ class EngineConnection:
         transport = self._transport
         protocol = self.protocol
         if (
-            self._state is not _State.OPEN
+            not self.exchange.open
             or self._broken
             or protocol.state is not _OPEN
             or protocol.extensions
@@ -475,78 +462,38 @@ class EngineConnection:
         finally:
             self._turn.release()
 
-    async def _send_other(self, kind: str, message: ASGIMessage) -> None:
-        state = self._state
-        if state is _State.SERVER_CLOSED and kind in ("websocket.send", "websocket.close"):
-            return  # closed for shutdown: like a send after the client left, dropped
-        if kind == "websocket.send":
-            if state is _State.OPEN or (state is _State.CLOSED_BY_APP and self._disconnect):
-                raise ClientGone("the client left the websocket")
-            raise LocalProtocolError(f"websocket.send is not allowed in state {state.name}")
-        if kind == "websocket.accept" and state is _State.HANDSHAKE:
-            await self._accept(message)
-        elif kind == "websocket.close":
-            await self._close(message)
-        elif kind == "websocket.http.response.start" and state is _State.HANDSHAKE:
-            headers = [(bytes(n), bytes(v)) for n, v in message.get("headers") or ()]
-            self._denial = (int(message["status"]), headers, [])
-            self._state = _State.RESPONSE
-        elif kind == "websocket.http.response.body" and state is _State.RESPONSE:
-            assert self._denial is not None
-            status, headers, body = self._denial
-            body.append(bytes(message.get("body", b"")))
-            if not message.get("more_body", False):
-                self._state = _State.DONE
-                await self._respond(status, headers, b"".join(body))
-        else:
-            raise LocalProtocolError(f"{kind!r} is not allowed in state {state.name}")
-
-    async def _accept(self, message: ASGIMessage) -> None:
+    async def _send_other(self, message: ASGIMessage) -> None:
         try:
-            headers = validate_accept_headers(message.get("headers"))
-        except (TypeError, ValueError) as exc:
-            raise LocalProtocolError(f"accept headers cannot be set as given: {exc}") from None
-        subprotocol = message.get("subprotocol")
-        if subprotocol is not None and subprotocol not in self._offered:
-            self._state = _State.DONE
+            event = self.exchange.app_sends(message)
+        except InvalidAccept as exc:
             await self._log.warning(
-                "trio_ws: the application accepted subprotocol %r, which the client did not "
-                "offer; answered HTTP 400",
-                subprotocol,
+                "trio_ws: the application's accept cannot be sent (%s); answered HTTP %d",
+                exc,
+                exc.response.status_code,
             )
-            await self._respond(400, [], b"Unsupported WebSocket subprotocol\n")
-            raise LocalProtocolError(
-                f"the application accepted subprotocol {subprotocol!r}, which the client did not "
-                f"offer (offered: {list(self._offered)!r}); the client was answered with HTTP 400"
-            )
+            await self._respond(exc.response)
+            raise
+        if isinstance(event, Accepted):
+            await self._accept(event)
+        elif isinstance(event, AppClosed):
+            await self._send_close(event.code, event.reason)
+        elif isinstance(event, Rejected):
+            await self._respond(event)
+        else:  # the start or a partial body of a denial, a repeated or dropped close
+            await trio.lowlevel.checkpoint()
+
+    async def _accept(self, accepted: Accepted) -> None:
         response = self._response
         assert response is not None
         self._response = None
-        if subprotocol is not None:
-            response.headers["Sec-WebSocket-Protocol"] = subprotocol
-            self.protocol.subprotocol = subprotocol
-        for name, value in headers:
+        if accepted.subprotocol is not None:
+            response.headers["Sec-WebSocket-Protocol"] = accepted.subprotocol
+            self.protocol.subprotocol = Subprotocol(accepted.subprotocol)
+        for name, value in accepted.headers:
             response.headers[name.decode("latin-1")] = value.decode("latin-1")
-        self._state = _State.OPEN
         await self._write_response(response)
         if self.on_accept is not None:
             self.on_accept(self)
-
-    async def _close(self, message: ASGIMessage) -> None:
-        state = self._state
-        if state is _State.HANDSHAKE:
-            self._state = _State.DONE
-            await self._respond(403, [], b"")
-            return
-        if state is not _State.OPEN:
-            return  # a second close, or after a denial: nothing left to close
-        code = message.get("code", 1000)
-        try:
-            reason = validate_close(1000 if code is None else code, message.get("reason"))
-        except (TypeError, ValueError) as exc:
-            raise LocalProtocolError(f"cannot close the websocket as asked: {exc}") from None
-        self._state = _State.CLOSED_BY_APP
-        await self._send_close(1000 if code is None else code, reason)
 
     async def _send_close(self, code: int, reason: str) -> None:
         turn = self._turn
@@ -560,18 +507,19 @@ class EngineConnection:
         finally:
             turn.release()
 
-    async def _respond(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    async def _respond(self, rejected: Rejected) -> None:
+        status, body = rejected.status_code, rejected.body
         try:
             phrase = http.HTTPStatus(status).phrase
         except ValueError:
             phrase = ""
         response_headers = Headers()
-        for name, value in headers:
+        for name, value in rejected.headers:
             response_headers[name.decode("latin-1")] = value.decode("latin-1")
         if "Content-Length" not in response_headers:
             response_headers["Content-Length"] = str(len(body))
         response_headers["Connection"] = "close"
-        self._set_disconnect(1000, "")
+        self.exchange.record_end(1000, "")
         try:
             await self._write_response(Response(status, phrase, response_headers, body))
         except ClientGone:
@@ -616,7 +564,7 @@ class EngineConnection:
                     await transport.send_eof()
         except Broken as exc:
             self._broken = True
-            self._set_disconnect(1006, "")
+            self.exchange.record_end(1006, "")
             raise ClientGone("the client left the websocket") from exc
         except PartialWrite as exc:
             # Part of a frame is on the wire: the connection cannot go on.
@@ -655,7 +603,7 @@ class EngineConnection:
         while (
             self.ping_payload == payload
             and not self._reading
-            and self._disconnect is None
+            and self.exchange.end is None
             and len(self._pending) < _KEEPALIVE_READ_AHEAD
         ):
             with trio.CancelScope() as scope:
@@ -671,7 +619,7 @@ class EngineConnection:
 
     async def fail_keepalive(self) -> None:
         """The pong did not come back in time: close with 1011, abort, report the disconnect."""
-        self._set_disconnect(1011, "keepalive ping timeout")
+        self.exchange.record_end(1011, "keepalive ping timeout")
         with trio.move_on_after(1.0):
             turn = self._turn
             await turn.take()
@@ -688,7 +636,7 @@ class EngineConnection:
     def abort(self) -> None:
         """Close the socket now, waking any task blocked on it; the application sees 1006."""
         self._broken = True
-        self._set_disconnect(1006, "")
+        self.exchange.record_end(1006, "")
         stream = getattr(self.stream, "transport_stream", self.stream)
         socket = getattr(stream, "socket", None)
         if socket is not None:
@@ -703,11 +651,11 @@ class EngineConnection:
         client answered (or the grace period aborted the connection); its later sends are
         dropped.
         """
-        if self._state is not _State.OPEN:
+        close = self.exchange.server_closes(self.shutdown_close_code, "server shutdown")
+        if close is None:
             return
-        self._state = _State.SERVER_CLOSED
-        self.shutdown_code = self.shutdown_close_code
-        await self._send_close(self.shutdown_close_code, "server shutdown")
+        self.shutdown_code = close.code
+        await self._send_close(close.code, close.reason)
 
     async def run_app(self, app: ASGIApp, scope: Scope) -> None:
         """Run the application on this connection, then end the connection politely.
@@ -724,18 +672,14 @@ class EngineConnection:
         await self._finish()
 
     async def _finish(self) -> None:
-        state = self._state
-        if state in (_State.HANDSHAKE, _State.RESPONSE):
-            self._state = _State.DONE
+        last = self.exchange.app_finished()
+        if isinstance(last, Rejected):  # HTTP 500: the application never answered
             with trio.move_on_after(self.settings.close_timeout):
-                await self._respond(500, [], b"")
+                await self._respond(last)
             return
-        if state is _State.OPEN and self._disconnect is None:
-            self._state = _State.CLOSED_BY_APP
+        if last is not None:  # close 1011: it returned without closing
             with trio.move_on_after(self.settings.close_timeout):
-                await self._send_close(1011, "")
-        elif state is _State.OPEN:
-            self._state = _State.CLOSED_BY_APP
+                await self._send_close(last.code, last.reason)
         # The closing handshake, bounded: read until the client's close frame (or EOF); the
         # caller then closes the TCP connection, as the server should.
         protocol = self.protocol

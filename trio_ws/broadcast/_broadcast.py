@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, final
 
 import trio
 
+from .._bounded_queue import check_overflow_policy
 from ._forward import forward_to_websocket
 from ._hub import Hub
 from ._memory import MemoryBackend
@@ -23,8 +24,6 @@ if TYPE_CHECKING:
     from ._backend import Backend
 
 __all__ = ["Broadcast"]
-
-_POLICIES = ("block", "drop_oldest", "close")
 
 
 def _check_channel(channel: object) -> str:
@@ -219,10 +218,7 @@ class Broadcast:
         """
         _check_channel(channel)
         _check_count("buffer", buffer, 1)
-        if overflow not in _POLICIES:
-            raise ValueError(
-                f'overflow must be "block", "drop_oldest" or "close", got {overflow!r}'
-            )
+        check_overflow_policy(overflow)
         _check_count("history", history, 0)
         if history > self._history:
             raise ValueError(

@@ -8,13 +8,13 @@ one reading task, parked by trio's low-level wait and woken by the next message.
 
 from __future__ import annotations
 
-import enum
-from collections import deque
-from typing import TYPE_CHECKING, Final, final
+from typing import TYPE_CHECKING, final
 
 import attrs
 import trio
 
+from .._bounded_queue import BoundedQueue, Offer, QueueState
+from .._wakeup import Wakeup
 from ._exceptions import BroadcastGap, SubscriberOverflow
 
 if TYPE_CHECKING:
@@ -24,21 +24,6 @@ if TYPE_CHECKING:
     from ._event import BroadcastEvent
 
 __all__ = ["Subscriber", "SubscriberStatistics"]
-
-
-class _Gap(enum.Enum):
-    """A marker in the buffer: the link to the backend was lost at this point."""
-
-    GAP = enum.auto()
-
-
-_GAP: Final = _Gap.GAP
-
-
-class _State(enum.Enum):
-    OPEN = "open"  # messages flow in
-    OVERFLOWED = "overflowed"  # overflow="close" tripped: the rest is counted as missed
-    ENDED = "ended"  # the subscription block or the broadcast is over
 
 
 @attrs.frozen
@@ -76,40 +61,36 @@ class Subscriber:
     """
 
     __slots__ = (
-        "_buffer",
-        "_capacity",
         "_channel",
-        "_delivered",
-        "_dropped",
-        "_events",
+        "_direct_sent",
         "_gaps",
-        "_overflow",
+        "_gaps_seen",
+        "_queue",
         "_reader",
         "_room",
-        "_state",
         "direct",
     )
 
     def __init__(self, channel: str, buffer: int, overflow: OverflowPolicy) -> None:
         self._channel = channel
-        self._capacity = buffer
-        self._overflow: OverflowPolicy = overflow
-        self._buffer: deque[BroadcastEvent | _Gap] = deque()
-        self._events = 0  # messages in _buffer (gap markers excluded)
-        self._delivered = 0
-        self._dropped = 0
-        self._gaps = 0
-        self._state = _State.OPEN
-        self._reader: trio.lowlevel.Task | None = None  # the iterating task, while it waits
+        self._queue: BoundedQueue[BroadcastEvent] = BoundedQueue(buffer, overflow)
+        # Where the link to the backend was lost: each entry is the number of messages
+        # queued before the loss, so the gap comes before the message queued next. (A list:
+        # rarely more than one entry, and an empty deque costs 600 bytes per subscriber.)
+        self._gaps: list[int] = []
+        self._gaps_seen = 0
+        self._reader = Wakeup()  # the iterating task waits here for a message or the end
         self._room = trio.lowlevel.ParkingLot()
         #: Set while forwarding to a websocket (`_fanout.direct_delivery`): tries to write a
         #: message straight to the socket; ``False`` means "buffer it as usual".
         self.direct: Callable[[BroadcastEvent], bool] | None = None
+        self._direct_sent = 0
 
     def __repr__(self) -> str:
+        queue = self._queue
         return (
-            f"<Subscriber {self._channel!r} {self._state.value} "
-            f"buffered={self._events}/{self._capacity} overflow={self._overflow!r}>"
+            f"<Subscriber {self._channel!r} {queue.state.value} "
+            f"buffered={len(queue)}/{queue.capacity} overflow={queue.policy!r}>"
         )
 
     @property
@@ -120,16 +101,17 @@ class Subscriber:
     @property
     def overflow(self) -> OverflowPolicy:
         """The subscriber's overflow policy."""
-        return self._overflow
+        return self._queue.policy
 
     def statistics(self) -> SubscriberStatistics:
         """A snapshot of the subscriber's counters."""
+        queue = self._queue
         return SubscriberStatistics(
-            delivered=self._delivered,
-            dropped=self._dropped,
-            buffered=self._events,
-            buffer=self._capacity,
-            gaps=self._gaps,
+            delivered=queue.taken + self._direct_sent,
+            dropped=queue.dropped,
+            buffered=len(queue),
+            buffer=queue.capacity,
+            gaps=self._gaps_seen,
         )
 
     # ------------------------------------------------------------------ the publishing side
@@ -140,26 +122,21 @@ class Subscriber:
         Returns ``False`` only for a ``"block"`` subscriber whose buffer is full: the caller
         must then ``await put(event)``.
         """
+        queue = self._queue
         direct = self.direct
-        if direct is not None and not self._buffer and self._state is _State.OPEN and direct(event):
-            self._delivered += 1  # written straight to the socket (`_fanout`)
+        if (
+            direct is not None
+            and not queue
+            and not self._gaps
+            and queue.state is QueueState.OPEN
+            and direct(event)
+        ):
+            self._direct_sent += 1  # written straight to the socket (`_fanout`)
             return True
-        if self._state is _State.ENDED:
-            return True
-        if self._state is _State.OVERFLOWED:
-            self._dropped += 1
-            return True
-        if self._events >= self._capacity:
-            if self._overflow == "block":
-                return False
-            if self._overflow == "close":
-                self._state = _State.OVERFLOWED
-                self._dropped += 1
-                self._wake_reader()
-                return True
-            self._drop_oldest()
-        self._append(event)
-        return True
+        offered = queue.offer(event)
+        if offered is Offer.ADDED or offered is Offer.OVERFLOWED:
+            self._reader.wake()
+        return offered is not Offer.FULL
 
     async def put(self, event: BroadcastEvent) -> None:
         """Wait for room in the buffer, then add ``event`` (for ``overflow="block"``).
@@ -169,81 +146,55 @@ class Subscriber:
         Cancellation:
           If cancelled, ``event`` was not added.
         """
-        while self._state is _State.OPEN and self._events >= self._capacity:
+        while self._queue.waits_for_room:
             await self._room.park()
-        if self._state is _State.OPEN:
-            self._append(event)
+        if self._queue.offer(event) is Offer.ADDED:
+            self._reader.wake()
 
     def mark_gap(self) -> None:
         """Record that the link to the backend was lost here (one marker per outage)."""
-        if self._state is not _State.OPEN:
+        queue = self._queue
+        if queue.state is not QueueState.OPEN:
             return
-        self._gaps += 1
-        if not self._buffer or self._buffer[-1] is not _GAP:
-            self._buffer.append(_GAP)
-            self._wake_reader()
+        self._gaps_seen += 1
+        if not self._gaps or self._gaps[-1] != queue.added:
+            self._gaps.append(queue.added)
+            self._reader.wake()
 
     def forget_gaps(self) -> None:
         """Drop the gap markers so far: they predate the subscription being confirmed."""
-        if self._gaps:
-            self._buffer = deque(item for item in self._buffer if not isinstance(item, _Gap))
-            self._gaps = 0
+        self._gaps.clear()
+        self._gaps_seen = 0
 
     def replace_buffer(self, events: list[BroadcastEvent]) -> None:
         """Put ``events`` (history, then live messages) in the buffer, oldest first.
 
         Beyond the buffer's size the oldest are dropped (and counted), whatever the policy:
-        history is never worth blocking or closing for.
+        history is never worth blocking or closing for. Gap markers go with the old content.
         """
-        excess = max(0, len(events) - self._capacity)
-        self._dropped += excess
-        self._buffer = deque(events[excess:])
-        self._events = len(self._buffer)
-        if self._buffer:
-            self._wake_reader()
+        self._gaps.clear()
+        self._queue.replace(events)
+        if self._queue:
+            self._reader.wake()
 
     def take_buffered(self) -> list[BroadcastEvent]:
         """Remove and return the buffered messages (gap markers are discarded)."""
-        taken = [item for item in self._buffer if not isinstance(item, _Gap)]
-        self._buffer.clear()
-        self._events = 0
+        self._gaps.clear()
+        taken = self._queue.take_all()
         self._room.unpark_all()
         return taken
 
     def end(self) -> None:
         """End the subscription: iteration returns what is buffered, then stops."""
-        if self._state is _State.OPEN:
-            self._state = _State.ENDED
-        self._wake_reader()
+        if self._queue.state is QueueState.OPEN:
+            self._queue.end()
+        self._reader.wake()
         self._room.unpark_all()
 
-    def _append(self, event: BroadcastEvent) -> None:
-        self._buffer.append(event)
-        self._events += 1
-        self._wake_reader()
-
-    def _wake_reader(self) -> None:
-        reader = self._reader
-        if reader is not None:
-            self._reader = None
-            trio.lowlevel.reschedule(reader)
-
-    def _abort_wait(self, raise_cancel: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
-        self._reader = None
-        return trio.lowlevel.Abort.SUCCEEDED
-
-    def _drop_oldest(self) -> None:
-        if self._buffer[0] is not _GAP:
-            self._buffer.popleft()
-            self._events -= 1
-            self._dropped += 1
-            return
-        for index, item in enumerate(self._buffer):
-            if item is not _GAP:
-                del self._buffer[index]
-                self._events -= 1
-                self._dropped += 1
-                return
+    def _gap_is_next(self) -> bool:
+        """Whether a gap marker comes before the oldest buffered message (or there is none)."""
+        queue = self._queue
+        return bool(self._gaps) and self._gaps[0] <= queue.added - len(queue)
 
     # ------------------------------------------------------------------ the subscribing side
 
@@ -266,25 +217,25 @@ class Subscriber:
           Atomic: if this raises ``trio.Cancelled``, no message was taken.
         """
         await trio.lowlevel.checkpoint_if_cancelled()
+        queue = self._queue
         waited = False
-        while not self._buffer:
-            if self._state is _State.OVERFLOWED:
-                missed = self._dropped
-                self._state = _State.ENDED
-                raise SubscriberOverflow(self._channel, missed)
-            if self._state is _State.ENDED:
+        while not queue or self._gaps:
+            if self._gap_is_next():
+                del self._gaps[0]
+                raise BroadcastGap(self._channel)
+            if queue:
+                break
+            if queue.state is QueueState.OVERFLOWED:
+                queue.end()
+                raise SubscriberOverflow(self._channel, queue.dropped)
+            if queue.state is QueueState.ENDED:
                 raise StopAsyncIteration
-            if self._reader is not None:
+            if self._reader.waiting:
                 raise trio.BusyResourceError("another task is already iterating this subscriber")
-            self._reader = trio.lowlevel.current_task()
-            await trio.lowlevel.wait_task_rescheduled(self._abort_wait)
+            await self._reader.wait()
             waited = True
-        item = self._buffer.popleft()
-        if item is _GAP:
-            raise BroadcastGap(self._channel)
-        self._events -= 1
-        self._delivered += 1
-        if self._overflow == "block":
+        item = queue.take()
+        if queue.policy == "block":
             self._room.unpark()
         if not waited:  # the wait was this call's schedule point
             await trio.lowlevel.cancel_shielded_checkpoint()

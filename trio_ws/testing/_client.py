@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any, Literal, final
 import trio
 
 from .._exceptions import InvalidJSONMessage, UnexpectedMessageType
-from ._server_protocol import AppClosed, DataSent, check_close_code, check_close_reason
+from .._server_exchange import AppClosed, DataSent
+from ._emulator import check_close_code, check_close_reason
 
 if TYPE_CHECKING:
+    from .._server_exchange import Accepted
     from .._types import Message, Scope
     from ._emulator import ServerEmulator
-    from ._server_protocol import Accepted
 
 __all__ = ["WebSocketTestClient"]
 

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Literal
 
 import trio
 
+from .._server_exchange import ServerExchange
 from ._client import WebSocketTestClient
 from ._emulator import ServerEmulator
 from ._exceptions import ConnectionRejected
 from ._scope import HeadersInput, SpecVersion, build_scope
-from ._server_protocol import ServerProtocol
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable
@@ -104,7 +104,7 @@ async def connect(
         scope=scope,
         spec_version=spec_version,
         queue_size=queue_size,
-        protocol=ServerProtocol(scope["subprotocols"], denial_extension),
+        exchange=ServerExchange(tuple(scope["subprotocols"]), denial_extension),
     )
     failure: BaseException | None = None
     try:

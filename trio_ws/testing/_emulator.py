@@ -7,7 +7,8 @@ channels, so there are no threads and no sockets:
   ``websocket.connect``, the client's messages and the final ``websocket.disconnect``. When it
   is full the client's sends block, as hypercorn's reader does (docs/hypercorn-facts.md, fact 3).
 - **outbound** (app → client): unbounded. It carries the typed events of
-  `._server_protocol`; the app's ``send`` never blocks on a slow client.
+  `trio_ws._server_exchange`, the server-side machine the engine of ``trio_ws.serve`` drives
+  too; the app's ``send`` never blocks on a slow client.
 
 Behaviours that depend on ``spec_version`` ("2.3" is hypercorn 0.18's):
 
@@ -30,23 +31,59 @@ from typing import TYPE_CHECKING
 import attrs
 import trio
 
-from .._types import ASGIApp, Message, Scope
-from ._exceptions import AppProtocolError, ConnectionClosed, ConnectionRejected
-from ._server_protocol import (
+from .._exceptions import LocalProtocolError
+from .._protocol import validate_close
+from .._server_exchange import (
     Accepted,
     AppClosed,
+    ClientGone,
     DataSent,
-    Phase,
+    InvalidAccept,
     Rejected,
-    ServerProtocol,
+    ServerExchange,
+    ServerState,
 )
+from .._types import ASGIApp, Message, Scope
+from ._exceptions import AppProtocolError, ConnectionClosed, ConnectionRejected
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from ._scope import SpecVersion
 
-__all__ = ["HandshakeFailed", "OutboundItem", "ServerEmulator"]
+__all__ = [
+    "HandshakeFailed",
+    "OutboundItem",
+    "ServerEmulator",
+    "check_close_code",
+    "check_close_reason",
+]
+
+
+def check_close_code(code: object) -> int:
+    """Return ``code`` if the client may send it in a close frame (`validate_close`'s rule).
+
+    Raises:
+      ValueError: not an ``int``, or outside 1000-1003, 1007-1014 and 3000-4999.
+    """
+    try:
+        validate_close(code, None)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
+    assert isinstance(code, int)
+    return code
+
+
+def check_close_reason(reason: object) -> str:
+    """Return the reason as a ``str`` (``""`` for ``None``) if it fits in a close frame.
+
+    Raises:
+      ValueError: not ``str``/``None``, or longer than 123 bytes once UTF-8 encoded.
+    """
+    try:
+        return validate_close(1000, reason)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
 
 
 @attrs.frozen
@@ -77,13 +114,12 @@ class ServerEmulator:
     scope: Scope
     spec_version: SpecVersion
     queue_size: int
-    protocol: ServerProtocol
+    exchange: ServerExchange
     app_messages: list[Message] = attrs.field(factory=list)
     app_exception: Exception | None = None
     app_done: trio.Event = attrs.field(factory=trio.Event)
     close_code: int | None = None
     close_reason: str = ""
-    _client_gone: bool = False  # app sends are dropped (2.3) or raise OSError (2.4+)
     _closed_by_client: bool = False
     _client_closing: tuple[int, str] | None = None  # (code, reason) while close() is queueing
     _disconnect_delivered: bool = False
@@ -124,8 +160,9 @@ class ServerEmulator:
 
     def _app_finished(self) -> None:
         # No await here: this also runs while the app task is being cancelled.
-        if self.protocol.phase is Phase.OPEN and self.close_code is None:
-            self._record_close(1011, "")  # hypercorn closes with 1011 when the app just ends
+        last = self.exchange.app_finished()
+        if isinstance(last, AppClosed):
+            self._record_close(last.code, last.reason)  # 1011, as hypercorn closes
         self._inbound_receive.close()  # wakes a client blocked on a full queue
         self._outbound_send.close()  # the client reads EndOfChannel after the last message
         self.app_done.set()
@@ -144,7 +181,8 @@ class ServerEmulator:
         if message["type"] == "websocket.disconnect":
             # The client's close may still be resuming after queueing this: the connection
             # is closed from now on, whoever records it first.
-            self._disconnect_delivered = self._client_gone = True
+            self._disconnect_delivered = True
+            self.exchange.record_end(message["code"], message.get("reason", ""))
             if self._client_closing is not None:
                 self._closed_by_client = True
                 self._record_close(*self._client_closing)
@@ -162,18 +200,18 @@ class ServerEmulator:
         """
         await trio.lowlevel.checkpoint()
         self.app_messages.append(dict(message) if isinstance(message, dict) else message)
-        kind = self.protocol.check_type(message)
-        if self._client_gone:
+        try:
+            event = self.exchange.app_sends(message)
+        except InvalidAccept as exc:
+            error = AppProtocolError(f"{exc}; hypercorn 0.18 crashes on this")
+            self._outbound_send.send_nowait(HandshakeFailed(error))
+            raise error from None
+        except ClientGone:
             if self.spec_version == "2.3":
                 return  # hypercorn drops every message once the client is gone
-            raise OSError(f"{kind!r}: the client has disconnected")
-        phase = self.protocol.phase
-        try:
-            event = self.protocol.handle(message)
-        except AppProtocolError as exc:
-            if phase is Phase.HANDSHAKE and kind == "websocket.accept":
-                self._outbound_send.send_nowait(HandshakeFailed(exc))
             raise
+        except LocalProtocolError as exc:
+            raise AppProtocolError(str(exc)) from None
         if event is None:
             return
         if isinstance(event, AppClosed):
@@ -253,24 +291,27 @@ class ServerEmulator:
             pass  # the app ended meanwhile; it recorded the close
         except BaseException:
             self._client_closing = None
-            if self.protocol.phase is Phase.APP_CLOSED:
+            if self.exchange.state is ServerState.APP_CLOSED:
                 self._schedule_echo()  # the app closed while we waited: answer it now
             raise
-        self._client_gone = self._closed_by_client = True
+        self._closed_by_client = True
+        self.exchange.record_end(code, reason)
         self._record_close(code, reason)
 
     def client_drop(self) -> None:
         """Lose the connection abruptly: the app gets ``websocket.disconnect`` with 1006."""
         if self.close_code is not None:
             return
-        self._client_gone = self._closed_by_client = True
+        self._closed_by_client = True
+        self.exchange.record_end(1006, "")
         self._record_close(1006, "")
         if self._client_closing is None:
             self._spawn(self._put_quietly, self._disconnect_message(1006, ""))
 
     def abandon(self) -> None:
         """The client vanished (the test body raised): sends are dropped, nothing is delivered."""
-        self._client_gone = self._closed_by_client = True
+        self._closed_by_client = True
+        self.exchange.record_end(1006, "")
         self._record_close(1006, "")
 
     async def _put_quietly(self, message: Message) -> None:
