@@ -375,13 +375,10 @@ def run_fanout(
     result = FanoutResult(clients)
     with contextlib.ExitStack() as stack:
         servers = {kind: stack.enter_context(server(kind, logs)) for kind in kinds}
-        loaders = {
-            kind: stack.enter_context(
-                _child(["-m", "bench.scale", "--client", "fanout", str(port), str(clients)], logs)
-            )
-            for kind, (port, _pid) in servers.items()
-        }
-        for kind, loader in loaders.items():  # connected one after the other: no CPU fight
+        loaders = {}
+        for kind, (port, _pid) in servers.items():  # one after the other: no handshake storm
+            command = ["-m", "bench.scale", "--client", "fanout", str(port), str(clients)]
+            loaders[kind] = loader = stack.enter_context(_child(command, logs))
             ready = json.loads(loader.line(clients / 50 + 120))
             log(f"fanout: {kind}: {ready}")
             if ready["warm"] < clients:
