@@ -1,6 +1,6 @@
 """The Autobahn|Testsuite target: a raw ASGI echo application on trio_ws.serve.
 
-``python autobahn/echo_server.py PORT [ENGINE]`` serves until killed. Messages up to 16 MiB
+``python autobahn/echo_server.py PORT`` serves until killed. Messages up to 16 MiB
 (Autobahn's 9.x cases), permessage-deflate on (its 12.x and 13.x cases), no pings.
 """
 
@@ -32,7 +32,6 @@ async def echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 def main() -> None:
     port = int(sys.argv[1])
-    engine = sys.argv[2] if len(sys.argv) > 2 else "trio_ws"
     trio.run(
         lambda: trio_ws.serve(
             echo,
@@ -41,7 +40,6 @@ def main() -> None:
             max_message_size=2**25,
             ping_interval=None,
             read_timeout=None,
-            websocket_engine=engine,  # type: ignore[arg-type]
         )
     )
 

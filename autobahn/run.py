@@ -1,6 +1,6 @@
 """Run Autobahn|Testsuite's fuzzing client (all cases) against trio_ws.serve; fail on FAILED.
 
-``python autobahn/run.py [--wstest PATH] [--cases 1.*,2.*] [--engine trio_ws|hypercorn]``
+``python autobahn/run.py [--wstest PATH] [--cases 1.*,2.*]``
 
 ``wstest`` is Python 2 (autobahntestsuite); see docs/deployment.md for installing it. The
 report goes to ``autobahn/reports/`` (git-ignored). Exit status: 0 when no case FAILED, 1
@@ -62,7 +62,6 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--wstest", default=os.environ.get("WSTEST", DEFAULT_WSTEST))
     parser.add_argument("--cases", default="*", help="comma-separated case patterns")
-    parser.add_argument("--engine", default="trio_ws")
     parser.add_argument("--reports", type=Path, default=HERE / "reports", help="report directory")
     args = parser.parse_args()
     wstest = args.wstest if os.path.exists(args.wstest) else shutil.which("wstest")
@@ -74,7 +73,7 @@ def main() -> int:
     shutil.rmtree(reports, ignore_errors=True)
     spec = {
         "outdir": str(reports),
-        "servers": [{"agent": f"trio_ws-{args.engine}", "url": f"ws://127.0.0.1:{port}"}],
+        "servers": [{"agent": "trio_ws", "url": f"ws://127.0.0.1:{port}"}],
         "cases": args.cases.split(","),
         "exclude-cases": [],
         "exclude-agent-cases": {},
@@ -83,7 +82,7 @@ def main() -> int:
     spec_path = reports / "fuzzingclient.json"
     spec_path.write_text(json.dumps(spec))
     server = subprocess.Popen(
-        [sys.executable, str(HERE / "echo_server.py"), str(port), args.engine],
+        [sys.executable, str(HERE / "echo_server.py"), str(port)],
         stderr=subprocess.DEVNULL,
     )
     try:

@@ -108,12 +108,6 @@ def _parser() -> argparse.ArgumentParser:
         help="permessage-deflate when the client offers it (default: %(default)s)",
     )
     parser.add_argument(
-        "--websocket-engine",
-        choices=("trio_ws", "hypercorn"),
-        default=DEFAULT_SETTINGS["websocket_engine"],
-        help="who drives websocket connections (default: %(default)s)",
-    )
-    parser.add_argument(
         "--workers",
         type=int,
         default=1,
@@ -134,7 +128,6 @@ async def _run(app: ASGIApp, args: argparse.Namespace) -> None:
         "graceful_timeout": args.graceful_timeout,
         "ping_timeout": args.ping_timeout,
         "compression": None if args.compression == "off" else "deflate",
-        "websocket_engine": args.websocket_engine,
     }
     stop = trio.Event()
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:

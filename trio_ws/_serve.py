@@ -1,35 +1,23 @@
-"""``trio_ws.serve``: an ASGI application on hypercorn's trio worker, hardened.
+"""``trio_ws.serve``: an ASGI application on hypercorn's trio worker, its websockets on the engine.
 
 The server loop below is hypercorn's own ``worker_serve`` rebuilt from hypercorn's components
-(``Config``, ``Lifespan``, ``WorkerContext``, ``TCPServer``) so that three things can be added
-around them without forking any of them:
+(``Config``, ``Lifespan``, ``WorkerContext``, ``TCPServer``) so that these can be added around
+them without forking any of them:
 
-* each connection runs in `_ContainedTCPServer`, so an exception escaping hypercorn's
+* every websocket is driven by trio_ws's engine (`trio_ws._engine`), whichever way it comes:
+  `_Server.handle_connection` reads the first request head with ``websockets``' parser and
+  keeps an HTTP/1.1 websocket upgrade; anything else (plain HTTP, HTTP/2, a head ``websockets``
+  refuses) goes to hypercorn through a `ReplayStream` that first returns the bytes already
+  read, and hypercorn hands back any websocket request it parses later (a keep-alive
+  connection's next request, a head only h11 accepts) while HTTP/2 carries none
+  (`trio_ws._serve_hypercorn`, the one module that knows hypercorn's internals);
+* each hypercorn connection runs in `ContainedTCPServer`, so an exception escaping hypercorn's
   per-connection code ends that connection (with a 400 when nothing was sent yet) and is logged
   once, instead of tearing down the whole server;
-* the app is wrapped by `ServedApp` (lifespan, handshake guards,
-  bounded message buffer, pings, shutdown closes);
+* the app is wrapped by `ServedApp` for the lifespan scope;
+* a TLS handshake is bounded by ``tls_handshake_timeout``;
 * graceful shutdown closes every open websocket with a chosen code and, when the grace period
-  ends, aborts the sockets of connections that are still running, which is the only way to free
-  a task stuck in hypercorn's shielded ``send_all`` to a client that does not read.
-
-Websocket connections are driven by trio_ws's engine (`trio_ws._engine`) unless
-``websocket_engine="hypercorn"``: `_Server.handle_connection` reads the first request head
-with ``websockets``' parser; an HTTP/1.1 websocket upgrade stays with the engine, anything else
-(plain HTTP, HTTP/2 over TLS, a ``server_names`` check) goes to hypercorn's ``TCPServer`` through a
-`ReplayStream` that first returns the bytes already read. The engine
-relies on hypercorn's ``parse_socket_addr``, on ``TCPServer`` reading through
-``stream.receive_some`` and finding its socket as ``stream.socket`` or
-``stream.transport_stream.socket``, and on the ``Config`` fields it reads (pinned by
-``tests/engine/test_dependencies.py``).
-
-Internals of hypercorn the hypercorn path relies on (pinned by
-``tests/integration/test_hypercorn_internals.py``):
-``TCPServer(app, config, context, state, stream)`` with ``run``, ``_read_data``,
-``protocol_send``, ``send_lock`` and ``stream``; ``WSStream.app_send`` bound to the stream, its
-``buffer``, ``task_group``, ``context``, ``closed`` and ``_send_wsproto_event``; the order of
-state change and first await in ``WSStream.app_send``'s close branch; ``Lifespan`` and
-``WorkerContext``'s constructors.
+  ends, aborts the sockets of connections that are still running.
 """
 
 from __future__ import annotations
@@ -39,10 +27,8 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypedDict, Unpa
 
 import trio
 from hypercorn.config import Config
-from hypercorn.events import Closed, RawData
 from hypercorn.trio.lifespan import Lifespan
 from hypercorn.trio.statsd import StatsdLogger
-from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import ConnectionState
 from hypercorn.utils import parse_socket_addr, repr_socket_addr
@@ -55,6 +41,7 @@ from ._engine import (
     KeepaliveTimer,
     ReplayStream,
     Upgrade,
+    parse_upgrade,
     read_upgrade,
 )
 from ._engine._scope import build_scope, offered_subprotocols
@@ -62,6 +49,7 @@ from ._engine._server_protocol import EngineProtocol
 from ._protocol import CANCEL_SAFE_SEND_EXTENSION, DENIAL_EXTENSION, SEND_FRAME_NOWAIT_EXTENSION
 from ._serve_asgi import ServedApp, ShutdownRegistry
 from ._serve_extension import KEEPALIVE_EXTENSION, SHUTDOWN_EXTENSION, ShutdownExtension
+from ._serve_hypercorn import BAD_REQUEST, ContainedTCPServer
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -72,12 +60,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_SETTINGS", "ServerSettings", "serve"]
 
-_BAD_REQUEST: Final = (
-    b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n"
-    b"content-length: 12\r\nconnection: close\r\n\r\nBad Request\n"
-)
-#: How long the 400 written to a failed connection may take before the socket is just closed.
-_BAD_REQUEST_TIMEOUT: Final = 1.0
 _SHUTDOWN_CODES: Final = frozenset({1001, 1012})
 
 
@@ -86,11 +68,14 @@ class ServerSettings(TypedDict, total=False):
 
     Each key that is passed wins over the same field of the ``config`` argument; a key that is
     not passed keeps ``config``'s value when a ``config`` is given, and trio_ws's production
-    default (`DEFAULT_SETTINGS`) otherwise.
+    default (`DEFAULT_SETTINGS`) otherwise. The keys that are not hypercorn ``Config`` fields
+    (``ping_timeout``, ``compression``, ``close_timeout``, ``tls_handshake_timeout``) always
+    default to `DEFAULT_SETTINGS`.
     """
 
-    #: Largest message accepted, in bytes (UTF-8 bytes for text); a larger one is refused with
-    #: close code 1009 without being buffered. hypercorn's ``websocket_max_message_size``.
+    #: Largest message accepted, in bytes (UTF-8 bytes for text, after decompression); a larger
+    #: one is refused with close code 1009 without being buffered. hypercorn's
+    #: ``websocket_max_message_size``.
     max_message_size: int
     #: Seconds between server pings on every websocket (``None``: no pings).
     #: hypercorn's ``websocket_ping_interval``.
@@ -104,14 +89,17 @@ class ServerSettings(TypedDict, total=False):
     #: hypercorn's ``graceful_timeout``.
     graceful_timeout: float
     #: Seconds a ping's pong may take before the websocket is closed with 1011 and the
-    #: application sees that disconnect (``None``: wait forever). trio_ws engine only.
+    #: application sees that disconnect (``None``: wait forever).
     ping_timeout: float | None
     #: ``"deflate"``: negotiate permessage-deflate when the client offers it; ``None``: never.
-    #: trio_ws engine only (hypercorn's stream always accepts it).
     compression: Literal["deflate"] | None
-    #: Who drives websocket connections: ``"trio_ws"`` (trio_ws's engine over websockets'
-    #: sans-I/O protocol) or ``"hypercorn"`` (hypercorn's own websocket stream).
-    websocket_engine: Literal["trio_ws", "hypercorn"]
+    #: Seconds the closing handshake may take once the application returned or closed (the
+    #: client's close frame is awaited that long), and the longest a refusal or an error
+    #: response may take to write, before the connection is closed.
+    close_timeout: float
+    #: Seconds a TLS client gets to complete its handshake before the connection is dropped
+    #: (hypercorn's ``ssl_handshake_timeout``, whose own default is 60 s).
+    tls_handshake_timeout: float
 
 
 #: trio_ws's production defaults for `ServerSettings`.
@@ -122,17 +110,27 @@ DEFAULT_SETTINGS: Final[ServerSettings] = {
     "graceful_timeout": 5.0,
     "ping_timeout": 20.0,
     "compression": "deflate",
-    "websocket_engine": "trio_ws",
+    "close_timeout": 5.0,
+    "tls_handshake_timeout": 10.0,
 }
 
-#: Settings that are not hypercorn ``Config`` fields.
-_ENGINE_KEYS: Final = frozenset({"ping_timeout", "compression", "websocket_engine"})
+#: Settings that are not hypercorn ``Config`` fields (their defaults hold with any ``config``).
+_ENGINE_KEYS: Final = frozenset(
+    {"ping_timeout", "compression", "close_timeout", "tls_handshake_timeout"}
+)
 
 _CONFIG_FIELDS: Final = {
     "max_message_size": "websocket_max_message_size",
     "ping_interval": "websocket_ping_interval",
     "read_timeout": "read_timeout",
     "graceful_timeout": "graceful_timeout",
+}
+
+#: Keys `serve` no longer accepts, with what to do instead.
+_RETIRED: Final = {
+    "websocket_engine": "websocket_engine was retired: trio_ws.serve drives every websocket "
+    "with its engine; for hypercorn's own websocket stream run plain hypercorn "
+    "(hypercorn --worker-class trio)",
 }
 
 
@@ -147,7 +145,15 @@ def hypercorn_config(**fields: object) -> Config:
 
 
 def build_config(host: str, port: int, config: Config | None, settings: ServerSettings) -> Config:
-    """The hypercorn ``Config`` `serve` runs with (a copy; ``config`` is not modified)."""
+    """The hypercorn ``Config`` `serve` runs with (a copy; ``config`` is not modified).
+
+    Raises:
+      TypeError: an unknown (or retired) keyword setting.
+      ValueError: a ``max_message_size`` that is not positive.
+    """
+    for key, advice in _RETIRED.items():
+        if key in settings:
+            raise TypeError(advice)
     unknown = set(settings) - set(_CONFIG_FIELDS) - _ENGINE_KEYS
     if unknown:
         raise TypeError(f"serve() got unexpected keyword arguments {sorted(unknown)}")
@@ -161,37 +167,39 @@ def build_config(host: str, port: int, config: Config | None, settings: ServerSe
             setattr(result, _CONFIG_FIELDS[key], value)
     if result.websocket_max_message_size <= 0:
         raise ValueError("max_message_size must be positive")
+    merged: ServerSettings = {**DEFAULT_SETTINGS, **settings}
+    result.ssl_handshake_timeout = merged["tls_handshake_timeout"]
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"  # an IPv6 literal
     result.bind = [f"{host}:{port}"]
     return result
 
 
-def build_engine_settings(config: Config, settings: ServerSettings) -> EngineSettings | None:
-    """The engine's settings, or ``None`` when ``websocket_engine="hypercorn"``.
+def build_engine_settings(config: Config, settings: ServerSettings) -> EngineSettings:
+    """The engine's settings.
 
     Raises:
-      ValueError: an unknown ``websocket_engine`` or ``compression``, or a ``ping_timeout``
-        that is not positive.
+      ValueError: an unknown ``compression``, or a ``ping_timeout``, ``close_timeout`` or
+        ``tls_handshake_timeout`` that is not positive.
     """
     merged: ServerSettings = {**DEFAULT_SETTINGS, **settings}
-    engine = merged["websocket_engine"]
-    if engine not in ("trio_ws", "hypercorn"):
-        raise ValueError(f"websocket_engine must be 'trio_ws' or 'hypercorn', not {engine!r}")
     compression = merged["compression"]
     if compression not in ("deflate", None):
         raise ValueError(f"compression must be 'deflate' or None, not {compression!r}")
     ping_timeout = merged["ping_timeout"]
     if ping_timeout is not None and ping_timeout <= 0:
         raise ValueError("ping_timeout must be positive or None")
-    if engine == "hypercorn":
-        return None
+    if not merged["close_timeout"] > 0:
+        raise ValueError("close_timeout must be positive")
+    if not merged["tls_handshake_timeout"] > 0:
+        raise ValueError("tls_handshake_timeout must be positive")
     return EngineSettings(
         max_message_size=config.websocket_max_message_size,
         compression=compression,
         ping_interval=config.websocket_ping_interval,
         ping_timeout=ping_timeout,
         read_timeout=config.read_timeout,
+        close_timeout=merged["close_timeout"],
     )
 
 
@@ -199,108 +207,22 @@ class _Abortable(Protocol):
     def abort(self) -> None: ...
 
 
-class _ConnectionContext(WorkerContext):
-    """hypercorn's worker context, per connection, so that a closed connection ends promptly.
-
-    A websocket pinger sleeping through ``context.sleep`` would keep a finished connection's
-    tasks (and graceful shutdown) waiting up to a whole ping interval; here that sleep ends as
-    soon as the connection stopped reading. The shutdown events are the server's own.
-    """
-
-    def __init__(self, shared: WorkerContext) -> None:
-        super().__init__(None)
-        self.terminate = shared.terminate
-        self.terminated = shared.terminated
-        self.reading_over = trio.Event()
-
-    async def sleep(self, wait: float) -> None:  # type: ignore[override]
-        with trio.move_on_after(wait):
-            await self.reading_over.wait()
-
-
-class _ContainedTCPServer(TCPServer):
-    """hypercorn's per-connection server, with the connection's failure kept to itself."""
-
-    def __init__(
-        self,
-        app: ServedApp,
-        config: Config,
-        context: _ConnectionContext,
-        state: ConnectionState,
-        stream: trio.abc.Stream,
-    ) -> None:
-        # hypercorn annotates only SSLStream, but serves plain SocketStreams the same way.
-        super().__init__(app, config, context, state, stream)  # type: ignore[arg-type]
-        self.connection_context = context
-        self.wrote = False
-
-    async def protocol_send(self, event: Any) -> None:
-        if not isinstance(event, RawData):
-            await super().protocol_send(event)
-            return
-        self.wrote = True
-        # hypercorn shields the write but not the wait for the send lock before it; a send
-        # cancelled there drops a frame that wsproto has already built (and compressed, which
-        # corrupts every later message of a permessage-deflate connection). One shielded scope,
-        # the one hypercorn pays for anyway, around both makes the application's send safe to
-        # cancel, which the "trio_ws.cancel_safe_send" scope extension then declares.
-        closed = False
-        with trio.CancelScope(shield=True):
-            async with self.send_lock:
-                try:
-                    await self.stream.send_all(event.data)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    closed = True
-        if closed:
-            await self.protocol.handle(Closed())
-
-    async def _read_data(self) -> None:
-        # Failures on the reading side come from parsing what the client sent: answer 400 when
-        # nothing has been written yet, then let the exception end this connection.
-        try:
-            await super()._read_data()
-        except Exception:
-            if not self.wrote:
-                self.wrote = True
-                with trio.move_on_after(_BAD_REQUEST_TIMEOUT):
-                    async with self.send_lock:
-                        try:
-                            await self.stream.send_all(_BAD_REQUEST)
-                        except (trio.BrokenResourceError, trio.ClosedResourceError):
-                            pass
-            raise
-        finally:
-            self.connection_context.reading_over.set()
-
-    def abort(self) -> None:
-        """Close the socket now, waking any task blocked on it (including shielded writes)."""
-        stream = getattr(self.stream, "transport_stream", self.stream)
-        stream.socket.close()
-
-
 class _Server:
     """One run of `serve`: its connections, its lifespan and its shutdown."""
 
     def __init__(
-        self,
-        app: ASGIApp,
-        config: Config,
-        close_code: int,
-        engine: EngineSettings | None = None,
+        self, app: ASGIApp, config: Config, close_code: int, engine: EngineSettings
     ) -> None:
         self.config = config
         self.user_app = app
         self.engine = engine
-        self.keepalive = KeepaliveTimer(engine) if engine is not None else None
+        self.keepalive = KeepaliveTimer(engine)
         #: websockets' extension factories (stateless; shared by every engine connection).
         self.extension_factories = (
-            enable_server_permessage_deflate(None) if engine and engine.compression else None
+            enable_server_permessage_deflate(None) if engine.compression else None
         )
         self.registry = ShutdownRegistry(close_code, config.graceful_timeout)
-        # trio_ws pings (see ServedApp); hypercorn's own pinger is switched off.
-        ping_interval = config.websocket_ping_interval
-        config.websocket_ping_interval = None
-        self.app = ServedApp(app, config, self.registry, ping_interval)
+        self.app = ServedApp(app)
         self.context = WorkerContext(None)
         self.lifespan_state: dict[str, Any] = {}
         self.connections: set[_Abortable] = set()
@@ -308,11 +230,8 @@ class _Server:
         self.drained = trio.Event()
 
     async def handle_connection(self, stream: trio.abc.Stream) -> None:
-        if self.engine is None:
-            await self._hypercorn_connection(stream)
-            return
         try:
-            first = await self._first_request(stream, self.engine)
+            first = await self._first_request(stream)
         except trio.TooSlowError:
             first = None
         except Exception as failure:
@@ -321,13 +240,7 @@ class _Server:
         if first is None:
             await trio.aclose_forcefully(stream)
         elif isinstance(first, Upgrade):
-            try:
-                prepared = await self._prepare_engine_connection(stream, first, self.engine)
-                del first  # the request head is not kept for the connection's lifetime
-                if prepared is not None:
-                    await self._run_engine_connection(stream, *prepared)
-            except Exception as failure:
-                await self._contain(stream, failure)
+            await self._engine_connection(stream, first)
         else:
             replay: Any = ReplayStream(stream, first) if first else stream
             await self._hypercorn_connection(replay)
@@ -342,9 +255,12 @@ class _Server:
         )
         await trio.aclose_forcefully(stream)
 
-    async def _first_request(
-        self, stream: trio.abc.Stream, engine: EngineSettings
-    ) -> Upgrade | bytes | None:
+    def _new_protocol(self) -> EngineProtocol:
+        return EngineProtocol(
+            extensions=self.extension_factories, max_size=self.engine.max_message_size
+        )
+
+    async def _first_request(self, stream: trio.abc.Stream) -> Upgrade | bytes | None:
         """Read the first request head: an Upgrade for the engine, or bytes for hypercorn."""
         if isinstance(stream, trio.SSLStream):
             try:
@@ -353,28 +269,57 @@ class _Server:
             except trio.BrokenResourceError:
                 return None
             if stream.selected_alpn_protocol() == "h2":
-                return b""  # HTTP/2 (websockets over h2 included) stays hypercorn's
-        protocol = EngineProtocol(
-            extensions=self.extension_factories, max_size=engine.max_message_size
-        )
-        result = await read_upgrade(
+                return b""  # HTTP/2 is hypercorn's (and carries no websocket)
+        return await read_upgrade(
             stream,
-            protocol,
+            self._new_protocol(),
             limit=self.config.h11_max_incomplete_size,
             patience=self.config.keep_alive_timeout,
         )
-        if isinstance(result, Upgrade) and self.config.server_names:
-            return result.head  # hypercorn checks the Host against server_names
-        return result
+
+    async def _websocket_from_hypercorn(self, stream: trio.abc.Stream, head: bytes) -> None:
+        """A websocket request hypercorn parsed: the engine serves it or refuses it.
+
+        A head that ``websockets`` refuses gets its answer (431 for headers too large, 414
+        for a request line too long, 400 otherwise, as on a fresh connection).
+        """
+        if isinstance(stream, ReplayStream):
+            stream = stream.unwrapped()
+        protocol = self._new_protocol()
+        upgrade = parse_upgrade(protocol, head)
+        if upgrade is not None:
+            await self._engine_connection(stream, upgrade)
+            return
+        answer = b"".join(protocol.data_to_send()) or BAD_REQUEST
+        await self.config.log.warning(
+            "trio_ws: refused a websocket request from %s that websockets cannot parse (%s)",
+            _peer(stream),
+            protocol.handshake_exc,
+        )
+        with trio.move_on_after(self.engine.close_timeout):
+            try:
+                await stream.send_all(answer)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+        await trio.aclose_forcefully(stream)
+
+    async def _engine_connection(self, stream: trio.abc.Stream, upgrade: Upgrade) -> None:
+        try:
+            prepared = await self._prepare_engine_connection(stream, upgrade)
+            del upgrade  # the request head is not kept for the connection's lifetime
+            if prepared is not None:
+                await self._run_engine_connection(stream, *prepared)
+        except Exception as failure:
+            await self._contain(stream, failure)
 
     async def _prepare_engine_connection(
-        self, stream: trio.abc.Stream, upgrade: Upgrade, engine: EngineSettings
+        self, stream: trio.abc.Stream, upgrade: Upgrade
     ) -> tuple[EngineConnection, Scope] | None:
         """The connection and its scope; ``None`` once a refused handshake was answered."""
         config = self.config
         request = upgrade.request
         connection = EngineConnection(
-            stream, request, upgrade.protocol, engine, config.log, self.registry.close_code
+            stream, request, upgrade.protocol, self.engine, config.log, self.registry.close_code
         )
         refusal: Response | None
         try:
@@ -383,13 +328,16 @@ class _Server:
             except InvalidHeader:
                 refusal = upgrade.protocol.reject(400, "Invalid Sec-WebSocket-Protocol\n")
             else:
-                refusal = connection.check_handshake(offered)
+                if config.server_names and request.headers.get("Host") not in config.server_names:
+                    refusal = upgrade.protocol.reject(404, "Unknown host\n")
+                else:
+                    refusal = connection.check_handshake(offered)
             if refusal is not None:
                 await config.log.warning(
                     "trio_ws: refused a websocket handshake from %s: HTTP %d (%s)",
                     _peer(stream),
                     refusal.status_code,
-                    upgrade.protocol.handshake_exc or "malformed Sec-WebSocket-Protocol",
+                    upgrade.protocol.handshake_exc or refusal.body.decode().strip(),
                 )
                 await connection.refuse(refusal)
                 await trio.aclose_forcefully(stream)
@@ -436,8 +384,7 @@ class _Server:
             pass  # the socket failed under us
         finally:
             self.registry.discard(connection)
-            if self.keepalive is not None:
-                self.keepalive.discard(connection)
+            self.keepalive.discard(connection)
             self.connections.discard(connection)
             if not self.connections:
                 self.drained.set()
@@ -445,17 +392,17 @@ class _Server:
 
     def _accepted(self, connection: EngineConnection) -> None:
         self.registry.add(connection)
-        if self.keepalive is not None:
-            self.keepalive.add(connection)
+        self.keepalive.add(connection)
 
     async def _hypercorn_connection(self, stream: trio.abc.Stream) -> None:
         client = _peer(stream)
-        server = _ContainedTCPServer(
+        server = ContainedTCPServer(
             self.app,
             self.config,
-            _ConnectionContext(self.context),
+            self.context,
             ConnectionState(self.lifespan_state.copy()),
             stream,
+            self._websocket_from_hypercorn,
         )
         self.connections.add(server)
         try:
@@ -484,8 +431,7 @@ class _Server:
         async with trio.open_nursery() as lifespan_nursery:
             await lifespan_nursery.start(lifespan.handle_lifespan)
             await lifespan.wait_for_startup()
-            if self.keepalive is not None:
-                lifespan_nursery.start_soon(self.keepalive.run, lifespan_nursery)
+            lifespan_nursery.start_soon(self.keepalive.run, lifespan_nursery)
             listeners, urls = await self._listen()
             async with trio.open_nursery() as connection_nursery:
                 try:
@@ -547,7 +493,7 @@ class _Server:
     async def _enforce_deadline(self, connection_nursery: trio.Nursery) -> None:
         # Returns as soon as no connection is left. At the deadline, or at once if serve() is
         # being cancelled, cancel what is left and abort its sockets: that is what frees a task
-        # blocked in hypercorn's shielded send_all to a client that does not read.
+        # blocked in a (hypercorn's shielded) write to a client that does not read.
         self.drained = trio.Event()
         try:
             with trio.move_on_after(self.config.graceful_timeout):
@@ -592,19 +538,21 @@ async def serve(
     picks a free port), or ``trio.run(serve, app)``. On top of plain
     ``hypercorn.trio.serve`` it:
 
-    * contains failures: a request that makes hypercorn raise inside one connection (a
-      non-ASCII ``Sec-WebSocket-Protocol``, a malformed ``permessage-deflate`` offer, bytes after
-      the upgrade request, an accepted subprotocol the client did not offer) is answered with
-      HTTP 400 or a closed connection, logged once, and the server keeps serving;
-    * refuses an oversize message with 1009 without buffering it;
+    * drives every websocket with trio_ws's engine, on a fresh connection or on a later
+      request of a keep-alive one: the client's close code and reason reach the application
+      (ASGI 2.5), keepalive pings with a pong timeout (1011), limits applied after
+      decompression (1009, never buffered), ``send`` raising ``OSError`` once the client
+      left, close frames before closing on protocol errors (1002/1007). HTTP/2 serves plain
+      HTTP only: extended CONNECT (RFC 8441) is not advertised, so browsers open their
+      websockets over HTTP/1.1, and a ``CONNECT`` stream is answered 501;
+    * contains failures: a request that makes hypercorn or the engine raise inside one
+      connection is answered with HTTP 400 or a closed connection, logged once, and the server
+      keeps serving; a websocket request whose head ``websockets`` refuses is answered 400,
+      414 or 431;
+    * bounds a TLS handshake by ``tls_handshake_timeout``;
     * on graceful shutdown closes every open websocket with ``shutdown_close_code`` and never
       waits longer than the grace period, even for clients that stopped reading;
-    * answers the ``lifespan`` scope for applications that return from it;
-    * drives websockets with trio_ws's engine (``websocket_engine="trio_ws"``, the default):
-      the client's close code and reason reach the application (ASGI 2.5), keepalive pings with
-      a pong timeout (1011), limits applied after decompression, ``send`` raising ``OSError``
-      once the client left, close frames before closing on protocol errors (1002/1007).
-      ``websocket_engine="hypercorn"`` keeps hypercorn's own websocket stream.
+    * answers the ``lifespan`` scope for applications that return from it.
 
     Args:
       app: any ASGI 3 application.
@@ -618,9 +566,9 @@ async def serve(
       shutdown_trigger: an async callable; when it returns, graceful shutdown starts.
       task_status: receives the list of bound URLs (``ws://`` or ``wss://``) once the
         lifespan startup finished and the sockets listen.
-      **settings: the websocket settings of `ServerSettings` (``websocket_engine``,
-        ``max_message_size``, ``compression``, ``ping_interval``, ``ping_timeout``,
-        ``read_timeout``, ``graceful_timeout``).
+      **settings: the settings of `ServerSettings` (``max_message_size``, ``compression``,
+        ``ping_interval``, ``ping_timeout``, ``read_timeout``, ``graceful_timeout``,
+        ``close_timeout``, ``tls_handshake_timeout``).
 
     Graceful shutdown (``shutdown_trigger`` returned): stop accepting; close every open
     websocket with ``shutdown_close_code`` (the application's ``receive`` returns that
@@ -629,9 +577,11 @@ async def serve(
     sockets; then run the lifespan shutdown and return.
 
     Raises:
-      TypeError: an unknown keyword setting.
-      ValueError: ``shutdown_close_code`` is not 1001 or 1012, ``max_message_size`` or
-        ``ping_timeout`` is not positive, or ``websocket_engine`` / ``compression`` is unknown.
+      TypeError: an unknown keyword setting (``websocket_engine`` was retired: plain
+        ``hypercorn --worker-class trio`` is the way to run hypercorn's websocket stream).
+      ValueError: ``shutdown_close_code`` is not 1001 or 1012, ``max_message_size``,
+        ``ping_timeout``, ``close_timeout`` or ``tls_handshake_timeout`` is not positive, or
+        ``compression`` is unknown.
       OSError: the address could not be bound.
       hypercorn.utils.LifespanFailureError: the application failed its lifespan startup.
 

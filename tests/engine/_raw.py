@@ -10,10 +10,15 @@ import base64
 import os
 import socket
 import struct
+import subprocess
+from typing import TYPE_CHECKING
 
 import trio
 from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import OPEN, Protocol, Side
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def upgrade_request(extra: bytes = b"", *, key: bytes | None = None, path: str = "/") -> bytes:
@@ -104,14 +109,42 @@ async def read_head(stream: trio.SocketStream) -> tuple[bytes, bytes]:
     return head, rest
 
 
-async def connect(port: int, request: bytes, *, rcvbuf: int | None = None) -> RawClient:
-    """Connect, send ``request`` and read the response head."""
+#: A plain HTTP request a keep-alive client sends before its upgrade request.
+PLAIN_GET = b"GET /plain HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+
+async def _plain_request(stream: trio.SocketStream) -> None:
+    """Send `PLAIN_GET` and read its whole response (which must keep the connection open)."""
+    await stream.send_all(PLAIN_GET)
+    head, rest = await read_head(stream)
+    assert head.startswith(b"HTTP/1.1 200"), head
+    assert b"connection: close" not in head.lower(), head
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(rest) < length:
+        rest += await stream.receive_some(65536)
+    assert len(rest) == length, "the server sent more than the response"
+
+
+async def connect(
+    port: int, request: bytes, *, rcvbuf: int | None = None, keep_alive: bool = False
+) -> RawClient:
+    """Connect, send ``request`` and read the response head.
+
+    With ``keep_alive``, ``request`` is the second request on the connection: a plain
+    `PLAIN_GET` (answered 200 with a ``Content-Length``) goes first.
+    """
     sock = trio.socket.socket()
     if rcvbuf is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     await sock.connect(("127.0.0.1", port))
     stream = trio.SocketStream(sock)
     try:
+        if keep_alive:
+            await _plain_request(stream)
         await stream.send_all(request)
         head, rest = await read_head(stream)
         return RawClient(stream, head, rest)
@@ -128,3 +161,17 @@ def reset(stream: trio.SocketStream) -> None:
 
 def port_of(url: str) -> int:
     return int(url.rsplit(":", 1)[1].split("/")[0])
+
+
+def self_signed_cert(directory: Path) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 and its key (paths), made with the ``openssl`` command."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+         "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key),
+         "-out", str(cert)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )  # fmt: skip
+    return str(cert), str(key)

@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
+import pytest
+
 from trio_ws.__main__ import _parser
 
 
-def test_engine_flags_default_to_the_engine_with_compression_and_a_pong_timeout() -> None:
+def test_engine_flags_default_to_compression_and_a_pong_timeout() -> None:
     args = _parser().parse_args(["app:app"])
-    assert (args.websocket_engine, args.compression, args.ping_timeout) == (
-        "trio_ws",
-        "deflate",
-        20.0,
-    )
+    assert (args.compression, args.ping_timeout) == ("deflate", 20.0)
 
 
-def test_engine_flags_select_hypercorn_turn_compression_and_the_pong_timeout_off() -> None:
-    args = _parser().parse_args(
-        ["app:app", "--websocket-engine", "hypercorn", "--compression", "off", "--ping-timeout",
-         "off"]
-    )  # fmt: skip
-    assert (args.websocket_engine, args.compression, args.ping_timeout) == (
-        "hypercorn",
-        "off",
-        None,
-    )
+def test_engine_flags_turn_compression_and_the_pong_timeout_off() -> None:
+    args = _parser().parse_args(["app:app", "--compression", "off", "--ping-timeout", "off"])
+    assert (args.compression, args.ping_timeout) == ("off", None)
+
+
+def test_the_retired_engine_flag_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["app:app", "--websocket-engine", "hypercorn"])
+    assert "--websocket-engine" in capsys.readouterr().err

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import ssl
-import subprocess
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -15,25 +14,14 @@ from websockets.sync.client import connect as sync_connect
 from trio_ws import serve
 from trio_ws._serve import hypercorn_config
 
+from ._raw import self_signed_cert
+
 if TYPE_CHECKING:
     from pathlib import Path
 
     from trio_ws._types import Receive, Scope, Send
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
-
-
-def _self_signed(directory: Path) -> tuple[str, str]:
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-         "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key),
-         "-out", str(cert)],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )  # fmt: skip
-    return str(cert), str(key)
 
 
 def _client(url: str, cert: str) -> tuple[str, str]:
@@ -46,7 +34,7 @@ def _client(url: str, cert: str) -> tuple[str, str]:
 
 
 async def test_the_engine_serves_websockets_over_tls(tmp_path: Path) -> None:
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed_cert(tmp_path)
     seen: list[Any] = []
     done = trio.Event()
 

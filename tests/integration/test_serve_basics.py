@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
@@ -298,6 +298,34 @@ async def test_settings_merge_explicit_over_config_over_defaults() -> None:
     assert defaults.graceful_timeout == 5.0
     with pytest.raises(TypeError):
         serve_module.build_config("127.0.0.1", 80, None, {"nope": 1})  # type: ignore[typeddict-unknown-key]
+
+
+@pytest.mark.parametrize(
+    ("settings", "error"),
+    [
+        ({"close_timeout": 0}, "close_timeout must be positive"),
+        ({"tls_handshake_timeout": -1}, "tls_handshake_timeout must be positive"),
+        ({"ping_timeout": 0}, "ping_timeout must be positive"),
+        ({"compression": "zstd"}, "compression must be"),
+    ],
+)
+def test_engine_settings_are_checked(settings: Any, error: str) -> None:
+    config = serve_module.build_config("127.0.0.1", 80, None, settings)
+    with pytest.raises(ValueError, match=error):
+        serve_module.build_engine_settings(config, settings)
+
+
+def test_the_retired_websocket_engine_setting_says_what_to_do() -> None:
+    with pytest.raises(TypeError, match="hypercorn --worker-class trio"):
+        serve_module.build_config("127.0.0.1", 80, None, {"websocket_engine": "hypercorn"})  # type: ignore[typeddict-unknown-key]
+
+
+def test_engine_settings_default_close_and_tls_handshake_timeouts() -> None:
+    config = serve_module.build_config("127.0.0.1", 80, None, {})
+    assert config.ssl_handshake_timeout == 10.0
+    assert serve_module.build_engine_settings(config, {}).close_timeout == 5.0
+    given = serve_module.build_config("127.0.0.1", 80, serve_module.Config(), {})
+    assert given.ssl_handshake_timeout == 10.0  # also with a config (hypercorn's is 60 s)
 
 
 async def test_serve_rejects_other_shutdown_codes() -> None:

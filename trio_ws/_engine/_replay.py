@@ -32,5 +32,9 @@ class ReplayStream:
             return head
         return await self._stream.receive_some(max_bytes)
 
+    def unwrapped(self) -> Any:
+        """The wrapped stream, once the replayed bytes were read (else this stream itself)."""
+        return self if self._head else self._stream
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)

@@ -17,7 +17,7 @@ from websockets.http11 import Request
 if TYPE_CHECKING:
     from websockets.server import ServerProtocol
 
-__all__ = ["Upgrade", "read_upgrade"]
+__all__ = ["Upgrade", "parse_upgrade", "read_upgrade"]
 
 _RECEIVE_SIZE: Final = 65536
 
@@ -34,6 +34,21 @@ class Upgrade:
 
 def _asks_for_websocket(request: Request) -> bool:
     return any("websocket" in value.lower() for value in request.headers.get_all("Upgrade"))
+
+
+def parse_upgrade(protocol: ServerProtocol, head: bytes) -> Upgrade | None:
+    """Parse a whole request head that hypercorn already read (and handed back) into ``protocol``.
+
+    Returns:
+      an `Upgrade`, or ``None`` when ``websockets`` refuses the head: ``protocol`` then holds
+      its answer in ``data_to_send()`` (431, 414) or none (a body, a malformed line: the caller
+      answers 400), and ``handshake_exc`` says why.
+    """
+    protocol.receive_data(head)
+    events = protocol.events_received()
+    if events and isinstance(events[0], Request) and _asks_for_websocket(events[0]):
+        return Upgrade(events[0], protocol, head)
+    return None
 
 
 async def read_upgrade(
