@@ -4,6 +4,7 @@ message now; everything else keeps the subscriber's buffer, bound and overflow p
 
 from __future__ import annotations
 
+import gc
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,18 @@ def test_a_message_is_framed_once_for_every_socket() -> None:
     assert frame_of(event) is frame  # the next socket gets the same bytes, not a new frame
     binary = BroadcastEvent("room", b"\x00\x01")
     assert frame_of(binary) == Frame(Opcode.BINARY, b"\x00\x01").serialize(mask=False)
+
+
+def test_the_remembered_frame_goes_with_its_message() -> None:
+    """Once the last delivered event is gone, its frame is not kept alive by the cache."""
+    from trio_ws.broadcast import _fanout
+
+    event = BroadcastEvent("room", "x" * 100_000)
+    frame_of(event)
+    assert len(_fanout._last.frame) > 100_000
+    del event
+    gc.collect()
+    assert _fanout._last.frame == b""
 
 
 async def test_a_publish_is_written_to_idle_sockets_in_the_publishers_own_pass() -> None:

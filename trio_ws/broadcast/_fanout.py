@@ -22,6 +22,7 @@ client that left is still noticed by the ``forward`` task's send.
 from __future__ import annotations
 
 import contextlib
+import weakref
 from typing import TYPE_CHECKING, Final
 
 from websockets.frames import Frame, Opcode
@@ -41,13 +42,18 @@ _BINARY: Final = Opcode.BINARY
 
 class _LastFrame:
     """The frame of the event being delivered: the hub offers one event to every subscriber
-    in a row, so remembering the last one frames each message once."""
+    in a row, so remembering the last one frames each message once. The event is held weakly
+    and its frame dropped with it, so no message outlives its delivery here."""
 
     __slots__ = ("event", "frame")
 
     def __init__(self) -> None:
-        self.event: BroadcastEvent | None = None
+        self.event: weakref.ref[BroadcastEvent] | None = None
         self.frame = b""
+
+    def forget(self, gone: weakref.ref[BroadcastEvent]) -> None:
+        if self.event is gone:
+            self.event, self.frame = None, b""
 
 
 _last = _LastFrame()
@@ -55,14 +61,15 @@ _last = _LastFrame()
 
 def frame_of(event: BroadcastEvent) -> bytes:
     """The unmasked, uncompressed websocket frame carrying ``event``'s message."""
-    if _last.event is event:
+    last = _last.event
+    if last is not None and last() is event:
         return _last.frame
     message = event.message
     if isinstance(message, str):
         frame = Frame(_TEXT, message.encode()).serialize(mask=False)
     else:
         frame = Frame(_BINARY, message).serialize(mask=False)
-    _last.event, _last.frame = event, frame
+    _last.event, _last.frame = weakref.ref(event, _last.forget), frame
     return frame
 
 
