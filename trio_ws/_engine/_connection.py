@@ -577,6 +577,43 @@ class EngineConnection:
 
     # ------------------------------------------------------------------ keepalive
 
+    def ping_now(self, payload: bytes) -> bool:
+        """Send a keepalive ping without a task of its own, if it can go out at once: an
+        application task is reading (it will read the pong) and the socket takes the frame.
+
+        Returns ``False`` having sent nothing otherwise: run `ping` in a task instead. A ping
+        only part of which fits is finished in the background, as `send_frame_nowait` does.
+        """
+        transport = self._transport
+        if (
+            not self._reading
+            or self._keepalive_scope is not None
+            or self._broken
+            or not self._protocol_open()
+            or not isinstance(transport, SocketTransport)
+            or not self._turn.try_take()
+        ):
+            return False
+        protocol = self.protocol
+        protocol.send_ping(payload)
+        frame = b"".join(protocol.data_to_send())  # a control frame: no compressor state
+        try:
+            written = os.write(transport.socket.fileno(), frame)
+        except OSError:  # full, closed or failed: the ping task finds out which
+            written = 0
+        if not written:
+            self._turn.release()
+            return False
+        self.ping_payload = payload
+        self.ping_sent_at = trio.current_time()
+        if self.unanswered_since is None:
+            self.unanswered_since = self.ping_sent_at
+        if written < len(frame):
+            trio.lowlevel.spawn_system_task(self._write_rest, frame[written:])
+        else:
+            self._turn.release()
+        return True
+
     async def ping(self, payload: bytes) -> None:
         """Send a keepalive ping, then read for the pong while the application does not read.
 
