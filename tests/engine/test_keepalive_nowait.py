@@ -8,6 +8,7 @@ import time
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+import pytest
 import trio
 from websockets.sync.client import connect as sync_connect
 
@@ -16,8 +17,6 @@ from trio_ws._engine._connection import EngineConnection
 from trio_ws.testing import serve_app
 
 if TYPE_CHECKING:
-    import pytest
-
     from trio_ws._types import Receive, Scope, Send
 
 
@@ -64,30 +63,25 @@ def _client(url: str, quiet: float) -> str:
         return str(ws.recv(timeout=5))
 
 
-async def test_pings_to_a_reading_application_are_written_without_a_task(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    ("busy", "expect"),
+    [
+        (0.0, "at_once"),  # reading: each ping is written at once, the app's read takes the pong
+        (1.0, "task"),  # not reading: ping tasks write the pings and read the pongs
+    ],
+)
+async def test_who_writes_a_ping_depends_on_whether_the_application_reads(
+    monkeypatch: pytest.MonkeyPatch, busy: float, expect: str
 ) -> None:
     counts = _counting(monkeypatch)
     seen: list[Any] = []
     with trio.fail_after(15):
-        async with serve_app(_app(seen, busy=0), ping_interval=0.1, ping_timeout=0.5) as url:
-            assert await trio.to_thread.run_sync(partial(_client, url, 1.0)) == "bye"
-    assert counts["task"] == 0
-    assert counts["at_once"] >= 3
-    [(text, latency)] = seen
-    assert text == "done"
-    assert isinstance(latency, float)  # the application's own read took the pongs
-
-
-async def test_pings_to_a_busy_application_go_through_a_task_that_reads_the_pong(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    counts = _counting(monkeypatch)
-    seen: list[Any] = []
-    with trio.fail_after(15):
-        async with serve_app(_app(seen, busy=1.0), ping_interval=0.1, ping_timeout=0.5) as url:
-            assert await trio.to_thread.run_sync(partial(_client, url, 1.2)) == "bye"
-    assert counts["task"] >= 3  # and the connection outlived ping_timeout: pongs were read
+        async with serve_app(_app(seen, busy=busy), ping_interval=0.1, ping_timeout=0.5) as url:
+            assert await trio.to_thread.run_sync(partial(_client, url, busy + 1.0)) == "bye"
+    assert counts[expect] >= 3
+    if expect == "at_once":
+        assert counts["task"] == 0
+    # the connection outlived ping_timeout, so pongs were read; the latency was measured
     [(text, latency)] = seen
     assert text == "done"
     assert isinstance(latency, float)
