@@ -94,6 +94,12 @@ class QueueState(enum.Enum):
     ENDED = "ended"
 
 
+# Enum members as module constants (an Enum class attribute costs ~0.15 µs on Python 3.11;
+# offer() runs once per message).
+_ADDED: Final = Offer.ADDED
+_OPEN: Final = QueueState.OPEN
+
+
 @attrs.frozen(kw_only=True)
 class QueueStatistics:
     """A snapshot of a queue's counters.
@@ -151,11 +157,7 @@ class BoundedQueue(Generic[T]):
     @property
     def waits_for_room(self) -> bool:
         """Whether an offer now would return FULL (``"block"``, full and open)."""
-        return (
-            self.policy == "block"
-            and len(self._items) >= self.capacity
-            and self.state is QueueState.OPEN
-        )
+        return self.policy == "block" and len(self._items) >= self.capacity and self.state is _OPEN
 
     def statistics(self) -> QueueStatistics:
         """A snapshot of the counters."""
@@ -171,7 +173,7 @@ class BoundedQueue(Generic[T]):
 
     def offer(self, item: T) -> Offer:
         """Queue ``item`` if the state and the policy allow; say what happened."""
-        if self.state is not QueueState.OPEN:
+        if self.state is not _OPEN:
             if self.state is QueueState.ENDED:
                 return Offer.REFUSED
             self.dropped += 1
@@ -189,7 +191,7 @@ class BoundedQueue(Generic[T]):
             self.dropped += 1
         items.append(item)
         self.added += 1
-        return Offer.ADDED
+        return _ADDED
 
     def push(self, item: T) -> None:
         """Queue ``item`` whatever the capacity, the policy and the state: for the last item

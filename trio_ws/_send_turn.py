@@ -57,3 +57,10 @@ class SendTurn:
             self._waiters.unpark()  # ``_held`` stays true: the turn changes hands
         else:
             self._held = False
+
+    async def __aenter__(self) -> None:
+        """``async with turn:`` takes the turn (see `take`) and releases it on the way out."""
+        await self.take()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.release()

@@ -30,6 +30,7 @@ import attrs
 
 from ._exceptions import LocalProtocolError
 from ._protocol import (
+    CLOSED_BY_KEY,
     CONNECTED,
     CONNECTING,
     DENIAL_EXTENSION,
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from ._types import Message
 
 __all__ = [
+    "CLOSED_BY_KEY",
     "Accepted",
     "AppClosed",
     "ClientGone",
@@ -182,12 +184,14 @@ class ServerExchange:
       state: the current `ServerState`.
       end: ``(code, reason)`` of the ``websocket.disconnect`` the application gets, once the
         connection has ended (`record_end`); ``None`` before.
+      ended_by_server: whether the server ended it itself (see `CLOSED_BY_KEY`).
     """
 
     offered_subprotocols: tuple[str, ...]
     denial_supported: bool
     state: ServerState = ServerState.HANDSHAKE
     end: tuple[int, str] | None = None
+    ended_by_server: bool = False
     _denial: tuple[int, list[tuple[bytes, bytes]]] | None = None
     _denial_body: list[bytes] = attrs.field(factory=list)
 
@@ -209,9 +213,13 @@ class ServerExchange:
         return self.state is _OPEN and self.end is None
 
     def disconnect_message(self) -> Message:
-        """The ``websocket.disconnect`` for the recorded end (1006 if none was recorded)."""
+        """The ``websocket.disconnect`` for the recorded end (1006 if none was recorded), with
+        ``CLOSED_BY_KEY`` when the server ended the connection itself."""
         code, reason = (1006, "") if self.end is None else self.end
-        return {"type": "websocket.disconnect", "code": code, "reason": reason}
+        message: Message = {"type": "websocket.disconnect", "code": code, "reason": reason}
+        if self.ended_by_server:
+            message[CLOSED_BY_KEY] = "server"
+        return message
 
     # ------------------------------------------------------------------ the application's send
 
@@ -327,12 +335,13 @@ class ServerExchange:
 
     # ------------------------------------------------------------------ the server's own moves
 
-    def record_end(self, code: int, reason: str) -> None:
+    def record_end(self, code: int, reason: str, *, by_server: bool = False) -> None:
         """The connection ended with this code and reason (the first end recorded wins):
         the client's close, a drop (1006), a failure the server closed with (1002, 1007,
-        1009, 1011) or the server's shutdown code."""
+        1009, 1011; ``by_server``) or the server's shutdown code."""
         if self.end is None:
             self.end = (int(code), reason)  # int(): a CloseCode enum becomes a plain int
+            self.ended_by_server = by_server
 
     def server_closes(self, code: int, reason: str) -> AppClosed | None:
         """The server closes an open websocket on its own (shutdown): the close frame to send,

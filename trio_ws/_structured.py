@@ -49,6 +49,8 @@ __all__ = ["Structured", "WebSocketStatistics"]
 PosArgs = TypeVarTuple("PosArgs")
 
 _OVERFLOW_REASON: Final = "inbound buffer overflow"
+_ADDED: Final = Offer.ADDED  # (an Enum class attribute costs ~0.15 µs on Python 3.11)
+_OVERFLOWED: Final = Offer.OVERFLOWED
 
 
 @attrs.frozen(kw_only=True)
@@ -393,14 +395,14 @@ class Structured:
                     raise
                 if exchange.is_disconnect(message):
                     choice.read_done(final=True)
-                    exchange.peer_disconnected(*exchange.disconnect_fields(message))
+                    exchange.disconnect_reported(message)
                     inbound.push(message)  # the end always gets in
                     self._data_arrived.wake()
                     self.notify_end()
                     return
                 choice.read_done(final=False)
                 # "block" never offers to a full buffer: pump_step waited for room.
-                if inbound.offer(message) is Offer.OVERFLOWED:  # "close"
+                if inbound.offer(message) is _OVERFLOWED:  # "close"
                     await self._close_on_overflow(inbound)
                     return
                 self._data_arrived.wake()
@@ -490,7 +492,7 @@ class _Outbox:
         if self._abandoned:
             raise trio.BrokenResourceError("the WebSocket block ended: nothing more is sent")
         self.in_flight += 1
-        if not self._waiting_senders and self._queue.offer(message) is Offer.ADDED:
+        if not self._waiting_senders and self._queue.offer(message) is _ADDED:
             self._writer.wake()
             await trio.lowlevel.cancel_shielded_checkpoint()
             return

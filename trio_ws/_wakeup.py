@@ -12,7 +12,12 @@ may come from an earlier change the waiter already saw.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import trio
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable
 
 __all__ = ["Wakeup"]
 
@@ -30,8 +35,12 @@ class Wakeup:
         """Whether a task waits here now."""
         return self._task is not None
 
-    async def wait(self) -> None:
-        """Wait until another task calls `wake` (always a schedule point).
+    def wait(self) -> Awaitable[object]:
+        """Wait until another task calls `wake` (always a schedule point): ``await
+        wakeup.wait()``, at once.
+
+        Not a coroutine function itself: it hands back trio's own wait, so that a parked task
+        holds no extra frame (a Broadcast reader per subscriber, thousands of them).
 
         Raises:
           trio.BusyResourceError: another task already waits here.
@@ -42,7 +51,7 @@ class Wakeup:
         if self._task is not None:
             raise trio.BusyResourceError("another task is already waiting for this")
         self._task = trio.lowlevel.current_task()
-        await trio.lowlevel.wait_task_rescheduled(self._abort)
+        return trio.lowlevel.wait_task_rescheduled(self._abort)  # noqa: ASYNC105 (awaited by the caller)
 
     def wake(self) -> None:
         """Let the waiting task, if any, run again (not a schedule point)."""

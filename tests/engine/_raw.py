@@ -14,6 +14,7 @@ import subprocess
 from typing import TYPE_CHECKING
 
 import trio
+from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import OPEN, Protocol, Side
 
@@ -55,6 +56,8 @@ class RawClient:
         self.stream = stream
         self.head = head
         self.parser = Protocol(Side.CLIENT, state=OPEN, max_size=None)
+        if b"permessage-deflate" in head.lower():  # the client inflates; it never compresses
+            self.parser.extensions = [PerMessageDeflate(False, False, 15, 15)]
         self.parser.receive_data(rest)
 
     async def __aenter__(self) -> RawClient:

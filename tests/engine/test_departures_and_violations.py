@@ -123,6 +123,7 @@ async def test_a_deadline_around_a_send_to_a_stuck_peer_fires_and_aborts() -> No
     assert outcome[0][1] < 5
     assert outcome[1]["type"] == "websocket.disconnect"
     assert outcome[1]["code"] == 1006
+    assert outcome[1]["trio_ws.closed_by"] == "server"  # the server aborted: not the client
     assert outcome[2] == "OSError"
 
 

@@ -120,6 +120,7 @@ async def test_the_clients_close_code_reaches_the_app(keep_alive: bool) -> None:
             await app.done.wait()
     assert close_code(frames) == 4001
     assert (app.disconnects[0]["code"], app.disconnects[0]["reason"]) == (4001, "bye")
+    assert "trio_ws.closed_by" not in app.disconnects[0]  # the client's own close
 
 
 @pytest.mark.parametrize("keep_alive", ENTRIES)

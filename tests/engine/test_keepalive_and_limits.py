@@ -11,6 +11,7 @@ import trio
 from websockets.sync.client import connect as sync_connect
 
 from trio_ws import keepalive_latency
+from trio_ws._engine._connection import FRAME_COST
 from trio_ws.testing import serve_app
 
 from ._raw import close_code, connect, frame, port_of, upgrade_request
@@ -49,6 +50,7 @@ async def test_a_peer_that_does_not_answer_pings_is_closed_1011_and_the_app_told
             elapsed = trio.current_time() - started
             frames = await client.frames_until_eof()
     assert seen[-1]["code"] == 1011
+    assert seen[-1]["trio_ws.closed_by"] == "server"
     assert close_code(frames) == 1011
     assert 0.5 < elapsed < 3
 
@@ -169,3 +171,42 @@ async def test_many_bombs_in_one_read_are_inflated_one_at_a_time() -> None:
                 tracemalloc.stop()
     assert sizes == [2**20] * 40
     assert peak < 2 * limit + 2 * 2**20, f"server memory grew by {peak / 2**20:.1f} MiB"
+
+
+async def test_a_message_of_endless_empty_frames_is_closed_1009_with_bounded_memory() -> None:
+    """A text message that never ends, made of empty continuation frames, never nears the
+    byte limit; each frame also counts ``FRAME_COST`` bytes, so it is closed 1009 after
+    ``max_message_size / FRAME_COST`` frames (1,024 here) and the server holds no chunk per
+    frame (main grew by a chunk per frame, without end, and kept a core busy)."""
+    limit = 2**16
+    seen: list[Any] = []
+    done = trio.Event()
+    empty = frame(0x0, b"", fin=False)
+    frames: list[Any] = []
+    with trio.fail_after(20):
+        async with (
+            serve_app(_waiting_app(seen, done), max_message_size=limit) as url,
+            await connect(port_of(url), upgrade_request()) as client,
+        ):
+            tracemalloc.start()
+            try:
+                tracemalloc.reset_peak()
+                base = tracemalloc.get_traced_memory()[0]
+                await client.stream.send_all(frame(0x1, b"a", fin=False))
+                with trio.move_on_after(5):
+                    for _ in range(200):  # up to 2 million frames, until the server hangs up
+                        try:
+                            await client.stream.send_all(empty * 10_000)
+                        except trio.BrokenResourceError:
+                            break
+                with trio.move_on_after(5):
+                    frames = await client.frames_until_eof()
+                    await done.wait()
+                peak = tracemalloc.get_traced_memory()[1] - base
+            finally:
+                tracemalloc.stop()
+    assert close_code(frames) == 1009
+    assert seen[-1]["code"] == 1009
+    assert seen[-1]["trio_ws.closed_by"] == "server"
+    assert limit // FRAME_COST == 1024
+    assert peak < 3 * 2**20, f"server memory grew by {peak / 2**20:.1f} MiB"

@@ -552,3 +552,36 @@ def test_the_sans_io_core_never_imports_trio(module: str) -> None:
     assert "trio" not in imported
     assert "hypercorn" not in imported
     assert "websockets" not in imported
+
+
+def test_a_disconnect_the_server_decided_is_recorded_as_the_servers() -> None:
+    """trio_ws.serve marks an end it decided itself (1009, 1002, 1011, an abort) with
+    CLOSED_BY_KEY: ClosedBy.SERVER, whether the disconnect is consumed or only reported
+    (structured mode's pump); unmarked, it is the client's; during shutdown, the shutdown's."""
+    from trio_ws._protocol import CLOSED_BY_KEY
+
+    consumed = session_in(CONNECTED, CONNECTED)
+    consumed.incoming({"type": "websocket.disconnect", "code": 1009, CLOSED_BY_KEY: "server"})
+    assert (consumed.close_code, consumed.closed_by) == (1009, ClosedBy.SERVER)
+
+    reported = session_in(CONNECTED, CONNECTED)
+    reported.disconnect_reported(
+        {"type": "websocket.disconnect", "code": 1011, CLOSED_BY_KEY: "server"}
+    )
+    assert (reported.close_code, reported.closed_by, reported.peer_gone) == (
+        1011,
+        ClosedBy.SERVER,
+        True,
+    )
+
+    client = session_in(CONNECTED, CONNECTED)
+    client.disconnect_reported({"type": "websocket.disconnect", "code": 1000})
+    assert client.closed_by is ClosedBy.CLIENT
+
+    flag = _Flag()
+    flag.value = True
+    shutdown = {"close_code": 1012, "event": flag, "grace_period": 1.0}
+    during = Exchange(make_scope(extensions={"trio_ws.shutdown": shutdown}))
+    during.client_state = CONNECTED
+    during.incoming({"type": "websocket.disconnect", "code": 1006, CLOSED_BY_KEY: "server"})
+    assert during.closed_by is ClosedBy.SERVER_SHUTDOWN

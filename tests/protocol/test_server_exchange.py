@@ -347,3 +347,23 @@ def test_both_sides_of_the_exchange_agree_on_every_message(state: ServerState, n
         assert not app_side_ok
     else:
         assert server_ok == app_side_ok
+
+
+def test_an_end_the_server_decided_is_marked_in_the_disconnect() -> None:
+    """A failure the server closed with (or an abort) carries CLOSED_BY_KEY; the client's
+    close does not; the first end recorded decides both the code and the mark."""
+    from trio_ws._server_exchange import CLOSED_BY_KEY
+
+    failed = machine_in(ServerState.OPEN)
+    failed.record_end(1009, "too big", by_server=True)
+    failed.record_end(1000, "")
+    assert failed.disconnect_message() == {
+        "type": "websocket.disconnect",
+        "code": 1009,
+        "reason": "too big",
+        CLOSED_BY_KEY: "server",
+    }
+    left = machine_in(ServerState.OPEN)
+    left.record_end(1000, "bye")
+    left.record_end(1006, "", by_server=True)
+    assert CLOSED_BY_KEY not in left.disconnect_message()

@@ -17,15 +17,21 @@ What the application sees:
 * ``websocket.disconnect`` carries the client's close code and reason (ASGI 2.5), 1005 for a
   close frame without a code, 1006 for a TCP drop without one, and the code the server closed
   with when it failed the connection (1002 protocol error, 1007 invalid UTF-8, 1009 too big,
-  1011 keepalive timeout) or shut down (1001/1012);
+  1011 keepalive timeout, 1006 aborted) or shut down (1001/1012); when the server ended it
+  itself (not for shutdown), the message also has ``"trio_ws.closed_by": "server"``;
 * ``send`` after the client left raises `ClientGone` (an ``OSError``, ASGI 2.4);
-* a ``send`` cancelled before its frame was written leaves the connection unchanged; one
-  cancelled while the frame is partly written aborts the connection (never half a frame).
+* a ``send`` cancelled before its frame was written leaves the connection unchanged, with
+  permessage-deflate too (the frame is compressed only once the socket takes bytes); one
+  cancelled while the frame is partly written aborts the connection (never half a frame);
+* frames the server writes on its own (pongs, the echo of a close, pings) wait in a
+  pending-output buffer when the socket is full or another task is writing: a ``receive``
+  never waits for another task's ``send``, and what is pending goes out before the next frame.
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import http
 import os
 from collections import deque
@@ -47,6 +53,7 @@ from .._server_exchange import (
     InvalidAccept,
     Rejected,
     ServerExchange,
+    ServerState,
 )
 from ._transport import Broken, PartialWrite, SocketTransport, transport_for
 
@@ -69,6 +76,9 @@ _FEED_SLICE: Final = 1024
 #: Messages the keepalive reader may queue for an application that is not reading; once that
 #: many wait, the peer has shown it is alive and the keepalive stops reading.
 _KEEPALIVE_READ_AHEAD: Final = 4
+#: What each frame of a fragmented message counts against ``max_message_size`` on top of its
+#: payload, so that a message of endless empty frames is bounded too (closed 1009).
+FRAME_COST: Final = 64
 _TEXT: Final = Opcode.TEXT
 _BINARY: Final = Opcode.BINARY
 _CONT: Final = Opcode.CONT
@@ -113,6 +123,9 @@ class EngineConnection:
         "_decoder",
         "_keepalive_scope",
         "_log",
+        "_message_cost",
+        "_out",
+        "_out_at",
         "_pending",
         "_read_done",
         "_reading",
@@ -157,6 +170,11 @@ class EngineConnection:
         self.settings = settings
         self._log = log
         self._turn = SendTurn()
+        #: Bytes the server produced on its own (pongs, close frames, pings) and has not
+        #: written yet; ``_out_at`` bytes of the first chunk are already on the wire. An empty
+        #: chunk is websockets' "end the TCP connection" marker.
+        self._out: deque[bytes] = deque()
+        self._out_at = 0
         self._pending: deque[ASGIMessage] = deque()
         self._connect_delivered = False
         #: The server side of the ASGI exchange (made again once the offer is known).
@@ -165,6 +183,8 @@ class EngineConnection:
         # A fragmented message being assembled.
         self._chunks: list[Any] | None = None
         self._decoder: codecs.IncrementalDecoder | None = None
+        #: Payload bytes plus `FRAME_COST` per frame of the message being assembled.
+        self._message_cost = 0
         # Who reads: at most one task at a time; the keepalive reader yields to the app.
         self._reading = False
         self._broken = False  # the socket failed or was aborted: no more reads
@@ -312,9 +332,12 @@ class EngineConnection:
                 self._pong(bytes(frame.data))
         out = protocol.data_to_send()
         if out:
-            # Pongs, the echo of a close, or the close frame of a failure: written whole.
-            with trio.CancelScope(shield=True):
-                await self._take_turn_and_write(out)
+            # Pongs, the echo of a close, or the close frame of a failure: pending output,
+            # written now if nobody else is writing, else by the writer after its frame.
+            self._out.extend(out)
+            if not self._turn.held:
+                async with self._turn:  # free: not a checkpoint
+                    await self._write_pending_soon()
         if protocol.close_rcvd is not None or protocol.close_sent is not None or not data:
             self._end_from_protocol()
 
@@ -331,6 +354,7 @@ class EngineConnection:
                     else:
                         self._pending.append({"type": "websocket.receive", "bytes": bytes(data)})
                     return True
+                self._message_cost = len(data) + FRAME_COST
                 if frame.opcode is _TEXT:
                     self._decoder = codecs.getincrementaldecoder("utf-8")()
                     self._chunks = [self._decoder.decode(data)]
@@ -338,8 +362,18 @@ class EngineConnection:
                     self._decoder = None
                     self._chunks = [bytes(data)]
                 return True
+            self._message_cost += len(data) + FRAME_COST
+            if self._message_cost > self.settings.max_message_size:
+                self._chunks = None
+                self.protocol.fail(1009, "message too big (counting its frames)")
+                return False
             decoder = self._decoder
-            chunks.append(decoder.decode(data, frame.fin) if decoder is not None else bytes(data))
+            if decoder is not None:
+                text = decoder.decode(data, frame.fin)
+                if text:
+                    chunks.append(text)
+            elif data:
+                chunks.append(bytes(data))
         except UnicodeDecodeError as exc:
             self._chunks = None
             self.protocol.fail(1007, f"invalid UTF-8: {exc.reason} at position {exc.start}")
@@ -370,7 +404,10 @@ class EngineConnection:
         elif protocol.close_rcvd is not None and protocol.close_rcvd_then_sent is not False:
             self.exchange.record_end(protocol.close_rcvd.code, protocol.close_rcvd.reason)
         elif protocol.close_sent is not None:
-            self.exchange.record_end(protocol.close_sent.code, protocol.close_sent.reason)
+            # The application's own close, or the server's (1002, 1007, 1009) while it was open.
+            by_server = self.exchange.state is ServerState.OPEN
+            close = protocol.close_sent
+            self.exchange.record_end(close.code, close.reason, by_server=by_server)
         elif protocol.state is _CLOSED or protocol.reader.eof:
             self.exchange.record_end(1006, "")
 
@@ -396,17 +433,24 @@ class EngineConnection:
                 await trio.lowlevel.checkpoint()
                 return
             await trio.lowlevel.checkpoint_if_cancelled()
-            turn = self._turn
+            turn = self._turn  # taken by hand here: no coroutine for __aenter__ per message
             await turn.take()
             try:
                 protocol = self.protocol
                 if protocol.state is not _OPEN:
                     raise ClientGone("the client closed the websocket")
+                if self._out:
+                    await self._write_pending()  # cancelled: this message was not made
+                if protocol.extensions:
+                    # Compressing changes the compressor's state: only once bytes can go out.
+                    await self._wait_writable()
                 if isinstance(payload, str):
                     protocol.send_text(payload.encode())
                 else:
                     protocol.send_binary(payload)
                 await self._write(protocol.data_to_send(), data_frame=True)
+                if self._out:
+                    await self._write_pending_soon()
             finally:
                 turn.release()
             return
@@ -430,6 +474,7 @@ class EngineConnection:
             or protocol.state is not _OPEN
             or protocol.extensions
             or protocol.expect_continuation_frame
+            or self._out  # pending output (a pong, a close reply) goes first
             or not isinstance(transport, SocketTransport)
             or not self._turn.try_take()
         ):
@@ -496,16 +541,12 @@ class EngineConnection:
             self.on_accept(self)
 
     async def _send_close(self, code: int, reason: str) -> None:
-        turn = self._turn
-        await turn.take()
-        try:
+        async with self._turn:
             if self.protocol.state is _OPEN:
                 self.protocol.send_close(code, reason)
-                await self._write(self.protocol.data_to_send())
-        except ClientGone:
-            pass
-        finally:
-            turn.release()
+                self._out.extend(self.protocol.data_to_send())
+            with contextlib.suppress(ClientGone):
+                await self._write_pending()
 
     async def _respond(self, rejected: Rejected) -> None:
         status, body = rejected.status_code, rejected.body
@@ -526,23 +567,91 @@ class EngineConnection:
             pass
 
     async def _write_response(self, response: Response) -> None:
-        turn = self._turn
-        await turn.take()
-        try:
+        async with self._turn:
             self.protocol.send_response(response)
             await self._write(self.protocol.data_to_send())
-        finally:
-            turn.release()
 
-    async def _take_turn_and_write(self, chunks: list[bytes]) -> None:
-        turn = self._turn
-        await turn.take()
+    async def _wait_writable(self) -> None:
         try:
-            await self._write(chunks)
-        except ClientGone:
-            pass
-        finally:
-            turn.release()
+            await self._transport.wait_writable()
+        except Broken as exc:
+            self._lost()
+            raise ClientGone("the client left the websocket") from exc
+
+    def _lost(self) -> None:
+        self._broken = True
+        self._out.clear()
+        self.exchange.record_end(1006, "")
+
+    async def _write_pending(self) -> None:
+        """Write the pending output, waiting for the socket; the caller holds the send turn.
+
+        Raises:
+          ClientGone: the connection is broken or closed.
+
+        Cancellation: what was not written stays pending and the next writer continues it
+        (over TLS, where a cancelled write leaves the stream unusable, the connection is
+        aborted).
+        """
+        out = self._out
+        transport = self._transport
+        try:
+            while out:
+                chunk = out[0]
+                if chunk:
+                    at = self._out_at
+                    try:
+                        await transport.write(chunk[at:] if at else chunk)
+                    except PartialWrite as exc:
+                        if exc.written is None:
+                            self.abort()
+                        else:
+                            self._out_at = at + exc.written
+                        raise exc.__cause__ from None  # type: ignore[misc]
+                else:
+                    await transport.send_eof()
+                out.popleft()
+                self._out_at = 0
+        except Broken as exc:
+            self._lost()
+            raise ClientGone("the client left the websocket") from exc
+
+    async def _write_pending_soon(self) -> None:
+        """Write what of the pending output the socket takes now; the caller holds the turn.
+
+        What the socket does not take stays pending for the next writer. Over TLS (no write
+        without waiting) it is written whole, shielded, within ``close_timeout``; if that
+        passes, the connection is aborted.
+
+        Cancellation: never waits on a plain socket; shielded over TLS (see above).
+        """
+        transport = self._transport
+        if not isinstance(transport, SocketTransport):
+            with trio.CancelScope(shield=True) as scope:
+                scope.deadline = trio.current_time() + self.settings.close_timeout
+                try:
+                    await self._write_pending()
+                except ClientGone:
+                    pass
+            if scope.cancelled_caught:
+                self.abort()
+            return
+        out = self._out
+        try:
+            while out:
+                chunk = out[0]
+                if chunk:
+                    at = self._out_at
+                    written = transport.write_nowait(memoryview(chunk)[at:])
+                    if at + written < len(chunk):
+                        self._out_at = at + written
+                        return
+                else:
+                    transport.send_eof_nowait()
+                out.popleft()
+                self._out_at = 0
+        except Broken:
+            self._lost()
 
     async def _write(self, chunks: list[bytes], *, data_frame: bool = False) -> None:
         """Write the protocol's output; the caller holds the send turn.
@@ -563,8 +672,7 @@ class EngineConnection:
                 else:  # websockets' SEND_EOF: the server ends the TCP connection
                     await transport.send_eof()
         except Broken as exc:
-            self._broken = True
-            self.exchange.record_end(1006, "")
+            self._lost()
             raise ClientGone("the client left the websocket") from exc
         except PartialWrite as exc:
             # Part of a frame is on the wire: the connection cannot go on.
@@ -574,6 +682,11 @@ class EngineConnection:
             if not data_frame or self.protocol.extensions:
                 self.abort()
             raise
+
+    async def _take_turn_and_write_pending(self) -> None:
+        async with self._turn:
+            with contextlib.suppress(ClientGone):
+                await self._write_pending()
 
     # ------------------------------------------------------------------ keepalive
 
@@ -590,6 +703,7 @@ class EngineConnection:
             or self._keepalive_scope is not None
             or self._broken
             or not self._protocol_open()
+            or self._out  # pending output goes first: the ping task writes it
             or not isinstance(transport, SocketTransport)
             or not self._turn.try_take()
         ):
@@ -625,18 +739,14 @@ class EngineConnection:
             self.unanswered_since = self.ping_sent_at
         if not self._protocol_open():
             return
-        turn = self._turn
-        await turn.take()
-        try:
+        async with self._turn:
             if not self._protocol_open():
                 return
             self.protocol.send_ping(payload)
-            with trio.CancelScope(shield=True):
-                await self._write(self.protocol.data_to_send())
-        except ClientGone:
+            self._out.extend(self.protocol.data_to_send())
+            await self._write_pending_soon()
+        if self._broken:
             return
-        finally:
-            turn.release()
         while (
             self.ping_payload == payload
             and not self._reading
@@ -656,24 +766,21 @@ class EngineConnection:
 
     async def fail_keepalive(self) -> None:
         """The pong did not come back in time: close with 1011, abort, report the disconnect."""
-        self.exchange.record_end(1011, "keepalive ping timeout")
+        self.exchange.record_end(1011, "keepalive ping timeout", by_server=True)
         with trio.move_on_after(1.0):
-            turn = self._turn
-            await turn.take()
-            try:
+            async with self._turn:
                 if self.protocol.state is _OPEN:
                     self.protocol.fail(1011, "keepalive ping timeout")
-                    await self._write(self.protocol.data_to_send())
-            except ClientGone:
-                pass
-            finally:
-                turn.release()
+                    self._out.extend(self.protocol.data_to_send())
+                with contextlib.suppress(ClientGone):
+                    await self._write_pending()
         self.abort()
 
     def abort(self) -> None:
-        """Close the socket now, waking any task blocked on it; the application sees 1006."""
-        self._broken = True
-        self.exchange.record_end(1006, "")
+        """Close the socket now, waking any task blocked on it; the application sees 1006
+        (marked as the server's end)."""
+        self.exchange.record_end(1006, "", by_server=True)
+        self._lost()
         stream = getattr(self.stream, "transport_stream", self.stream)
         socket = getattr(stream, "socket", None)
         if socket is not None:
@@ -721,6 +828,8 @@ class EngineConnection:
         # caller then closes the TCP connection, as the server should.
         protocol = self.protocol
         with trio.move_on_after(self.settings.close_timeout):
+            if self._out and not self._broken:
+                await self._take_turn_and_write_pending()
             while not (
                 self._broken
                 or protocol.close_rcvd is not None

@@ -10,6 +10,8 @@ tell a cancelled write that put nothing on the wire from one that put part of a 
 from __future__ import annotations
 
 import os
+import select
+import socket as stdlib_socket
 from typing import Final
 
 import trio
@@ -24,7 +26,14 @@ class Broken(Exception):
 
 
 class PartialWrite(Exception):
-    """A write was cancelled after part of its bytes went out (``__cause__`` is the Cancelled)."""
+    """A write was cancelled after part of its bytes went out (``__cause__`` is the Cancelled).
+
+    ``written`` is how many bytes went out, or ``None`` when the stream cannot tell (TLS).
+    """
+
+    def __init__(self, written: int | None = None) -> None:
+        super().__init__(written)
+        self.written = written
 
 
 class StreamTransport:
@@ -60,6 +69,23 @@ class StreamTransport:
         except trio.Cancelled as exc:
             raise PartialWrite from exc
 
+    def write_nowait(self, data: bytes | memoryview) -> int:
+        """Write what the connection takes without waiting; how many bytes went out.
+
+        Over a generic stream nothing can be written without waiting: always 0.
+
+        Raises:
+          Broken: the connection failed or was closed.
+        """
+        return 0
+
+    async def wait_writable(self) -> None:
+        """Return once a write would probably not block (at once if it would not).
+
+        Cancellation: cancel-safe; nothing was written.
+        """
+        await self.stream.wait_send_all_might_not_block()
+
     async def send_eof(self) -> None:
         """Half-close if the stream can (TLS cannot; the connection is closed after)."""
         send_eof = getattr(self.stream, "send_eof", None)
@@ -76,6 +102,45 @@ class SocketTransport(StreamTransport):
     def __init__(self, stream: trio.SocketStream) -> None:
         super().__init__(stream)
         self.socket = stream.socket
+        self._poll: select.poll | None = None  # made on the first wait_writable
+
+    def write_nowait(self, data: bytes | memoryview) -> int:
+        fd = self.socket.fileno()
+        if fd < 0:
+            raise Broken("the socket was closed")
+        total = 0
+        size = len(data)
+        while total < size:
+            try:
+                total += os.write(fd, memoryview(data)[total:] if total else data)
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                raise Broken from exc
+        return total
+
+    async def wait_writable(self) -> None:
+        poll = self._poll
+        if poll is None:
+            poll = self._poll = select.poll()
+            poll.register(self.socket.fileno(), select.POLLOUT)
+        if poll.poll(0):
+            return  # room in the send buffer now: no checkpoint needed (the write is one)
+        try:
+            await trio.lowlevel.wait_writable(self.socket)
+        except trio.ClosedResourceError as exc:
+            raise Broken from exc
+
+    def send_eof_nowait(self) -> None:
+        """Half-close now.
+
+        Raises:
+          Broken: the connection failed or was closed.
+        """
+        try:
+            self.socket.shutdown(stdlib_socket.SHUT_WR)
+        except OSError as exc:
+            raise Broken from exc
 
     async def receive(self) -> bytes | bytearray:
         sock = self.socket
@@ -104,30 +169,18 @@ class SocketTransport(StreamTransport):
           Broken: the connection failed or was closed.
           PartialWrite: cancelled after part of ``data`` went out.
         """
-        sock = self.socket
-        view = memoryview(data)
-        total = 0
+        total = self.write_nowait(data)
         size = len(data)
-        while True:
-            fd = sock.fileno()
-            if fd < 0:
-                raise Broken("the socket was closed")
+        while total < size:
             try:
-                total += os.write(fd, view[total:])
-            except BlockingIOError:
-                pass
-            except OSError as exc:
-                raise Broken from exc
-            if total >= size:
-                break
-            try:
-                await trio.lowlevel.wait_writable(sock)
+                await trio.lowlevel.wait_writable(self.socket)
             except trio.ClosedResourceError as exc:
                 raise Broken from exc
             except trio.Cancelled as exc:
                 if total:
-                    raise PartialWrite from exc
+                    raise PartialWrite(total) from exc
                 raise
+            total += self.write_nowait(memoryview(data)[total:])
         await trio.lowlevel.cancel_shielded_checkpoint()
 
 
