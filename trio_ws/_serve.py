@@ -27,11 +27,6 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypedDict, Unpa
 
 import trio
 from hypercorn.config import Config
-from hypercorn.trio.lifespan import Lifespan
-from hypercorn.trio.statsd import StatsdLogger
-from hypercorn.trio.worker_context import WorkerContext
-from hypercorn.typing import ConnectionState
-from hypercorn.utils import parse_socket_addr, repr_socket_addr
 from websockets.exceptions import InvalidHeader
 from websockets.extensions.permessage_deflate import enable_server_permessage_deflate
 
@@ -49,7 +44,16 @@ from ._engine._server_protocol import EngineProtocol
 from ._protocol import CANCEL_SAFE_SEND_EXTENSION, DENIAL_EXTENSION, SEND_FRAME_NOWAIT_EXTENSION
 from ._serve_asgi import ServedApp, ShutdownRegistry
 from ._serve_extension import KEEPALIVE_EXTENSION, SHUTDOWN_EXTENSION, ShutdownExtension
-from ._serve_hypercorn import BAD_REQUEST, ContainedTCPServer
+from ._serve_hypercorn import (
+    BAD_REQUEST,
+    ConnectionState,
+    ContainedTCPServer,
+    Lifespan,
+    StatsdLogger,
+    WorkerContext,
+    parse_socket_addr,
+    repr_socket_addr,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

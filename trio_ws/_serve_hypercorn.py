@@ -19,6 +19,10 @@ websockets never run on hypercorn's ``WSStream``. Three hypercorn internals make
 * **A failing connection stays one connection.** An exception on hypercorn's reading side is
   answered with ``400`` when nothing was written yet, and ends only that connection.
 
+The module also names the rest of hypercorn that `trio_ws.serve` builds its server loop from
+(``Lifespan``, ``WorkerContext``, ``StatsdLogger``, ``ConnectionState``, ``parse_socket_addr``,
+``repr_socket_addr``); only the public ``Config`` is imported elsewhere.
+
 The guards are installed per connection by swapping the class of the protocol objects that
 ``TCPServer.run`` and ``ProtocolWrapper.handle`` create (``ProtocolWrapper`` switches from h11
 to h2 for prior knowledge and ``Upgrade: h2c``), so hypercorn itself is not patched: plain
@@ -30,23 +34,38 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final
 
 import h2.errors
+import h2.exceptions
 import h2.settings
 import trio
 from hypercorn.events import RawData, Updated
 from hypercorn.protocol import ProtocolWrapper
 from hypercorn.protocol.h2 import H2Protocol
 from hypercorn.protocol.h11 import H11Protocol
+from hypercorn.trio.lifespan import Lifespan
+from hypercorn.trio.statsd import StatsdLogger
 from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.trio.worker_context import WorkerContext
+from hypercorn.typing import ConnectionState
+from hypercorn.utils import parse_socket_addr, repr_socket_addr
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     import h11
     from hypercorn.config import Config
-    from hypercorn.trio.worker_context import WorkerContext
-    from hypercorn.typing import AppWrapper, ConnectionState
+    from hypercorn.typing import AppWrapper
 
-__all__ = ["BAD_REQUEST", "ContainedTCPServer", "WebsocketRequest"]
+__all__ = [
+    "BAD_REQUEST",
+    "ConnectionState",
+    "ContainedTCPServer",
+    "Lifespan",
+    "StatsdLogger",
+    "WebsocketRequest",
+    "WorkerContext",
+    "parse_socket_addr",
+    "repr_socket_addr",
+]
 
 #: The answer to a request nobody can serve (also the engine's, for heads it cannot parse).
 BAD_REQUEST: Final = (
@@ -125,8 +144,12 @@ class _GuardedH2Protocol(H2Protocol):
         self.connection.send_headers(
             stream_id, headers + self.config.response_headers("h2"), end_stream=True
         )
-        # A complete response, then "stop sending the request" (RFC 9113 §8.1).
-        self.connection.reset_stream(stream_id, error_code=h2.errors.ErrorCodes.NO_ERROR)
+        # A complete response, then "stop sending the request" (RFC 9113 §8.1), unless the
+        # client already ended it (the stream is closed then).
+        try:
+            self.connection.reset_stream(stream_id, error_code=h2.errors.ErrorCodes.NO_ERROR)
+        except h2.exceptions.StreamClosedError:
+            pass
         self.streams[stream_id] = _RefusedStream()  # type: ignore[assignment]
 
     async def _handle_events(self, events: list[Any]) -> None:

@@ -11,14 +11,21 @@ import os
 import socket
 import struct
 import subprocess
-from typing import TYPE_CHECKING
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import trio
 from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import OPEN, Protocol, Side
 
+from trio_ws import serve
+from trio_ws._serve import hypercorn_config
+
 if TYPE_CHECKING:
+    import ssl
+    from collections.abc import AsyncIterator
     from pathlib import Path
 
 
@@ -101,7 +108,7 @@ def close_code(frames: list[Frame]) -> int | None:
     return None
 
 
-async def read_head(stream: trio.SocketStream) -> tuple[bytes, bytes]:
+async def read_head(stream: trio.abc.Stream) -> tuple[bytes, bytes]:
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = await stream.receive_some(65536)
@@ -116,7 +123,7 @@ async def read_head(stream: trio.SocketStream) -> tuple[bytes, bytes]:
 PLAIN_GET = b"GET /plain HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
 
-async def _plain_request(stream: trio.SocketStream) -> None:
+async def _plain_request(stream: trio.abc.Stream) -> None:
     """Send `PLAIN_GET` and read its whole response (which must keep the connection open)."""
     await stream.send_all(PLAIN_GET)
     head, rest = await read_head(stream)
@@ -133,18 +140,26 @@ async def _plain_request(stream: trio.SocketStream) -> None:
 
 
 async def connect(
-    port: int, request: bytes, *, rcvbuf: int | None = None, keep_alive: bool = False
+    port: int,
+    request: bytes,
+    *,
+    rcvbuf: int | None = None,
+    keep_alive: bool = False,
+    tls: ssl.SSLContext | None = None,
 ) -> RawClient:
     """Connect, send ``request`` and read the response head.
 
     With ``keep_alive``, ``request`` is the second request on the connection: a plain
-    `PLAIN_GET` (answered 200 with a ``Content-Length``) goes first.
+    `PLAIN_GET` (answered 200 with a ``Content-Length``) goes first. With ``tls``, the
+    connection is TLS (HTTP/1.1) with that client context.
     """
     sock = trio.socket.socket()
     if rcvbuf is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     await sock.connect(("127.0.0.1", port))
-    stream = trio.SocketStream(sock)
+    stream: Any = trio.SocketStream(sock)
+    if tls is not None:
+        stream = trio.SSLStream(stream, tls, server_hostname="127.0.0.1")
     try:
         if keep_alive:
             await _plain_request(stream)
@@ -178,3 +193,19 @@ def self_signed_cert(directory: Path) -> tuple[str, str]:
         timeout=60,
     )  # fmt: skip
     return str(cert), str(key)
+
+
+@asynccontextmanager
+async def tls_server(directory: Path, app: Any, **settings: Any) -> AsyncIterator[tuple[int, str]]:
+    """``trio_ws.serve`` over TLS with a fresh certificate: yields its port and the cert."""
+    cert, key = self_signed_cert(directory)
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+        config = hypercorn_config(certfile=cert, keyfile=key)
+        urls = await nursery.start(
+            partial(serve, app, port=0, config=config, shutdown_trigger=stop.wait, **settings)
+        )
+        try:
+            yield port_of(urls[0]), cert
+        finally:
+            stop.set()

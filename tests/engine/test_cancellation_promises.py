@@ -8,6 +8,9 @@
 
 from __future__ import annotations
 
+import shutil
+import ssl
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -17,9 +20,12 @@ from websockets.frames import Opcode
 
 from trio_ws.testing import serve_app
 
-from ._raw import close_code, connect, frame, port_of, upgrade_request
+from ._raw import close_code, connect, frame, port_of, tls_server, upgrade_request
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
     from trio_ws._types import Receive, Scope, Send
 
 COMPRESSION = [pytest.param(True, id="deflate"), pytest.param(False, id="no-compression")]
@@ -27,6 +33,21 @@ _DEFLATE_OFFER = b"Sec-WebSocket-Extensions: permessage-deflate\r\n"
 #: Tiny frames: a full socket takes all of one or none of it (a partly written frame would
 #: abort the connection, as documented).
 _MESSAGE = "m"
+
+
+@asynccontextmanager
+async def _server(
+    app: Any, tls: bool, directory: Path, settings: Any
+) -> AsyncIterator[tuple[int, ssl.SSLContext | None]]:
+    """The app on trio_ws.serve, plain or TLS: its port and the client's TLS context."""
+    if not tls:
+        async with serve_app(app, **settings) as url:
+            yield port_of(url), None
+        return
+    if shutil.which("openssl") is None:
+        pytest.skip("needs openssl")
+    async with tls_server(directory, app, **settings) as (port, cert):
+        yield port, ssl.create_default_context(cafile=cert)
 
 
 def _offer(deflate: bool) -> bytes:
@@ -37,9 +58,10 @@ def _texts(frames: list[Any]) -> list[str]:
     return [bytes(item.data).decode() for item in frames if item.opcode is Opcode.TEXT]
 
 
+@pytest.mark.parametrize("tls", [pytest.param(False, id="tcp"), pytest.param(True, id="tls")])
 @pytest.mark.parametrize("deflate", COMPRESSION)
 async def test_a_send_cancelled_before_its_frame_is_written_leaves_the_connection_usable(
-    deflate: bool,
+    deflate: bool, tls: bool, tmp_path: Path
 ) -> None:
     outcome: dict[str, Any] = {}
     cancelled = trio.Event()
@@ -62,14 +84,13 @@ async def test_a_send_cancelled_before_its_frame_is_written_leaves_the_connectio
         except OSError as exc:
             outcome["error"] = exc
 
+    settings: Any = {"ping_interval": None, "close_timeout": 0.2}
     with trio.fail_after(30):
-        async with (
-            serve_app(app, ping_interval=None, close_timeout=0.2) as url,
-            await connect(port_of(url), _offer(deflate), rcvbuf=4096) as client,
-        ):
-            assert (b"permessage-deflate" in client.head) is deflate
-            await cancelled.wait()
-            frames = await client.frames_until_eof()
+        async with _server(app, tls, tmp_path, settings) as (port, context):  # noqa: SIM117
+            async with await connect(port, _offer(deflate), rcvbuf=4096, tls=context) as client:
+                assert (b"permessage-deflate" in client.head) is deflate
+                await cancelled.wait()
+                frames = await client.frames_until_eof()
     assert "error" not in outcome, outcome
     sent = outcome["cancelled"]
     texts = _texts(frames)

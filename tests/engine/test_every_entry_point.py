@@ -24,8 +24,8 @@ import pytest
 import trio
 from hypercorn.protocol.ws_stream import WSStream
 
-from trio_ws import WebSocket, WebSocketDisconnect, serve
-from trio_ws._serve import DEFAULT_SETTINGS, hypercorn_config
+from trio_ws import WebSocket, WebSocketDisconnect
+from trio_ws._serve import DEFAULT_SETTINGS
 from trio_ws.testing import serve_app
 
 from ._raw import (
@@ -33,8 +33,9 @@ from ._raw import (
     connect,
     frame,
     port_of,
+    read_head,
     reset,
-    self_signed_cert,
+    tls_server,
     upgrade_request,
 )
 from .test_keepalive_and_limits import deflate_bomb
@@ -230,6 +231,41 @@ async def test_direct_handlers_whose_clients_reset_end(keep_alive: bool) -> None
     assert ends.codes == [1006] * 10
 
 
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+@pytest.mark.parametrize("keep_alive", ENTRIES)
+async def test_over_tls_the_clients_close_code_reaches_the_app_and_a_bomb_is_bounded(
+    keep_alive: bool, tmp_path: Path
+) -> None:
+    """TLS (ALPN http/1.1), fresh and keep-alive, compression on: the close code arrives
+    and a deflate bomb is closed 1009 with the server's memory bounded."""
+    app = _Recorder()
+    payload = deflate_bomb(64 * 2**20)
+    request = upgrade_request(_DEFLATE_OFFER)
+    # The config's websocket_max_message_size (16 MiB) is overridden by the keyword.
+    server = tls_server(tmp_path, app, max_message_size=2**20, close_timeout=1)
+    with trio.fail_after(30):
+        async with server as (port, cert):
+            context = ssl.create_default_context(cafile=cert)
+            async with await connect(port, request, keep_alive=keep_alive, tls=context) as client:
+                assert client.head.startswith(b"HTTP/1.1 101"), client.head
+                await client.stream.send_all(frame(0x8, (4001).to_bytes(2, "big") + b"bye"))
+                frames = await client.frames_until_eof()
+            async with await connect(port, request, keep_alive=keep_alive, tls=context) as bomber:
+                tracemalloc.start()
+                try:
+                    tracemalloc.reset_peak()
+                    base = tracemalloc.get_traced_memory()[0]
+                    await bomber.stream.send_all(frame(0x2, payload, rsv=0b100))
+                    bomb_frames = await bomber.frames_until_eof()
+                    peak = tracemalloc.get_traced_memory()[1] - base
+                finally:
+                    tracemalloc.stop()
+    assert close_code(frames) == 4001
+    assert close_code(bomb_frames) == 1009
+    assert [message["code"] for message in app.disconnects] == [4001, 1009]
+    assert peak < 3 * 2**20, f"server memory grew by {peak / 2**20:.1f} MiB"
+
+
 # ---------------------------------------------------------------- HTTP/2
 
 
@@ -311,25 +347,56 @@ async def test_h2c_serves_http_and_refuses_websockets() -> None:
     _check_h2(settings, events, app)
 
 
+async def test_an_h2c_upgrade_serves_http_and_refuses_websockets() -> None:
+    """HTTP/1.1 ``Upgrade: h2c``: hypercorn switches protocols; the HTTP/2 side it switches to
+    offers no extended CONNECT either, and a CONNECT on it gets 501."""
+    app = _Recorder()
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    settings_header = client.initiate_upgrade_connection()
+    request = (
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+        b"Upgrade: h2c\r\nHTTP2-Settings: " + settings_header + b"\r\n\r\n"
+    )
+    events: list[h2.events.Event] = []
+    with trio.fail_after(10):
+        async with serve_app(app) as url:
+            stream = await trio.open_tcp_stream("127.0.0.1", port_of(url))
+            async with stream:
+                await stream.send_all(request)
+                head, rest = await read_head(stream)
+                assert head.startswith(b"HTTP/1.1 101"), head
+                await stream.send_all(client.data_to_send())
+                events.extend(client.receive_data(rest))
+                connect = [(b":method", b"CONNECT"), (b":authority", b"127.0.0.1")]
+                client.send_headers(3, [*connect, (b"sec-websocket-version", b"13")], True)
+                await stream.send_all(client.data_to_send())
+                ended: set[int] = set()
+                while ended != {1, 3}:
+                    data = await stream.receive_some(65536)
+                    assert data, "the server closed the HTTP/2 connection"
+                    for event in client.receive_data(data):
+                        events.append(event)
+                        if isinstance(event, (h2.events.StreamEnded, h2.events.StreamReset)):
+                            ended.add(event.stream_id)
+                    await stream.send_all(client.data_to_send())
+    assert client.remote_settings.enable_connect_protocol == 0
+    assert _status([e for e in events if getattr(e, "stream_id", 0) == 1]) == b"200"
+    assert _status([e for e in events if getattr(e, "stream_id", 0) == 3]) == b"501"
+    assert app.websockets == 0
+
+
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 async def test_tls_h2_serves_http_and_refuses_websockets(tmp_path: Path) -> None:
-    cert, key = self_signed_cert(tmp_path)
     app = _Recorder()
-    context = ssl.create_default_context(cafile=cert)
-    context.set_alpn_protocols(["h2", "http/1.1"])
-    stop = trio.Event()
     with trio.fail_after(20):
-        async with trio.open_nursery() as nursery:
-            config = hypercorn_config(certfile=cert, keyfile=key)
-            urls = await nursery.start(
-                partial(serve, app, port=0, config=config, shutdown_trigger=stop.wait)
-            )
-            tcp = await trio.open_tcp_stream("127.0.0.1", port_of(urls[0]))
+        async with tls_server(tmp_path, app) as (port, cert):
+            context = ssl.create_default_context(cafile=cert)
+            context.set_alpn_protocols(["h2", "http/1.1"])
+            tcp = await trio.open_tcp_stream("127.0.0.1", port)
             async with trio.SSLStream(tcp, context, server_hostname="127.0.0.1") as stream:
                 await stream.do_handshake()
                 assert stream.selected_alpn_protocol() == "h2"
                 settings, events = await _h2_round(stream, b"https")
-            stop.set()
     _check_h2(settings, events, app)
 
 
@@ -340,28 +407,14 @@ async def test_tls_h2_serves_http_and_refuses_websockets(tmp_path: Path) -> None
 async def test_a_tls_handshake_that_never_completes_is_dropped(tmp_path: Path) -> None:
     """A client that connects to the TLS port and sends nothing is dropped after
     ``tls_handshake_timeout`` (hypercorn's own default holds it 60 s)."""
-    cert, key = self_signed_cert(tmp_path)
-    stop = trio.Event()
     with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            config = hypercorn_config(certfile=cert, keyfile=key)
-            urls = await nursery.start(
-                partial(
-                    serve,
-                    _Recorder(),
-                    port=0,
-                    config=config,
-                    shutdown_trigger=stop.wait,
-                    tls_handshake_timeout=0.5,
-                )
-            )
+        async with tls_server(tmp_path, _Recorder(), tls_handshake_timeout=0.5) as (port, _):
             sock = trio.socket.socket()
-            await sock.connect(("127.0.0.1", port_of(urls[0])))
+            await sock.connect(("127.0.0.1", port))
             started = trio.current_time()
             with sock:
                 assert await sock.recv(1) == b""  # the server closed the connection
             elapsed = trio.current_time() - started
-            stop.set()
     assert 0.4 < elapsed < 3
 
 

@@ -412,6 +412,13 @@ class EngineConnection:
             self.exchange.record_end(1006, "")
 
     # ------------------------------------------------------------------ send
+    #
+    # The ASGI state of the exchange (which message is allowed when, and what it does to
+    # ``_state``) is decided here and nowhere else: ``send``'s fast path checks OPEN, and
+    # ``_send_other``, ``_accept``, ``_close`` and ``_finish`` hold every other rule; ``receive``
+    # only delivers ``websocket.connect`` once and the recorded disconnect after the end. A
+    # server-side sans-I/O machine of the exchange would replace these methods' ``_State``
+    # checks; the I/O around them (``_write``, ``_respond``, the send turn) stays.
 
     async def send(self, message: ASGIMessage) -> None:
         """ASGI ``send``, written inline.
@@ -441,8 +448,9 @@ class EngineConnection:
                     raise ClientGone("the client closed the websocket")
                 if self._out:
                     await self._write_pending()  # cancelled: this message was not made
-                if protocol.extensions:
-                    # Compressing changes the compressor's state: only once bytes can go out.
+                if protocol.extensions or not self._transport.cancel_safe_write:
+                    # Compressing changes the compressor's state, and a cancelled TLS write
+                    # breaks the stream: both start only once bytes can go out.
                     await self._wait_writable()
                 if isinstance(payload, str):
                     protocol.send_text(payload.encode())

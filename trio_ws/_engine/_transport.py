@@ -39,8 +39,13 @@ class PartialWrite(Exception):
 class StreamTransport:
     """Over any trio stream (TLS connections)."""
 
+    #: Whether a write cancelled before its first byte leaves the stream usable (a socket
+    #: does; a cancelled ``SSLStream.send_all`` breaks the stream).
+    cancel_safe_write = False
+
     def __init__(self, stream: trio.abc.Stream) -> None:
         self.stream = stream
+        self.poll: select.poll | None = None  # made on the first wait_writable
 
     async def receive(self) -> bytes | bytearray:
         """Some bytes, ``b""`` at EOF.
@@ -82,9 +87,18 @@ class StreamTransport:
     async def wait_writable(self) -> None:
         """Return once a write would probably not block (at once if it would not).
 
+        Raises:
+          Broken: the connection was closed.
+
         Cancellation: cancel-safe; nothing was written.
         """
-        await self.stream.wait_send_all_might_not_block()
+        raw = getattr(getattr(self.stream, "transport_stream", None), "socket", None)
+        if raw is not None and _has_room(self, raw):
+            return  # TLS over a socket with room (send_all leaves nothing buffered)
+        try:
+            await self.stream.wait_send_all_might_not_block()
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise Broken from exc
 
     async def send_eof(self) -> None:
         """Half-close if the stream can (TLS cannot; the connection is closed after)."""
@@ -99,10 +113,11 @@ class StreamTransport:
 class SocketTransport(StreamTransport):
     """Over a ``trio.SocketStream``: the socket's descriptor, used directly."""
 
+    cancel_safe_write = True
+
     def __init__(self, stream: trio.SocketStream) -> None:
         super().__init__(stream)
         self.socket = stream.socket
-        self._poll: select.poll | None = None  # made on the first wait_writable
 
     def write_nowait(self, data: bytes | memoryview) -> int:
         fd = self.socket.fileno()
@@ -120,11 +135,7 @@ class SocketTransport(StreamTransport):
         return total
 
     async def wait_writable(self) -> None:
-        poll = self._poll
-        if poll is None:
-            poll = self._poll = select.poll()
-            poll.register(self.socket.fileno(), select.POLLOUT)
-        if poll.poll(0):
+        if _has_room(self, self.socket):
             return  # room in the send buffer now: no checkpoint needed (the write is one)
         try:
             await trio.lowlevel.wait_writable(self.socket)
@@ -182,6 +193,22 @@ class SocketTransport(StreamTransport):
                 raise
             total += self.write_nowait(memoryview(data)[total:])
         await trio.lowlevel.cancel_shielded_checkpoint()
+
+
+def _has_room(transport: StreamTransport, sock: trio.socket.SocketType) -> bool:
+    """Whether ``sock``'s send buffer has room now (a ``poll`` with no wait).
+
+    Raises:
+      Broken: the socket was closed.
+    """
+    fd = sock.fileno()
+    if fd < 0:
+        raise Broken("the socket was closed")
+    poll = transport.poll
+    if poll is None:
+        poll = transport.poll = select.poll()
+        poll.register(fd, select.POLLOUT)
+    return bool(poll.poll(0))
 
 
 def transport_for(stream: trio.abc.Stream) -> StreamTransport:
