@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import e2e, inprocess, micro, report
+from . import e2e, inprocess, micro, report, versus
 from .apps import VARIANTS
 from .loadclient import SCENARIOS
 from .server import PROTOTYPE_TARGETS, TARGETS
@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 README = HERE / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-GROUPS = ("inprocess", "e2e", "paired", "micro")
+GROUPS = ("inprocess", "e2e", "paired", "versus", "micro")
 
 
 def log(message: str) -> None:
@@ -122,6 +122,15 @@ def main(argv: list[str] | None = None) -> None:
             f"alternating between them in {seconds} s slices over {cycles} cycles (neighbouring "
             "slices share the machine's conditions; the ratio is the median of per-cycle "
             "ratios of server CPU per round trip)\n\n" + table
+        )
+
+    if "versus" in groups:
+        log("versus: trio_ws against uvicorn-uvloop and websockets on uvloop (issue #16)")
+        table, figures = versus.run(quick=quick, cycles=15, rounds=args.rounds or 3)
+        raw_samples["versus"] = figures
+        sections.append(
+            "### Against the asyncio world: server CPU per operation, 50 connections "
+            "(`python -m bench.versus`)\n\n" + table
         )
 
     if "micro" in groups:

@@ -30,7 +30,7 @@ import os
 import resource
 import statistics
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import psutil  # type: ignore[import-untyped]
 
@@ -87,8 +87,8 @@ class Conn(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # an asyncio.Transport, or uvloop's (which does not subclass it)
+        self.transport = cast("asyncio.Transport", transport)
         transport.write(self.request)
 
     def data_received(self, data: bytes) -> None:

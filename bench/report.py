@@ -24,6 +24,8 @@ VARIANT_LABELS = {
     "structured": "trio_ws structured",
     "trio-websocket": "trio-websocket (peer)",
     "websockets": "websockets.trio (peer)",
+    "uvicorn": "uvicorn + uvloop + httptools, raw ASGI (asyncio)",
+    "websockets-uvloop": "websockets asyncio server on uvloop (asyncio peer)",
     "proto-direct": "prototype: lean direct",
     "proto-structured": "prototype: token structured",
     "raw@serve": "raw ASGI on trio_ws.serve",

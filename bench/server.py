@@ -9,6 +9,10 @@ it is terminated. Targets:
 - ``trio-websocket``: trio-websocket's own server, echoing;
 - ``websockets``: ``websockets.trio.serve`` (websockets ≥ 16), echoing, compression off;
 - ``proto-direct``, ``proto-structured``: :mod:`bench.prototypes` on hypercorn's trio worker;
+- ``uvicorn``: the raw application on uvicorn with uvloop, httptools and
+  ``ws="websockets-sansio"`` (what an asyncio or FastAPI user deploys; pings off);
+- ``websockets-uvloop``: ``websockets.asyncio.server.serve`` on uvloop, echoing, compression
+  and pings off (the asyncio peer);
 - ``raw@serve``, ``direct@serve``, ``structured@serve``: the same applications served by
   ``trio_ws.serve`` (hypercorn's components, sends made cancel-safe so trio_ws skips its
   per-send shield; pings and read timeout off, as in the plain-hypercorn targets). Their
@@ -30,11 +34,13 @@ import trio
 
 ASGI_TARGETS = ("raw", "starlette", "direct", "structured")
 PEER_TARGETS = ("trio-websocket", "websockets")
+#: The servers an asyncio user deploys instead (issue #16's anchors); each on uvloop.
+ASYNCIO_TARGETS = ("uvicorn", "websockets-uvloop")
 #: Sketches of the proposed trio_ws common paths (bench/prototypes.py), for comparison only.
 PROTOTYPE_TARGETS = ("proto-direct", "proto-structured")
 #: The ASGI applications served by trio_ws.serve rather than plain hypercorn.
 SERVE_TARGETS = ("raw@serve", "direct@serve", "structured@serve")
-TARGETS = ASGI_TARGETS + SERVE_TARGETS + PEER_TARGETS + PROTOTYPE_TARGETS
+TARGETS = ASGI_TARGETS + SERVE_TARGETS + PEER_TARGETS + ASYNCIO_TARGETS + PROTOTYPE_TARGETS
 
 
 def baseline(target: str) -> str:
@@ -57,6 +63,15 @@ def peer_unavailable_reason(target: str) -> str | None:
             import websockets.trio.server  # noqa: F401
         except ImportError:
             return "n/a (this websockets has no websockets.trio)"
+    if target in ASYNCIO_TARGETS:
+        try:
+            import uvloop  # noqa: F401
+
+            if target == "uvicorn":
+                import httptools  # noqa: F401
+                import uvicorn  # noqa: F401
+        except ImportError as exc:
+            return f"n/a ({exc.name} not installed: pip install -e '.[bench]')"
     if target == "trio-websocket":
         try:
             import trio_websocket  # noqa: F401
@@ -130,17 +145,21 @@ async def serve_trio_websocket() -> None:
         _announce(server.port)
 
 
-async def serve_websockets() -> None:
+async def websockets_echo(ws: Any) -> None:
+    """Echo every message of a websockets connection (its Trio or asyncio server)."""
     from websockets.exceptions import ConnectionClosed
-    from websockets.trio.server import ServerConnection, serve
 
-    async def handler(ws: ServerConnection) -> None:
-        try:
-            async for message in ws:
-                await ws.send(message)
-        except ConnectionClosed:
-            return
+    try:
+        async for message in ws:
+            await ws.send(message)
+    except ConnectionClosed:
+        return
 
+
+async def serve_websockets() -> None:
+    from websockets.trio.server import serve
+
+    handler = websockets_echo
     async with trio.open_nursery() as nursery:
         server: Any = await nursery.start(
             lambda task_status: serve(
@@ -156,6 +175,59 @@ async def serve_websockets() -> None:
         _announce(server.listeners[0].socket.getsockname()[1])
 
 
+def serve_uvicorn(ping_interval: float | None = None) -> None:
+    """The raw ASGI application on uvicorn: uvloop, httptools, websockets' sans-I/O protocol
+    (pings off unless ``ping_interval`` is given)."""
+    import socket
+
+    import uvicorn
+
+    from .apps import raw
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    config = uvicorn.Config(
+        raw,
+        loop="uvloop",
+        http="httptools",
+        ws="websockets-sansio",
+        ws_ping_interval=ping_interval,
+        ws_per_message_deflate=False,
+        lifespan="on",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=1,
+    )
+    server = uvicorn.Server(config)
+    _announce(sock.getsockname()[1])
+    server.run(sockets=[sock])
+
+
+def serve_websockets_uvloop() -> None:
+    """websockets' asyncio server on uvloop, echoing; compression and pings off."""
+    import asyncio
+
+    import uvloop
+    from websockets.asyncio.server import serve
+
+    async def main() -> None:
+        async with serve(
+            websockets_echo,
+            "127.0.0.1",
+            0,
+            compression=None,
+            ping_interval=None,
+            max_size=2**21,
+            backlog=1024,
+        ) as server:
+            _announce(next(iter(server.sockets)).getsockname()[1])
+            await asyncio.get_running_loop().create_future()  # until terminated
+
+    uvloop.run(main())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("target", choices=TARGETS)
@@ -166,6 +238,10 @@ def main() -> None:
         trio.run(serve_trio_websocket)
     elif args.target == "websockets":
         trio.run(serve_websockets)
+    elif args.target == "uvicorn":
+        serve_uvicorn()
+    elif args.target == "websockets-uvloop":
+        serve_websockets_uvloop()
     else:
         trio.run(serve_asgi, args.target)
 

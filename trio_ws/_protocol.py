@@ -53,6 +53,7 @@ __all__ = [
     "CANCEL_SAFE_SEND_EXTENSION",
     "CLOSED_BY_KEY",
     "DENIAL_EXTENSION",
+    "SEND_FRAME_NOWAIT_EXTENSION",
     "ClosedBy",
     "Exchange",
     "WebSocketState",
@@ -133,6 +134,9 @@ DENIAL_EXTENSION: Final = "websocket.http.response"
 #: shields every ASGI send itself (hypercorn 0.18 drops an already-compressed frame when a
 #: send is cancelled while it waits for its socket lock).
 CANCEL_SAFE_SEND_EXTENSION: Final = "trio_ws.cancel_safe_send"
+#: trio_ws.serve's engine: ``{"send_frame_nowait": callable}`` writes one already-framed,
+#: uncompressed data frame at once if the socket takes it, else returns False (see _fanout).
+SEND_FRAME_NOWAIT_EXTENSION: Final = "trio_ws.send_frame_nowait"
 
 
 class PeerState(enum.Enum):

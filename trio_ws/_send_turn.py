@@ -44,6 +44,13 @@ class SendTurn:
             self._waiters = trio.lowlevel.ParkingLot()
         await self._waiters.park()  # on wake-up the releasing task has handed us the turn
 
+    def try_take(self) -> bool:
+        """Take the turn if it is free, without waiting; return whether it was taken."""
+        if self._held:
+            return False
+        self._held = True
+        return True
+
     def release(self) -> None:
         """Give the turn to the longest waiter, or free it."""
         if self._waiters:

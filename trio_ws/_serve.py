@@ -42,9 +42,8 @@ from ._engine import (
     read_upgrade,
 )
 from ._engine._scope import build_scope, offered_subprotocols
-from ._engine._server_protocol import EngineProtocol
 from ._observe_engine import EngineReporter
-from ._protocol import CANCEL_SAFE_SEND_EXTENSION, DENIAL_EXTENSION
+from ._protocol import CANCEL_SAFE_SEND_EXTENSION, DENIAL_EXTENSION, SEND_FRAME_NOWAIT_EXTENSION
 from ._refusal import REFUSAL_EXTENSION
 from ._serve_asgi import ServedApp, ShutdownRegistry
 from ._serve_extension import KEEPALIVE_EXTENSION, SHUTDOWN_EXTENSION, ShutdownExtension
@@ -58,6 +57,7 @@ from ._serve_hypercorn import (
     repr_socket_addr,
 )
 from ._startup import ReportingLifespan, single_startup_error
+from ._ws_protocols import EngineProtocol
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -395,6 +395,9 @@ class _Server:
                 extensions={
                     DENIAL_EXTENSION: {},
                     CANCEL_SAFE_SEND_EXTENSION: {},
+                    SEND_FRAME_NOWAIT_EXTENSION: {
+                        "send_frame_nowait": connection.send_frame_nowait
+                    },
                     SHUTDOWN_EXTENSION: shutdown,
                     KEEPALIVE_EXTENSION: connection.keepalive,
                     REFUSAL_EXTENSION: {},

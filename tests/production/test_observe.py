@@ -17,6 +17,7 @@ import trio
 import trio_websocket
 from websockets.trio.client import connect as websockets_connect
 
+import trio_ws
 from trio_ws import PlainTextResponse, WebSocket, websocket_app
 from trio_ws.observe import (
     AccessLog,
@@ -296,3 +297,34 @@ async def test_asyncio_code_in_a_handler_gets_an_explanation() -> None:
     [error] = [error for error in raised if isinstance(error, RuntimeError)]
     assert "no running event loop" in str(error)
     assert any("runs on Trio" in note for note in error.__notes__)
+
+
+@pytest.mark.parametrize("compression", ["deflate", None])
+async def test_broadcast_deliveries_are_counted_as_messages_sent(compression: str | None) -> None:
+    """Without compression, `Broadcast.forward` writes frames straight to the socket (the
+    fan-out's direct path): those messages are counted like any other send."""
+    recorder = Recorder()
+    async with trio_ws.Broadcast("memory://") as broadcast:
+
+        async def feed(ws: WebSocket) -> None:
+            await ws.accept()
+            await broadcast.forward("room", ws)
+
+        with trio.fail_after(10):
+            async with served(websocket_app(feed), recorder, compression=compression) as url:
+                offer = "deflate" if compression else None
+                async with websockets_connect(url, compression=offer) as client:
+                    received = 0
+                    while True:  # until the socket's subscription is live
+                        await broadcast.publish("room", "probe")
+                        with trio.move_on_after(0.05):
+                            await client.recv()
+                            received += 1
+                            break
+                    for n in range(20):
+                        await broadcast.publish("room", f"message {n}")
+                    for _ in range(20):
+                        await client.recv()
+                        received += 1
+                end: ConnectionEnd = await recorder.next("ended")
+    assert end.messages_sent == received == 21

@@ -306,7 +306,9 @@ def test_app_protocol_error_is_a_local_protocol_error() -> None:
     """Code catching trio_ws's LocalProtocolError (or RuntimeError) catches the emulator's too."""
     assert issubclass(testing.AppProtocolError, trio_ws.LocalProtocolError)
     assert issubclass(testing.AppProtocolError, RuntimeError)
-    assert issubclass(testing.ConnectionClosed, trio_ws.WebSocketDisconnect)  # trio_ws.connect parity
+    assert issubclass(
+        testing.ConnectionClosed, trio_ws.WebSocketDisconnect
+    )  # trio_ws.connect parity
 
 
 # The application state each server state shows the application side.

@@ -33,6 +33,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import http
+import os
 from collections import deque
 from typing import TYPE_CHECKING, Any, Final
 
@@ -483,6 +484,58 @@ class EngineConnection:
             return
         await self._send_other(message)
 
+    def send_frame_nowait(self, frame: bytes) -> bool:
+        """Write one whole, uncompressed data ``frame`` now if the socket takes it; never waits.
+
+        For fan-out (``trio_ws.broadcast._fanout``): the frame is made once for many
+        connections. Returns ``False``, having written nothing, when it cannot go out at once:
+        not open, another send in progress, compression negotiated, not a plain socket, or the
+        socket's buffer is full (the caller then sends through ``send`` as usual). If only part
+        fits, the send turn stays held and a system task writes the rest (whole or the
+        connection is aborted), so the frame counts as sent.
+        """
+        transport = self._transport
+        protocol = self.protocol
+        if (
+            not self.exchange.open
+            or self._broken
+            or protocol.state is not _OPEN
+            or protocol.extensions
+            or protocol.expect_continuation_frame
+            or self._out  # pending output (a pong, a close reply) goes first
+            or not isinstance(transport, SocketTransport)
+            or not self._turn.try_take()
+        ):
+            return False
+        try:
+            written = os.write(transport.socket.fileno(), frame)
+        except OSError:  # full, closed or failed: the ordinary send finds out which
+            written = 0
+        if not written:
+            self._turn.release()
+            return False
+        self.messages_sent += 1  # observers count messages, however they went out
+        if written == len(frame):
+            self._turn.release()
+        else:
+            trio.lowlevel.spawn_system_task(self._write_rest, frame[written:])
+        return True
+
+    async def _write_rest(self, rest: bytes) -> None:
+        """Finish a frame `send_frame_nowait` began; the send turn is held and released here.
+
+        Cancellation: (only at the server's exit) the connection is aborted, part of a frame
+        being on the wire.
+        """
+        try:
+            await self._write([rest])  # not a whole frame: cancelled, it aborts
+        except ClientGone:
+            pass
+        except Exception:  # a system task must not raise: end this connection only
+            self.abort()
+        finally:
+            self._turn.release()
+
     async def _send_other(self, message: ASGIMessage) -> None:
         try:
             event = self.exchange.app_sends(message)
@@ -669,6 +722,44 @@ class EngineConnection:
                 await self._write_pending()
 
     # ------------------------------------------------------------------ keepalive
+
+    def ping_now(self, payload: bytes) -> bool:
+        """Send a keepalive ping without a task of its own, if it can go out at once: an
+        application task is reading (it will read the pong) and the socket takes the frame.
+
+        Returns ``False`` having sent nothing otherwise: run `ping` in a task instead. A ping
+        only part of which fits is finished in the background, as `send_frame_nowait` does.
+        """
+        transport = self._transport
+        if (
+            not self._reading
+            or self._keepalive_scope is not None
+            or self._broken
+            or not self._protocol_open()
+            or self._out  # pending output goes first: the ping task writes it
+            or not isinstance(transport, SocketTransport)
+            or not self._turn.try_take()
+        ):
+            return False
+        protocol = self.protocol
+        protocol.send_ping(payload)
+        frame = b"".join(protocol.data_to_send())  # a control frame: no compressor state
+        try:
+            written = os.write(transport.socket.fileno(), frame)
+        except OSError:  # full, closed or failed: the ping task finds out which
+            written = 0
+        if not written:
+            self._turn.release()
+            return False
+        self.ping_payload = payload
+        self.ping_sent_at = trio.current_time()
+        if self.unanswered_since is None:
+            self.unanswered_since = self.ping_sent_at
+        if written < len(frame):
+            trio.lowlevel.spawn_system_task(self._write_rest, frame[written:])
+        else:
+            self._turn.release()
+        return True
 
     async def ping(self, payload: bytes) -> None:
         """Send a keepalive ping, then read for the pong while the application does not read.

@@ -2,7 +2,8 @@
 
 Per connection there is no task and no timer: each tick walks the open websockets and
 
-* starts a ping (a short-lived task) for each one whose ``ping_interval`` elapsed;
+* pings each one whose ``ping_interval`` elapsed: written at once when its application is
+  reading (it reads the pong), else by a short-lived task that also reads for the pong;
 * closes with 1011 each one whose pong is ``ping_timeout`` late (the application sees the
   disconnect, a blocked ``send`` or ``receive`` is woken by aborting the socket);
 * aborts each one that has been reading for ``read_timeout`` without receiving anything.
@@ -98,4 +99,5 @@ class KeepaliveTimer:
         if settings.ping_interval and now >= connection.next_ping_at:
             connection.next_ping_at = now + settings.ping_interval
             payload = next(self._payloads).to_bytes(4, "big")
-            nursery.start_soon(connection.ping, payload)
+            if not connection.ping_now(payload):  # no task when the ping can go out at once
+                nursery.start_soon(connection.ping, payload)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 from .._exceptions import WebSocketDisconnect, WebSocketDisconnected
 from ._exceptions import BroadcastGap, SubscriberOverflow
+from ._fanout import direct_delivery
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -55,7 +56,7 @@ async def forward_to_websocket(
         afterwards (so they cannot be its own end); anything else the socket raises.
       TypeError: ``render`` or ``on_gap`` returned neither ``str`` nor ``bytes``.
     """
-    with _until_disconnect(websocket):
+    with _until_disconnect(websocket), direct_delivery(subscriber, websocket, render):
         while True:
             message: str | bytes
             try:

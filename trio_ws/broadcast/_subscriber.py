@@ -18,6 +18,8 @@ from .._wakeup import Wakeup
 from ._exceptions import BroadcastGap, SubscriberOverflow
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .._options import OverflowPolicy
     from ._event import BroadcastEvent
 
@@ -28,6 +30,7 @@ __all__ = ["Subscriber", "SubscriberStatistics"]
 _ADDED: Final = Offer.ADDED
 _OVERFLOWED: Final = Offer.OVERFLOWED
 _FULL: Final = Offer.FULL
+_QUEUE_OPEN: Final = QueueState.OPEN
 
 
 @attrs.frozen
@@ -65,7 +68,16 @@ class Subscriber:
     so a cancelled step loses nothing and the subscriber stays usable.
     """
 
-    __slots__ = ("_channel", "_gaps", "_gaps_seen", "_queue", "_reader", "_room")
+    __slots__ = (
+        "_channel",
+        "_direct_sent",
+        "_gaps",
+        "_gaps_seen",
+        "_queue",
+        "_reader",
+        "_room",
+        "direct",
+    )
 
     def __init__(self, channel: str, buffer: int, overflow: OverflowPolicy) -> None:
         self._channel = channel
@@ -77,6 +89,10 @@ class Subscriber:
         self._gaps_seen = 0
         self._reader = Wakeup()  # the iterating task waits here for a message or the end
         self._room = trio.lowlevel.ParkingLot()
+        #: Set while forwarding to a websocket (`_fanout.direct_delivery`): tries to write a
+        #: message straight to the socket; ``False`` means "buffer it as usual".
+        self.direct: Callable[[BroadcastEvent], bool] | None = None
+        self._direct_sent = 0
 
     def __repr__(self) -> str:
         queue = self._queue
@@ -99,7 +115,7 @@ class Subscriber:
         """A snapshot of the subscriber's counters."""
         queue = self._queue
         return SubscriberStatistics(
-            delivered=queue.taken,
+            delivered=queue.taken + self._direct_sent,
             dropped=queue.dropped,
             buffered=len(queue),
             buffer=queue.capacity,
@@ -114,7 +130,18 @@ class Subscriber:
         Returns ``False`` only for a ``"block"`` subscriber whose buffer is full: the caller
         must then ``await put(event)``.
         """
-        offered = self._queue.offer(event)
+        queue = self._queue
+        direct = self.direct
+        if (
+            direct is not None
+            and not queue
+            and not self._gaps
+            and queue.state is _QUEUE_OPEN
+            and direct(event)
+        ):
+            self._direct_sent += 1  # written straight to the socket (`_fanout`)
+            return True
+        offered = queue.offer(event)
         if offered is _ADDED or offered is _OVERFLOWED:
             self._reader.wake()
         return offered is not _FULL
@@ -204,7 +231,11 @@ class Subscriber:
         """
         await trio.lowlevel.checkpoint_if_cancelled()
         queue = self._queue
-        waited = False
+        if queue and not self._gaps:
+            # The schedule point, while the message is still buffered: a message taken and
+            # then held over a yield could be overtaken by a newer one written straight to
+            # the socket (`_fanout`'s direct path is only taken with nothing buffered).
+            await trio.lowlevel.cancel_shielded_checkpoint()
         while not queue or self._gaps:
             gaps = self._gaps  # a gap comes before the oldest buffered message (or there is none)
             if gaps and gaps[0] <= queue.added - len(queue):
@@ -220,10 +251,7 @@ class Subscriber:
             if self._reader.waiting:
                 raise trio.BusyResourceError("another task is already iterating this subscriber")
             await self._reader.wait()
-            waited = True
         item = queue.take()
         if queue.policy == "block":
             self._room.unpark()
-        if not waited:  # the wait was this call's schedule point
-            await trio.lowlevel.cancel_shielded_checkpoint()
         return item

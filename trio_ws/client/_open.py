@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Final, Literal
 
 import attrs
 import trio
-from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidStatus, InvalidURI
 from websockets.extensions.permessage_deflate import enable_client_permessage_deflate
 from websockets.uri import parse_uri
 
 from .._engine._transport import Broken, PartialWrite, transport_for
 from .._protocol import validate_headers
+from .._ws_protocols import ClientSideProtocol
 from ._errors import (
     DNSError,
     HandshakeFailed,
@@ -32,6 +32,7 @@ from ._errors import (
 )
 
 if TYPE_CHECKING:
+    from websockets.client import ClientProtocol
     from websockets.http11 import Response
     from websockets.uri import WebSocketURI
 
@@ -184,7 +185,7 @@ async def _upgrade(
     max_message_size: int | None,
 ) -> Opened:
     offered = list(subprotocols)
-    protocol = ClientProtocol(
+    protocol = ClientSideProtocol(
         uri,
         extensions=enable_client_permessage_deflate(None) if compression == "deflate" else None,
         subprotocols=offered or None,  # type: ignore[arg-type]  # Subprotocol is a NewType

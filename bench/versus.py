@@ -1,0 +1,211 @@
+"""trio_ws against what asyncio users deploy (issue #16): ``python -m bench.versus``.
+
+One run, every goal printed next to its figure. All figures are **server CPU per operation**
+(the server process's own CPU time over the measured window), so they hold on a shared machine
+where wall-clock rates swing.
+
+* **50 connections x 32 B** (the paired run, ``bench.e2e.run_paired``): every server is up at
+  once and one load client alternates the ping-pong between them in short slices; a ratio is
+  the median over cycles of the per-cycle ratio, so neighbouring slices share the machine's
+  conditions. Targets: uvicorn on uvloop + httptools + ``ws="websockets-sansio"`` with the raw
+  ASGI echo (``uvicorn``), websockets' asyncio server on uvloop (``websockets-uvloop``), raw
+  ASGI, trio_ws direct and structured on ``trio_ws.serve`` (``*@serve``) and the same on plain
+  ``hypercorn --worker-class trio`` (``raw``, ``direct``, ``structured``) with Starlette's
+  ``WebSocket`` for reference.
+* **64 KiB round trips and handshakes** (interleaved end-to-end rounds, ``bench.e2e.run``):
+  ``raw@serve``, ``uvicorn`` and ``websockets-uvloop``; ratios of medians.
+
+Ratios read "target / baseline" in CPU per operation: below 1 the target is cheaper, except for
+the plain-hypercorn goals, which read as efficiency (baseline / target: above 1 is better) as
+in the issue. ``--quick`` shortens everything (a smoke run, not a measurement); ``--json PATH``
+also writes the figures.
+"""
+
+# The tables print × and µs on purpose.
+# ruff: noqa: RUF001, RUF003
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import e2e
+
+ROOT = Path(__file__).resolve().parent
+PAIRED_TARGETS = (
+    "uvicorn",
+    "websockets-uvloop",
+    "raw@serve",
+    "direct@serve",
+    "structured@serve",
+    "raw",
+    "direct",
+    "structured",
+    "starlette",
+)
+SIZED_TARGETS = ("raw@serve", "uvicorn", "websockets-uvloop")
+
+
+@dataclass(frozen=True)
+class Goal:
+    """``target``'s CPU per operation against ``base``'s; ``limit`` is the goal's bound.
+
+    ``efficiency`` goals compare ``base / target`` against a minimum (plain hypercorn, as the
+    issue words them); the others compare ``target / base`` against a maximum.
+    """
+
+    label: str
+    target: str
+    base: str
+    limit: float | None
+    efficiency: bool = False
+
+    def met(self, ratio: float | None) -> bool | None:
+        if ratio is None or self.limit is None:
+            return None
+        return ratio >= self.limit if self.efficiency else ratio <= self.limit
+
+    def bound(self) -> str:
+        if self.limit is None:
+            return "reference"
+        return f"{'≥' if self.efficiency else '≤'} {self.limit:.2f}×"
+
+
+PAIRED_GOALS = (
+    Goal("raw ASGI on trio_ws.serve / uvicorn-uvloop, 32 B", "raw@serve", "uvicorn", 1.15),
+    Goal("trio_ws direct / raw ASGI, both on trio_ws.serve, 32 B", "direct@serve", "raw@serve",
+         1.10),
+    Goal("trio_ws structured / raw ASGI, both on trio_ws.serve, 32 B", "structured@serve",
+         "raw@serve", 1.25),
+    Goal("trio_ws direct on trio_ws.serve / uvicorn-uvloop, 32 B", "direct@serve", "uvicorn",
+         1.30),
+    Goal("trio_ws structured on trio_ws.serve / uvicorn-uvloop, 32 B", "structured@serve",
+         "uvicorn", None),
+    Goal("websockets asyncio on uvloop / uvicorn-uvloop, 32 B", "websockets-uvloop", "uvicorn",
+         None),
+    Goal("plain hypercorn-trio: trio_ws direct, efficiency vs raw ASGI", "direct", "raw", 0.90,
+         efficiency=True),
+    Goal("plain hypercorn-trio: trio_ws structured, efficiency vs raw ASGI", "structured", "raw",
+         0.90, efficiency=True),
+    Goal("plain hypercorn-trio: Starlette's WebSocket, efficiency vs raw ASGI", "starlette",
+         "raw", None, efficiency=True),
+)  # fmt: skip
+
+SIZED_GOALS = (
+    (Goal("raw ASGI on trio_ws.serve / websockets asyncio on uvloop, 64 KiB", "raw@serve",
+          "websockets-uvloop", 1.0), "rt50_64k"),
+    (Goal("raw ASGI on trio_ws.serve / uvicorn-uvloop, 64 KiB (reference)", "raw@serve",
+          "uvicorn", None), "rt50_64k"),
+    (Goal("CPU per handshake, trio_ws.serve / uvicorn-uvloop", "raw@serve", "uvicorn", 1.0),
+     "handshake"),
+)  # fmt: skip
+
+
+def paired_ratio(result: e2e.PairedResult, goal: Goal) -> float | None:
+    """Median over cycles of the per-cycle CPU ratio (as the goal reads it)."""
+    mine, theirs = result.cycles.get(goal.target), result.cycles.get(goal.base)
+    if not mine or not theirs:
+        return None
+    pairs = zip(mine, theirs, strict=False)
+    if goal.efficiency:
+        return statistics.median(b["server_us_per_op"] / m["server_us_per_op"] for m, b in pairs)
+    return statistics.median(m["server_us_per_op"] / b["server_us_per_op"] for m, b in pairs)
+
+
+def _fmt(value: float | None, unit: str = "") -> str:
+    return "n/a" if value is None else f"{value:,.2f}{unit}"
+
+
+def _mark(met: bool | None) -> str:
+    return "–" if met is None else ("✅" if met else "❌")
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def run(*, quick: bool, cycles: int, rounds: int) -> tuple[str, dict[str, Any]]:
+    """Run both parts; return the Markdown report and the figures."""
+    cycles, seconds, rounds, duration = (3, 0.3, 1, 0.5) if quick else (cycles, 0.4, rounds, 1.5)
+    results_dir = ROOT / "results"
+    log(f"paired: {len(PAIRED_TARGETS)} servers, {cycles} cycles x {seconds} s")
+    paired = e2e.run_paired(
+        cycles=cycles, seconds=seconds, results_dir=results_dir, targets=PAIRED_TARGETS,
+        progress=log,
+    )  # fmt: skip
+    log(f"sized: 64 KiB and handshakes, {rounds} round(s) x {duration} s")
+    sized = e2e.run(
+        rounds=rounds,
+        duration=duration,
+        count=200,
+        idle=200,
+        results_dir=results_dir,
+        targets=SIZED_TARGETS,
+        scenarios=("rt50_64k", "handshake"),
+        progress=log,
+    )
+    figures: dict[str, Any] = {"paired": {}, "sized": {}}
+    lines = [
+        "| goal | bound | ratio | server µs CPU per op (target vs baseline) | met |",
+        "|---|---|---|---|---|",
+    ]
+    for goal in PAIRED_GOALS:
+        ratio = paired_ratio(paired, goal)
+        cpu = paired.median(goal.target, "server_us_per_op")
+        base = paired.median(goal.base, "server_us_per_op")
+        lines.append(
+            f"| {goal.label} | {goal.bound()} | {_fmt(ratio, '×')} | {_fmt(cpu)} vs "
+            f"{_fmt(base)} | {_mark(goal.met(ratio))} |"
+        )
+        figures["paired"][goal.label] = {"ratio": ratio, "target_us": cpu, "base_us": base}
+    for goal, scenario in SIZED_GOALS:
+        cpu = sized.median(goal.target, scenario, "server_us_per_op")
+        base = sized.median(goal.base, scenario, "server_us_per_op")
+        ratio = None if cpu is None or base is None else cpu / base
+        lines.append(
+            f"| {goal.label} | {goal.bound()} | {_fmt(ratio, '×')} | {_fmt(cpu)} vs "
+            f"{_fmt(base)} | {_mark(goal.met(ratio))} |"
+        )
+        figures["sized"][goal.label] = {"ratio": ratio, "target_us": cpu, "base_us": base}
+    lines += ["", "| server | 50 × 32 B: server µs CPU / rt (median) | round trips/s (median) |",
+              "|---|---|---|"]  # fmt: skip
+    for target in PAIRED_TARGETS:
+        us, rate = (paired.median(target, key) for key in ("server_us_per_op", "rate"))
+        lines.append(f"| {target} | {_fmt(us)} | {_fmt(rate)} |")
+    missing = [t for t in PAIRED_TARGETS if t not in paired.cycles]
+    notes = [
+        f"paired: {cycles} cycles × {seconds} s slices, client CPU {paired.client_cpu_pct:.0f} %"
+        f" of its wall time; sized: {rounds} interleaved round(s) × {duration} s."
+    ]
+    if paired.error:
+        notes.append(f"paired run failed: {paired.error}")
+    if missing:
+        notes.append(f"not measured (unavailable here): {', '.join(missing)}")
+    for (target, scenario), errors in sized.errors.items():
+        notes.append(f"{target} {scenario}: {errors[0]}")
+    figures["per_target"] = {t: paired.cycles.get(t) for t in PAIRED_TARGETS}
+    return "\n".join(lines) + "\n\n" + "\n".join(notes), figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.versus", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a smoke run, not a measurement")
+    parser.add_argument("--cycles", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    text, figures = run(quick=args.quick, cycles=args.cycles, rounds=args.rounds)
+    print(text)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

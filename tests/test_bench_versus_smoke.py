@@ -1,0 +1,40 @@
+"""The asyncio baselines of ``bench.versus`` still start and echo (no timing is asserted)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("psutil")
+pytest.importorskip("uvloop")
+pytest.importorskip("uvicorn")
+pytest.importorskip("httptools")
+
+from typing import TYPE_CHECKING
+
+from bench import e2e, versus
+from bench.server import ASYNCIO_TARGETS
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+@pytest.mark.parametrize("target", ASYNCIO_TARGETS)
+def test_the_asyncio_baseline_serves_the_echo_load(target: str, tmp_path: Path) -> None:
+    """uvicorn-uvloop and websockets on uvloop answer 50 connections' round trips and
+    handshakes (the load client checks every echo; the subprocess run is time-bounded)."""
+    with e2e.Server(target, tmp_path / "servers.log") as server:
+        outcome = e2e.run_client(server, ("rt50_32", "handshake"), 0.2, count=10, idle=10)
+    assert "error" not in outcome["rt50_32"], outcome
+    assert outcome["rt50_32"]["ops"] > 0
+    assert outcome["handshake"]["ops"] > 0
+
+
+def test_every_goal_compares_targets_the_run_measures() -> None:
+    """Each goal's target and baseline is one of the servers the run starts."""
+    for goal in versus.PAIRED_GOALS:
+        assert {goal.target, goal.base} <= set(versus.PAIRED_TARGETS), goal
+    for goal, _scenario in versus.SIZED_GOALS:
+        assert {goal.target, goal.base} <= set(versus.SIZED_TARGETS), goal
+    goal = versus.PAIRED_GOALS[0]
+    assert goal.met(goal.limit - 0.01) is True  # type: ignore[operator]
+    assert goal.met(goal.limit + 0.01) is False  # type: ignore[operator]
