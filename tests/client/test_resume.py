@@ -131,6 +131,7 @@ async def test_nothing_is_lost_across_a_dropped_link_and_a_server_restart(
             await publisher.publish(CHANNEL, json.dumps("stop"))
             await done.wait()
             stop_second.set()
+            await second_down.wait()  # a graceful stop, as after the first run
             nursery.cancel_scope.cancel()  # the proxy
     assert client.events == [*range(40), "stop"]
     assert client.gaps == 0

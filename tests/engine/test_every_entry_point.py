@@ -181,7 +181,11 @@ async def test_a_head_websockets_refuses_is_answered_400_or_431(
                 while rest:  # the connection ends after the answer
                     rest = await client.stream.receive_some(65536)
     status = client.head.split(b" ", 2)[1]
-    assert status == (b"431" if head in ("129-headers", "9-KiB-header-line") else b"400")
+    if head in ("129-headers", "9-KiB-header-line"):
+        # websockets 17's parser says "too large" (431); 16's, the floor, a plain 400
+        assert status in (b"431", b"400")
+    else:
+        assert status == b"400"
     assert app.websockets == 0
 
 
