@@ -13,12 +13,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from run import DEFAULT_WSTEST, _free_port, _wait_for, _wstest_command, verdict
+from run import (
+    DEFAULT_WSTEST,
+    _free_port,
+    _wait_for,
+    _wstest_command,
+    find_wstest,
+    fresh_reports,
+    verdict,
+)
 
 HERE = Path(__file__).resolve().parent
 AGENT = "trio_ws-client"
@@ -36,14 +43,11 @@ def main() -> int:
     parser.add_argument("--exclude", default="", help="comma-separated case patterns")
     parser.add_argument("--reports", type=Path, default=HERE / "reports-client")
     args = parser.parse_args()
-    wstest = args.wstest if os.path.exists(args.wstest) else shutil.which("wstest")
+    wstest = find_wstest(args.wstest)
     if not wstest:
-        print(f"wstest not found (tried {args.wstest} and PATH)", file=sys.stderr)
         return 2
     port = _free_port()
-    reports = args.reports.resolve()
-    shutil.rmtree(reports, ignore_errors=True)
-    reports.mkdir(parents=True)
+    reports = fresh_reports(args.reports)
     spec = {
         "url": f"ws://127.0.0.1:{port}",
         "outdir": str(reports),

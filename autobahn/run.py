@@ -42,6 +42,22 @@ def _wait_for(port: int, timeout: float) -> None:
     raise SystemExit(f"the echo server did not listen on port {port} within {timeout} s")
 
 
+def find_wstest(path: str) -> str | None:
+    """``path`` if it exists, else ``wstest`` on PATH; ``None`` (said on stderr) if neither."""
+    wstest = path if os.path.exists(path) else shutil.which("wstest")
+    if not wstest:
+        print(f"wstest not found (tried {path} and PATH)", file=sys.stderr)
+    return wstest
+
+
+def fresh_reports(directory: Path) -> Path:
+    """``directory``, resolved and emptied (made if missing), for one run's reports."""
+    reports = directory.resolve()
+    shutil.rmtree(reports, ignore_errors=True)
+    reports.mkdir(parents=True)
+    return reports
+
+
 def _wstest_command(wstest: str) -> list[str]:
     """How to start ``wstest``: directly, or (installed with ``pip --prefix``) through its
     interpreter with the prefix's site-packages added as a site directory (zope's namespace
@@ -64,13 +80,11 @@ def main() -> int:
     parser.add_argument("--cases", default="*", help="comma-separated case patterns")
     parser.add_argument("--reports", type=Path, default=HERE / "reports", help="report directory")
     args = parser.parse_args()
-    wstest = args.wstest if os.path.exists(args.wstest) else shutil.which("wstest")
+    wstest = find_wstest(args.wstest)
     if not wstest:
-        print(f"wstest not found (tried {args.wstest} and PATH)", file=sys.stderr)
         return 2
     port = _free_port()
-    reports = args.reports.resolve()
-    shutil.rmtree(reports, ignore_errors=True)
+    reports = fresh_reports(args.reports)
     spec = {
         "outdir": str(reports),
         "servers": [{"agent": "trio_ws", "url": f"ws://127.0.0.1:{port}"}],
@@ -78,7 +92,6 @@ def main() -> int:
         "exclude-cases": [],
         "exclude-agent-cases": {},
     }
-    reports.mkdir(parents=True)
     spec_path = reports / "fuzzingclient.json"
     spec_path.write_text(json.dumps(spec))
     server = subprocess.Popen(
