@@ -214,6 +214,80 @@ async def test_with_workers_each_worker_serves_its_metrics_on_port_plus_its_inde
     assert len(pids) == 2  # two processes answered
 
 
+async def _open_silent_websocket(url: str) -> trio.SocketStream:
+    """A websocket that completes its handshake and then never reads or answers a close."""
+    host, port = url.removeprefix("ws://").rstrip("/").split(":")
+    stream = await trio.open_tcp_stream(host, int(port))
+    await stream.send_all(
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        chunk = await stream.receive_some()
+        assert chunk, answer
+        answer += chunk
+    assert answer.startswith(b"HTTP/1.1 101"), answer
+    return stream
+
+
+def _logged_by(line: str) -> int:
+    """The process id in a log line of hypercorn's shape (``[time] [pid] [INFO] ...``)."""
+    return int(line.split("] [", 2)[1])
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="SO_REUSEPORT balancing")
+async def test_with_workers_the_shutdown_is_one_line_from_the_parent() -> None:
+    with (
+        trio_ws_process("examples.echo:app", "--port", "0", "--workers", "2") as process,
+        trio.fail_after(60),
+    ):
+        url = (await read_line(process.stdout)).strip()
+        async with trio_websocket.open_websocket_url(url + "/") as client:
+            await client.send_message("hello")
+            assert await client.get_message() == "hello"
+            process.send_signal(signal.SIGTERM)
+            with pytest.raises(trio_websocket.ConnectionClosed) as closed:
+                await client.get_message()
+        assert await trio.to_thread.run_sync(process.wait) == 0
+        stderr = (await trio.to_thread.run_sync(process.stderr.read)).decode()  # type: ignore[union-attr]
+    assert closed.value.reason.code == 1001  # the worker did shut down gracefully
+    [line] = [line for line in stderr.splitlines() if "shutting down" in line]
+    assert _logged_by(line) == process.pid
+    assert (
+        "trio_ws: shutting down (SIGTERM): 2 workers closing open websockets with 1001, "
+        "connections get 5.0 s; signal again to stop at once"
+    ) in line
+    assert "second signal" not in stderr
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="SO_REUSEPORT balancing")
+async def test_with_workers_a_second_signal_is_one_parent_line_and_stops_at_once() -> None:
+    with (
+        trio_ws_process(
+            "examples.echo:app", "--port", "0", "--workers", "2", "--graceful-timeout", "60"
+        ) as process,
+        trio.fail_after(30),  # well inside the 60 s a graceful stop would wait for the client
+    ):
+        url = (await read_line(process.stdout)).strip()
+        silent = await _open_silent_websocket(url)
+        async with silent:
+            process.send_signal(signal.SIGINT)
+            first = (await stderr_until(process, "shutting down"))[-1]
+            process.send_signal(signal.SIGINT)
+            second = (await stderr_until(process, "second signal"))[-1]
+            assert await trio.to_thread.run_sync(process.wait) == 0
+        rest = (await trio.to_thread.run_sync(process.stderr.read)).decode()  # type: ignore[union-attr]
+    assert "shutting down (SIGINT): 2 workers" in first
+    assert "connections get 60.0 s" in first
+    assert _logged_by(first) == _logged_by(second) == process.pid
+    assert second.endswith("trio_ws: second signal: stopping at once")
+    assert "shutting down" not in rest
+    assert "second signal" not in rest
+    assert "Traceback" not in rest
+
+
 LIFESPAN_FAILS = """
 import contextlib
 from starlette.applications import Starlette
