@@ -43,7 +43,7 @@ def cluster_tools_missing() -> str | None:
         if not Path(tool).exists():
             return f"{Path(tool).name} is not installed (apt-get install redis-server)"
     version = subprocess.run(
-        [REDIS_SERVER, "--version"], capture_output=True, text=True, check=False
+        [REDIS_SERVER, "--version"], capture_output=True, text=True, check=False, timeout=10
     ).stdout
     major = version.partition(" v=")[2].partition(".")[0]
     if not major.isdigit() or int(major) < 7:

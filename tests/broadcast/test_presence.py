@@ -384,7 +384,7 @@ async def test_a_killed_process_members_leave_within_the_ttl(redis_server: Redis
             finally:
                 if worker.poll() is None:
                     worker.kill()
-                worker.wait()
+                worker.wait(timeout=10)
                 assert worker.stdout is not None
                 worker.stdout.close()
             assert left == PresenceDiff(joins={}, leaves={"ghost": [{"pid": worker.pid}]})
