@@ -52,6 +52,15 @@ async def next_message(subscriber: Subscriber) -> str | bytes:
         return (await anext(subscriber)).message
 
 
+async def assert_round_trip(
+    broadcast: Broadcast, subscriber: Subscriber, channel: str, message: str
+) -> None:
+    """Publish ``message`` on ``channel`` and check it is what ``subscriber`` gets next (the
+    subscription is live: before a fault, or healed after one)."""
+    await broadcast.publish(channel, message)
+    assert await next_message(subscriber) == message
+
+
 async def publish_retrying(broadcast: Broadcast, channel: str, messages: list[str]) -> list[str]:
     """Publish each of ``messages`` once, skipping those the backend refused (down,
     reconnecting, a slot without an owner for a moment); return the accepted ones, in order."""

@@ -14,6 +14,7 @@ from trio_ws.broadcast._redis_cluster import stream_key
 
 from ._support import (
     assert_healed_after_one_gap,
+    assert_round_trip,
     next_message,
     outage_test,
     read_after_one_gap,
@@ -56,16 +57,14 @@ async def test_a_failover_costs_one_gap_healed_from_history_and_leaks_nothing(
             Broadcast(cluster.url, history=1000, connect_timeout=2) as broadcast,
             broadcast.subscribe("room", buffer=1000) as subscriber,
         ):
-            await broadcast.publish("room", "before")
-            assert await next_message(subscriber) == "before"
+            await assert_round_trip(broadcast, subscriber, "room", "before")
             steady: list[tuple[int, int]] = []
             # there and back: the first failover connects the pool to a new master; the
             # second must not add any task or connection
             for round_ in range(2):
                 await trio.to_thread.run_sync(cluster.failover, cluster.owner_of("room"))
                 await assert_healed_after_one_gap(broadcast, subscriber, "room")
-                await broadcast.publish("room", f"after {round_}")
-                assert await next_message(subscriber) == f"after {round_}"
+                await assert_round_trip(broadcast, subscriber, "room", f"after {round_}")
                 assert subscriber.statistics().gaps == round_ + 1
                 steady.append((task_count(), connections(cluster)))
             assert steady[1][0] == steady[0][0]
@@ -83,8 +82,7 @@ async def test_a_restarted_master_costs_one_gap_and_loses_nothing_the_history_ho
             broadcast.subscribe("room", buffer=1000) as subscriber,
             broadcast.subscribe("elsewhere") as bystander,
         ):
-            await broadcast.publish("room", "before")
-            assert await next_message(subscriber) == "before"
+            await assert_round_trip(broadcast, subscriber, "room", "before")
             # (a restart that outlasts the node timeout is a failover: either way one gap)
             await trio.to_thread.run_sync(cluster.restart, cluster.owner_of("room"))
             await assert_healed_after_one_gap(broadcast, subscriber, "room")
@@ -121,8 +119,7 @@ async def test_renewals_leak_no_connection_and_no_task(own_redis_cluster: LocalC
             Broadcast(cluster.url, history=100) as broadcast,
             broadcast.subscribe("room") as subscriber,
         ):
-            await broadcast.publish("room", "first")
-            assert await next_message(subscriber) == "first"
+            await assert_round_trip(broadcast, subscriber, "room", "first")
             tasks_before, connections_before = task_count(), connections(cluster)
             for round_ in range(3):
                 for node in cluster.masters():
@@ -143,8 +140,7 @@ async def test_a_slot_moved_to_another_master_is_followed_ask_and_moved(
             Broadcast(cluster.url, history=100) as broadcast,
             broadcast.subscribe("room") as subscriber,
         ):
-            await broadcast.publish("room", "before")
-            assert await next_message(subscriber) == "before"
+            await assert_round_trip(broadcast, subscriber, "room", "before")
             source = cluster.owner_of("room")
             target = next(node for node in cluster.masters() if node is not source)
             slot, key = str(cluster.slot_of("room")), stream_key("room")
@@ -168,5 +164,4 @@ async def test_a_slot_moved_to_another_master_is_followed_ask_and_moved(
                 except BroadcastGap:
                     gaps += 1
             assert (messages, gaps) == (["asked", "moved"], 1)
-            await broadcast.publish("room", "after")
-            assert await next_message(subscriber) == "after"
+            await assert_round_trip(broadcast, subscriber, "room", "after")

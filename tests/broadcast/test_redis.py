@@ -13,6 +13,7 @@ from trio_ws import Broadcast, BroadcastGap, BroadcastUnavailable
 
 from ._support import (
     assert_healed_after_one_gap,
+    assert_round_trip,
     next_message,
     outage_test,
     read_after_one_gap,
@@ -58,8 +59,7 @@ async def test_publish_while_redis_is_down_raises_and_works_again_after(
                 await broadcast.publish("p", "lost")
             own_redis_server.start()
             async with broadcast.subscribe("p") as subscriber:
-                await broadcast.publish("p", "after")
-                assert await next_message(subscriber) == "after"
+                await assert_round_trip(broadcast, subscriber, "p", "after")
 
 
 @outage_test
@@ -71,8 +71,7 @@ async def test_a_killed_subscription_connection_is_renewed_and_reports_a_gap(
             Broadcast(own_redis_server.url) as broadcast,
             broadcast.subscribe("k") as subscriber,
         ):
-            await broadcast.publish("k", "one")
-            assert await next_message(subscriber) == "one"
+            await assert_round_trip(broadcast, subscriber, "k", "one")
             assert b":1" in own_redis_server.command("CLIENT", "KILL", "TYPE", "pubsub")
             with pytest.raises(BroadcastGap) as caught:
                 await next_message(subscriber)
@@ -136,8 +135,7 @@ async def test_subscribers_in_two_broadcasts_share_messages_through_redis(
             Broadcast(redis_server.url) as other,
             other.subscribe("shared") as subscriber,
         ):
-            await one.publish("shared", "across")
-            assert await next_message(subscriber) == "across"
+            await assert_round_trip(one, subscriber, "shared", "across")
             await wait_until(lambda: subscriber.statistics().delivered == 1)
 
 
@@ -182,16 +180,14 @@ async def test_a_killed_subscription_connection_is_healed_from_history(
             Broadcast(own_redis_server.url, history=100) as broadcast,
             broadcast.subscribe("healed") as subscriber,
         ):
-            await broadcast.publish("healed", "before")
-            assert await next_message(subscriber) == "before"
+            await assert_round_trip(broadcast, subscriber, "healed", "before")
             assert b":1" in own_redis_server.command("CLIENT", "KILL", "TYPE", "pubsub")
             # published while the subscription connection is being renewed: live, they are
             # lost; the stream has them
             for n in range(20):
                 await broadcast.publish("healed", f"during {n}")
             assert await read_after_one_gap(subscriber, 20) == [f"during {n}" for n in range(20)]
-            await broadcast.publish("healed", "after")
-            assert await next_message(subscriber) == "after"
+            await assert_round_trip(broadcast, subscriber, "healed", "after")
             assert subscriber.statistics().gaps == 1
             assert subscriber.statistics().buffered == 0  # no duplicate waiting
 
@@ -205,16 +201,14 @@ async def test_a_server_restart_loses_nothing_the_history_holds(
             Broadcast(own_redis_server.url, history=1000, connect_timeout=1) as broadcast,
             broadcast.subscribe("restart", buffer=1000) as subscriber,
         ):
-            await broadcast.publish("restart", "before")
-            assert await next_message(subscriber) == "before"
+            await assert_round_trip(broadcast, subscriber, "restart", "before")
             own_redis_server.stop()
             own_redis_server.start()
             # published from the moment the server is back, while the subscription is renewed
             await assert_healed_after_one_gap(
                 broadcast, subscriber, "restart", published=300, at_least=100
             )
-            await broadcast.publish("restart", "after")
-            assert await next_message(subscriber) == "after"
+            await assert_round_trip(broadcast, subscriber, "restart", "after")
             assert subscriber.statistics().gaps == 1
 
 
