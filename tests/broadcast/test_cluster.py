@@ -13,9 +13,10 @@ from trio_ws import Broadcast, BroadcastGap, BroadcastUnavailable
 from trio_ws.broadcast._redis_cluster import stream_key
 
 from ._support import (
-    coredis_leaks_streams_of_failed_connections,
+    assert_healed_after_one_gap,
+    assert_round_trip,
     next_message,
-    publish_retrying,
+    outage_test,
     read_after_one_gap,
 )
 
@@ -46,8 +47,7 @@ async def settle(cluster: LocalCluster, expected: int) -> int:
     return connections(cluster)
 
 
-@coredis_leaks_streams_of_failed_connections
-@pytest.mark.usefixtures("_collect_garbage")
+@outage_test
 async def test_a_failover_costs_one_gap_healed_from_history_and_leaks_nothing(
     own_redis_cluster: LocalCluster,
 ) -> None:
@@ -57,26 +57,21 @@ async def test_a_failover_costs_one_gap_healed_from_history_and_leaks_nothing(
             Broadcast(cluster.url, history=1000, connect_timeout=2) as broadcast,
             broadcast.subscribe("room", buffer=1000) as subscriber,
         ):
-            await broadcast.publish("room", "before")
-            assert await next_message(subscriber) == "before"
+            await assert_round_trip(broadcast, subscriber, "room", "before")
             steady: list[tuple[int, int]] = []
             # there and back: the first failover connects the pool to a new master; the
             # second must not add any task or connection
             for round_ in range(2):
                 await trio.to_thread.run_sync(cluster.failover, cluster.owner_of("room"))
-                accepted = await publish_retrying(broadcast, "room", [f"m{n}" for n in range(200)])
-                assert len(accepted) >= 50
-                assert await read_after_one_gap(subscriber, len(accepted)) == accepted
-                await broadcast.publish("room", f"after {round_}")
-                assert await next_message(subscriber) == f"after {round_}"
+                await assert_healed_after_one_gap(broadcast, subscriber, "room")
+                await assert_round_trip(broadcast, subscriber, "room", f"after {round_}")
                 assert subscriber.statistics().gaps == round_ + 1
                 steady.append((task_count(), connections(cluster)))
             assert steady[1][0] == steady[0][0]
             assert await settle(cluster, steady[0][1]) == steady[0][1]
 
 
-@coredis_leaks_streams_of_failed_connections
-@pytest.mark.usefixtures("_collect_garbage")
+@outage_test
 async def test_a_restarted_master_costs_one_gap_and_loses_nothing_the_history_holds(
     own_redis_cluster: LocalCluster,
 ) -> None:
@@ -87,13 +82,10 @@ async def test_a_restarted_master_costs_one_gap_and_loses_nothing_the_history_ho
             broadcast.subscribe("room", buffer=1000) as subscriber,
             broadcast.subscribe("elsewhere") as bystander,
         ):
-            await broadcast.publish("room", "before")
-            assert await next_message(subscriber) == "before"
+            await assert_round_trip(broadcast, subscriber, "room", "before")
             # (a restart that outlasts the node timeout is a failover: either way one gap)
             await trio.to_thread.run_sync(cluster.restart, cluster.owner_of("room"))
-            accepted = await publish_retrying(broadcast, "room", [f"m{n}" for n in range(200)])
-            assert len(accepted) >= 50
-            assert await read_after_one_gap(subscriber, len(accepted)) == accepted
+            await assert_healed_after_one_gap(broadcast, subscriber, "room")
             assert subscriber.statistics().gaps == 1
             # every shard's subscription was renewed; the other channels keep working
             await broadcast.publish("elsewhere", "still")
@@ -102,8 +94,7 @@ async def test_a_restarted_master_costs_one_gap_and_loses_nothing_the_history_ho
             assert await next_message(bystander) == "still"
 
 
-@coredis_leaks_streams_of_failed_connections
-@pytest.mark.usefixtures("_collect_garbage")
+@outage_test
 async def test_publishing_to_a_slot_without_an_owner_raises_unavailable(
     own_redis_cluster: LocalCluster,
 ) -> None:
@@ -120,8 +111,7 @@ async def test_publishing_to_a_slot_without_an_owner_raises_unavailable(
                     await broadcast.publish("room", "nobody owns its slot")
 
 
-@coredis_leaks_streams_of_failed_connections
-@pytest.mark.usefixtures("_collect_garbage")
+@outage_test
 async def test_renewals_leak_no_connection_and_no_task(own_redis_cluster: LocalCluster) -> None:
     cluster = own_redis_cluster
     with trio.fail_after(60):
@@ -129,8 +119,7 @@ async def test_renewals_leak_no_connection_and_no_task(own_redis_cluster: LocalC
             Broadcast(cluster.url, history=100) as broadcast,
             broadcast.subscribe("room") as subscriber,
         ):
-            await broadcast.publish("room", "first")
-            assert await next_message(subscriber) == "first"
+            await assert_round_trip(broadcast, subscriber, "room", "first")
             tasks_before, connections_before = task_count(), connections(cluster)
             for round_ in range(3):
                 for node in cluster.masters():
@@ -141,8 +130,7 @@ async def test_renewals_leak_no_connection_and_no_task(own_redis_cluster: LocalC
             assert await settle(cluster, connections_before) == connections_before
 
 
-@coredis_leaks_streams_of_failed_connections
-@pytest.mark.usefixtures("_collect_garbage")
+@outage_test
 async def test_a_slot_moved_to_another_master_is_followed_ask_and_moved(
     own_redis_cluster: LocalCluster,
 ) -> None:
@@ -152,8 +140,7 @@ async def test_a_slot_moved_to_another_master_is_followed_ask_and_moved(
             Broadcast(cluster.url, history=100) as broadcast,
             broadcast.subscribe("room") as subscriber,
         ):
-            await broadcast.publish("room", "before")
-            assert await next_message(subscriber) == "before"
+            await assert_round_trip(broadcast, subscriber, "room", "before")
             source = cluster.owner_of("room")
             target = next(node for node in cluster.masters() if node is not source)
             slot, key = str(cluster.slot_of("room")), stream_key("room")
@@ -177,5 +164,4 @@ async def test_a_slot_moved_to_another_master_is_followed_ask_and_moved(
                 except BroadcastGap:
                     gaps += 1
             assert (messages, gaps) == (["asked", "moved"], 1)
-            await broadcast.publish("room", "after")
-            assert await next_message(subscriber) == "after"
+            await assert_round_trip(broadcast, subscriber, "room", "after")
