@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .loadclient import OP_TEXT, Conn, client_frame, close_all, open_many, process_cpu
+from .scale import Proc, _child
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -189,54 +190,15 @@ def redis_cpu(pids: list[int]) -> float:
     return sum(process_cpu(psutil.Process(pid)) for pid in pids)
 
 
-@dataclass
-class Child:
-    """The load client process, speaking JSON lines on stdin/stdout."""
-
-    proc: subprocess.Popen[str]
-
-    def line(self, timeout: float) -> dict[str, Any]:
-        import selectors
-
-        assert self.proc.stdout is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(self.proc.stdout, selectors.EVENT_READ)
-            if not selector.select(timeout):
-                raise TimeoutError(f"the load client did not answer within {timeout} s")
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the load client exited (code {self.proc.poll()})")
-        answer: dict[str, Any] = json.loads(line)
-        return answer
-
-    def ask(self, command: str, timeout: float) -> dict[str, Any]:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(command + "\n")
-        self.proc.stdin.flush()
-        return self.line(timeout)
-
-
 @contextlib.contextmanager
-def load_client(port: int, clients: int, rooms: int, logs: Path) -> Iterator[Child]:
-    with (logs / f"client-{port}.log").open("w") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.broadcast_scale", "--client", str(port), str(clients),
-             str(rooms)],
-            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )  # fmt: skip
-        try:
-            yield Child(proc)
-        finally:
-            if proc.poll() is None and proc.stdin is not None:
-                with contextlib.suppress(OSError):
-                    proc.stdin.close()  # end of commands: the client closes its connections
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    _stop(proc)
-            if proc.stdout is not None:
-                proc.stdout.close()
+def load_client(
+    port: int, clients: int, rooms: int, logs: Path
+) -> Iterator[tuple[Proc, dict[str, Any]]]:
+    """The load client process (stopped at the end), speaking JSON lines on stdin/stdout;
+    yields it with its first answer, once its clients are connected and warmed up."""
+    command = ["-m", "bench.broadcast_scale", "--client", str(port), str(clients), str(rooms)]
+    with _child(command, logs / f"client-{port}.log") as child:
+        yield child, json.loads(child.line(clients / 20 + 120))
 
 
 # ------------------------------------------------------------------------------- the load
@@ -393,18 +355,20 @@ def run(
     result = Result(clients, rooms)
     with backend_urls(backends) as urls, contextlib.ExitStack() as stack:
         servers: dict[str, tuple[int, subprocess.Popen[Any]]] = {}
-        loaders: dict[str, Child] = {}
+        loaders: dict[str, Proc] = {}
         redis: dict[str, list[int]] = {}
         for name, (url, addresses) in urls.items():  # one after another: no handshake storm
             servers[name] = stack.enter_context(server(url, WORKERS[name], logs))
             redis[name] = redis_pids(addresses)
-            loaders[name] = stack.enter_context(load_client(servers[name][0], clients, rooms, logs))
-            ready = loaders[name].line(clients / 20 + 120)
-            log(f"{name}: {ready}")
-            if ready["warm"] < clients:
-                result.errors.append(f"{name}: only {ready['warm']}/{clients} got the warm-up")
+            port = servers[name][0]
+            loaders[name], ready = stack.enter_context(load_client(port, clients, rooms, logs))
+            log(f"{name} warmed up: {ready}")
+            missed = clients - ready["warm"]
+            if missed:
+                result.errors.append(f"{name}: {missed} of {clients} missed the warm-up")
         for round_ in range(rounds):
-            order = list(backends[round_ % len(backends) :] + backends[: round_ % len(backends)])
+            first = round_ % len(backends)
+            order = backends[first:] + backends[:first]
             for rate in rates:
                 for name in order:
                     # what an earlier (overloaded) round left queued is delivered first
@@ -477,14 +441,12 @@ def table(result: Result, seconds: float) -> str:
                 f"| {median(samples, 'redis_us'):.1f} |"
             )
     count = max((len(v) for v in result.rounds.values()), default=0)
-    lines += [
-        "",
+    note = (
         f"Median of {count} interleaved rounds of {seconds:g} s per rate; deliveries/s until "
         "the last delivery; latency from the publisher's send to each member's receipt; CPU "
-        "of every worker (and of every redis-server) over the round, per delivery.",
-    ]
-    lines += [f"- error: {e}" for e in result.errors]
-    return "\n".join(lines)
+        "of every worker (and of every redis-server) over the round, per delivery."
+    )
+    return "\n".join([*lines, "", note, *(f"- error: {e}" for e in result.errors)])
 
 
 def main(argv: list[str] | None = None) -> int:
