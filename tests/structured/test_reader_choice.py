@@ -8,6 +8,7 @@ import pytest
 
 from trio_ws._reader import (
     LINGER,
+    MAX_TAKEOVER_DELAY,
     TAKEOVER_DELAY,
     AppStep,
     PumpStep,
@@ -140,3 +141,95 @@ def test_a_stream_of_messages_wakes_the_pump_rarely() -> None:
             step, _ = choice.pump_step(now, False)
             assert step is PumpStep.WAIT
     assert wakes <= 2 * (1.0 / TAKEOVER_DELAY) + 2, wakes
+
+
+def _round_trip(choice: ReaderChoice, left: float, back: float) -> None:
+    """The application's direct read returned at ``left``; it answers and is back at ``back``."""
+    choice.read_done(final=False)
+    choice.app_leaves(left)
+    choice.app_enters(back)
+    assert choice.app_step(False) is AppStep.DIRECT
+
+
+def test_a_takeover_check_that_finds_the_application_back_doubles_the_delay() -> None:
+    """Each wasted takeover check doubles the delay, up to MAX_TAKEOVER_DELAY; the next
+    takeover turn and the next early wake use the grown delay."""
+    choice = ReaderChoice()
+    choice.app_enters(0.0)
+    assert choice.app_step(False) is AppStep.DIRECT
+    assert choice.pump_step(0.0, False) == (PumpStep.WAIT, LINGER)
+    now, expected = 0.0, TAKEOVER_DELAY
+    while expected < MAX_TAKEOVER_DELAY:
+        now += 0.01
+        assert choice.app_leaves(now)  # its deadline is LINGER-far: wake it
+        choice.app_enters(now + 0.001)
+        assert choice.pump_step(now, False) == (PumpStep.WAIT, now + expected)
+        now += expected  # the check comes due: the application is receiving again
+        step, until = choice.pump_step(now, False)
+        assert (step, until) == (PumpStep.WAIT, now - expected + 0.001 + LINGER)
+        expected = min(2 * expected, MAX_TAKEOVER_DELAY)
+        assert choice.takeover_delay == expected
+        choice.read_done(final=False)
+        choice.app_leaves(now)
+        choice.app_enters(now)
+        assert choice.app_step(False) is AppStep.DIRECT
+    assert choice.takeover_delay == MAX_TAKEOVER_DELAY
+    # The application now stays away: the pump takes over after the grown delay.
+    choice.read_done(final=False)
+    assert choice.app_leaves(now + 0.01)
+    assert choice.pump_step(now + 0.01, False) == (PumpStep.WAIT, now + 0.01 + MAX_TAKEOVER_DELAY)
+    assert choice.pump_step(now + 0.01 + MAX_TAKEOVER_DELAY, False) == (PumpStep.READ, math.inf)
+
+
+def test_taking_over_or_leaving_makes_the_pump_prompt_again() -> None:
+    choice = ReaderChoice()
+    choice.app_enters(0.0)
+    assert choice.app_step(False) is AppStep.DIRECT
+    choice.pump_step(0.0, False)
+    _round_trip(choice, 0.01, 0.011)
+    assert choice.pump_step(0.01, False)[1] == 0.01 + TAKEOVER_DELAY
+    assert choice.pump_step(0.01 + TAKEOVER_DELAY, False)[0] is PumpStep.WAIT
+    assert choice.takeover_delay == 2 * TAKEOVER_DELAY
+    # A takeover (the application stays away for the whole delay) resets it.
+    choice.read_done(final=False)
+    choice.app_leaves(1.0)
+    assert choice.pump_step(1.0, False) == (PumpStep.WAIT, 1.0 + 2 * TAKEOVER_DELAY)
+    assert choice.pump_step(1.0 + 2 * TAKEOVER_DELAY, False) == (PumpStep.READ, math.inf)
+    assert choice.takeover_delay == TAKEOVER_DELAY
+    # So does the pump task leaving (an idle connection): a new pump starts prompt.
+    grown = ReaderChoice()
+    grown.app_enters(0.0)
+    grown.app_step(False)
+    grown.pump_step(0.0, False)
+    _round_trip(grown, 0.01, 0.011)
+    grown.pump_step(0.01, False)
+    grown.pump_step(0.01 + TAKEOVER_DELAY, False)
+    assert grown.takeover_delay > TAKEOVER_DELAY
+    assert grown.pump_step(0.011 + LINGER, False) == (PumpStep.LEAVE, math.inf)
+    grown.pump_leaves(for_now=True)
+    assert grown.takeover_delay == TAKEOVER_DELAY
+
+
+def test_round_trips_as_long_as_the_takeover_delay_wake_the_pump_rarely() -> None:
+    """A request/response loop whose round trip is just under TAKEOVER_DELAY, for 10 s: with
+    a fixed delay the pump is woken early and then on its timer every other round trip (149
+    wakes); the adaptive delay keeps it to a few per MAX_TAKEOVER_DELAY (39)."""
+    choice = ReaderChoice()
+    now = 0.0
+    choice.app_enters(now)
+    assert choice.app_step(False) is AppStep.DIRECT
+    assert choice.pump_step(now, False) == (PumpStep.WAIT, LINGER)
+    wakes = 0
+    round_trip = 0.9 * TAKEOVER_DELAY
+    while now < 10.0:
+        now += round_trip
+        choice.read_done(final=False)
+        woken = choice.app_leaves(now)
+        choice.app_enters(now + 0.0001)
+        assert choice.app_step(False) is AppStep.DIRECT
+        while woken or now >= choice.pump_wakes_at:  # early wake, or its deadline passed
+            woken = False
+            wakes += 1
+            step, _ = choice.pump_step(now, False)
+            assert step is PumpStep.WAIT
+    assert wakes <= 2 * 10.0 / MAX_TAKEOVER_DELAY + 10, wakes
