@@ -121,25 +121,33 @@ def test_a_pump_leaving_for_good_ends_reading(for_now: bool) -> None:
     assert choice.needs_pump() is for_now
 
 
-def test_a_stream_of_messages_wakes_the_pump_rarely() -> None:
-    """Messages back to back (the application leaves and re-enters receive every 10 µs for
-    a second): the pump is woken early at most about twice per TAKEOVER_DELAY."""
+def _pump_wakes(gap: float, away: float, duration: float) -> int:
+    """How often the pump is woken (early, or by its deadline) while the application, reading
+    directly, leaves receive every ``gap`` seconds for ``away`` seconds, for ``duration``."""
     choice = ReaderChoice()
     now = 0.0
     choice.app_enters(now)
     assert choice.app_step(False) is AppStep.DIRECT
     assert choice.pump_step(now, False) == (PumpStep.WAIT, LINGER)
     wakes = 0
-    while now < 1.0:
-        now += 0.00001
+    while now < duration:
+        now += gap
         choice.read_done(final=False)
         woken = choice.app_leaves(now)
-        choice.app_enters(now)
+        choice.app_enters(now + away)
         assert choice.app_step(False) is AppStep.DIRECT
-        if woken or now >= choice.pump_wakes_at:
+        while woken or now >= choice.pump_wakes_at:
+            woken = False
             wakes += 1
             step, _ = choice.pump_step(now, False)
             assert step is PumpStep.WAIT
+    return wakes
+
+
+def test_a_stream_of_messages_wakes_the_pump_rarely() -> None:
+    """Messages back to back (the application leaves and re-enters receive every 10 µs for
+    a second): the pump is woken early at most about twice per TAKEOVER_DELAY."""
+    wakes = _pump_wakes(0.00001, 0.0, 1.0)
     assert wakes <= 2 * (1.0 / TAKEOVER_DELAY) + 2, wakes
 
 
@@ -214,22 +222,5 @@ def test_round_trips_as_long_as_the_takeover_delay_wake_the_pump_rarely() -> Non
     """A request/response loop whose round trip is just under TAKEOVER_DELAY, for 10 s: with
     a fixed delay the pump is woken early and then on its timer every other round trip (149
     wakes); the adaptive delay keeps it to a few per MAX_TAKEOVER_DELAY (39)."""
-    choice = ReaderChoice()
-    now = 0.0
-    choice.app_enters(now)
-    assert choice.app_step(False) is AppStep.DIRECT
-    assert choice.pump_step(now, False) == (PumpStep.WAIT, LINGER)
-    wakes = 0
-    round_trip = 0.9 * TAKEOVER_DELAY
-    while now < 10.0:
-        now += round_trip
-        choice.read_done(final=False)
-        woken = choice.app_leaves(now)
-        choice.app_enters(now + 0.0001)
-        assert choice.app_step(False) is AppStep.DIRECT
-        while woken or now >= choice.pump_wakes_at:  # early wake, or its deadline passed
-            woken = False
-            wakes += 1
-            step, _ = choice.pump_step(now, False)
-            assert step is PumpStep.WAIT
+    wakes = _pump_wakes(0.9 * TAKEOVER_DELAY, 0.0001, 10.0)
     assert wakes <= 2 * 10.0 / MAX_TAKEOVER_DELAY + 10, wakes
