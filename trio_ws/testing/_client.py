@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Literal, Unpack, final
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, Unpack, final
 
 import trio
 
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from ._emulator import ServerEmulator
 
 __all__ = ["WebSocketTestClient"]
+
+_Kind = TypeVar("_Kind", str, bytes)
 
 
 @final
@@ -281,35 +283,33 @@ class WebSocketTestClient:
             pass
 
     async def receive_text(self) -> str:
-        """Receive the next message, which must be a text message.
+        """Receive the next message, which must be a text message (`receive_bytes`: binary).
 
         Raises:
-          trio_ws.UnexpectedMessageType: a binary message arrived; it is consumed and its
-            payload is in ``.data``.
+          trio_ws.UnexpectedMessageType: the message was of the other kind; it is consumed and
+            its payload is in ``.data``.
           ConnectionClosed: as for `receive`.
 
         Cancellation:
           Atomic: if cancelled, no message was consumed.
         """
-        data = await self.receive()
-        if not isinstance(data, str):
-            raise UnexpectedMessageType("text", data)
-        return data
+        return await self._receive_kind(str, "text")
 
     async def receive_bytes(self) -> bytes:
         """Receive the next message, which must be a binary message.
 
         Raises:
-          trio_ws.UnexpectedMessageType: a text message arrived; it is consumed and its
-            payload is in ``.data``.
-          ConnectionClosed: as for `receive`.
+          As `receive_text` (which says what a message of the other kind raises).
 
         Cancellation:
-          Atomic: if cancelled, no message was consumed.
+          As `receive_text`.
         """
+        return await self._receive_kind(bytes, "bytes")
+
+    async def _receive_kind(self, kind: type[_Kind], name: Literal["text", "bytes"]) -> _Kind:
         data = await self.receive()
-        if not isinstance(data, bytes):
-            raise UnexpectedMessageType("bytes", data)
+        if not isinstance(data, kind):
+            raise UnexpectedMessageType(name, data)
         return data
 
     async def receive_json(self, mode: Literal["text", "binary"] = "text") -> Any:
