@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 TAKEOVER_DELAY: Final = 0.05
-MAX_TAKEOVER_DELAY: Final = 0.5
+MAX_TAKEOVER_DELAY: Final = 1.0
 LINGER: Final = 1.0
 
 

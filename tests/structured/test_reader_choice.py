@@ -221,6 +221,6 @@ def test_taking_over_or_leaving_makes_the_pump_prompt_again() -> None:
 def test_round_trips_as_long_as_the_takeover_delay_wake_the_pump_rarely() -> None:
     """A request/response loop whose round trip is just under TAKEOVER_DELAY, for 10 s: with
     a fixed delay the pump is woken early and then on its timer every other round trip (149
-    wakes); the adaptive delay keeps it to a few per MAX_TAKEOVER_DELAY (39)."""
+    wakes); the adaptive delay keeps it to a few per MAX_TAKEOVER_DELAY (17)."""
     wakes = _pump_wakes(0.9 * TAKEOVER_DELAY, 0.0001, 10.0)
     assert wakes <= 2 * 10.0 / MAX_TAKEOVER_DELAY + 10, wakes
