@@ -121,7 +121,7 @@ def test_a_pump_leaving_for_good_ends_reading(for_now: bool) -> None:
     assert choice.needs_pump() is for_now
 
 
-def _pump_wakes(gap: float, away: float, duration: float) -> int:
+def _pump_wakes(gap: float, away: float, duration: float) -> tuple[int, ReaderChoice]:
     """How often the pump is woken (early, or by its deadline) while the application, reading
     directly, leaves receive every ``gap`` seconds for ``away`` seconds, for ``duration``."""
     choice = ReaderChoice()
@@ -141,13 +141,13 @@ def _pump_wakes(gap: float, away: float, duration: float) -> int:
             wakes += 1
             step, _ = choice.pump_step(now, False)
             assert step is PumpStep.WAIT
-    return wakes
+    return wakes, choice
 
 
 def test_a_stream_of_messages_wakes_the_pump_rarely() -> None:
     """Messages back to back (the application leaves and re-enters receive every 10 µs for
     a second): the pump is woken early at most about twice per TAKEOVER_DELAY."""
-    wakes = _pump_wakes(0.00001, 0.0, 1.0)
+    wakes, _ = _pump_wakes(0.00001, 0.0, 1.0)
     assert wakes <= 2 * (1.0 / TAKEOVER_DELAY) + 2, wakes
 
 
@@ -160,33 +160,36 @@ def _round_trip(choice: ReaderChoice, left: float, back: float) -> None:
 
 
 def test_a_takeover_check_that_finds_the_application_back_doubles_the_delay() -> None:
-    """Each wasted takeover check doubles the delay, up to MAX_TAKEOVER_DELAY; the next
-    takeover turn and the next early wake use the grown delay."""
+    """A wasted takeover check doubles the delay; the next takeover turn uses it."""
     choice = ReaderChoice()
     choice.app_enters(0.0)
     assert choice.app_step(False) is AppStep.DIRECT
     assert choice.pump_step(0.0, False) == (PumpStep.WAIT, LINGER)
-    now, expected = 0.0, TAKEOVER_DELAY
-    while expected < MAX_TAKEOVER_DELAY:
-        now += 0.01
-        assert choice.app_leaves(now)  # its deadline is LINGER-far: wake it
-        choice.app_enters(now + 0.001)
-        assert choice.pump_step(now, False) == (PumpStep.WAIT, now + expected)
-        now += expected  # the check comes due: the application is receiving again
-        step, until = choice.pump_step(now, False)
-        assert (step, until) == (PumpStep.WAIT, now - expected + 0.001 + LINGER)
-        expected = min(2 * expected, MAX_TAKEOVER_DELAY)
-        assert choice.takeover_delay == expected
-        choice.read_done(final=False)
-        choice.app_leaves(now)
-        choice.app_enters(now)
-        assert choice.app_step(False) is AppStep.DIRECT
+    _round_trip(choice, 0.01, 0.011)  # woken: its deadline was LINGER-far
+    assert choice.pump_step(0.01, False) == (PumpStep.WAIT, 0.01 + TAKEOVER_DELAY)
+    # The check comes due and the application is back: no takeover, and a longer delay.
+    assert choice.pump_step(0.01 + TAKEOVER_DELAY, False) == (PumpStep.WAIT, 0.011 + LINGER)
+    assert choice.takeover_delay == 2 * TAKEOVER_DELAY
+    choice.read_done(final=False)
+    assert choice.app_leaves(0.2)
+    assert choice.pump_step(0.2, False) == (PumpStep.WAIT, 0.2 + 2 * TAKEOVER_DELAY)
+    assert choice.pump_step(0.2 + 2 * TAKEOVER_DELAY, False) == (PumpStep.READ, math.inf)
+
+
+def test_the_delay_grows_up_to_max_takeover_delay_and_then_takes_over_after_it() -> None:
+    _, choice = _pump_wakes(0.9 * TAKEOVER_DELAY, 0.0001, 10.0)
     assert choice.takeover_delay == MAX_TAKEOVER_DELAY
     # The application now stays away: the pump takes over after the grown delay.
+    now = 10.5
     choice.read_done(final=False)
-    assert choice.app_leaves(now + 0.01)
-    assert choice.pump_step(now + 0.01, False) == (PumpStep.WAIT, now + 0.01 + MAX_TAKEOVER_DELAY)
-    assert choice.pump_step(now + 0.01 + MAX_TAKEOVER_DELAY, False) == (PumpStep.READ, math.inf)
+    if choice.app_leaves(now):
+        choice.pump_step(now, False)
+    assert choice.pump_wakes_at <= now + MAX_TAKEOVER_DELAY
+    step, until = choice.pump_step(choice.pump_wakes_at, False)
+    if step is PumpStep.WAIT:  # woken by an earlier deadline: the turn is next
+        assert until == now + choice.takeover_delay <= now + MAX_TAKEOVER_DELAY
+        step, until = choice.pump_step(until, False)
+    assert (step, until) == (PumpStep.READ, math.inf)
 
 
 def test_taking_over_or_leaving_makes_the_pump_prompt_again() -> None:
@@ -222,5 +225,5 @@ def test_round_trips_as_long_as_the_takeover_delay_wake_the_pump_rarely() -> Non
     """A request/response loop whose round trip is just under TAKEOVER_DELAY, for 10 s: with
     a fixed delay the pump is woken early and then on its timer every other round trip (149
     wakes); the adaptive delay keeps it to a few per MAX_TAKEOVER_DELAY (17)."""
-    wakes = _pump_wakes(0.9 * TAKEOVER_DELAY, 0.0001, 10.0)
+    wakes, _ = _pump_wakes(0.9 * TAKEOVER_DELAY, 0.0001, 10.0)
     assert wakes <= 2 * 10.0 / MAX_TAKEOVER_DELAY + 10, wakes
