@@ -89,8 +89,8 @@ class PumpStep(enum.Enum):
 class ReaderChoice:
     """The reader state of one structured connection.
 
-    Every field is written by the methods below only; `reader` and `pump_wakes_at` can be
-    read.
+    Every field is written by the methods below only; `reader`, `takeover_delay` and
+    `pump_wakes_at` can be read.
     """
 
     __slots__ = (
