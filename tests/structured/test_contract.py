@@ -674,7 +674,7 @@ async def test_a_quick_request_response_loop_wakes_the_pump_rarely_and_a_later_s
             closed_at = trio.current_time()
             await client.close(4009)
             await client.wait_app_finished()
-    # A fixed 50 ms delay wakes the pump once per round trip here (200 steps; now 15).
+    # A fixed 50 ms delay wakes the pump once per round trip here (200 steps; now 9).
     assert outcome[0] <= 2 * rounds * 0.8 * TAKEOVER_DELAY / MAX_TAKEOVER_DELAY + 12, outcome
     assert outcome[1] - closed_at <= MAX_TAKEOVER_DELAY + 0.02, outcome
 
