@@ -258,11 +258,6 @@ class ServerEmulator:
             return ConnectionClosed(*self._client_closing)
         return ConnectionClosed(1006, "")  # pragma: no cover - the app ended, so 1011 is set
 
-    @property
-    def app_queue_used(self) -> int:
-        """How many messages wait in the app's receive queue."""
-        return self._inbound_send.statistics().current_buffer_used
-
     async def client_send(self, data: str | bytes) -> None:
         """Queue one message from the client for the app (blocks while the queue is full).
 
