@@ -10,6 +10,8 @@ import trio
 from ._event import BroadcastEvent
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ._hub import Hub
 
 __all__ = ["MemoryBackend"]
@@ -43,6 +45,13 @@ class MemoryBackend:
         else:
             event = BroadcastEvent(channel, message)
         await self._hub.deliver(event)
+
+    async def publish_many(
+        self, items: Sequence[tuple[str, str | bytes]]
+    ) -> list[Exception | None]:
+        for channel, message in items:
+            await self.publish(channel, message)
+        return [None] * len(items)
 
     async def listen(self, channel: str) -> None:
         await trio.lowlevel.checkpoint()
