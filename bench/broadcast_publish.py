@@ -119,8 +119,9 @@ def serve_chat(url: str, mode: str, room: str) -> None:  # pragma: no cover - se
                         await broadcast.publish(room, text)
 
             async with trio.open_nursery() as nursery:
-                serve = partial(trio_ws.serve, trio_ws.websocket_app(member), "127.0.0.1", 0,
-                                ping_interval=None, read_timeout=None, graceful_timeout=1.0)  # fmt: skip
+                app = trio_ws.websocket_app(member)
+                serve = partial(trio_ws.serve, app, "127.0.0.1", 0, ping_interval=None,
+                                read_timeout=None, graceful_timeout=1.0)  # fmt: skip
                 urls = await nursery.start(serve)
                 print(f"PORT {urls[0].rsplit(':', 1)[1]}", flush=True)
 
@@ -197,10 +198,10 @@ def run_chat(redis_url: str, count: int, rounds: int) -> str:
                ("redis", "publisher")]  # fmt: skip
     results: dict[tuple[str, str], list[tuple[float, float]]] = {t: [] for t in targets}
     with contextlib.ExitStack() as stack:
+        urls = {"memory": "memory://", "redis": redis_url}
         servers = {
             (backend, mode): stack.enter_context(
-                _chat_server("memory://" if backend == "memory" else redis_url, mode,
-                             f"room-{backend}-{mode}")  # fmt: skip
+                _chat_server(urls[backend], mode, f"room-{backend}-{mode}")
             )
             for backend, mode in targets
         }
