@@ -149,6 +149,8 @@ def _chat_server(url: str, mode: str, room: str) -> Iterator[tuple[int, int]]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 async def _chat_round(port: int, pid: int, count: int) -> tuple[float, float]:
