@@ -46,7 +46,8 @@ class PublisherStatistics:
       max_in_flight: the size of the window (``queued + in_flight`` never exceeds it).
       accepted: messages the backend accepted.
       refused: messages the backend refused, or that the closing broadcast did not send (each
-        reported once by a `PublishRefused`).
+        reported once by a `PublishRefused`; the own message of a ``publish`` call that
+        raised it is not counted: it was never queued).
       abandoned: messages of a cancelled block: those never sent, and those of the batch being
         sent when it was cancelled (which may or may not have been published).
     """
