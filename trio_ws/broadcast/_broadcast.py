@@ -183,7 +183,8 @@ class Broadcast:
         """Publish ``message`` to every subscriber of ``channel`` (in every process on Redis).
 
         Returns once the message is in every local subscriber's buffer (memory) or accepted
-        by Redis. Waits for a subscriber only if it chose ``overflow="block"``.
+        by Redis. Waits for a subscriber only if it chose ``overflow="block"``. A task that
+        publishes in a loop pays one round trip to Redis per message: give it a `publisher`.
 
         Raises:
           TypeError: ``channel`` is not a non-empty str, or ``message`` not ``str``/``bytes``.
