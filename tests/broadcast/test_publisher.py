@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 import pytest
 import trio
 
-from trio_ws import Broadcast, PublishRefused
+from trio_ws import Broadcast, PublishRefused, WebSocket, WebSocketDisconnect, websocket_app
+from trio_ws.testing import connect
 
 from ._support import coredis_leaks_streams_of_failed_connections
 
@@ -219,3 +220,40 @@ async def test_cluster_master_going_away_mid_window_reports_the_refused_messages
     cluster = own_redis_cluster
     owner = cluster.owner_of("pub-master-gone")
     await _publish_through_an_outage(cluster.url, "pub-master-gone", owner.kill)
+
+
+@coredis_leaks_streams_of_failed_connections
+@pytest.mark.usefixtures("_collect_garbage")
+async def test_a_socket_loop_whose_publisher_is_refused_closes_with_1011(
+    own_redis_server: RedisServer,
+) -> None:
+    """The documented socket loop: Redis goes away, the next message's `publish` raises
+    `PublishRefused`, which closes the handler's socket with 1011 "broadcast unavailable"."""
+    server = own_redis_server
+    with trio.fail_after(30):
+        async with Broadcast(server.url, connect_timeout=1) as broadcast:
+
+            async def handler(ws: WebSocket) -> None:
+                await ws.accept()
+                async with broadcast.publisher() as publisher:
+                    async for text in ws.iter_text():
+                        await publisher.publish("pub-socket", text)
+                        if text == "flush":
+                            await publisher.flush()
+                            await ws.send_text("flushed")
+
+            async with connect(websocket_app(handler), raise_app_exceptions=False) as client:
+                await client.send_text("flush")
+                assert await client.receive_text() == "flushed"
+                server.stop()
+                for n in range(50):  # one is refused, then the next call raises
+                    await client.send_text(str(n))
+                    if client.app_finished:
+                        break
+                await client.wait_app_finished()
+                assert isinstance(client.app_exception, PublishRefused)
+                assert client.app_exception.refused[0] == ("pub-socket", "0")
+                with pytest.raises(WebSocketDisconnect) as closed:
+                    await client.receive_text()
+                assert closed.value.code == 1011
+                assert closed.value.reason == "broadcast unavailable"
