@@ -163,7 +163,7 @@ class Broadcast:
         self._running = False
         self._hub.end_all()
         for publisher in list(self._publishers):  # blocks still open in other tasks
-            publisher.refuse_remaining()
+            publisher._refuse_remaining()
         with trio.CancelScope(shield=True):
             await self._backend.stop()
         assert stack is not None

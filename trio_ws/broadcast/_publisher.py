@@ -180,10 +180,10 @@ class Publisher:
         """
         if not self._open:
             self._raise_refused(None)
-        await self.wait_answered()
+        await self._wait_answered()
         self._raise_refused(None)
 
-    async def wait_answered(self) -> None:
+    async def _wait_answered(self) -> None:
         """Wait until the window is empty (`flush` without the report).
 
         Cancellation:
@@ -193,7 +193,7 @@ class Publisher:
         while self._queue or self._in_flight:
             await self._next_answer()
 
-    def report_refused(self) -> None:
+    def _report_refused(self) -> None:
         """Raise `PublishRefused` for the refusals not reported yet, if any."""
         if self._refused:
             self._raise_refused(None)
@@ -217,11 +217,11 @@ class Publisher:
 
     # ------------------------------------------------------------------ the sender task
 
-    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def _run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The sender: write everything queued as one batch per round trip, in order.
 
         Cancellation:
-          Ends at once (see `abandon`).
+          Ends at once (see `_abandon`).
         """
         with self._sender_scope:
             task_status.started()
@@ -268,12 +268,12 @@ class Publisher:
 
     # ------------------------------------------------------------------ the block's end
 
-    def close(self) -> None:
+    def _close(self) -> None:
         """No more ``publish`` calls: the sender ends once the window is empty."""
         self._open = False
         self._work.set()
 
-    def abandon(self) -> None:
+    def _abandon(self) -> None:
         """Stop now (a cancelled block): what was not sent is dropped, the batch being sent
         may or may not be published; both are counted in ``abandoned``."""
         self._open = False
@@ -283,7 +283,7 @@ class Publisher:
         self._sender_scope.cancel()
         self._answered.set()
 
-    def refuse_remaining(self) -> None:
+    def _refuse_remaining(self) -> None:
         """The broadcast is closing under an open block: stop the sender; messages not sent
         yet are refused (reported by the next call or the block's end), and the batch being
         sent may or may not be published (counted in ``abandoned``)."""
@@ -311,7 +311,7 @@ async def open_publisher(
     """The body of `Broadcast.publisher` (arguments checked there): the sender runs in
     ``nursery``; ``publishers`` holds the open ones (the Broadcast closes them if it ends)."""
     publisher = Publisher(send_many, max_in_flight, check)
-    await nursery.start(publisher.run)
+    await nursery.start(publisher._run)
     publishers.add(publisher)
     try:
         yield publisher
@@ -320,7 +320,7 @@ async def open_publisher(
         await _finish(publisher)
         raise
     except BaseException:
-        publisher.abandon()
+        publisher._abandon()
         raise
     else:
         await _finish(publisher)
@@ -332,12 +332,12 @@ async def _finish(publisher: Publisher) -> None:
     """Wait for every answer, end the sender, and report what was refused.
 
     Cancellation:
-      `Publisher.abandon`.
+      `Publisher._abandon`.
     """
     try:
-        await publisher.wait_answered()
+        await publisher._wait_answered()
     except BaseException:
-        publisher.abandon()
+        publisher._abandon()
         raise
-    publisher.close()
-    publisher.report_refused()
+    publisher._close()
+    publisher._report_refused()
