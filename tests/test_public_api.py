@@ -18,7 +18,7 @@ EXPECTED = {
     "WebSocketEndpoint", "adopt", "InvalidModeError", "keepalive_latency",
     "Broadcast", "BroadcastEvent", "Subscriber", "SubscriberStatistics",
     "BroadcastError", "BroadcastGap", "BroadcastUnavailable", "SubscriberOverflow",
-    "Presence", "PresenceDiff",
+    "Presence", "PresenceDiff", "Publisher", "PublisherStatistics", "PublishRefused",
     "connect", "keep_connected", "ClientWebSocket", "ClientClosedBy", "ConnectError", "DNSError",
     "TCPConnectError", "TLSError", "OpenTimeout", "HandshakeFailed", "HandshakeRejected",
 }  # fmt: skip

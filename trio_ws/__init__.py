@@ -82,6 +82,9 @@ from .broadcast import BroadcastGap as BroadcastGap
 from .broadcast import BroadcastUnavailable as BroadcastUnavailable
 from .broadcast import Presence as Presence
 from .broadcast import PresenceDiff as PresenceDiff
+from .broadcast import Publisher as Publisher
+from .broadcast import PublisherStatistics as PublisherStatistics
+from .broadcast import PublishRefused as PublishRefused
 from .broadcast import Subscriber as Subscriber
 from .broadcast import SubscriberOverflow as SubscriberOverflow
 from .broadcast import SubscriberStatistics as SubscriberStatistics
@@ -139,6 +142,9 @@ __all__ = [
     "SubscriberOverflow",
     "Presence",
     "PresenceDiff",
+    "Publisher",
+    "PublisherStatistics",
+    "PublishRefused",
     # request views
     "URL",
     "Address",

@@ -102,6 +102,7 @@ def chat_handler(
             async with (
                 hub.subscribe(channel, buffer=64) as subscriber,
                 hub.track(channel, me, {"name": name}, ttl=PRESENCE_TTL) as presence,
+                hub.publisher() as publisher,  # pipelined: no round trip per message
             ):
                 await ws.send_json(
                     {"type": "welcome", "id": me, "name": name, "room": room,
@@ -116,7 +117,7 @@ def chat_handler(
                         raise trio_ws.WebSocketException(1009, f"at most {MAX_TEXT} characters")
                     if text:
                         message = {"type": "message", "id": me, "name": name, "text": text}
-                        await hub.publish_json(channel, message)
+                        await publisher.publish_json(channel, message)
         except trio_ws.BroadcastUnavailable:
             raise trio_ws.WebSocketException(1011, "the chat backend is unavailable") from None
 

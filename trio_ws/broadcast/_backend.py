@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import trio
 
     from ._event import BroadcastEvent
@@ -23,6 +25,15 @@ class Backend(Protocol):
 
     async def publish(self, channel: str, message: str | bytes) -> None:
         """Publish to every process. Raises ``BroadcastUnavailable``."""
+
+    async def publish_many(
+        self, items: Sequence[tuple[str, str | bytes]]
+    ) -> list[Exception | None]:
+        """Publish ``(channel, message)`` pairs in order (one round trip on Redis).
+
+        Returns, for each, ``None`` (accepted) or the error that refused it; an error it
+        raises refuses them all.
+        """
 
     async def listen(self, channel: str) -> None:
         """The first local subscriber of ``channel`` arrived: start receiving it."""

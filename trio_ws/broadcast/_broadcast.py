@@ -16,6 +16,7 @@ from ._forward import forward_to_websocket
 from ._hub import Hub
 from ._memory import MemoryBackend
 from ._presence import track as _track
+from ._publisher import open_publisher
 from ._subscriber import Subscriber
 from ._tally import BROADCAST_TALLY
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from ._event import BroadcastEvent
     from ._forward import GapRenderer, Renderer
     from ._presence import Presence
+    from ._publisher import Publisher
 
 __all__ = ["Broadcast"]
 
@@ -37,6 +39,12 @@ def _check_channel(channel: object) -> str:
     if not isinstance(channel, str) or not channel:
         raise TypeError(f"channel must be a non-empty str, got {channel!r}")
     return channel
+
+
+def _check_message(channel: object, message: object) -> None:
+    _check_channel(channel)
+    if not isinstance(message, (str, bytes)):
+        raise TypeError(f"message must be str or bytes, got {type(message).__name__}")
 
 
 def _check_count(name: str, value: object, minimum: int) -> int:
@@ -106,7 +114,8 @@ class Broadcast:
         self._hub = Hub()
         self._backend = _make_backend(url, self._hub, history, float(connect_timeout))
         self._stack: contextlib.AsyncExitStack | None = None
-        self._nursery: trio.Nursery | None = None  # hosts presence's tasks (track)
+        self._nursery: trio.Nursery | None = None  # hosts presence's and publishers' tasks
+        self._publishers: set[Publisher] = set()  # open `publisher()` blocks
         self._running = False
 
     def __repr__(self) -> str:
@@ -153,6 +162,8 @@ class Broadcast:
         stack, self._stack = self._stack, None
         self._running = False
         self._hub.end_all()
+        for publisher in list(self._publishers):  # blocks still open in other tasks
+            publisher._refuse_remaining()
         with trio.CancelScope(shield=True):
             await self._backend.stop()
         assert stack is not None
@@ -172,7 +183,8 @@ class Broadcast:
         """Publish ``message`` to every subscriber of ``channel`` (in every process on Redis).
 
         Returns once the message is in every local subscriber's buffer (memory) or accepted
-        by Redis. Waits for a subscriber only if it chose ``overflow="block"``.
+        by Redis. Waits for a subscriber only if it chose ``overflow="block"``. A task that
+        publishes in a loop pays one round trip to Redis per message: give it a `publisher`.
 
         Raises:
           TypeError: ``channel`` is not a non-empty str, or ``message`` not ``str``/``bytes``.
@@ -184,10 +196,7 @@ class Broadcast:
           reached the subscribers before it; on Redis, a cancelled publish may or may not
           have been published.
         """
-        _check_channel(channel)
-        checked: object = message
-        if not isinstance(checked, (str, bytes)):
-            raise TypeError(f"message must be str or bytes, got {type(checked).__name__}")
+        _check_message(channel, message)
         self._require_running()
         await self._backend.publish(channel, message)
 
@@ -201,6 +210,55 @@ class Broadcast:
           As `publish`.
         """
         await self.publish(channel, json.dumps(data, separators=(",", ":"), ensure_ascii=False))
+
+    def publisher(
+        self, *, max_in_flight: int = 1000
+    ) -> contextlib.AbstractAsyncContextManager[Publisher]:
+        """A pipelined publisher for one task that publishes in a loop (one socket's loop).
+
+        `publish` waits for Redis' answer, so a loop of them pays one round trip per
+        message. The `Publisher`'s ``publish`` returns once the message is queued in a
+        window of at most ``max_in_flight`` messages; everything queued while a batch is on
+        its way goes in the next batch (one pipeline, one round trip), and each message's
+        own answer is checked:
+
+            async with broadcast.publisher() as publisher:
+                async for text in ws.iter_text():
+                    await publisher.publish("room", text)
+
+        Promises: each channel gets the publisher's messages in the order of its ``publish``
+        calls; at most ``max_in_flight`` are queued or unanswered (``publish`` waits for
+        room); a refused message is reported, once, as `PublishRefused` (which lists every
+        message not published) by the next ``publish``, by ``flush``, or at the end of the
+        block, which waits for every answer. On memory the window holds messages until their
+        delivery to the local subscribers.
+
+        Args:
+          max_in_flight: the size of the window (>= 1).
+
+        Raises:
+          ValueError: a bad ``max_in_flight`` (at the call).
+          RuntimeError: outside ``async with Broadcast(...)``.
+          PublishRefused: at the end of the block, when messages not reported yet were
+            refused (if the block raised, its error is the refusal's ``__context__``).
+
+        Cancellation:
+          A cancelled ``publish`` has not queued its message. A block that ends by
+          cancellation (or whose final wait is cancelled) does not wait: messages not sent
+          yet are dropped unsent, the batch on its way may or may not be published, and both
+          are counted in ``statistics().abandoned``. If the Broadcast closes while the block
+          is open, the messages not sent yet are refused (reported as above).
+        """
+        _check_count("max_in_flight", max_in_flight, 1)
+        self._require_running()
+        assert self._nursery is not None
+        return open_publisher(
+            self._nursery,
+            self._backend.publish_many,
+            max_in_flight,
+            _check_message,
+            self._publishers,
+        )
 
     @contextlib.asynccontextmanager
     async def subscribe(

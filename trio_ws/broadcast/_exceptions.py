@@ -5,9 +5,11 @@ The hierarchy::
     trio_ws.WebSocketError
     └── BroadcastError                   base of everything the broadcast package raises
         ├── BroadcastUnavailable         the backend (Redis) cannot be reached: at start, on
-        │                                publish, on subscribe while the link is down (also a
-        │                                WebSocketException: a handler that lets it out closes
-        │                                its socket with 1011 "broadcast unavailable")
+        │   │                            publish, on subscribe while the link is down (also a
+        │   │                            WebSocketException: a handler that lets it out closes
+        │   │                            its socket with 1011 "broadcast unavailable")
+        │   └── PublishRefused           messages of a Publisher (broadcast.publisher()) were
+        │                                refused; .refused lists them
         ├── SubscriberOverflow           a subscriber with overflow="close" fell behind; raised
         │                                from its iteration after what it had buffered
         └── BroadcastGap                 the link to the backend was lost and re-established:
@@ -19,7 +21,13 @@ from __future__ import annotations
 
 from .._exceptions import WebSocketError, WebSocketException
 
-__all__ = ["BroadcastError", "BroadcastGap", "BroadcastUnavailable", "SubscriberOverflow"]
+__all__ = [
+    "BroadcastError",
+    "BroadcastGap",
+    "BroadcastUnavailable",
+    "PublishRefused",
+    "SubscriberOverflow",
+]
 
 
 class BroadcastError(WebSocketError):
@@ -87,3 +95,24 @@ class BroadcastGap(BroadcastError):
             f"the broadcast link was lost and restored: messages on {channel!r} published "
             "in between may be missing"
         )
+
+
+class PublishRefused(BroadcastUnavailable):
+    """Messages of a `Publisher` (``broadcast.publisher()``) were not published.
+
+    Raised by the `Publisher`'s next ``publish`` call, by its ``flush``, or at the end of its
+    block, once the backend has refused a message that an earlier ``publish`` queued (Redis
+    went away, refused the command, or the broadcast closed). It is a `BroadcastUnavailable`,
+    so a handler that lets it out closes its socket with 1011. The error that refused the
+    first of them is the ``__cause__``.
+
+    Attributes:
+      refused: every message that was not published since the last report, as
+        ``(channel, message)`` pairs in the order of the ``publish`` calls; when ``publish``
+        raises, the last one is that call's own message (it was not queued). Each refused
+        message is reported once.
+    """
+
+    def __init__(self, message: str, refused: tuple[tuple[str, str | bytes], ...]) -> None:
+        super().__init__(message)
+        self.refused = refused

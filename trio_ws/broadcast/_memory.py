@@ -10,6 +10,8 @@ import trio
 from ._event import BroadcastEvent
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ._hub import Hub
 
 __all__ = ["MemoryBackend"]
@@ -33,16 +35,27 @@ class MemoryBackend:
 
     async def publish(self, channel: str, message: str | bytes) -> None:
         await trio.lowlevel.checkpoint()
-        if self._history:
-            self._counter += 1
-            event = BroadcastEvent(channel, message, position=(self._counter, 0))
-            recent = self._recent.get(channel)
-            if recent is None:
-                recent = self._recent[channel] = deque(maxlen=self._history)
-            recent.append(event)
-        else:
-            event = BroadcastEvent(channel, message)
-        await self._hub.deliver(event)
+        await self._hub.deliver(self._event(channel, message))
+
+    async def publish_many(
+        self, items: Sequence[tuple[str, str | bytes]]
+    ) -> list[Exception | None]:
+        await trio.lowlevel.checkpoint()
+        for channel, message in items:  # one checkpoint for the batch, as one round trip
+            await self._hub.deliver(self._event(channel, message))
+        return [None] * len(items)
+
+    def _event(self, channel: str, message: str | bytes) -> BroadcastEvent:
+        """The event of a new message (kept in the channel's history, if any)."""
+        if not self._history:
+            return BroadcastEvent(channel, message)
+        self._counter += 1
+        event = BroadcastEvent(channel, message, position=(self._counter, 0))
+        recent = self._recent.get(channel)
+        if recent is None:
+            recent = self._recent[channel] = deque(maxlen=self._history)
+        recent.append(event)
+        return event
 
     async def listen(self, channel: str) -> None:
         await trio.lowlevel.checkpoint()

@@ -117,6 +117,11 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+def _as_exception(error: BaseException) -> Exception:
+    leaf = _first_leaf(error)
+    return leaf if isinstance(leaf, Exception) else BroadcastUnavailable(_describe(error))
+
+
 def _first_leaf(error: BaseException) -> BaseException:
     while isinstance(error, BaseExceptionGroup):
         error = error.exceptions[0]
@@ -290,32 +295,29 @@ class RedisBackend:
     def _stream_key(self, channel: str) -> str:
         return _STREAM_PREFIX + channel
 
-    async def _send_publish(self, channel: str, payload: bytes) -> None:
+    def _publish_request(self, target: Any, channel: str, payload: bytes) -> Any:
+        """The command that publishes ``payload``, made on ``target`` (the client, or a
+        pipeline): PUBLISH, or the script that also adds it to the history."""
         if self._history:
-            await self._client.eval(
-                _PUBLISH_WITH_HISTORY,
+            return target.eval(
+                self._publish_script,
                 keys=[self._stream_key(channel)],
                 args=[self._history, channel, payload],
             )
-        else:
-            await self._client.publish(channel, b" " + payload)
+        return target.publish(channel, b" " + payload)
+
+    _publish_script = _PUBLISH_WITH_HISTORY
+
+    async def _send_publish(self, channel: str, payload: bytes) -> None:
+        await self._publish_request(self._client, channel, payload)
 
     async def _send_publishes(
         self, items: Sequence[tuple[str, bytes]]
     ) -> list[BaseException | None]:
-        """Several publishes in one pipeline (one round trip); each one's own outcome."""
+        """Several publishes in one pipeline (one round trip, in order; on a cluster one per
+        master, each in order); each one's own outcome."""
         async with self._client.pipeline(transaction=False, raise_on_error=False) as pipe:
-            if self._history:
-                requests = [
-                    pipe.eval(
-                        _PUBLISH_WITH_HISTORY,
-                        keys=[self._stream_key(channel)],
-                        args=[self._history, channel, payload],
-                    )
-                    for channel, payload in items
-                ]
-            else:
-                requests = [pipe.publish(channel, b" " + payload) for channel, payload in items]
+            requests = [self._publish_request(pipe, channel, payload) for channel, payload in items]
         outcomes: list[BaseException | None] = []
         for request in requests:
             try:
@@ -388,6 +390,22 @@ class RedisBackend:
                 f"publish to {channel!r} failed, the message was not published: "
                 f"Redis at {self._url} is unreachable ({_describe(error)})"
             ) from _first_leaf(error)
+
+    async def publish_many(
+        self, items: Sequence[tuple[str, str | bytes]]
+    ) -> list[Exception | None]:
+        """Publish in order, in one pipeline (`Publisher`'s sender); each one's own outcome."""
+        payloads = [(channel, _encode(message)) for channel, message in items]
+        try:
+            with trio.fail_after(self._connect_timeout):
+                outcomes = await self._send_publishes(payloads)
+        except Exception as error:
+            if not _is_link_error(error):
+                raise
+            outcomes = [error] * len(items)
+        if any(outcome is not None for outcome in outcomes):
+            self._publish_failed()
+        return [None if outcome is None else _as_exception(outcome) for outcome in outcomes]
 
     def _lock(self, channel: str) -> trio.Lock:
         lock = self._channel_locks.get(channel)

@@ -47,7 +47,6 @@ from ._redis import (
 
 if TYPE_CHECKING:
     import contextlib
-    from collections.abc import Sequence
 
     from ._hub import Hub
 
@@ -189,33 +188,13 @@ class RedisClusterBackend(RedisBackend):
     def _stream_key(self, channel: str) -> str:
         return stream_key(channel)
 
-    async def _send_publish(self, channel: str, payload: bytes) -> None:
+    _publish_script = _PUBLISH_WITH_HISTORY
+
+    def _publish_request(self, target: Any, channel: str, payload: bytes) -> Any:
+        # coredis' cluster pipeline sends each master its commands in order, in one round trip
         if self._history:
-            await self._client.eval(
-                _PUBLISH_WITH_HISTORY,
-                keys=[stream_key(channel)],
-                args=[self._history, channel, payload],
-            )
-        else:
-            await self._client.spublish(channel, b" " + payload)
-
-    async def _send_publishes(
-        self, items: Sequence[tuple[str, bytes]]
-    ) -> list[BaseException | None]:
-        """Several publishes at once, each on its own slot's master (a pipeline would have to
-        be split by master); each one's own outcome."""
-        outcomes: list[BaseException | None] = [None] * len(items)
-
-        async def send(index: int, channel: str, payload: bytes) -> None:
-            try:
-                await self._send_publish(channel, payload)
-            except Exception as error:
-                outcomes[index] = error
-
-        async with trio.open_nursery() as nursery:
-            for index, (channel, payload) in enumerate(items):
-                nursery.start_soon(send, index, channel, payload)
-        return outcomes
+            return super()._publish_request(target, channel, payload)
+        return target.spublish(channel, b" " + payload)
 
     async def _drain(self, pubsub: Any) -> None:
         """Empty the pubsub's queue; a channel the server dropped by itself renews the link.
