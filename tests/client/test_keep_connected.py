@@ -94,6 +94,31 @@ async def test_reconnects_when_the_server_ends_the_connection(kind: str) -> None
     assert calls == 3
 
 
+@pytest.mark.parametrize("kind", SERVER_KINDS)
+async def test_reconnects_when_the_client_fails_a_connection_the_server_broke(kind: str) -> None:
+    """A message over ``max_message_size`` makes the client fail the connection (1009): the
+    client closed it, but only because of the server, so it reconnects."""
+    ends: list[tuple[int | None, object, bool]] = []
+
+    async def handler(ws: trio_ws.ClientWebSocket) -> str:
+        if not ends:
+            await ws.send_text("x" * 200)  # echoed back: over the limit
+            try:
+                await ws.receive_text()
+            finally:
+                ends.append((ws.close_code, ws.closed_by, ws.protocol_failed))
+        await ws.send_text("ok")
+        return await ws.receive_text()
+
+    with trio.fail_after(10):
+        async with echo_server(kind) as (url, seen):
+            result = await trio_ws.keep_connected(url, handler, max_message_size=100, **FAST)
+            assert result == "ok"
+            assert (await closed(seen))[0] == 1009
+            assert await closed(seen) == (1000, "")
+    assert ends == [(1009, trio_ws.ClientClosedBy.CLIENT, True)]
+
+
 async def test_a_websocket_exception_stops_and_returns_none() -> None:
     async def handler(ws: trio_ws.ClientWebSocket) -> str:
         raise trio_ws.WebSocketException(4000, "enough")

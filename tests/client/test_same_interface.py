@@ -264,8 +264,9 @@ async def test_a_message_over_max_message_size_closes_with_1009(where: str) -> N
             with pytest.raises(trio_ws.WebSocketDisconnect) as too_big:
                 await ws.receive_text()
     assert too_big.value.code == ws.close_code == 1009
-    # trio_ws.connect reports a connection its protocol failed as ended by the other side.
-    assert ws.closed_by is trio_ws.ClientClosedBy.SERVER
+    # The client failed the connection (the server broke a limit): closed by the client.
+    assert ws.closed_by is trio_ws.ClientClosedBy.CLIENT
+    assert ws.protocol_failed
 
 
 @pytest.mark.parametrize("where", ["memory", "socket"])

@@ -77,13 +77,13 @@ class ClientConnection:
         "_broken",
         "_deferred",
         "_disconnect",
-        "_failed",
         "_pending",
         "_pings",
         "_reading",
         "_transport",
         "_turn",
         "close_timeout",
+        "failed_locally",
         "keepalive_failed",
         "latency",
         "protocol",
@@ -111,7 +111,7 @@ class ClientConnection:
         self._broken = False  # the socket failed or was aborted: no more reads or writes
         # This side failed the connection (a protocol error from the server): the TCP
         # connection is closed without waiting for the server to close it first.
-        self._failed = False
+        self.failed_locally = False
         self._deferred: list[bytes] = []  # control frames waiting for the send turn's holder
         self._pings: dict[bytes, tuple[float, trio.Event]] = {}  # unanswered, oldest first
         #: Whether the connection ended because a pong was late (closed 1011 by the client).
@@ -161,11 +161,11 @@ class ClientConnection:
 
     async def _feed(self, data: bytes | bytearray) -> None:
         protocol = self.protocol
+        closing = protocol.close_sent is not None  # before: feeding may fail the connection
         if data:
             protocol.receive_data(data)
         else:
             protocol.receive_eof()
-        closing = protocol.close_sent is not None
         self._take_events(protocol.events_received())
         await self._answer(closing, eof=not data)
 
@@ -181,7 +181,7 @@ class ClientConnection:
         """Write what the protocol answered by itself and notice the end it reached."""
         protocol = self.protocol
         if not closing and protocol.close_sent is not None and protocol.close_rcvd is None:
-            self._failed = True  # websockets (or the UTF-8 check) failed the connection
+            self.failed_locally = True  # websockets (or the UTF-8 check) failed the connection
         out = protocol.data_to_send()
         if out:
             await self._write_control(out)
@@ -426,7 +426,7 @@ class ClientConnection:
             scope.relative_deadline = self.close_timeout
             while not (
                 self._broken
-                or self._failed
+                or self.failed_locally
                 or self._reading
                 or protocol.state is _CLOSED
                 or protocol.reader.eof

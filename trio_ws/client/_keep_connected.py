@@ -42,7 +42,8 @@ def _worth_retrying(exc: ConnectError) -> bool:
 def _ended_by_server_or_network(ws: ClientWebSocket) -> bool:
     if ws.closed_by is ClientClosedBy.SERVER:
         return True
-    return ws.keepalive_timed_out
+    # The client closed, but only because the server or the network failed it.
+    return ws.keepalive_timed_out or ws.protocol_failed
 
 
 async def keep_connected(

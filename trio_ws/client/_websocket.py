@@ -31,7 +31,9 @@ class ClientClosedBy(enum.Enum):
     """Who ended a client connection (``ws.closed_by``), seen from the client."""
 
     #: This client closed: ``close()``, the block ending, a ``WebSocketException`` escaping,
-    #: the block cancelled from outside (1001), or a keepalive ping timeout (1011).
+    #: the block cancelled from outside (1001), a keepalive ping timeout (1011), or the
+    #: server broke the protocol or a limit and the client failed the connection (1002,
+    #: 1007, 1009).
     CLIENT = "client"
     #: The server closed, or the connection was lost (``close_code`` 1006).
     SERVER = "server"
@@ -102,7 +104,8 @@ class ClientWebSocket:
         by = self._ws.closed_by
         if by is None:
             return None
-        if self._connection.keepalive_failed and by is ClosedBy.CLIENT:
+        connection = self._connection
+        if by is ClosedBy.CLIENT and (connection.keepalive_failed or connection.failed_locally):
             return ClientClosedBy.CLIENT
         return _FROM_SERVER_SIDE[by]
 
@@ -111,6 +114,12 @@ class ClientWebSocket:
         """Whether the connection ended because a pong did not come within ``ping_timeout``
         (the client closed with 1011; the server or the network is presumed dead)."""
         return self._connection.keepalive_failed
+
+    @property
+    def protocol_failed(self) -> bool:
+        """Whether this client failed the connection because the server broke the protocol
+        (1002), sent invalid UTF-8 (1007) or a message over ``max_message_size`` (1009)."""
+        return self._connection.failed_locally
 
     @property
     def latency(self) -> float | None:

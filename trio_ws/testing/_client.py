@@ -63,6 +63,7 @@ class WebSocketTestClient:
         self._opened_at = trio.current_time()
         self._receive_finished = False
         self._dropped = False
+        self._too_big_seen = False
         self._failed = False  # the block or a task raised: closed with 1011
         self._tasks: trio.Nursery | None = None  # ws.nursery, while run_tasks hosts it
         self.subprotocol: str | None = accepted.subprotocol
@@ -101,7 +102,7 @@ class WebSocketTestClient:
             return None
         if self._failed:
             return ClientClosedBy.ERROR
-        if self._emulator.closed_by_client and not self._dropped:
+        if self._too_big_seen or (self._emulator.closed_by_client and not self._dropped):
             return ClientClosedBy.CLIENT
         return ClientClosedBy.SERVER
 
@@ -126,6 +127,12 @@ class WebSocketTestClient:
         """Always ``False``: in memory a pong is never late (``ping_timeout`` cannot pass).
         To test what a dead connection does to client code, use `drop`."""
         return False
+
+    @property
+    def protocol_failed(self) -> bool:
+        """Whether this client failed the connection: in memory, only a message over
+        ``max_message_size`` (1009) does."""
+        return self._too_big_seen
 
     @property
     def app_messages(self) -> list[Message]:
@@ -479,7 +486,7 @@ class WebSocketTestClient:
         the receive that took it stays atomic."""
         reason = f"message of {_size(data)} bytes over max_message_size={limit}"
         self._receive_finished = True
-        self._dropped = True  # closed_by SERVER, as trio_ws.connect reports a failed connection
+        self._too_big_seen = True  # closed_by CLIENT and protocol_failed, as trio_ws.connect
         self._emulator.client_drop(1009, reason)
         raise self._emulator.closed_error()
 
