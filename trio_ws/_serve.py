@@ -274,7 +274,9 @@ class _Server:
         if first is None:
             await trio.aclose_forcefully(stream)
         elif isinstance(first, Upgrade):
-            await self._engine_connection(stream, first)
+            serving = self._engine_connection(stream, first)
+            del first  # the request head is not kept for the connection's lifetime
+            await serving
         else:
             replay: Any = ReplayStream(stream, first) if first else stream
             await self._hypercorn_connection(replay)
@@ -411,6 +413,9 @@ class _Server:
         connection.on_accept = self._accepted
         if self.reporter is not None:
             self.reporter.watch(connection, scope)
+        # websockets' parser keeps the Request for the connection's lifetime: its headers are
+        # in the scope now, so the parsed copy goes.
+        request.headers.clear()
         return connection, scope
 
     async def _run_engine_connection(

@@ -24,8 +24,8 @@ def _counting(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     counts = {"at_once": 0, "task": 0}
     ping_now, ping = EngineConnection.ping_now, EngineConnection.ping
 
-    def counted_ping_now(self: EngineConnection, payload: bytes) -> bool:
-        sent = ping_now(self, payload)
+    def counted_ping_now(self: EngineConnection, payload: bytes, frame: bytes) -> bool:
+        sent = ping_now(self, payload, frame)
         counts["at_once"] += sent
         return sent
 

@@ -137,6 +137,7 @@ class EngineConnection:
         "exchange",
         "idle_since",
         "keepalive",
+        "keepalive_cell",
         "messages_received",
         "messages_sent",
         "next_ping_at",
@@ -147,6 +148,7 @@ class EngineConnection:
         "ping_sent_at",
         "protocol",
         "reads",
+        "reads_seen",
         "request",
         "settings",
         "shutdown_close_code",
@@ -203,7 +205,10 @@ class EngineConnection:
         # Keepalive bookkeeping (read and written by the keepalive timer).
         #: Number of reads that returned; the timer compares it across ticks.
         self.reads = 0
+        self.reads_seen = 0
         self.idle_since = 0.0
+        #: The keepalive timer's cell this connection waits in (``None``: not watched).
+        self.keepalive_cell: int | None = None
         self.next_ping_at = 0.0
         #: The latest ping's payload and time, and when the oldest unanswered ping was sent.
         self.ping_payload: bytes | None = None
@@ -723,9 +728,13 @@ class EngineConnection:
 
     # ------------------------------------------------------------------ keepalive
 
-    def ping_now(self, payload: bytes) -> bool:
+    def ping_now(self, payload: bytes, frame: bytes) -> bool:
         """Send a keepalive ping without a task of its own, if it can go out at once: an
         application task is reading (it will read the pong) and the socket takes the frame.
+
+        ``frame`` is the ping with ``payload``, made by ``websockets`` (the keepalive timer makes
+        it once for every connection it pings in one pass: a server's control frame is the same
+        bytes on every connection).
 
         Returns ``False`` having sent nothing otherwise: run `ping` in a task instead. A ping
         only part of which fits is finished in the background, as `send_frame_nowait` does.
@@ -741,9 +750,6 @@ class EngineConnection:
             or not self._turn.try_take()
         ):
             return False
-        protocol = self.protocol
-        protocol.send_ping(payload)
-        frame = b"".join(protocol.data_to_send())  # a control frame: no compressor state
         try:
             written = os.write(transport.socket.fileno(), frame)
         except OSError:  # full, closed or failed: the ping task finds out which
