@@ -85,6 +85,11 @@ _CONT: Final = Opcode.CONT
 _PONG: Final = Opcode.PONG
 _OPEN: Final = State.OPEN
 _CLOSED: Final = State.CLOSED
+#: The empty pending-message and pending-output queues of a connection that has none (an idle
+#: connection sheds its own, `EngineConnection.shed_buffers`): a deque costs 760 bytes even
+#: empty. They hold nothing (``maxlen=0``); whoever adds makes the connection its own first.
+_NO_MESSAGES: Final[deque[Any]] = deque(maxlen=0)
+_NO_OUTPUT: Final[deque[bytes]] = deque(maxlen=0)
 
 
 @attrs.frozen
@@ -180,9 +185,9 @@ class EngineConnection:
         #: Bytes the server produced on its own (pongs, close frames, pings) and has not
         #: written yet; ``_out_at`` bytes of the first chunk are already on the wire. An empty
         #: chunk is websockets' "end the TCP connection" marker.
-        self._out: deque[bytes] = deque()
+        self._out: deque[bytes] = _NO_OUTPUT
         self._out_at = 0
-        self._pending: deque[ASGIMessage] = deque()
+        self._pending: deque[ASGIMessage] = _NO_MESSAGES
         self._connect_delivered = False
         #: The server side of the ASGI exchange (made again once the offer is known).
         self.exchange = ServerExchange((), denial_supported=True)
@@ -280,8 +285,8 @@ class EngineConnection:
 
         Cancellation: cancel-safe; no message is lost.
         """
-        pending = self._pending
         while True:
+            pending = self._pending  # (a new one once a read queued the first message)
             if pending:
                 self.messages_received += 1
                 return pending.popleft()
@@ -348,6 +353,8 @@ class EngineConnection:
             frame: Frame = event  # type: ignore[assignment]  # only frames once open
             opcode = frame.opcode
             if opcode is _TEXT or opcode is _BINARY or opcode is _CONT:
+                if self._pending is _NO_MESSAGES:
+                    self._pending = deque()
                 if not self._data_frame(frame):
                     break
             elif opcode is _PONG:
@@ -356,7 +363,7 @@ class EngineConnection:
         if out:
             # Pongs, the echo of a close, or the close frame of a failure: pending output,
             # written now if nobody else is writing, else by the writer after its frame.
-            self._out.extend(out)
+            self._queue_output(out)
             if not self._turn.held:
                 async with self._turn:  # free: not a checkpoint
                     await self._write_pending_soon()
@@ -579,7 +586,7 @@ class EngineConnection:
         async with self._turn:
             if self.protocol.state is _OPEN:
                 self.protocol.send_close(code, reason)
-                self._out.extend(self.protocol.data_to_send())
+                self._queue_output(self.protocol.data_to_send())
             with contextlib.suppress(ClientGone):
                 await self._write_pending()
 
@@ -615,6 +622,13 @@ class EngineConnection:
         except Broken as exc:
             self._lost()
             raise ClientGone("the client left the websocket") from exc
+
+    def _queue_output(self, chunks: list[bytes]) -> None:
+        """Add to the pending output (see ``_out``)."""
+        if self._out is _NO_OUTPUT:
+            self._out = deque(chunks)
+        else:
+            self._out.extend(chunks)
 
     def _lost(self) -> None:
         self._broken = True
@@ -782,7 +796,7 @@ class EngineConnection:
             if not self._protocol_open():
                 return
             self.protocol.send_ping(payload)
-            self._out.extend(self.protocol.data_to_send())
+            self._queue_output(self.protocol.data_to_send())
             await self._write_pending_soon()
         if self._broken:
             return
@@ -803,6 +817,14 @@ class EngineConnection:
         if len(self._pending) >= _KEEPALIVE_READ_AHEAD:
             self.unanswered_since = None  # it sends: alive; the application is not reading
 
+    def shed_buffers(self) -> None:
+        """Give back the empty message and output queues (the keepalive timer calls it now and
+        then: an idle connection holds none; the next message or pong makes them again)."""
+        if not self._pending:
+            self._pending = _NO_MESSAGES
+        if not self._out:
+            self._out = _NO_OUTPUT
+
     async def fail_keepalive(self) -> None:
         """The pong did not come back in time: close with 1011, abort, report the disconnect."""
         self.exchange.record_end(1011, "keepalive ping timeout", by_server=True)
@@ -810,7 +832,7 @@ class EngineConnection:
             async with self._turn:
                 if self.protocol.state is _OPEN:
                     self.protocol.fail(1011, "keepalive ping timeout")
-                    self._out.extend(self.protocol.data_to_send())
+                    self._queue_output(self.protocol.data_to_send())
                 with contextlib.suppress(ClientGone):
                     await self._write_pending()
         self.abort()

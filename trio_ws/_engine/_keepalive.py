@@ -167,6 +167,7 @@ class KeepaliveTimer:
         settings = self.settings
         if not connection.open:
             return None
+        connection.shed_buffers()
         if settings.read_timeout:
             if connection.reads_seen != connection.reads or not connection.reading:
                 connection.reads_seen = connection.reads

@@ -20,6 +20,8 @@ __all__ = ["ASGI_SPEC_VERSION", "build_scope", "offered_subprotocols"]
 ASGI_SPEC_VERSION: Final = "2.5"
 
 
+#: ``scope["asgi"]``, the same for every connection.
+_ASGI: Final = {"version": "3.0", "spec_version": ASGI_SPEC_VERSION}
 #: Header names and values every upgrade request carries, as the scope's bytes: one shared
 #: object each instead of one per connection (an idle server holds thousands of scopes).
 _COMMON_NAMES: Final = {
@@ -98,7 +100,7 @@ def build_scope(
         raise
     return {
         "type": "websocket",
-        "asgi": {"version": "3.0", "spec_version": ASGI_SPEC_VERSION},
+        "asgi": _ASGI,
         "http_version": "1.1",
         "scheme": "wss" if secure else "ws",
         "path": unquote(raw_path),
