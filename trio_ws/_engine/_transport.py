@@ -39,6 +39,8 @@ class PartialWrite(Exception):
 class StreamTransport:
     """Over any trio stream (TLS connections)."""
 
+    __slots__ = ("poll", "stream")
+
     #: Whether a write cancelled before its first byte leaves the stream usable (a socket
     #: does; a cancelled ``SSLStream.send_all`` breaks the stream).
     cancel_safe_write = False
@@ -112,6 +114,8 @@ class StreamTransport:
 
 class SocketTransport(StreamTransport):
     """Over a ``trio.SocketStream``: the socket's descriptor, used directly."""
+
+    __slots__ = ("socket",)
 
     cancel_safe_write = True
 
