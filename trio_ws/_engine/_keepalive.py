@@ -73,6 +73,7 @@ class KeepaliveTimer:
         """Start watching an accepted connection (its first ping is one interval away)."""
         if self.tick is None:
             return
+        self.discard(connection)  # in one cell at a time
         now = trio.current_time()
         connection.idle_since = now
         connection.reads_seen = connection.reads
@@ -142,7 +143,7 @@ class KeepaliveTimer:
     def _ping_frame(self) -> tuple[bytes, bytes]:
         """A new ping payload and its frame (server frames are unmasked, and control frames
         are never compressed, so one frame serves every connection)."""
-        payload = next(self._payloads).to_bytes(4, "big")
+        payload = (next(self._payloads) % 2**32).to_bytes(4, "big")
         return payload, Frame(Opcode.PING, payload).serialize(mask=False)
 
     def _next_due(self, connection: EngineConnection, now: float) -> float:
