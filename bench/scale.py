@@ -2,9 +2,11 @@
 
 * **idle**: ``--idle`` connections (5,000) to ``trio_ws.serve`` with its default pings (every
   20 s, answered by the client) and a direct-mode echo application waiting in ``receive``;
-  uvicorn on uvloop (its default 20 s pings) with the raw ASGI echo next to it. Figures: the
-  server's CPU over a window of two ping intervals, as a percentage of one core, and its RSS
-  growth per connection (after a warm-up of 50 connections).
+  uvicorn on uvloop (its default 20 s pings) with the raw ASGI echo next to it, both holding
+  their connections at the same time. Figures: each server's CPU over the same windows of two
+  ping intervals (``--idle-rounds`` of ``--window`` seconds), as a percentage of one core, the
+  median and the median of the per-window ratios; and its RSS growth per connection (after a
+  warm-up of 50 connections).
 * **fanout**: ``--clients`` connections (10,000) to each of three servers, each in its own
   process, each with its own load-client process (the file-descriptor limit is per process):
   ``trio_ws.serve`` where each connection is subscribed to one memory ``Broadcast`` channel
@@ -475,38 +477,76 @@ def fanout_table(result: FanoutResult, rate: float, seconds: float) -> str:
     return "\n".join(lines)
 
 
-def run_idle(count: int, window: float, kinds: tuple[str, ...], logs: Path) -> str:
-    lines = [
-        f"#### {count:,} idle connections, pings every 20 s (the server's CPU over {window:g} s)",
-        "",
-        "| server | CPU, % of one core | RSS per connection, KiB | still open |",
-        "|---|---|---|---|",
-    ]
+def run_idle(count: int, window: float, rounds: int, kinds: tuple[str, ...], logs: Path) -> str:
+    """Every idle server at once, each with ``count`` connections from its own client process;
+    the servers' CPU is measured over the same ``rounds`` windows (the machine's load is the
+    same for all), so the ratio of each window is a paired comparison."""
     labels = {
         "idle-trio_ws": "trio_ws.serve, direct mode (goal ≤ 1.5 %, ≤ 12 KiB)",
         "idle-uvicorn": "uvicorn + uvloop, raw ASGI (reference)",
     }
-    for kind in kinds:
-        with server(kind, logs) as (port, pid):
+    cpu: dict[str, list[float]] = {kind: [] for kind in kinds}
+    kib: dict[str, float] = {}
+    still: dict[str, int] = {}
+    with contextlib.ExitStack() as stack:
+        servers = {kind: stack.enter_context(server(kind, logs)) for kind in kinds}
+        before = {}
+        for kind, (port, pid) in servers.items():
             # the memory baseline after a warm-up of 50 connections, as bench.loadclient does
             with _child(["-m", "bench.scale", "--client", "idle", str(port), "50"], logs) as warm:
                 warm.line(60)
                 warm.ask("close", 30)
             time.sleep(0.5)
-            before = server_rss(pid)
-            with _child(
-                ["-m", "bench.scale", "--client", "idle", str(port), str(count)], logs
-            ) as c:
-                ready = json.loads(c.line(count / 50 + 120))
-                time.sleep(1.0)  # the handshakes' tail
-                after = server_rss(pid)
-                cpu0, wall0 = server_cpu(pid), time.perf_counter()
-                time.sleep(window)
-                pct = (server_cpu(pid) - cpu0) / (time.perf_counter() - wall0) * 100
-                still = c.ask("close", 30)["open"]
-        kib = (after - before) / count / 1024
-        log(f"idle {kind}: {ready}, {pct:.2f} % CPU, {kib:.1f} KiB/conn, {still} open")
-        lines.append(f"| {labels[kind]} | {pct:.2f} % | {kib:.1f} | {still:,}/{count:,} |")
+            before[kind] = server_rss(pid)
+        clients = {}
+        for kind, (port, pid) in servers.items():  # one after the other: no handshake storm
+            command = ["-m", "bench.scale", "--client", "idle", str(port), str(count)]
+            clients[kind] = client = stack.enter_context(_child(command, logs))
+            ready = json.loads(client.line(count / 50 + 120))
+            time.sleep(1.0)  # the handshakes' tail
+            kib[kind] = (server_rss(pid) - before[kind]) / count / 1024
+            log(f"idle {kind}: {ready}, {kib[kind]:.1f} KiB/conn")
+        for r in range(rounds):
+            start = {kind: server_cpu(pid) for kind, (_port, pid) in servers.items()}
+            wall0 = time.perf_counter()
+            time.sleep(window)
+            elapsed = time.perf_counter() - wall0
+            for kind, (_port, pid) in servers.items():
+                cpu[kind].append((server_cpu(pid) - start[kind]) / elapsed * 100)
+            log(f"idle window {r}: " + ", ".join(f"{k} {v[-1]:.2f} %" for k, v in cpu.items()))
+        for kind, client in clients.items():
+            still[kind] = client.ask("close", 30)["open"]
+    return idle_table(count, window, rounds, cpu, kib, still, labels)
+
+
+def idle_table(
+    count: int,
+    window: float,
+    rounds: int,
+    cpu: dict[str, list[float]],
+    kib: dict[str, float],
+    still: dict[str, int],
+    labels: dict[str, str],
+) -> str:
+    reference = cpu.get("idle-uvicorn")
+    lines = [
+        f"#### {count:,} idle connections, pings every 20 s (every server's CPU over the same "
+        f"{rounds} windows of {window:g} s)",
+        "",
+        "| server | CPU, % of one core: median (min–max) | vs uvicorn: median of the windows "
+        "| RSS per connection, KiB | still open |",
+        "|---|---|---|---|---|",
+    ]
+    for kind, values in cpu.items():
+        ratio = "–"
+        if reference and values is not reference and all(reference):
+            ratios = [mine / theirs for mine, theirs in zip(values, reference, strict=True)]
+            ratio = f"{statistics.median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f})"
+        lines.append(
+            f"| {labels[kind]} | {statistics.median(values):.2f} % "
+            f"({min(values):.2f}–{max(values):.2f}) | {ratio} | {kib[kind]:.1f} "
+            f"| {still[kind]:,}/{count:,} |"
+        )
     return "\n".join(lines)
 
 
@@ -518,7 +558,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parts", default="idle,fanout")
     parser.add_argument("--clients", type=int, default=10_000, help="fan-out connections")
     parser.add_argument("--idle", type=int, default=5_000, help="idle connections")
-    parser.add_argument("--window", type=float, default=45.0, help="idle CPU window, seconds")
+    parser.add_argument("--window", type=float, default=40.0, help="idle CPU window, seconds")
+    parser.add_argument("--idle-rounds", type=int, default=3, help="idle CPU windows")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--rate", type=float, default=2.0, help="steady publishes per second")
     parser.add_argument("--seconds", type=float, default=5.0, help="steady publishing time")
@@ -533,6 +574,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.quick:
         args.clients, args.idle, args.window, args.rounds = 200, 200, 1.0, 2
+        args.idle_rounds = 2
         args.rate, args.seconds = 5.0, 0.6  # a smoke run
     kinds = tuple(k for k in args.kinds.split(",") if k)
     logs = ROOT / "bench" / "results" / "scale.log"
@@ -541,7 +583,13 @@ def main(argv: list[str] | None = None) -> int:
     sections = []
     if "idle" in args.parts:
         sections.append(
-            run_idle(args.idle, args.window, tuple(k for k in kinds if k in IDLE_KINDS), logs)
+            run_idle(
+                args.idle,
+                args.window,
+                args.idle_rounds,
+                tuple(k for k in kinds if k in IDLE_KINDS),
+                logs,
+            )
         )
     if "fanout" in args.parts:
         fan = tuple(k for k in kinds if k in FANOUT_KINDS)

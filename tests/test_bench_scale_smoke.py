@@ -36,5 +36,5 @@ def test_the_fanout_part_delivers_every_message_on_every_server(tmp_path: Path) 
 
 def test_the_idle_part_keeps_every_connection_open(tmp_path: Path) -> None:
     with time_bound(120):
-        table = scale.run_idle(30, 0.2, ("idle-trio_ws",), tmp_path / "scale.log")
+        table = scale.run_idle(30, 0.2, 2, ("idle-trio_ws",), tmp_path / "scale.log")
     assert "| 30/30 |" in table

@@ -256,6 +256,14 @@ class _Server:
             (deflate or enable_server_permessage_deflate(None)) if engine.compression else None
         )
         self.registry = ShutdownRegistry(close_code, config.graceful_timeout)
+        # Scope extensions that are the same for every connection: one object each, not one
+        # per connection (an idle server holds thousands of scopes).
+        self._no_options: dict[str, Any] = {}
+        self._shutdown_extension: ShutdownExtension = {
+            "close_code": self.registry.close_code,
+            "event": self.registry.event,
+            "grace_period": self.registry.grace_period,
+        }
         self.app = ServedApp(app)
         self.context = WorkerContext(None)
         self.lifespan_state: dict[str, Any] = {}
@@ -274,7 +282,9 @@ class _Server:
         if first is None:
             await trio.aclose_forcefully(stream)
         elif isinstance(first, Upgrade):
-            await self._engine_connection(stream, first)
+            serving = self._engine_connection(stream, first)
+            del first  # the request head is not kept for the connection's lifetime
+            await serving
         else:
             replay: Any = ReplayStream(stream, first) if first else stream
             await self._hypercorn_connection(replay)
@@ -380,11 +390,6 @@ class _Server:
                 return None
             transport: Any = getattr(stream, "transport_stream", stream)
             socket = transport.socket
-            shutdown: ShutdownExtension = {
-                "close_code": self.registry.close_code,
-                "event": self.registry.event,
-                "grace_period": self.registry.grace_period,
-            }
             scope = build_scope(
                 request,
                 secure=isinstance(stream, trio.SSLStream),
@@ -393,12 +398,12 @@ class _Server:
                 root_path=config.root_path,
                 state=self.lifespan_state.copy(),
                 extensions={
-                    DENIAL_EXTENSION: {},
-                    CANCEL_SAFE_SEND_EXTENSION: {},
+                    DENIAL_EXTENSION: self._no_options,
+                    CANCEL_SAFE_SEND_EXTENSION: self._no_options,
                     SEND_FRAME_NOWAIT_EXTENSION: {
                         "send_frame_nowait": connection.send_frame_nowait
                     },
-                    SHUTDOWN_EXTENSION: shutdown,
+                    SHUTDOWN_EXTENSION: self._shutdown_extension,
                     KEEPALIVE_EXTENSION: connection.keepalive,
                     REFUSAL_EXTENSION: {},
                 },
@@ -411,6 +416,9 @@ class _Server:
         connection.on_accept = self._accepted
         if self.reporter is not None:
             self.reporter.watch(connection, scope)
+        # websockets' parser keeps the Request for the connection's lifetime: its headers are
+        # in the scope now, so the parsed copy goes.
+        request.headers.clear()
         return connection, scope
 
     async def _run_engine_connection(

@@ -102,6 +102,13 @@ def _writable_now(fd: int) -> bool:
     return bool(ready) and ready[0][1] & _POLL_TROUBLE == 0
 
 
+#: The empty pending-message and pending-output queues of a connection that has none (an idle
+#: connection sheds its own, `EngineConnection.shed_buffers`): a deque costs 760 bytes even
+#: empty. They hold nothing (``maxlen=0``); whoever adds makes the connection its own first.
+_NO_MESSAGES: Final[deque[Any]] = deque(maxlen=0)
+_NO_OUTPUT: Final[deque[bytes]] = deque(maxlen=0)
+
+
 @attrs.frozen
 class EngineSettings:
     """The engine's per-connection settings (from `trio_ws.ServerSettings`)."""
@@ -152,6 +159,7 @@ class EngineConnection:
         "exchange",
         "idle_since",
         "keepalive",
+        "keepalive_cell",
         "messages_received",
         "messages_sent",
         "next_ping_at",
@@ -162,6 +170,7 @@ class EngineConnection:
         "ping_sent_at",
         "protocol",
         "reads",
+        "reads_seen",
         "request",
         "settings",
         "shutdown_close_code",
@@ -193,9 +202,9 @@ class EngineConnection:
         #: Bytes the server produced on its own (pongs, close frames, pings) and has not
         #: written yet; ``_out_at`` bytes of the first chunk are already on the wire. An empty
         #: chunk is websockets' "end the TCP connection" marker.
-        self._out: deque[bytes] = deque()
+        self._out: deque[bytes] = _NO_OUTPUT
         self._out_at = 0
-        self._pending: deque[ASGIMessage] = deque()
+        self._pending: deque[ASGIMessage] = _NO_MESSAGES
         self._connect_delivered = False
         #: The server side of the ASGI exchange (made again once the offer is known).
         self.exchange = ServerExchange((), denial_supported=True)
@@ -218,7 +227,10 @@ class EngineConnection:
         # Keepalive bookkeeping (read and written by the keepalive timer).
         #: Number of reads that returned; the timer compares it across ticks.
         self.reads = 0
+        self.reads_seen = 0
         self.idle_since = 0.0
+        #: The keepalive timer's cell this connection waits in (``None``: not watched).
+        self.keepalive_cell: int | None = None
         self.next_ping_at = 0.0
         #: The latest ping's payload and time, and when the oldest unanswered ping was sent.
         self.ping_payload: bytes | None = None
@@ -290,8 +302,8 @@ class EngineConnection:
 
         Cancellation: cancel-safe; no message is lost.
         """
-        pending = self._pending
         while True:
+            pending = self._pending  # (a new one once a read queued the first message)
             if pending:
                 self.messages_received += 1
                 return pending.popleft()
@@ -358,6 +370,8 @@ class EngineConnection:
             frame: Frame = event  # type: ignore[assignment]  # only frames once open
             opcode = frame.opcode
             if opcode is _TEXT or opcode is _BINARY or opcode is _CONT:
+                if self._pending is _NO_MESSAGES:
+                    self._pending = deque()
                 if not self._data_frame(frame):
                     break
             elif opcode is _PONG:
@@ -366,7 +380,7 @@ class EngineConnection:
         if out:
             # Pongs, the echo of a close, or the close frame of a failure: pending output,
             # written now if nobody else is writing, else by the writer after its frame.
-            self._out.extend(out)
+            self._queue_output(out)
             if not self._turn.held:
                 async with self._turn:  # free: not a checkpoint
                     await self._write_pending_soon()
@@ -610,7 +624,7 @@ class EngineConnection:
         async with self._turn:
             if self.protocol.state is _OPEN:
                 self.protocol.send_close(code, reason)
-                self._out.extend(self.protocol.data_to_send())
+                self._queue_output(self.protocol.data_to_send())
             with contextlib.suppress(ClientGone):
                 await self._write_pending()
 
@@ -646,6 +660,13 @@ class EngineConnection:
         except Broken as exc:
             self._lost()
             raise ClientGone("the client left the websocket") from exc
+
+    def _queue_output(self, chunks: list[bytes]) -> None:
+        """Add to the pending output (see ``_out``)."""
+        if self._out is _NO_OUTPUT:
+            self._out = deque(chunks)
+        else:
+            self._out.extend(chunks)
 
     def _lost(self) -> None:
         self._broken = True
@@ -759,9 +780,13 @@ class EngineConnection:
 
     # ------------------------------------------------------------------ keepalive
 
-    def ping_now(self, payload: bytes) -> bool:
+    def ping_now(self, payload: bytes, frame: bytes) -> bool:
         """Send a keepalive ping without a task of its own, if it can go out at once: an
         application task is reading (it will read the pong) and the socket takes the frame.
+
+        ``frame`` is the ping with ``payload``, made by ``websockets`` (the keepalive timer makes
+        it once for every connection it pings in one pass: a server's control frame is the same
+        bytes on every connection).
 
         Returns ``False`` having sent nothing otherwise: run `ping` in a task instead. A ping
         only part of which fits is finished in the background, as `send_frame_nowait` does.
@@ -777,9 +802,6 @@ class EngineConnection:
             or not self._turn.try_take()
         ):
             return False
-        protocol = self.protocol
-        protocol.send_ping(payload)
-        frame = b"".join(protocol.data_to_send())  # a control frame: no compressor state
         try:
             written = os.write(transport.socket.fileno(), frame)
         except OSError:  # full, closed or failed: the ping task finds out which
@@ -812,7 +834,7 @@ class EngineConnection:
             if not self._protocol_open():
                 return
             self.protocol.send_ping(payload)
-            self._out.extend(self.protocol.data_to_send())
+            self._queue_output(self.protocol.data_to_send())
             await self._write_pending_soon()
         if self._broken:
             return
@@ -833,6 +855,14 @@ class EngineConnection:
         if len(self._pending) >= _KEEPALIVE_READ_AHEAD:
             self.unanswered_since = None  # it sends: alive; the application is not reading
 
+    def shed_buffers(self) -> None:
+        """Give back the empty message and output queues (the keepalive timer calls it now and
+        then: an idle connection holds none; the next message or pong makes them again)."""
+        if not self._pending:
+            self._pending = _NO_MESSAGES
+        if not self._out:
+            self._out = _NO_OUTPUT
+
     async def fail_keepalive(self) -> None:
         """The pong did not come back in time: close with 1011, abort, report the disconnect."""
         self.exchange.record_end(1011, "keepalive ping timeout", by_server=True)
@@ -840,7 +870,7 @@ class EngineConnection:
             async with self._turn:
                 if self.protocol.state is _OPEN:
                     self.protocol.fail(1011, "keepalive ping timeout")
-                    self._out.extend(self.protocol.data_to_send())
+                    self._queue_output(self.protocol.data_to_send())
                 with contextlib.suppress(ClientGone):
                     await self._write_pending()
         self.abort()

@@ -20,6 +20,45 @@ __all__ = ["ASGI_SPEC_VERSION", "build_scope", "offered_subprotocols"]
 ASGI_SPEC_VERSION: Final = "2.5"
 
 
+#: ``scope["asgi"]``, the same for every connection.
+_ASGI: Final = {"version": "3.0", "spec_version": ASGI_SPEC_VERSION}
+#: Header names and values every upgrade request carries, as the scope's bytes: one shared
+#: object each instead of one per connection (an idle server holds thousands of scopes).
+_COMMON_NAMES: Final = {
+    spelling: spelling.lower().encode("latin-1")
+    for name in (
+        "Host",
+        "Upgrade",
+        "Connection",
+        "Sec-WebSocket-Key",
+        "Sec-WebSocket-Version",
+        "Sec-WebSocket-Extensions",
+        "Sec-WebSocket-Protocol",
+        "Origin",
+        "User-Agent",
+        "Accept-Encoding",
+        "Accept-Language",
+        "Cache-Control",
+        "Pragma",
+        "Cookie",
+    )
+    for spelling in (name, name.lower())
+}
+_COMMON_VALUES: Final = {
+    value: value.encode("latin-1")
+    for value in (
+        "websocket",
+        "Upgrade",
+        "upgrade",
+        "13",
+        "permessage-deflate; client_max_window_bits",
+        "no-cache",
+        "gzip, deflate, br, zstd",
+        "gzip, deflate, br",
+    )
+}
+
+
 def offered_subprotocols(request: Request) -> list[str]:
     """The subprotocols the client offered, in its order.
 
@@ -49,7 +88,10 @@ def build_scope(
     """
     raw_path, _, query = request.path.partition("?")
     headers = [
-        (name.lower().encode("latin-1"), value.encode("latin-1", "surrogateescape"))
+        (
+            _COMMON_NAMES.get(name) or name.lower().encode("latin-1"),
+            _COMMON_VALUES.get(value) or value.encode("latin-1", "surrogateescape"),
+        )
         for name, value in request.headers.raw_items()
     ]
     try:
@@ -58,7 +100,7 @@ def build_scope(
         raise
     return {
         "type": "websocket",
-        "asgi": {"version": "3.0", "spec_version": ASGI_SPEC_VERSION},
+        "asgi": _ASGI,
         "http_version": "1.1",
         "scheme": "wss" if secure else "ws",
         "path": unquote(raw_path),

@@ -39,6 +39,8 @@ class PartialWrite(Exception):
 class StreamTransport:
     """Over any trio stream (TLS connections)."""
 
+    __slots__ = ("poll", "stream")
+
     #: Whether a write cancelled before its first byte leaves the stream usable (a socket
     #: does; a cancelled ``SSLStream.send_all`` breaks the stream).
     cancel_safe_write = False
@@ -113,6 +115,8 @@ class StreamTransport:
 class SocketTransport(StreamTransport):
     """Over a ``trio.SocketStream``: the socket's descriptor, used directly."""
 
+    __slots__ = ("socket",)
+
     cancel_safe_write = True
 
     def __init__(self, stream: trio.SocketStream) -> None:
@@ -154,8 +158,12 @@ class SocketTransport(StreamTransport):
             raise Broken from exc
 
     async def receive(self) -> bytes | bytearray:
+        # A read that waited was a schedule point already (as in trio's own sockets): only a
+        # read that found data at once takes a checkpoint of its own. The wait is outside the
+        # ``except`` block so that an idle connection does not hold the BlockingIOError.
         sock = self.socket
         await trio.lowlevel.checkpoint_if_cancelled()
+        waited = False
         while True:
             fd = sock.fileno()
             if fd < 0:
@@ -163,15 +171,19 @@ class SocketTransport(StreamTransport):
             try:
                 data = os.read(fd, _RECEIVE_SIZE)
             except BlockingIOError:
-                try:
-                    await trio.lowlevel.wait_readable(sock)
-                except trio.ClosedResourceError as exc:
-                    raise Broken from exc
-                continue
+                data = None
             except OSError as exc:
                 raise Broken from exc
+            if data is not None:
+                break
+            try:
+                await trio.lowlevel.wait_readable(sock)
+            except trio.ClosedResourceError as exc:
+                raise Broken from exc
+            waited = True
+        if not waited:
             await trio.lowlevel.cancel_shielded_checkpoint()
-            return data
+        return data
 
     async def write(self, data: bytes) -> None:
         """Write all of ``data``; ``trio.Cancelled`` only if not one byte went out.
