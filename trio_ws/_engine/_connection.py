@@ -167,6 +167,9 @@ class EngineConnection:
     ) -> None:
         self.stream = stream
         self._transport = transport_for(stream)
+        if isinstance(self._transport, SocketTransport):
+            # A round trip (a read, then a write) is one schedule point, not two.
+            self._transport.alternate_schedule_points = True
         self.shutdown_close_code = shutdown_close_code
         #: Called once when the application accepted (the server registers the connection).
         self.on_accept: Callable[[EngineConnection], object] | None = None
@@ -313,8 +316,8 @@ class EngineConnection:
                 self._unfed = bytes(data)
                 self._unfed_at = 0
                 await self._feed_in_slices()
-            else:
-                await self._feed(data)
+            elif self._parse(data):
+                await self._settle(data)
         finally:
             self._reading = False
             if self._read_done:
@@ -334,6 +337,15 @@ class EngineConnection:
             self._unfed_at = 0
 
     async def _feed(self, data: bytes | bytearray) -> None:
+        if self._parse(data):
+            await self._settle(data)
+
+    def _parse(self, data: bytes | bytearray) -> bool:
+        """Feed ``data`` (``b""``: EOF) to the protocol and queue the messages it completes.
+
+        Returns whether `_settle` must run: the protocol produced output of its own, or the
+        connection is closing or closed. (The per-message path stays one call when not.)
+        """
         protocol = self.protocol
         if data:
             protocol.receive_data(data)
@@ -349,12 +361,18 @@ class EngineConnection:
                 self._pong(bytes(frame.data))
         out = protocol.data_to_send()
         if out:
+            self._out.extend(out)
+            return True
+        return protocol.close_rcvd is not None or protocol.close_sent is not None or not data
+
+    async def _settle(self, data: bytes | bytearray) -> None:
+        """After `_parse`: write the pending output, record the end if the connection ended."""
+        protocol = self.protocol
+        if self._out and not self._turn.held:
             # Pongs, the echo of a close, or the close frame of a failure: pending output,
             # written now if nobody else is writing, else by the writer after its frame.
-            self._out.extend(out)
-            if not self._turn.held:
-                async with self._turn:  # free: not a checkpoint
-                    await self._write_pending_soon()
+            async with self._turn:  # free: not a checkpoint
+                await self._write_pending_soon()
         if protocol.close_rcvd is not None or protocol.close_sent is not None or not data:
             self._end_from_protocol()
 
@@ -460,7 +478,8 @@ class EngineConnection:
                 return
             await trio.lowlevel.checkpoint_if_cancelled()
             turn = self._turn  # taken by hand here: no coroutine for __aenter__ per message
-            await turn.take()
+            if not turn.try_take():
+                await turn.take()
             try:
                 protocol = self.protocol
                 if protocol.state is not _OPEN:

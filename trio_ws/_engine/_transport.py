@@ -118,6 +118,13 @@ class SocketTransport(StreamTransport):
     def __init__(self, stream: trio.SocketStream) -> None:
         super().__init__(stream)
         self.socket = stream.socket
+        #: Whether a read that did not have to wait may skip its schedule point when the call
+        #: before it on this transport had one: then at least every other call is a schedule
+        #: point (a round trip yields once, not twice: after its write, which lets the peer
+        #: answer before the read), and every write and every call that waits is one.
+        #: Cancellation is unaffected: ``receive`` checks it on entry.
+        self.alternate_schedule_points = False
+        self._may_skip = False
 
     def write_nowait(self, data: bytes | memoryview) -> int:
         fd = self.socket.fileno()
@@ -156,6 +163,7 @@ class SocketTransport(StreamTransport):
     async def receive(self) -> bytes | bytearray:
         sock = self.socket
         await trio.lowlevel.checkpoint_if_cancelled()
+        waited = False
         while True:
             fd = sock.fileno()
             if fd < 0:
@@ -167,10 +175,17 @@ class SocketTransport(StreamTransport):
                     await trio.lowlevel.wait_readable(sock)
                 except trio.ClosedResourceError as exc:
                     raise Broken from exc
+                waited = True
                 continue
             except OSError as exc:
                 raise Broken from exc
-            await trio.lowlevel.cancel_shielded_checkpoint()
+            if waited:  # the wait was the schedule point (as in trio's own sockets)
+                self._may_skip = self.alternate_schedule_points
+            elif self._may_skip:  # the call before had one: skip this one
+                self._may_skip = False
+            else:
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                self._may_skip = self.alternate_schedule_points
             return data
 
     async def write(self, data: bytes) -> None:
@@ -182,7 +197,11 @@ class SocketTransport(StreamTransport):
         """
         total = self.write_nowait(data)
         size = len(data)
-        while total < size:
+        if total == size:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            self._may_skip = self.alternate_schedule_points
+            return
+        while True:
             try:
                 await trio.lowlevel.wait_writable(self.socket)
             except trio.ClosedResourceError as exc:
@@ -192,7 +211,9 @@ class SocketTransport(StreamTransport):
                     raise PartialWrite(total) from exc
                 raise
             total += self.write_nowait(memoryview(data)[total:])
-        await trio.lowlevel.cancel_shielded_checkpoint()
+            if total == size:  # it waited: that was the schedule point
+                self._may_skip = self.alternate_schedule_points
+                return
 
 
 def _has_room(transport: StreamTransport, sock: trio.socket.SocketType) -> bool:
