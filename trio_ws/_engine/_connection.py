@@ -897,16 +897,22 @@ class EngineConnection:
                 await self._send_close(last.code, last.reason)
         # The closing handshake, bounded: read until the client's close frame (or EOF); the
         # caller then closes the TCP connection, as the server should.
+        if (self._out and not self._broken) or not self._closing_handshake_done():
+            with trio.move_on_after(self.settings.close_timeout):
+                if self._out and not self._broken:
+                    await self._take_turn_and_write_pending()
+                while not self._closing_handshake_done():
+                    if self._reading and self._keepalive_scope is None:
+                        break  # an application task still reads; the caller closes the socket
+                    await self._read_once()
+
+    def _closing_handshake_done(self) -> bool:
+        """Whether nothing more is to be read: the client's close frame (or EOF) is in, or the
+        connection is broken."""
         protocol = self.protocol
-        with trio.move_on_after(self.settings.close_timeout):
-            if self._out and not self._broken:
-                await self._take_turn_and_write_pending()
-            while not (
-                self._broken
-                or protocol.close_rcvd is not None
-                or protocol.state is _CLOSED
-                or protocol.reader.eof
-            ):
-                if self._reading and self._keepalive_scope is None:
-                    break  # an application task still reads; the caller closes the socket
-                await self._read_once()
+        return (
+            self._broken
+            or protocol.close_rcvd is not None
+            or protocol.state is _CLOSED
+            or protocol.reader.eof
+        )
