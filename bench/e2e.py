@@ -36,6 +36,25 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
+#: A target named ``NAME+base`` is ``NAME`` served from another copy of the tree (the code
+#: before a change: ``git archive <commit> | tar -x -C DIR``), named by this variable, so that
+#: before and after are measured in the same interleaved run (``bench.versus --base DIR``).
+BASE_TREE_VARIABLE = "TRIO_WS_BENCH_BASE"
+BASE_SUFFIX = "+base"
+
+
+def split_base(target: str) -> tuple[str, Path]:
+    """``(target without +base, the tree it is served from)``.
+
+    Raises:
+      RuntimeError: a ``+base`` target without ``TRIO_WS_BENCH_BASE`` set.
+    """
+    if not target.endswith(BASE_SUFFIX):
+        return target, ROOT
+    base = os.environ.get(BASE_TREE_VARIABLE)
+    if not base:
+        raise RuntimeError(f"{target}: set {BASE_TREE_VARIABLE} to the baseline tree")
+    return target.removesuffix(BASE_SUFFIX), Path(base)
 
 
 @dataclass
@@ -53,6 +72,7 @@ class E2EResult:
 
 
 def unavailable(target: str) -> str | None:
+    target = target.removesuffix(BASE_SUFFIX)
     if target in PROTOTYPE_TARGETS:
         return None
     if target in ASGI_TARGETS:
@@ -75,13 +95,14 @@ class Server:
         self.stderr = self.log.open("a")
         self.stderr.write(f"\n===== {self.target} =====\n")
         self.stderr.flush()
+        target, tree = split_base(self.target)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.server", self.target],
-            cwd=ROOT,
+            [sys.executable, "-m", "bench.server", target],
+            cwd=tree,
             stdout=subprocess.PIPE,
             stderr=self.stderr,
             text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env={**os.environ, "PYTHONPATH": str(tree)},
         )
         assert self.proc.stdout is not None
         deadline = time.monotonic() + 30

@@ -19,6 +19,11 @@ Ratios read "target / baseline" in CPU per operation: below 1 the target is chea
 the plain-hypercorn goals, which read as efficiency (baseline / target: above 1 is better) as
 in the issue. ``--quick`` shortens everything (a smoke run, not a measurement); ``--json PATH``
 also writes the figures.
+
+``--base DIR`` measures a change: DIR is a copy of the tree before it (``git archive <commit> |
+tar -x -C DIR``), and every trio_ws target also runs from there as ``TARGET+base`` in the same
+interleaved run; a last table gives each target's CPU per operation before and after, and the
+median of the per-cycle ratios after / before.
 """
 
 # The tables print × and µs on purpose.
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -50,6 +56,8 @@ PAIRED_TARGETS = (
     "starlette",
 )
 SIZED_TARGETS = ("raw@serve", "uvicorn", "websockets-uvloop")
+#: The targets measured before and after a change with ``--base``.
+BASE_TARGETS = ("raw@serve", "direct@serve", "structured@serve", "direct", "structured")
 
 
 @dataclass(frozen=True)
@@ -130,13 +138,44 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def run(*, quick: bool, cycles: int, rounds: int) -> tuple[str, dict[str, Any]]:
-    """Run both parts; return the Markdown report and the figures."""
+def _before_after(paired: e2e.PairedResult, sized: e2e.E2EResult) -> list[str]:
+    lines = ["", "| target | before µs CPU / op | after | after / before (median of cycles) |",
+             "|---|---|---|---|"]  # fmt: skip
+    for target in BASE_TARGETS:
+        old = target + e2e.BASE_SUFFIX
+        ratio = paired_ratio(paired, Goal(target, target, old, None))
+        lines.append(
+            f"| {target}, 32 B | {_fmt(paired.median(old, 'server_us_per_op'))} | "
+            f"{_fmt(paired.median(target, 'server_us_per_op'))} | {_fmt(ratio, '×')} |"
+        )
+    for scenario in ("rt50_64k", "handshake"):
+        before = sized.median("raw@serve" + e2e.BASE_SUFFIX, scenario, "server_us_per_op")
+        after = sized.median("raw@serve", scenario, "server_us_per_op")
+        ratio = None if before is None or after is None else after / before
+        lines.append(
+            f"| raw@serve, {scenario} | {_fmt(before)} | {_fmt(after)} | {_fmt(ratio, '×')} |"
+        )
+    return lines
+
+
+def run(
+    *, quick: bool, cycles: int, rounds: int, base_tree: Path | None = None
+) -> tuple[str, dict[str, Any]]:
+    """Run both parts; return the Markdown report and the figures.
+
+    With ``base_tree`` (a copy of the tree before a change) the trio_ws targets also run from there.
+    """
     cycles, seconds, rounds, duration = (3, 0.3, 1, 0.5) if quick else (cycles, 0.4, rounds, 1.5)
     results_dir = ROOT / "results"
-    log(f"paired: {len(PAIRED_TARGETS)} servers, {cycles} cycles x {seconds} s")
+    paired_targets: tuple[str, ...] = PAIRED_TARGETS
+    sized_targets: tuple[str, ...] = SIZED_TARGETS
+    if base_tree is not None:
+        os.environ[e2e.BASE_TREE_VARIABLE] = str(base_tree.resolve())
+        paired_targets += tuple(t + e2e.BASE_SUFFIX for t in BASE_TARGETS)
+        sized_targets += ("raw@serve" + e2e.BASE_SUFFIX,)
+    log(f"paired: {len(paired_targets)} servers, {cycles} cycles x {seconds} s")
     paired = e2e.run_paired(
-        cycles=cycles, seconds=seconds, results_dir=results_dir, targets=PAIRED_TARGETS,
+        cycles=cycles, seconds=seconds, results_dir=results_dir, targets=paired_targets,
         progress=log,
     )  # fmt: skip
     log(f"sized: 64 KiB and handshakes, {rounds} round(s) x {duration} s")
@@ -146,7 +185,7 @@ def run(*, quick: bool, cycles: int, rounds: int) -> tuple[str, dict[str, Any]]:
         count=200,
         idle=200,
         results_dir=results_dir,
-        targets=SIZED_TARGETS,
+        targets=sized_targets,
         scenarios=("rt50_64k", "handshake"),
         progress=log,
     )
@@ -178,7 +217,9 @@ def run(*, quick: bool, cycles: int, rounds: int) -> tuple[str, dict[str, Any]]:
     for target in PAIRED_TARGETS:
         us, rate = (paired.median(target, key) for key in ("server_us_per_op", "rate"))
         lines.append(f"| {target} | {_fmt(us)} | {_fmt(rate)} |")
-    missing = [t for t in PAIRED_TARGETS if t not in paired.cycles]
+    if base_tree is not None:
+        lines += _before_after(paired, sized)
+    missing = [t for t in paired_targets if t not in paired.cycles]
     notes = [
         f"paired: {cycles} cycles × {seconds} s slices, client CPU {paired.client_cpu_pct:.0f} %"
         f" of its wall time; sized: {rounds} interleaved round(s) × {duration} s."
@@ -189,7 +230,7 @@ def run(*, quick: bool, cycles: int, rounds: int) -> tuple[str, dict[str, Any]]:
         notes.append(f"not measured (unavailable here): {', '.join(missing)}")
     for (target, scenario), errors in sized.errors.items():
         notes.append(f"{target} {scenario}: {errors[0]}")
-    figures["per_target"] = {t: paired.cycles.get(t) for t in PAIRED_TARGETS}
+    figures["per_target"] = {t: paired.cycles.get(t) for t in paired_targets}
     return "\n".join(lines) + "\n\n" + "\n".join(notes), figures
 
 
@@ -199,8 +240,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cycles", type=int, default=15)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--base", type=Path, help="a copy of the tree before a change")
     args = parser.parse_args(argv)
-    text, figures = run(quick=args.quick, cycles=args.cycles, rounds=args.rounds)
+    text, figures = run(
+        quick=args.quick, cycles=args.cycles, rounds=args.rounds, base_tree=args.base
+    )
     print(text)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1))

@@ -22,7 +22,7 @@ from ._repeated import RepeatedCondition
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-__all__ = ["ACCEPT_CAPACITY_ERRNOS", "accept_connections"]
+__all__ = ["ACCEPT_CAPACITY_ERRNOS", "accept_connections", "close_forcefully"]
 
 #: accept() errors that mean "no resources now": retried, not raised.
 ACCEPT_CAPACITY_ERRNOS: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
@@ -40,11 +40,25 @@ def _describe(error: OSError) -> str:
     return detail
 
 
+async def close_forcefully(stream: trio.abc.AsyncResource) -> None:
+    """``trio.aclose_forcefully(stream)``, for a plain socket without its cancelled checkpoint
+    (a cancel scope and a ``Cancelled`` raised and caught: about a tenth of a handshake's CPU
+    with two per connection). Closing the socket is all ``SocketStream.aclose`` does besides.
+
+    Cancellation: not a checkpoint for a ``trio.SocketStream``; otherwise as
+    ``trio.aclose_forcefully``.
+    """
+    if type(stream) is trio.SocketStream:
+        stream.socket.close()
+    else:
+        await trio.aclose_forcefully(stream)
+
+
 async def _run_handler(handler: Callable[[Any], Awaitable[object]], stream: Any) -> None:
     try:
         await handler(stream)
     finally:
-        await trio.aclose_forcefully(stream)
+        await close_forcefully(stream)
 
 
 async def accept_connections(

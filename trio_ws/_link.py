@@ -90,9 +90,10 @@ class Link:
     async def send_data(
         self, message: Message, recheck: Callable[[Message, bool], Message | None]
     ) -> None:
-        """`send_in_turn` for a data message, with the per-message path written out: on a
-        server whose send is cancel-safe and with the turn free, one coroutine layer and no
-        extra checkpoint (the server's send checks for cancellation before writing).
+        """`send_in_turn` for a data message, with the per-message path written out: with the
+        turn free, one coroutine layer; on a server whose send is cancel-safe no extra
+        checkpoint (the server's send checks for cancellation before writing), on others
+        (plain hypercorn) one cancellation check before the shielded send.
 
         Raises:
           As `send_in_turn`.
@@ -102,13 +103,29 @@ class Link:
         """
         turn = self.turn
         exchange = self.exchange
-        if not exchange.cancel_safe_send or not turn.try_take():
-            await trio.lowlevel.checkpoint_if_cancelled()
+        if exchange.cancel_safe_send:
+            if not turn.try_take():
+                await trio.lowlevel.checkpoint_if_cancelled()
+                await self.send_in_turn(message, recheck)
+                return
+            try:
+                await self._send(message)
+            except OSError as exc:  # ASGI 2.4: the connection is gone
+                exchange.connection_lost()
+                raise exchange.disconnect_error() from exc
+            finally:
+                turn.release()
+            return
+        # A server whose send must not be cancelled half-way (plain hypercorn): the caller's
+        # cancellation is checked before the turn is taken, then the send runs shielded.
+        await trio.lowlevel.checkpoint_if_cancelled()
+        if not turn.try_take():
             await self.send_in_turn(message, recheck)
             return
         try:
-            await self._send(message)
-        except OSError as exc:  # ASGI 2.4: the connection is gone
+            with trio.CancelScope(shield=True):
+                await self._send(message)
+        except OSError as exc:
             exchange.connection_lost()
             raise exchange.disconnect_error() from exc
         finally:

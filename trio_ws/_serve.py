@@ -30,7 +30,7 @@ from hypercorn.config import Config
 from websockets.exceptions import InvalidHeader
 from websockets.extensions.permessage_deflate import enable_server_permessage_deflate
 
-from ._accept import accept_connections
+from ._accept import accept_connections, close_forcefully
 from ._compression import COMPRESSION_DEFAULTS, deflate_factories
 from ._engine import (
     EngineConnection,
@@ -437,7 +437,7 @@ class _Server:
             self.connections.discard(connection)
             if not self.connections:
                 self.drained.set()
-            await trio.aclose_forcefully(stream)
+            await close_forcefully(stream)
 
     def _accepted(self, connection: EngineConnection) -> None:
         if self.reporter is not None:

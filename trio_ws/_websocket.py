@@ -274,13 +274,13 @@ class WebSocket(ScopeView):
             self._receiving = False
         return self._exchange.incoming(message)
 
-    async def _receive_data(self) -> Message:
-        """`receive` for ``receive_text`` and friends: in direct mode one coroutine layer less
-        per message, with the same checks in the same order."""
+    def _receive_data(self) -> Awaitable[Message]:
+        """`receive` for ``receive_text`` and friends, which have run ``check_receive_data``
+        (it includes ``check_receive``): the coroutine to await, with no layer of its own, so
+        that in direct mode a data receive is two coroutine layers less than via `receive`."""
         if self._structured is not None:
-            return await self.receive()
-        self._exchange.check_receive()
-        return await self._receive_direct()
+            return self.receive()
+        return self._receive_direct()
 
     async def send(self, message: Message) -> None:
         """Send a raw ASGI message, validating it and keeping the states right.
@@ -536,12 +536,15 @@ class WebSocket(ScopeView):
 
     # ------------------------------------------------------------------ the send path
 
-    async def _send_data(self, message: Message) -> None:
-        """Send a data message that the exchange has already built and checked."""
+    def _send_data(self, message: Message) -> Awaitable[None]:
+        """Send a data message that the exchange has already built and checked: the coroutine
+        to await (no coroutine layer of its own on the per-message path)."""
         structured = self._structured
         if structured is None or not structured.buffered_sending:
-            await self._link.send_data(message, self._recheck)
-            return
+            return self._link.send_data(message, self._recheck)
+        return self._enqueue(structured, message)
+
+    async def _enqueue(self, structured: Structured, message: Message) -> None:
         await trio.lowlevel.checkpoint_if_cancelled()
         await structured.enqueue(message)  # returns once queued; the writer sends it
 

@@ -102,11 +102,22 @@ def _writable_now(fd: int) -> bool:
     return bool(ready) and ready[0][1] & _POLL_TROUBLE == 0
 
 
+class _SharedEmpty(deque[Any]):
+    """The empty queue every connection without queued items shares. Adding to it is a bug of
+    ours (whoever adds makes the connection a queue of its own first), so it raises instead of
+    dropping the item as a ``maxlen=0`` deque would."""
+
+    def _refuse(self, *_: object) -> None:
+        raise RuntimeError("trio_ws internal error: added to a connection's shared empty queue")
+
+    append = appendleft = extend = extendleft = insert = _refuse
+
+
 #: The empty pending-message and pending-output queues of a connection that has none (an idle
 #: connection sheds its own, `EngineConnection.shed_buffers`): a deque costs 760 bytes even
-#: empty. They hold nothing (``maxlen=0``); whoever adds makes the connection its own first.
-_NO_MESSAGES: Final[deque[Any]] = deque(maxlen=0)
-_NO_OUTPUT: Final[deque[bytes]] = deque(maxlen=0)
+#: empty, so one shared instance stands for "none" until something is queued.
+_NO_MESSAGES: Final[deque[Any]] = _SharedEmpty()
+_NO_OUTPUT: Final[deque[bytes]] = _SharedEmpty()
 
 
 @attrs.frozen
@@ -191,6 +202,9 @@ class EngineConnection:
     ) -> None:
         self.stream = stream
         self._transport = transport_for(stream)
+        if isinstance(self._transport, SocketTransport):
+            # A round trip (a read, then a write) is one schedule point, not two.
+            self._transport.alternate_schedule_points = True
         self.shutdown_close_code = shutdown_close_code
         #: Called once when the application accepted (the server registers the connection).
         self.on_accept: Callable[[EngineConnection], object] | None = None
@@ -340,8 +354,8 @@ class EngineConnection:
                 self._unfed = bytes(data)
                 self._unfed_at = 0
                 await self._feed_in_slices()
-            else:
-                await self._feed(data)
+            elif self._parse(data):
+                await self._settle(data)
         finally:
             self._reading = False
             if self._read_done:
@@ -361,6 +375,15 @@ class EngineConnection:
             self._unfed_at = 0
 
     async def _feed(self, data: bytes | bytearray) -> None:
+        if self._parse(data):
+            await self._settle(data)
+
+    def _parse(self, data: bytes | bytearray) -> bool:
+        """Feed ``data`` (``b""``: EOF) to the protocol and queue the messages it completes.
+
+        Returns whether `_settle` must run: the protocol produced output of its own, or the
+        connection is closing or closed. (The per-message path stays one call when not.)
+        """
         protocol = self.protocol
         if data:
             protocol.receive_data(data)
@@ -378,12 +401,18 @@ class EngineConnection:
                 self._pong(bytes(frame.data))
         out = protocol.data_to_send()
         if out:
+            self._queue_output(out)  # (an idle connection's queue is shared and empty)
+            return True
+        return protocol.close_rcvd is not None or protocol.close_sent is not None or not data
+
+    async def _settle(self, data: bytes | bytearray) -> None:
+        """After `_parse`: write the pending output, record the end if the connection ended."""
+        protocol = self.protocol
+        if self._out and not self._turn.held:
             # Pongs, the echo of a close, or the close frame of a failure: pending output,
             # written now if nobody else is writing, else by the writer after its frame.
-            self._queue_output(out)
-            if not self._turn.held:
-                async with self._turn:  # free: not a checkpoint
-                    await self._write_pending_soon()
+            async with self._turn:  # free: not a checkpoint
+                await self._write_pending_soon()
         if protocol.close_rcvd is not None or protocol.close_sent is not None or not data:
             self._end_from_protocol()
 
@@ -489,7 +518,8 @@ class EngineConnection:
                 return
             await trio.lowlevel.checkpoint_if_cancelled()
             turn = self._turn  # taken by hand here: no coroutine for __aenter__ per message
-            await turn.take()
+            if not turn.try_take():
+                await turn.take()
             try:
                 protocol = self.protocol
                 if protocol.state is not _OPEN:
@@ -944,16 +974,22 @@ class EngineConnection:
                 await self._send_close(last.code, last.reason)
         # The closing handshake, bounded: read until the client's close frame (or EOF); the
         # caller then closes the TCP connection, as the server should.
+        if (self._out and not self._broken) or not self._closing_handshake_done():
+            with trio.move_on_after(self.settings.close_timeout):
+                if self._out and not self._broken:
+                    await self._take_turn_and_write_pending()
+                while not self._closing_handshake_done():
+                    if self._reading and self._keepalive_scope is None:
+                        break  # an application task still reads; the caller closes the socket
+                    await self._read_once()
+
+    def _closing_handshake_done(self) -> bool:
+        """Whether nothing more is to be read: the client's close frame (or EOF) is in, or the
+        connection is broken."""
         protocol = self.protocol
-        with trio.move_on_after(self.settings.close_timeout):
-            if self._out and not self._broken:
-                await self._take_turn_and_write_pending()
-            while not (
-                self._broken
-                or protocol.close_rcvd is not None
-                or protocol.state is _CLOSED
-                or protocol.reader.eof
-            ):
-                if self._reading and self._keepalive_scope is None:
-                    break  # an application task still reads; the caller closes the socket
-                await self._read_once()
+        return (
+            self._broken
+            or protocol.close_rcvd is not None
+            or protocol.state is _CLOSED
+            or protocol.reader.eof
+        )

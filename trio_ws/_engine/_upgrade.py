@@ -8,6 +8,7 @@ the bytes already read: other methods, HTTP/1.0, malformed heads, plain requests
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Final
 
 import attrs
@@ -67,6 +68,13 @@ async def read_upgrade(
     Cancellation: whatever was read is dropped with the connection.
     """
     head = bytearray()
+    ready = _read_now(stream)
+    if ready is not None:  # the head is often there already: no deadline, no wait
+        if not ready:
+            return None
+        taken = _take(head, ready, protocol)
+        if taken is not None:
+            return taken
     with trio.move_on_after(patience):
         while len(head) <= limit:
             try:
@@ -75,15 +83,37 @@ async def read_upgrade(
                 return None
             if not data:
                 return bytes(head) if head else None
-            head += data
-            protocol.receive_data(bytes(data))
-            events = protocol.events_received()
-            if events:
-                request = events[0]
-                if isinstance(request, Request) and _asks_for_websocket(request):
-                    return Upgrade(request, protocol, bytes(head))
-                return bytes(head)
-            if protocol.handshake_exc is not None or protocol.data_to_send():
-                return bytes(head)  # websockets could not parse it: hypercorn answers it
+            taken = _take(head, data, protocol)
+            if taken is not None:
+                return taken
         return bytes(head)
     return bytes(head) if head else None
+
+
+def _read_now(stream: trio.abc.Stream) -> bytes | None:
+    """What a plain socket holds now (``b""`` at EOF), or ``None`` (nothing yet, an error the
+    waiting read will report, or not a plain socket)."""
+    if type(stream) is not trio.SocketStream:
+        return None
+    try:
+        return os.read(stream.socket.fileno(), _RECEIVE_SIZE)
+    except OSError:
+        return None
+
+
+def _take(
+    head: bytearray, data: bytes | bytearray, protocol: ServerProtocol
+) -> Upgrade | bytes | None:
+    """Add ``data`` to the head read so far; what `read_upgrade` returns once it is decided,
+    else ``None`` (read more)."""
+    head += data
+    protocol.receive_data(bytes(data))
+    events = protocol.events_received()
+    if events:
+        request = events[0]
+        if isinstance(request, Request) and _asks_for_websocket(request):
+            return Upgrade(request, protocol, bytes(head))
+        return bytes(head)
+    if protocol.handshake_exc is not None or protocol.data_to_send():
+        return bytes(head)  # websockets could not parse it: hypercorn answers it
+    return None
