@@ -6,12 +6,13 @@ from __future__ import annotations
 import gc
 from typing import TYPE_CHECKING, Any
 
+import pytest
 import trio
 from trio.testing import wait_all_tasks_blocked
 from websockets.frames import Opcode
 from websockets.http11 import Request
 
-from trio_ws._engine._connection import EngineConnection
+from trio_ws._engine._connection import _NO_MESSAGES, _NO_OUTPUT, EngineConnection
 from trio_ws._engine._upgrade import Upgrade
 from trio_ws.testing import serve_app
 
@@ -60,8 +61,8 @@ async def test_an_idle_connection_holds_only_what_it_needs() -> None:
             assert not _alive(Upgrade)  # the request head was dropped after the handshake
             assert all(not request.headers for request in _alive(Request))
             assert not _alive(BlockingIOError)  # the waiting read holds no exception
-            assert connection._pending.maxlen == 0  # the shared empty queue, not its own
-            assert connection._out.maxlen == 0
+            assert connection._pending is _NO_MESSAGES  # the shared empty queue, not its own
+            assert connection._out is _NO_OUTPUT
             # and it still works: the scope kept the headers, messages still queue
             await client.stream.send_all(frame(0x1, b"again"))
             again = await client.next_frame()
@@ -71,3 +72,12 @@ async def test_an_idle_connection_holds_only_what_it_needs() -> None:
     assert again.data == b"again"
     assert headers_seen[-1][b"upgrade"] == b"websocket"
     assert b"sec-websocket-key" in headers_seen[-1]
+
+
+def test_adding_to_the_shared_empty_queue_is_an_error_not_a_lost_item() -> None:
+    with pytest.raises(RuntimeError, match="shared empty queue"):
+        _NO_OUTPUT.append(b"frame")
+    with pytest.raises(RuntimeError, match="shared empty queue"):
+        _NO_MESSAGES.extend([{"type": "websocket.receive", "text": "lost?"}])
+    assert not _NO_OUTPUT
+    assert not _NO_MESSAGES
