@@ -39,6 +39,12 @@ def _check_channel(channel: object) -> str:
     return channel
 
 
+def _first_leaf(error: BaseException) -> BaseException:
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
+
+
 def _check_count(name: str, value: object, minimum: int) -> int:
     if type(value) is not int or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
@@ -148,7 +154,10 @@ class Broadcast:
           Only the block's own exception (never wrapped in an ``ExceptionGroup``).
 
         Cancellation:
-          The disconnect is shielded (bounded: one second for Redis' unsubscribe).
+          The disconnect is shielded (bounded: one second for Redis' unsubscribe). Cancelled
+          in the block or during the exit, the exit raises the block's own exception or one
+          `trio.Cancelled`, never an error of the connection to Redis that the cancellation
+          cut (on one Redis and on a cluster).
         """
         stack, self._stack = self._stack, None
         self._running = False
@@ -159,10 +168,14 @@ class Broadcast:
         try:
             return await stack.__aexit__(exc_type, exc, tb)
         except BaseExceptionGroup as group:
-            # the block's own exception went through our nursery: let it out unwrapped
-            if exc is not None and list(group.exceptions) == [exc]:
+            # the block's own exception went through our nursery, maybe with the backend's
+            # tasks' cancellations: let it out unwrapped, or one cancellation if it had none
+            _, rest = group.split(lambda error: error is exc or isinstance(error, trio.Cancelled))
+            if rest is not None:
+                raise
+            if exc is not None:
                 return False
-            raise
+            raise _first_leaf(group) from None
 
     def _require_running(self) -> None:
         if not self._running:

@@ -13,7 +13,13 @@ The coredis behaviour this module relies on (``tests/broadcast/test_redis.py`` p
   retry policy, a lost connection ends the context manager with an error (an exception group
   of ``coredis.exceptions.ConnectionError``), which is how an outage is noticed here.
 * ``async with client:`` hosts the pool's task group. It runs in a task of its own so that a
-  failure in it can never cancel the application's code.
+  failure in it can never cancel the application's code, and closes only after the
+  subscription has ended: a pub/sub that ends on a closed connection makes coredis 6.9 raise
+  from its own cleanup (``ClosedResourceError`` on one Redis; on a cluster an
+  ``ExceptionGroup`` its ``except ConnectionError`` misses).
+* A cancelled exit can still see coredis' tasks fail next to the cancellation (an exception
+  group of both); the errors are dropped and the cancellation goes on alone
+  (`tests/broadcast/test_cancelled_exit.py`).
 
 Wire format: a published payload is ``<stream id or empty> SP <kind> <body>`` where kind is
 ``t`` (UTF-8 text) or ``b`` (bytes); with history the same ``<kind><body>`` is the ``m`` field
@@ -117,6 +123,20 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+def _interruption(error: BaseException) -> BaseException | None:
+    """What of ``error`` is not an `Exception` (a cancellation, a ``KeyboardInterrupt``):
+    ``error`` itself, the part of its group that is, or ``None``.
+
+    A task torn down by a cancellation can see coredis' tasks fail at the same time (their
+    connection closed under them): the group then holds both. The cancellation must go on
+    (its cancel scope absorbs it); the link errors must not (they are contained here).
+    """
+    if isinstance(error, BaseExceptionGroup):
+        _, rest = error.split(Exception)
+        return rest
+    return None if isinstance(error, Exception) else error
+
+
 def _first_leaf(error: BaseException) -> BaseException:
     while isinstance(error, BaseExceptionGroup):
         error = error.exceptions[0]
@@ -139,6 +159,9 @@ class RedisBackend:
         self._pubsub: Any = None  # the live PubSub, None while the link is down
         self._link_up = trio.Event()  # set while _pubsub is live; a new one after each loss
         self._stop = trio.Event()
+        # the client closes once the broadcast stops and its subscription has ended, never
+        # before: coredis' pub/sub must not end on a closed connection
+        self._subscription_ended = trio.Event()
         self._channel_locks: dict[str, trio.Lock] = {}
         # channels being healed after an outage: their live messages wait here meanwhile
         self._healing: dict[str, list[BroadcastEvent]] = {}
@@ -161,19 +184,23 @@ class RedisBackend:
     # ------------------------------------------------------------------ lifetime
 
     async def start(self, nursery: trio.Nursery) -> None:
-        await nursery.start(self._host_client)
         try:
-            with trio.fail_after(self._connect_timeout):
-                await self._client.ping()
-        except Exception as error:
+            await nursery.start(self._host_client)
+            try:
+                with trio.fail_after(self._connect_timeout):
+                    await self._client.ping()
+            except Exception as error:
+                if not _is_link_error(error):
+                    raise
+                raise BroadcastUnavailable(
+                    f"cannot reach Redis at {self._url}: {_describe(error)}"
+                ) from error
+            await nursery.start(self._batcher.run)
+            await nursery.start(self._subscription_loop)
+        except BaseException:
             self._stop.set()
-            if not _is_link_error(error):
-                raise
-            raise BroadcastUnavailable(
-                f"cannot reach Redis at {self._url}: {_describe(error)}"
-            ) from error
-        await nursery.start(self._batcher.run)
-        await nursery.start(self._subscription_loop)
+            self._subscription_ended.set()  # (or never started): the client closes
+            raise
 
     async def stop(self) -> None:
         self._stop.set()
@@ -189,25 +216,49 @@ class RedisBackend:
         await trio.lowlevel.checkpoint()
 
     async def _host_client(self, task_status: trio.TaskStatus[None]) -> None:
-        """Hold ``async with client`` (the pool's task group) until the broadcast stops."""
-        try:
-            await self._hold_client(task_status)
-        finally:
-            self._client_closed()
+        """Hold ``async with client`` (the pool's task group) until the broadcast stops and
+        its subscription has ended.
+
+        Cancellation:
+          Shielded: when the scope around the broadcast is cancelled, the client stays open
+          until the broadcast's exit (after its subscription ended), so that what the block
+          does on its way out (a presence leaving, a shielded publish) still reaches Redis.
+        """
+        with trio.CancelScope(shield=True):
+            try:
+                await self._hold_client(task_status)
+            finally:
+                self._client_closed()
 
     def _client_closed(self) -> None:
         """Called once the client is closed for good."""
 
+    @staticmethod
+    def _raise_interruption(error: BaseException) -> None:
+        """Re-raise what of ``error`` is a cancellation (or an interrupt), without the link
+        errors coredis' tasks raised meanwhile; return if it is all errors (contained).
+
+        Raises:
+          trio.Cancelled, KeyboardInterrupt: alone, or a group of nothing else.
+        """
+        interruption = _interruption(error)
+        if interruption is error:
+            raise error
+        if interruption is not None:
+            raise interruption
+
     async def _hold_client(self, task_status: trio.TaskStatus[None]) -> None:
         started = False
-        while not self._stop.is_set():
+        while not (self._stop.is_set() and self._subscription_ended.is_set()):
             try:
                 async with self._client:
                     if not started:
                         started = True
                         task_status.started()
                     await self._stop.wait()
-            except Exception as error:  # contained: the next command reports the outage
+                    await self._subscription_ended.wait()
+            except BaseException as error:  # contained: the next command reports the outage
+                self._raise_interruption(error)
                 self._outage.occurred(f"client failed ({_describe(error)}); restarting it")
                 if not started:
                     started = True
@@ -215,7 +266,17 @@ class RedisBackend:
                 await trio.sleep(0.1)
 
     async def _subscription_loop(self, task_status: trio.TaskStatus[None]) -> None:
-        """Keep one subscription connection for every channel the hub has; renew it when lost."""
+        """Keep one subscription connection for every channel the hub has; renew it when lost.
+
+        Cancellation:
+          Raised alone: link errors of coredis' tasks that failed meanwhile are dropped.
+        """
+        try:
+            await self._keep_subscription(task_status)
+        finally:
+            self._subscription_ended.set()
+
+    async def _keep_subscription(self, task_status: trio.TaskStatus[None]) -> None:
         started = False
         backoff = 0.05
         lost = False  # the link was up once and is lost: what follows is a renewal
@@ -244,7 +305,8 @@ class RedisBackend:
                         await self._heal()
                         await self._stop.wait()
                         nursery.cancel_scope.cancel()
-            except Exception as error:
+            except BaseException as error:
+                self._raise_interruption(error)
                 if self._stop.is_set():
                     return
                 self._pubsub = None
