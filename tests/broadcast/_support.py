@@ -23,6 +23,15 @@ coredis_leaks_streams_of_failed_connections = pytest.mark.filterwarnings(
 )
 
 
+def task_count() -> int:
+    """Tasks alive in this trio run."""
+
+    def count(task: trio.lowlevel.Task) -> int:
+        return 1 + sum(count(child) for n in task.child_nurseries for child in n.child_tasks)
+
+    return count(trio.lowlevel.current_root_task())  # type: ignore[arg-type]
+
+
 async def wait_until(predicate: Callable[[], bool]) -> None:
     """Poll ``predicate`` until it holds, for at most 5 s.
 

@@ -18,7 +18,7 @@ import trio
 
 from trio_ws import Broadcast
 
-from ._support import next_message
+from ._support import next_message, task_count
 
 if TYPE_CHECKING:
     from ._cluster import LocalCluster
@@ -26,15 +26,6 @@ if TYPE_CHECKING:
 
 #: In the block (-1), then after that many scheduling steps of the exit.
 CANCEL_POINTS = range(-1, 24)
-
-
-def task_count() -> int:
-    """Tasks alive in this trio run."""
-
-    def count(task: trio.lowlevel.Task) -> int:
-        return 1 + sum(count(child) for n in task.child_nurseries for child in n.child_tasks)
-
-    return count(trio.lowlevel.current_root_task())  # type: ignore[arg-type]
 
 
 @pytest.fixture(params=["redis", "cluster"])

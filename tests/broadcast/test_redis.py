@@ -156,7 +156,7 @@ async def test_coredis_pubsub_queue_is_kept_empty(redis_server: RedisServer) -> 
             for n in range(200):
                 await broadcast.publish("drained", str(n))
             await wait_until(lambda: subscriber.statistics().buffered == 200)
-            pubsub = broadcast._backend._pubsub  # type: ignore[attr-defined]
+            pubsub = broadcast._backend._links[""].pubsub  # type: ignore[attr-defined]
             queue = pubsub._receive_stream.statistics()
             await wait_until(lambda: pubsub._receive_stream.statistics().current_buffer_used == 0)
             assert queue.max_buffer_size == float("inf")  # why the drain exists

@@ -34,6 +34,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import attrs
 import trio
 
 from .._repeated import RepeatedCondition
@@ -143,6 +144,20 @@ def _first_leaf(error: BaseException) -> BaseException:
     return error
 
 
+@attrs.define(eq=False)
+class _Link:
+    """One subscription connection and the channels it carries."""
+
+    key: str
+    #: Logs this link's outages (start, counts, end).
+    outage: RepeatedCondition
+    pubsub: Any = None  # the live pub/sub, None while the link is down
+    up: trio.Event = attrs.Factory(trio.Event)  # set while up; a new one after each loss
+    channels: set[str] = attrs.Factory(set)
+    #: Unsubscribes sent on the live pub/sub whose confirmation the drain has not seen yet.
+    unsubscribing: dict[str, int] = attrs.Factory(dict)
+
+
 class RedisBackend:
     """A Redis client host task, a subscription task, and commands through the pool."""
 
@@ -156,8 +171,12 @@ class RedisBackend:
             self._client: Any = self._new_client()  # coredis.Redis[bytes]
         except ValueError as error:
             raise ValueError(f"bad broadcast URL {url!r}: {error}") from None
-        self._pubsub: Any = None  # the live PubSub, None while the link is down
-        self._link_up = trio.Event()  # set while _pubsub is live; a new one after each loss
+        # the subscription connections, by key: one ("") on one Redis, one per master on a
+        # cluster (a channel's link is `_link_key(channel)`'s)
+        self._links: dict[str, _Link] = {}
+        self._links_changed = trio.Event()  # set (and replaced) when a link comes up
+        # channels that had a gap and, with history on, are healed when next subscribed
+        self._unhealed: set[str] = set()
         self._stop = trio.Event()
         # the client closes once the broadcast stops and its subscription has ended, never
         # before: coredis' pub/sub must not end on a closed connection
@@ -205,15 +224,22 @@ class RedisBackend:
     async def stop(self) -> None:
         self._stop.set()
         self._batcher.close()
-        pubsub, self._pubsub = self._pubsub, None
-        if pubsub is not None:
-            with trio.move_on_after(1):
-                try:
-                    await pubsub.unsubscribe()
-                except Exception as error:
-                    if not _is_link_error(error):
-                        raise
+        pubsubs = [link.pubsub for link in self._links.values() if link.pubsub is not None]
+        for link in self._links.values():
+            link.pubsub = None
+        with trio.move_on_after(1):
+            async with trio.open_nursery() as nursery:
+                for pubsub in pubsubs:
+                    nursery.start_soon(self._unsubscribe_all, pubsub)
         await trio.lowlevel.checkpoint()
+
+    @staticmethod
+    async def _unsubscribe_all(pubsub: Any) -> None:
+        try:
+            await pubsub.unsubscribe()
+        except Exception as error:
+            if not _is_link_error(error):
+                raise
 
     async def _host_client(self, task_status: trio.TaskStatus[None]) -> None:
         """Hold ``async with client`` (the pool's task group) until the broadcast stops and
@@ -266,57 +292,80 @@ class RedisBackend:
                 await trio.sleep(0.1)
 
     async def _subscription_loop(self, task_status: trio.TaskStatus[None]) -> None:
-        """Keep one subscription connection for every channel the hub has; renew it when lost.
+        """Keep a subscription connection for every channel the hub has; renew it when lost.
 
         Cancellation:
           Raised alone: link errors of coredis' tasks that failed meanwhile are dropped.
         """
         try:
-            await self._keep_subscription(task_status)
+            await self._keep_links(task_status)
         finally:
             self._subscription_ended.set()
 
-    async def _keep_subscription(self, task_status: trio.TaskStatus[None]) -> None:
+    async def _keep_links(self, task_status: trio.TaskStatus[None]) -> None:
+        """One link for every channel (a cluster keeps one per master)."""
+        await self._keep_link(_Link("", self._outage), task_status)
+
+    async def _keep_link(self, link: _Link, task_status: trio.TaskStatus[None]) -> None:
+        """Keep ``link`` subscribed to its channels; renew it when lost.
+
+        A loss costs the channels it carried one gap (healed from history when it is back),
+        and no other channel. Returns when the broadcast stops, or when `_before_renewal`
+        says the link is no longer wanted (a cluster node that is no longer a master).
+        """
+        self._links[link.key] = link
+        try:
+            await self._renew(link, task_status)
+        finally:
+            link.pubsub = None
+            if self._links.get(link.key) is link:
+                del self._links[link.key]
+
+    async def _renew(self, link: _Link, task_status: trio.TaskStatus[None]) -> None:
         started = False
         backoff = 0.05
-        lost = False  # the link was up once and is lost: what follows is a renewal
         while not self._stop.is_set():
             try:
-                await self._before_renewal()
+                if not await self._before_renewal(link):
+                    return
                 async with (
                     contextlib.AsyncExitStack() as connections,
-                    self._make_pubsub(connections) as pubsub,
+                    self._make_pubsub(connections, link) as pubsub,
                 ):
-                    channels = self._hub.channels()
-                    if lost and self._history:
-                        self._healing = {channel: [] for channel in channels}
+                    channels = self._channels_of(link)
+                    link.channels = set(channels)
+                    link.unsubscribing.clear()
+                    self._start_healing(channels)
                     if channels:
                         await self._subscribe(pubsub, channels)
-                    self._pubsub = pubsub
-                    self._link_up.set()
-                    lost = False
-                    self._outage.ended()
+                    link.pubsub = pubsub
+                    link.up.set()
+                    self._links_changed.set()
+                    self._links_changed = trio.Event()
+                    link.outage.ended()
                     backoff = 0.05
                     if not started:
                         started = True
                         task_status.started()
                     async with trio.open_nursery() as nursery:
-                        nursery.start_soon(self._drain, pubsub)
-                        await self._heal()
-                        await self._stop.wait()
+                        nursery.start_soon(self._drain, link, pubsub)
+                        await self._heal(channels)
+                        await self._steady(link, pubsub)
                         nursery.cancel_scope.cancel()
             except BaseException as error:
                 self._raise_interruption(error)
                 if self._stop.is_set():
                     return
-                self._pubsub = None
-                self._healing = {}
-                if self._link_up.is_set():  # a new outage (not another failed attempt)
-                    self._link_up = trio.Event()
-                    lost = True
-                    self._hub.mark_gap()
-                self._outage.occurred(f"subscription connection lost ({_describe(error)})")
-            self._pubsub = None
+                link.pubsub = None
+                for channel in link.channels:
+                    self._healing.pop(channel, None)
+                if link.up.is_set():  # a new outage (not another failed attempt)
+                    link.up = trio.Event()
+                    self._hub.mark_gap(link.channels)
+                    if self._history:
+                        self._unhealed.update(link.channels)
+                link.outage.occurred(f"subscription connection lost ({_describe(error)})")
+            link.pubsub = None
             if not started:
                 started = True
                 task_status.started()
@@ -328,9 +377,10 @@ class RedisBackend:
     # ------------------------------------------------------------------ hooks (cluster overrides)
 
     def _make_pubsub(
-        self, connections: contextlib.AsyncExitStack
+        self, connections: contextlib.AsyncExitStack, link: _Link
     ) -> contextlib.AbstractAsyncContextManager[Any]:
-        """A new pub/sub object, for the caller to enter; a lost connection ends it.
+        """A new pub/sub object for ``link``, for the caller to enter; a lost connection ends
+        it.
 
         ``connections`` is closed after it: for connections it leaves to its owner.
         """
@@ -342,9 +392,25 @@ class RedisBackend:
     async def _subscribe(self, pubsub: Any, channels: list[str]) -> None:
         await pubsub.subscribe(**dict.fromkeys(channels, self._on_message))
 
-    async def _before_renewal(self) -> None:
-        """Called before each attempt to (re)open the subscription connection."""
+    async def _before_renewal(self, link: _Link) -> bool:
+        """Called before each attempt to (re)open ``link``: whether it is still wanted."""
         await trio.lowlevel.checkpoint()
+        return True
+
+    def _link_key(self, channel: str) -> str | None:
+        """The key of the link that carries ``channel`` (``None``: none can, for now)."""
+        return ""
+
+    def _channels_of(self, link: _Link) -> list[str]:
+        """The channels with local subscribers that ``link`` should carry."""
+        return [channel for channel in self._hub.channels() if self._link_key(channel) == link.key]
+
+    def _link_carrying(self, channel: str) -> _Link | None:
+        return next((link for link in self._links.values() if channel in link.channels), None)
+
+    async def _steady(self, link: _Link, pubsub: Any) -> None:
+        """While ``link`` is up: return when the broadcast stops; raise to renew the link."""
+        await self._stop.wait()
 
     def _publish_failed(self) -> None:
         """A publish failed for a reason of the link."""
@@ -390,7 +456,7 @@ class RedisBackend:
 
     # ------------------------------------------------------------------ messages
 
-    async def _drain(self, pubsub: Any) -> None:
+    async def _drain(self, link: _Link, pubsub: Any) -> None:
         """Empty the pubsub's own queue, which never bounds itself.
 
         Messages go to the handlers; the queue still gets a ``None`` for each of them and the
@@ -412,7 +478,13 @@ class RedisBackend:
             return
         await self._hub.deliver(event)
 
-    async def _heal(self) -> None:
+    def _start_healing(self, channels: list[str]) -> None:
+        """Hold the live messages of those of ``channels`` that have a gap to heal."""
+        for channel in channels:
+            if channel in self._unhealed:
+                self._healing[channel] = []
+
+    async def _heal(self, channels: list[str]) -> None:
         """After an outage: give each channel's subscribers what its stream holds after the
         last message they got, then the live messages that arrived meanwhile.
 
@@ -420,7 +492,9 @@ class RedisBackend:
         that had no message before the outage resumes from where its stream ended when it
         was subscribed.
         """
-        for channel in list(self._healing):
+        for channel in channels:
+            if channel not in self._healing:
+                continue
             since = self._hub.last_position(channel) or self._origins.get(channel)
             if since is not None:
                 try:
@@ -434,6 +508,7 @@ class RedisBackend:
             while held:
                 await self._hub.deliver(held.pop(0))
             self._healing.pop(channel, None)
+            self._unhealed.discard(channel)
 
     # ------------------------------------------------------------------ operations
 
@@ -466,16 +541,19 @@ class RedisBackend:
         async with self._lock(channel):
             with trio.move_on_after(self._connect_timeout):
                 while True:
-                    pubsub = self._pubsub
-                    if pubsub is None:
-                        await self._link_up.wait()
+                    key = self._link_key(channel)
+                    link = None if key is None else self._links.get(key)
+                    if link is None or link.pubsub is None:
+                        await self._links_changed.wait()
                         continue
-                    if channel.encode() in pubsub.channels:
+                    if channel in link.channels:
                         return  # subscribed by the (renewed) link already
+                    pubsub = link.pubsub
                     try:
                         if self._history and channel not in self._origins:
                             self._origins[channel] = await self._tail(channel)
                         await self._subscribe(pubsub, [channel])
+                        link.channels.add(channel)
                         return
                     except Exception as error:
                         if not _is_link_error(error):
@@ -489,12 +567,16 @@ class RedisBackend:
 
     async def unlisten(self, channel: str) -> None:
         async with self._lock(channel):
-            pubsub = self._pubsub
             if self._hub.subscribers(channel):
                 return
             self._origins.pop(channel, None)
-            if pubsub is None:
+            self._unhealed.discard(channel)
+            link = self._link_carrying(channel)
+            pubsub = None if link is None else link.pubsub
+            if link is None or pubsub is None:
                 return  # the link is down: the renewed one subscribes only to live channels
+            link.channels.discard(channel)
+            link.unsubscribing[channel] = link.unsubscribing.get(channel, 0) + 1
             with trio.move_on_after(1):
                 try:
                     await pubsub.unsubscribe(channel)
