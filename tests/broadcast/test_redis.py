@@ -203,6 +203,36 @@ async def test_a_killed_subscription_connection_is_healed_from_history(
 
 @coredis_leaks_streams_of_failed_connections
 @pytest.mark.usefixtures("_collect_garbage")
+async def test_a_heal_whose_history_read_fails_for_a_moment_is_retried(
+    own_redis_server: RedisServer,
+) -> None:
+    """The stream cannot be read for a moment when the subscription is back (a cluster
+    answers CLUSTERDOWN so after a master's restart; here an ACL refuses XREVRANGE): the
+    heal retries instead of leaving the gap a loss."""
+    server = own_redis_server
+    with trio.fail_after(30):
+        async with (
+            Broadcast(server.url, history=100, connect_timeout=5) as broadcast,
+            broadcast.subscribe("healed") as subscriber,
+        ):
+            await broadcast.publish("healed", "before")
+            assert await next_message(subscriber) == "before"
+            assert b"+OK" in server.command("ACL", "SETUSER", "default", "-xrevrange")
+            try:
+                assert b":1" in server.command("CLIENT", "KILL", "TYPE", "pubsub")
+                for n in range(20):  # while the subscription connection is being renewed
+                    await broadcast.publish("healed", f"during {n}")
+                await trio.sleep(0.5)  # the renewed link's heal fails meanwhile
+            finally:
+                assert b"+OK" in server.command("ACL", "SETUSER", "default", "+xrevrange")
+            assert await read_after_one_gap(subscriber, 20) == [f"during {n}" for n in range(20)]
+            await broadcast.publish("healed", "after")
+            assert await next_message(subscriber) == "after"
+            assert subscriber.statistics().gaps == 1
+
+
+@coredis_leaks_streams_of_failed_connections
+@pytest.mark.usefixtures("_collect_garbage")
 async def test_a_server_restart_loses_nothing_the_history_holds(
     own_redis_server: RedisServer,
 ) -> None:

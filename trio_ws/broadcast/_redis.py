@@ -161,6 +161,9 @@ class _Link:
 class RedisBackend:
     """A Redis client host task, a subscription task, and commands through the pool."""
 
+    #: Whether `_drain` sees the unsubscribe confirmations (and counts `_Link.unsubscribing`).
+    _DRAIN_READS_UNSUBSCRIBES = False
+
     def __init__(self, url: str, hub: Hub, history: int, connect_timeout: float) -> None:
         _check_url(url)
         self._url = url
@@ -497,11 +500,7 @@ class RedisBackend:
                 continue
             since = self._hub.last_position(channel) or self._origins.get(channel)
             if since is not None:
-                try:
-                    missed, _ = await self.after(channel, since, self._history)
-                except BroadcastUnavailable as error:  # the gap stays a gap
-                    logger.warning("cannot heal the gap of %r: %s", channel, error)
-                    missed = []
+                missed = await self._missed(channel, since)
                 for event in missed:
                     await self._hub.deliver(event)
             held = self._healing.get(channel, [])
@@ -509,6 +508,25 @@ class RedisBackend:
                 await self._hub.deliver(held.pop(0))
             self._healing.pop(channel, None)
             self._unhealed.discard(channel)
+
+    async def _missed(self, channel: str, since: tuple[int, int]) -> list[BroadcastEvent]:
+        """What ``channel``'s stream holds after ``since``; retried for up to
+        ``connect_timeout`` (a cluster answers ``CLUSTERDOWN`` for a moment after a master
+        is back), then ``[]``: the gap stays a gap."""
+        error: BroadcastUnavailable | None = None
+        with trio.move_on_after(self._connect_timeout):
+            while True:
+                try:
+                    missed, _ = await self.after(channel, since, self._history)
+                except BroadcastUnavailable as failure:
+                    error = failure
+                    if self._stop.is_set():
+                        break
+                    await trio.sleep(0.1)
+                    continue
+                return missed
+        logger.warning("cannot heal the gap of %r: %s", channel, error)
+        return []
 
     # ------------------------------------------------------------------ operations
 
@@ -576,7 +594,8 @@ class RedisBackend:
             if link is None or pubsub is None:
                 return  # the link is down: the renewed one subscribes only to live channels
             link.channels.discard(channel)
-            link.unsubscribing[channel] = link.unsubscribing.get(channel, 0) + 1
+            if self._DRAIN_READS_UNSUBSCRIBES:
+                link.unsubscribing[channel] = link.unsubscribing.get(channel, 0) + 1
             with trio.move_on_after(1):
                 try:
                     await pubsub.unsubscribe(channel)

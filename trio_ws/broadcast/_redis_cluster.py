@@ -157,6 +157,8 @@ class _OneMasterLayout:
 class RedisClusterBackend(RedisBackend):
     """`RedisBackend` on a Redis Cluster, with sharded pub/sub."""
 
+    _DRAIN_READS_UNSUBSCRIBES = True
+
     def __init__(self, url: str, hub: Hub, history: int, connect_timeout: float) -> None:
         super().__init__(url, hub, history, connect_timeout)
         self._last_refresh = -float("inf")
