@@ -1,7 +1,9 @@
 """``RedisBackend``: the bus of ``Broadcast("redis://...")``, on coredis 6 (anyio, so Trio).
 
-One subscription connection per process, fanned out to local subscribers by the hub; commands
-(PUBLISH, and XADD/XREVRANGE for history) go through the client's pool. Everything coredis
+One subscription connection per process (a `_Link`; a cluster keeps one per master, each
+renewed on its own), fanned out to local subscribers by the hub; a lost link costs the
+channels it carried one gap, healed from history. Commands (PUBLISH, and XADD/XREVRANGE for
+history) go through the client's pool. Everything coredis
 raises is contained here: users see `BroadcastUnavailable` with the cause attached, never
 an exception group from coredis' task groups.
 
