@@ -28,9 +28,18 @@ PYPROJECT = Path(__file__).parent / "pyproject.toml"
 # The libraries whose lowest supported version (the ">=" floor in pyproject.toml) tests-minimum
 # installs. Test tools (pytest, hypothesis, ...) are left to float.
 PYPROJECT_EXTRAS = set(tomllib.loads(PYPROJECT.read_text())["project"]["optional-dependencies"])
-FLOORED = ["trio", "attrs", "hypercorn", "websockets", "coredis", "starlette", "fastapi"]
+FLOORED = [
+    "trio",
+    "attrs",
+    "hypercorn",
+    "websockets",
+    "coredis",
+    "starlette",
+    "fastapi",
+    "prometheus_client",
+]
 # The extras tests-minimum installs, where pyproject.toml defines them.
-MINIMUM_EXTRAS = ["test", "redis", "starlette"]
+MINIMUM_EXTRAS = ["test", "redis", "starlette", "metrics"]
 
 
 @nox.session(python=PYTHONS)

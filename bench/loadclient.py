@@ -30,6 +30,7 @@ import os
 import resource
 import statistics
 import time
+import zlib
 from typing import TYPE_CHECKING, Any, cast
 
 import psutil  # type: ignore[import-untyped]
@@ -64,11 +65,16 @@ def client_frame(opcode: int, payload: bytes, key: bytes) -> bytes:
     return header + key + mask(payload, key)
 
 
-def upgrade_request(path: str, port: int) -> bytes:
+#: What a browser offers; the client then inflates compressed frames (it sends uncompressed).
+DEFLATE_OFFER = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+
+
+def upgrade_request(path: str, port: int, *, deflate: bool = False) -> bytes:
     key = base64.b64encode(os.urandom(16)).decode()
     return (
         f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nUpgrade: websocket\r\n"
-        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        f"{DEFLATE_OFFER if deflate else ''}\r\n"
     ).encode()
 
 
@@ -85,6 +91,9 @@ class Conn(asyncio.Protocol):
         self.buffer = bytearray()
         self.handshaking = True
         self.transport: asyncio.Transport | None = None
+        #: Set when the server accepted permessage-deflate: one inflater per connection, since
+        #: the server's compressor keeps its context from message to message.
+        self.inflater: Any = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # an asyncio.Transport, or uvloop's (which does not subclass it)
@@ -99,6 +108,8 @@ class Conn(asyncio.Protocol):
             if end < 0:
                 return
             status = bytes(buffer[: buffer.find(b"\r\n")])
+            if b"permessage-deflate" in buffer[:end].lower():
+                self.inflater = zlib.decompressobj(-zlib.MAX_WBITS)
             del buffer[: end + 4]
             self.handshaking = False
             if b" 101 " not in status:
@@ -122,6 +133,8 @@ class Conn(asyncio.Protocol):
             payload = bytes(buffer[start : start + length])
             del buffer[: start + length]
             opcode = b0 & 0x0F
+            if b0 & 0x40 and self.inflater is not None:  # RSV1: a compressed message
+                payload = self.inflater.decompress(payload + b"\x00\x00\xff\xff")
             if opcode == OP_CLOSE:
                 self.abort()
                 return
@@ -153,11 +166,15 @@ def _ignore(conn: Conn, opcode: int, payload: bytes) -> None:
 
 
 async def connect(
-    port: int, path: str, on_message: Callable[[Conn, int, bytes], None] = _ignore
+    port: int,
+    path: str,
+    on_message: Callable[[Conn, int, bytes], None] = _ignore,
+    *,
+    deflate: bool = False,
 ) -> Conn:
     loop = asyncio.get_running_loop()
     _, conn = await loop.create_connection(
-        lambda: Conn(upgrade_request(path, port), on_message), HOST, port
+        lambda: Conn(upgrade_request(path, port, deflate=deflate), on_message), HOST, port
     )
     await asyncio.wait_for(conn.opened, 10)
     return conn
@@ -175,12 +192,17 @@ async def close_all(conns: list[Conn], patience: float = 5.0) -> None:
             conn.abort()
 
 
-async def open_many(port: int, path: str, count: int, on_message: Any = _ignore) -> list[Conn]:
-    """Open ``count`` connections, at most 50 handshakes at a time."""
+async def open_many(
+    port: int, path: str, count: int, on_message: Any = _ignore, *, deflate: bool = False
+) -> list[Conn]:
+    """Open ``count`` connections, at most 50 handshakes at a time (offering
+    permessage-deflate with ``deflate``)."""
     conns: list[Conn] = []
     for start in range(0, count, 50):
         batch = min(50, count - start)
-        conns += await asyncio.gather(*(connect(port, path, on_message) for _ in range(batch)))
+        conns += await asyncio.gather(
+            *(connect(port, path, on_message, deflate=deflate) for _ in range(batch))
+        )
     return conns
 
 

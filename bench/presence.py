@@ -1,6 +1,7 @@
 """``python -m bench.presence [--quick]``: presence churn (joins + leaves per second).
 
-In one trio process, for each backend (``memory://`` and a real redis-server started here):
+In one trio process, for each backend (``memory://``, a real redis-server and, with
+``--backends memory,redis,cluster``, a real 3-master Redis Cluster, both started here):
 ``--population`` members stay tracked in the channel the whole time (their heartbeats and the
 channel's snapshots run meanwhile), one watcher iterates the channel's diffs, and
 ``--churners`` tasks each enter and leave ``broadcast.track(...)`` in a loop until ``--ops``
@@ -24,10 +25,13 @@ Rounds interleave the backends and the baseline; medians are printed. Never part
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
+import tempfile
 import time
 from contextlib import AsyncExitStack
+from pathlib import Path
 
 import trio
 
@@ -120,8 +124,16 @@ async def _publish(url: str, count: int, concurrency: int) -> dict[str, float]:
 
 def run(ops: int, churners: int, population: int, rounds: int, backends: list[str]) -> str:
     """Interleaved rounds of every backend and its baseline; a Markdown table of medians."""
-    with _redis_server() as redis_url:
+    with _redis_server() as redis_url, contextlib.ExitStack() as stack:
         urls = {"memory": "memory://", "redis": redis_url}
+        if "cluster" in backends:
+            from tests.broadcast._cluster import LocalCluster, cluster_tools_missing
+
+            missing = cluster_tools_missing()
+            if missing:
+                raise SystemExit(f"bench.presence cluster: {missing}")
+            directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            urls["cluster"] = stack.enter_context(LocalCluster(directory, masters=3)).url
         churn: dict[str, list[dict[str, float]]] = {name: [] for name in backends}
         base: dict[str, list[dict[str, float]]] = {name: [] for name in backends}
         for round_number in range(rounds):
@@ -160,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--churners", type=int, default=50, help="concurrent tasks (50)")
     parser.add_argument("--population", type=int, help="members staying (1,000)")
     parser.add_argument("--rounds", type=int, help="rounds (5)")
-    parser.add_argument("--backends", default="memory,redis")
+    parser.add_argument("--backends", default="memory,redis,cluster")
     args = parser.parse_args(argv)
     print(
         run(

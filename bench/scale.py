@@ -13,7 +13,10 @@
   WebSocket class), and websockets' asyncio server on uvloop calling ``broadcast()``. One
   client sends a 32 B message, the server publishes it; figures: the time until every client
   has it (median of interleaved rounds) and the server's CPU per delivery; then a steady
-  publish rate for a few seconds: deliveries per second until the last one arrived.
+  publish rate for a few seconds: deliveries per second until the last one arrived. The
+  ``-deflate`` variants do the same with clients that offer permessage-deflate as browsers do
+  (``Broadcast.forward`` on ``trio_ws.serve``, and websockets' ``broadcast()`` on uvloop with
+  ``compression="deflate"``): every connection compresses with its own context.
 
 Every wait is bounded (30 s per round, a budget per process); every server and client process
 is stopped at the end. Ratios are against websockets on uvloop and against the raw room, from
@@ -46,8 +49,15 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The fan-out servers: trio_ws with Broadcast.forward, a raw ASGI room on trio_ws.serve, and
-#: websockets' asyncio server with broadcast() on uvloop.
-FANOUT_KINDS = ("forward", "raw-room", "websockets-uvloop")
+#: websockets' asyncio server with broadcast() on uvloop; then the first and the last with
+#: clients that negotiate permessage-deflate.
+FANOUT_KINDS = (
+    "forward",
+    "raw-room",
+    "websockets-uvloop",
+    "forward-deflate",
+    "websockets-uvloop-deflate",
+)
 IDLE_KINDS = ("idle-trio_ws", "idle-uvicorn")
 ROOM = "room"
 ROUND_TIMEOUT = 30.0
@@ -108,7 +118,7 @@ def _serve_trio_ws(app: Any, **settings: Any) -> None:
     trio.run(main)
 
 
-def _serve_websockets_broadcast() -> None:
+def _serve_websockets_broadcast(compression: str | None = None) -> None:
     import uvloop
     from websockets.asyncio.server import broadcast, serve
 
@@ -124,7 +134,7 @@ def _serve_websockets_broadcast() -> None:
 
     async def main() -> None:
         async with serve(
-            handler, "127.0.0.1", 0, compression=None, ping_interval=None, backlog=1024
+            handler, "127.0.0.1", 0, compression=compression, ping_interval=None, backlog=1024
         ) as server:
             _announce(next(iter(server.sockets)).getsockname()[1])
             await asyncio.get_running_loop().create_future()
@@ -136,7 +146,7 @@ def serve(kind: str) -> None:
     from .server import raise_fd_limit, serve_uvicorn
 
     raise_fd_limit()
-    if kind == "forward":
+    if kind in ("forward", "forward-deflate"):  # trio_ws.serve accepts deflate by default
         _serve_trio_ws_forward()
     elif kind == "raw-room":
         from .broadcast import raw_room_app  # sends in turn from the sender's task
@@ -144,6 +154,8 @@ def serve(kind: str) -> None:
         _serve_trio_ws(raw_room_app)
     elif kind == "websockets-uvloop":
         _serve_websockets_broadcast()
+    elif kind == "websockets-uvloop-deflate":
+        _serve_websockets_broadcast("deflate")
     elif kind == "idle-trio_ws":
         from .apps import get_app
 
@@ -296,9 +308,11 @@ class FanoutClient:
         }
 
 
-async def _fanout_client(port: int, count: int) -> None:
+async def _fanout_client(port: int, count: int, *, deflate: bool = False) -> None:
     client = FanoutClient()
-    client.conns = await open_many(port, "/room", count, client.on_message)
+    client.conns = await open_many(port, "/room", count, client.on_message, deflate=deflate)
+    if deflate and not all(conn.inflater for conn in client.conns):
+        raise SystemExit("the server did not accept permessage-deflate")
     # every forward subscribed: warm-up messages until one reaches everybody
     for attempt in range(20):
         client.expect, client.received, client.target = b"warm", 0, count
@@ -354,7 +368,10 @@ def client_main(mode: str, port: int, count: int) -> None:
         import uvloop
 
         runner = uvloop.run
-    runner(_fanout_client(port, count) if mode == "fanout" else _idle_client(port, count))
+    if mode == "idle":
+        runner(_idle_client(port, count))
+    else:
+        runner(_fanout_client(port, count, deflate=mode == "fanout-deflate"))
 
 
 # ------------------------------------------------------------------------------- the runs
@@ -377,7 +394,8 @@ def run_fanout(
         servers = {kind: stack.enter_context(server(kind, logs)) for kind in kinds}
         loaders = {}
         for kind, (port, _pid) in servers.items():  # one after the other: no handshake storm
-            command = ["-m", "bench.scale", "--client", "fanout", str(port), str(clients)]
+            mode = "fanout-deflate" if kind.endswith("-deflate") else "fanout"
+            command = ["-m", "bench.scale", "--client", mode, str(port), str(clients)]
             loaders[kind] = loader = stack.enter_context(_child(command, logs))
             ready = json.loads(loader.line(clients / 50 + 120))
             log(f"fanout: {kind}: {ready}")
@@ -413,6 +431,8 @@ def fanout_table(result: FanoutResult, rate: float, seconds: float) -> str:
         "forward": "trio_ws.serve + Broadcast.forward (structured)",
         "raw-room": "raw ASGI room on trio_ws.serve (sends in turn)",
         "websockets-uvloop": "websockets asyncio + broadcast() on uvloop",
+        "forward-deflate": "permessage-deflate: trio_ws.serve + Broadcast.forward",
+        "websockets-uvloop-deflate": "permessage-deflate: websockets + broadcast() on uvloop",
     }
     med = {k: statistics.median(v) for k, v in result.once.items() if v}
     cpu = {k: statistics.median(v) for k, v in result.cpu_per_delivery.items() if v}
@@ -433,11 +453,9 @@ def fanout_table(result: FanoutResult, rate: float, seconds: float) -> str:
             if times
             else "n/a"
         )
-        vs_ws = (
-            f"{med[kind] / med['websockets-uvloop']:.2f}×"
-            if kind in med and "websockets-uvloop" in med
-            else "–"
-        )
+        # compressed connections against compressed ones
+        baseline = "websockets-uvloop-deflate" if kind.endswith("-deflate") else "websockets-uvloop"
+        vs_ws = f"{med[kind] / med[baseline]:.2f}×" if kind in med and baseline in med else "–"
         vs_raw = f"{med[kind] / med['raw-room']:.2f}×" if kind in med and "raw-room" in med else "–"
         steady = result.steady.get(kind, {})
         lines.append(

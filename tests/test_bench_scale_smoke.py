@@ -13,16 +13,18 @@ pytest.importorskip("uvloop")
 pytest.importorskip("uvicorn")
 
 from bench import scale
+from tests._time_bound import time_bound
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 
 def test_the_fanout_part_delivers_every_message_on_every_server(tmp_path: Path) -> None:
-    result = scale.run_fanout(
-        clients=30, rounds=2, rate=10.0, seconds=0.3, kinds=scale.FANOUT_KINDS,
-        logs=tmp_path / "scale.log",
-    )  # fmt: skip
+    with time_bound(180):  # a server and a client process per kind
+        result = scale.run_fanout(
+            clients=30, rounds=2, rate=10.0, seconds=0.3, kinds=scale.FANOUT_KINDS,
+            logs=tmp_path / "scale.log",
+        )  # fmt: skip
     assert result.errors == []
     assert {kind: len(times) for kind, times in result.once.items()} == dict.fromkeys(
         scale.FANOUT_KINDS, 2
@@ -33,5 +35,6 @@ def test_the_fanout_part_delivers_every_message_on_every_server(tmp_path: Path) 
 
 
 def test_the_idle_part_keeps_every_connection_open(tmp_path: Path) -> None:
-    table = scale.run_idle(30, 0.2, ("idle-trio_ws",), tmp_path / "scale.log")
+    with time_bound(120):
+        table = scale.run_idle(30, 0.2, ("idle-trio_ws",), tmp_path / "scale.log")
     assert "| 30/30 |" in table

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests._time_bound import time_bound
+
 if TYPE_CHECKING:
     from bench.apps import Message, Receive, Scope, Send
 
@@ -19,7 +21,8 @@ pytest.importorskip("starlette")
 
 def test_every_available_variant_serves_every_workload_correctly() -> None:
     """raw, Starlette and the trio_ws modes that exist echo, stream and sink 20 messages."""
-    status = inprocess.smoke(n=20)
+    with time_bound(60):
+        status = inprocess.smoke(n=20)
     assert status["raw"] == "ok"
     assert status["starlette"] == "ok"
     for variant in ("direct", "structured"):
@@ -43,6 +46,6 @@ def test_a_variant_that_mangles_a_message_is_caught() -> None:
 
     import trio
 
-    with pytest.raises(ExceptionGroup) as info:
+    with pytest.raises(ExceptionGroup) as info, time_bound(30):
         trio.run(inprocess.drive, mangling, "pingpong", "text", 5)
     assert info.group_contains(inprocess.EchoMismatch)

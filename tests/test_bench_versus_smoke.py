@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from bench import e2e, versus
 from bench.server import ASYNCIO_TARGETS
+from tests._time_bound import time_bound
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 def test_the_asyncio_baseline_serves_the_echo_load(target: str, tmp_path: Path) -> None:
     """uvicorn-uvloop and websockets on uvloop answer 50 connections' round trips and
     handshakes (the load client checks every echo; the subprocess run is time-bounded)."""
-    with e2e.Server(target, tmp_path / "servers.log") as server:
+    with time_bound(120), e2e.Server(target, tmp_path / "servers.log") as server:
         outcome = e2e.run_client(server, ("rt50_32", "handshake"), 0.2, count=10, idle=10)
     assert "error" not in outcome["rt50_32"], outcome
     assert outcome["rt50_32"]["ops"] > 0

@@ -5,8 +5,9 @@ with TLS) for an application that serves pages, ``ws://`` (``wss://``) for a web
 trio_ws application. The first SIGINT or SIGTERM logs "shutting down" and starts a graceful
 shutdown (open websockets are closed with the shutdown code, connections get the grace
 period); a second one stops at once. ``--workers N`` runs N such servers on one port (see
-`trio_ws._workers`). ``--access-log`` and ``--metrics-port`` attach the observers of
-`trio_ws.observe` and `trio_ws.metrics`.
+`trio_ws._workers`); then the parent logs those lines once, and the workers do not.
+``--access-log`` and ``--metrics-port`` attach the observers of `trio_ws.observe` and
+`trio_ws.metrics`.
 
 Failures a user can fix end in one line on standard error and exit status 1: a bad command
 line, an address that cannot be bound, TLS files that cannot be read, a lifespan startup that
@@ -31,7 +32,7 @@ from ._access_log import AccessLog
 from ._observe import combine
 from ._serve import DEFAULT_SETTINGS, ServerSettings, hypercorn_config, serve
 from ._startup import LifespanStartupError
-from ._workers import run_workers, strip_options, worker_count, worker_index
+from ._workers import ENV_WORKERS, run_workers, strip_options, worker_count, worker_index
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -172,14 +173,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(args: argparse.Namespace) -> None:
-    """trio_ws's own lines (and the access log, if asked) in hypercorn's shape."""
+def _configure_logging(args: argparse.Namespace, *, access_log: bool = True) -> None:
+    """trio_ws's own lines (and the access log, if asked) in hypercorn's shape.
+
+    The parent of ``--workers N`` passes ``access_log=False``: its workers write that log.
+    """
     formatter = logging.Formatter(_LOG_FORMAT, _LOG_DATE)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
+    if not access_log:
+        return
     access = logging.getLogger("trio_ws.access")
     if args.access_log is not None:
         target: logging.Handler = (
@@ -296,11 +302,17 @@ async def _run(app: ASGIApp, args: argparse.Namespace) -> None:
                     logger.info("trio_ws: metrics on %s/metrics", url.replace("ws", "http", 1))
             for url in urls:
                 print(_display_url(url, app), flush=True)
+            # A worker of `--workers N` leaves these lines to its parent, which logs them once.
+            announce = ENV_WORKERS not in os.environ
             async for signum in signals:
                 if stop.is_set():
-                    logger.info("trio_ws: second signal: stopping at once")
+                    if announce:
+                        logger.info("trio_ws: second signal: stopping at once")
                     nursery.cancel_scope.cancel("second signal: stopping at once")
                     break
+                if not announce:
+                    stop.set()
+                    continue
                 logger.info(
                     "trio_ws: shutting down (%s): closing open websockets with %d, "
                     "connections get %.1f s; signal again to stop at once",
@@ -335,6 +347,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     _check_tls_files(args)
     if args.workers > 1:
         worker_argv = strip_options(sys.argv[1:] if argv is None else argv, "--workers", "--port")
+        _configure_logging(args, access_log=False)
         try:
             status = run_workers(
                 worker_argv,
@@ -342,6 +355,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 port=args.port,
                 workers=args.workers,
                 graceful_timeout=args.graceful_timeout,
+                shutdown_close_code=args.shutdown_close_code,
             )
         except OSError as error:
             detail = f"{type(error).__name__}: {error}".replace("\n", " ")

@@ -74,8 +74,9 @@ class HandshakeRefused:
       reason: why, in words (``"origin: Origin not allowed"``).
       guard: which check refused: ``"origin"``, ``"authenticate"``, ``"subprotocol"``,
         ``"limits"`` (the accept timeout), ``"handshake"`` (the server found the request
-        malformed), ``"application"`` (the handler denied, closed before accepting or
-        failed).
+        malformed, or refused an accept that breaks the protocol: a subprotocol the client
+        did not offer, headers it cannot send), ``"application"`` (the handler denied, closed
+        before accepting or failed).
       duration: seconds from the upgrade request to the answer (reported when the answer is
         sent, before the connection's closing handshake).
     """

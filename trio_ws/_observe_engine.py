@@ -3,14 +3,16 @@
 The server calls it at three points of a connection (prepared, accepted, ended), the
 connection when the application refuses its handshake, and the server when the engine itself
 refuses one; it reads the connection's answer (``status``), its end
-(``ending()``) and its message counters, and the refusal note the application layer left in
-the scope. Nothing here runs per message.
+(``ending()``) and its message counters, the refusal note the application layer left in
+the scope, and the rule an accept broke when the engine refused it (``refused_because``).
+Nothing here runs per message.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, final
 
+import attrs
 import trio
 
 from ._observe import (
@@ -80,6 +82,9 @@ class EngineReporter:
         scope, started = self._watched[connection]
         status = connection.status or 500
         refusal = refusal_from_scope(scope, status, trio.current_time() - started)
+        rule = connection.exchange.refused_because
+        if rule is not None:  # the engine refused the application's accept, not the handler
+            refusal = attrs.evolve(refusal, guard="handshake", reason=rule)
         safely("handshake_refused", self.observer.handshake_refused, refusal)
 
     def ended(self, connection: EngineConnection, scope: Scope) -> None:

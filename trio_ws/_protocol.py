@@ -135,7 +135,8 @@ DENIAL_EXTENSION: Final = "websocket.http.response"
 #: send is cancelled while it waits for its socket lock).
 CANCEL_SAFE_SEND_EXTENSION: Final = "trio_ws.cancel_safe_send"
 #: trio_ws.serve's engine: ``{"send_frame_nowait": callable}`` writes one already-framed,
-#: uncompressed data frame at once if the socket takes it, else returns False (see _fanout).
+#: uncompressed data frame at once if the socket takes it (compressing its payload first on a
+#: permessage-deflate connection), else returns False (see _fanout).
 SEND_FRAME_NOWAIT_EXTENSION: Final = "trio_ws.send_frame_nowait"
 
 

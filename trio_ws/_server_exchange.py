@@ -185,6 +185,10 @@ class ServerExchange:
       end: ``(code, reason)`` of the ``websocket.disconnect`` the application gets, once the
         connection has ended (`record_end`); ``None`` before.
       ended_by_server: whether the server ended it itself (see `CLOSED_BY_KEY`).
+      refused_because: the rule of the protocol an accept broke (an unoffered subprotocol,
+        headers that cannot be sent), when the server refused the handshake itself
+        (`InvalidAccept`); ``None`` otherwise. An access log names it instead of the
+        application.
     """
 
     offered_subprotocols: tuple[str, ...]
@@ -192,6 +196,7 @@ class ServerExchange:
     state: ServerState = ServerState.HANDSHAKE
     end: tuple[int, str] | None = None
     ended_by_server: bool = False
+    refused_because: str | None = None
     _denial: tuple[int, list[tuple[bytes, bytes]]] | None = None
     _denial_body: list[bytes] = attrs.field(factory=list)
 
@@ -320,6 +325,7 @@ class ServerExchange:
             )
         except (TypeError, ValueError) as exc:
             self.state = ServerState.REFUSED
+            self.refused_because = str(exc)
             unsupported = Rejected(400, [], b"Unsupported WebSocket subprotocol\n")
             raise InvalidAccept(
                 f"{exc}; the client was answered with HTTP 400", unsupported
@@ -328,7 +334,8 @@ class ServerExchange:
             headers = validate_accept_headers(message.get("headers"))
         except (TypeError, ValueError) as exc:
             self.state = ServerState.REFUSED
-            error = f"accept headers cannot be set as given: {exc}; the client got HTTP 500"
+            self.refused_because = f"accept headers cannot be set as given: {exc}"
+            error = f"{self.refused_because}; the client got HTTP 500"
             raise InvalidAccept(error, Rejected(500, [], b"")) from None
         self.state = after
         return Accepted(subprotocol, headers)

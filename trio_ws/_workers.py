@@ -16,6 +16,9 @@ How it works (the way hypercorn's ``-w`` shares a port on Linux):
   (open websockets get their close frame, connections get ``--graceful-timeout``); a second
   signal is passed on too (the workers then stop at once). Workers still alive
   ``graceful-timeout + 5`` seconds later are killed.
+* The operator reads one "shutting down" line (and one "second signal" line), from the
+  parent: a worker (``TRIO_WS_WORKERS`` set) does not repeat them. What only a worker knows
+  is still said, once, by the parent: which worker exited, was replaced or had to be killed.
 * A worker that exits on its own is reported on stderr and replaced. A worker that dies
   within `CRASH_WINDOW` seconds of its start `MAX_QUICK_CRASHES` times in a row
   (a broken app, a port taken) stops the whole server with exit status 1.
@@ -26,6 +29,7 @@ How it works (the way hypercorn's ``-w`` shares a port on Linux):
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import selectors
 import signal
@@ -56,6 +60,8 @@ START_TIMEOUT = 30.0
 
 
 _PR_SET_PDEATHSIG = 1
+#: The parent's lines go where a single server's go (``python -m trio_ws`` configures it).
+logger = logging.getLogger("trio_ws")
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child, before exec
@@ -92,11 +98,17 @@ def _reserve_port(host: str, port: int) -> socket.socket:
 
 
 class _Supervisor:
-    def __init__(self, argv: Sequence[str], workers: int, grace: float) -> None:
+    def __init__(
+        self, argv: Sequence[str], workers: int, grace: float, shutdown_close_code: int
+    ) -> None:
         self.argv = list(argv)
         self.workers = workers
         self.grace = grace
+        self.shutdown_close_code = shutdown_close_code
         self.signals = 0
+        #: The first signal's number, and how many signals have been logged.
+        self.first_signal: int | None = None
+        self.logged_signals = 0
         self.processes: dict[int, tuple[subprocess.Popen[bytes], float]] = {}
         self.indexes: dict[int, int] = {}
         self.quick_crashes = 0
@@ -136,11 +148,30 @@ class _Supervisor:
         raise RuntimeError(f"worker {process.pid} did not start (exit status {status})")
 
     def on_signal(self, signum: int, frame: FrameType | None) -> None:
+        # Logged later, by `log_signals` in the main flow: not from inside a signal handler.
         self.signals += 1
+        if self.first_signal is None:
+            self.first_signal = signum
         for pid, (process, _) in self.processes.items():
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 self.signalled.add(pid)
+
+    def log_signals(self) -> None:
+        """The one "shutting down" line for the whole server, and the "second signal" line."""
+        if self.signals and not self.logged_signals and self.first_signal is not None:
+            logger.info(
+                "trio_ws: shutting down (%s): %d workers closing open websockets with %d, "
+                "connections get %.1f s; signal again to stop at once",
+                signal.Signals(self.first_signal).name,
+                self.workers,
+                self.shutdown_close_code,
+                self.grace,
+            )
+            self.logged_signals = 1
+        if self.signals > 1 and self.logged_signals == 1:
+            logger.info("trio_ws: second signal: stopping at once")
+            self.logged_signals = 2
 
     def stop_all(self) -> None:
         for pid, (process, _) in self.processes.items():
@@ -148,13 +179,20 @@ class _Supervisor:
                 process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + self.grace + 5
         for process, _ in self.processes.values():
-            try:
-                process.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                print(f"trio_ws: worker {process.pid} did not stop in time; killing it",
-                      file=sys.stderr, flush=True)  # fmt: skip
-                process.kill()
-                process.wait()
+            while process.poll() is None:
+                self.log_signals()
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    print(f"trio_ws: worker {process.pid} did not stop in time; killing it",
+                          file=sys.stderr, flush=True)  # fmt: skip
+                    process.kill()
+                    process.wait()
+                    break
+                try:
+                    process.wait(timeout=min(0.2, left))
+                except subprocess.TimeoutExpired:
+                    continue
+        self.log_signals()
         for process, _ in self.processes.values():
             if process.stdout is not None:
                 process.stdout.close()
@@ -202,17 +240,27 @@ def strip_options(argv: Sequence[str], *names: str) -> list[str]:
 
 
 def run_workers(
-    argv: Sequence[str], *, host: str, port: int, workers: int, graceful_timeout: float
+    argv: Sequence[str],
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    graceful_timeout: float,
+    shutdown_close_code: int = 1001,
 ) -> int:
     """Run ``workers`` copies of ``python -m trio_ws *argv`` on one port; return an exit status.
 
     ``argv`` is the command line without ``--workers`` and ``--port``. Prints the URL once
     every worker listens. Blocks until SIGTERM/SIGINT (status 0) or until workers keep dying
-    at startup (status 1).
+    at startup (status 1). The first signal is logged once ("shutting down", naming
+    ``shutdown_close_code`` and ``graceful_timeout``), the second too, on the ``trio_ws``
+    logger.
     """
     reserved = _reserve_port(host, port)
     chosen = reserved.getsockname()[1]
-    supervisor = _Supervisor([*argv, "--port", str(chosen)], workers, graceful_timeout)
+    supervisor = _Supervisor(
+        [*argv, "--port", str(chosen)], workers, graceful_timeout, shutdown_close_code
+    )
     previous = {
         signum: signal.signal(signum, supervisor.on_signal)
         for signum in (signal.SIGTERM, signal.SIGINT)

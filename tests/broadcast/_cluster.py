@@ -28,7 +28,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from types import TracebackType
 
-__all__ = ["ClusterNode", "LocalCluster", "cluster_tools_missing", "free_port", "stop_process"]
+__all__ = [
+    "ClusterNode",
+    "LocalCluster",
+    "RedisProcess",
+    "cluster_tools_missing",
+    "free_port",
+    "stop_process",
+]
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
@@ -43,7 +50,7 @@ def cluster_tools_missing() -> str | None:
         if not Path(tool).exists():
             return f"{Path(tool).name} is not installed (apt-get install redis-server)"
     version = subprocess.run(
-        [REDIS_SERVER, "--version"], capture_output=True, text=True, check=False
+        [REDIS_SERVER, "--version"], capture_output=True, text=True, check=False, timeout=10
     ).stdout
     major = version.partition(" v=")[2].partition(".")[0]
     if not major.isdigit() or int(major) < 7:
@@ -98,19 +105,20 @@ def _wait_for(what: str, predicate: object, timeout: float) -> None:
     raise RuntimeError(f"timed out after {timeout} s waiting for {what}{detail}")
 
 
-class ClusterNode:
-    """One ``redis-server --cluster-enabled yes`` process; its identity survives a restart."""
+class RedisProcess:
+    """One ``redis-server`` child process on a free port of 127.0.0.1, working in ``directory``,
+    without persistence. `start` waits until it answers PING; `stop` ends it. The plain server
+    of the broadcast tests (``conftest.RedisServer``) and each `ClusterNode` are one."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.port = free_port()
-        self.bus_port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         directory.mkdir(parents=True, exist_ok=True)
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
-        return f"<ClusterNode 127.0.0.1:{self.port} {state}>"
+        return f"<{type(self).__name__} 127.0.0.1:{self.port} {state}>"
 
     @property
     def address(self) -> str:
@@ -120,32 +128,31 @@ class ClusterNode:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def server_options(self) -> list[str]:
+        """Options of ``redis-server`` besides the port, address, directory and persistence."""
+        return ["--loglevel", "warning"]
+
     def start(self, timeout: float = 10.0) -> None:
+        """Start the process and wait until it answers PING (stopped again if it does not).
+
+        Raises:
+          RuntimeError: it exited, or did not answer within ``timeout`` seconds.
+        """
         self.process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--cluster-enabled", "yes", "--cluster-port", str(self.bus_port),
-             "--cluster-config-file", "nodes.conf",
-             "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
-             "--save", "", "--appendonly", "no", "--dir", str(self.directory),
-             "--loglevel", "warning", "--logfile", "redis.log"],
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.directory), *self.server_options()],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        _wait_for(f"{self} to answer PING", lambda: self._answers_ping(), timeout)
-
-    def _answers_ping(self) -> bool:
-        if self.process is not None and self.process.poll() is not None:
-            log = (self.directory / "redis.log").read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"redis-server exited with {self.process.returncode}:\n{log}")
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
-                conn.sendall(b"PING\r\n")
-                return conn.recv(64).startswith(b"+PONG")
-        except OSError:
-            return False
+            _wait_for(f"{self} to answer PING", self._answers_ping, timeout)
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
-        """Stop the process (SIGTERM, then SIGKILL after 5 s); its nodes.conf stays."""
+        """Stop the process (SIGTERM, then SIGKILL after 5 s); its directory (a node's
+        nodes.conf) stays."""
         if self.process is not None:
             stop_process(self.process)
             self.process = None
@@ -157,6 +164,32 @@ class ClusterNode:
         self.process.kill()
         self.process.wait(timeout=5)
         self.process = None
+
+    def _answers_ping(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            log_file = self.directory / "redis.log"
+            log = log_file.read_text(errors="replace")[-2000:] if log_file.exists() else ""
+            raise RuntimeError(f"redis-server exited with {self.process.returncode}:\n{log}")
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
+                conn.sendall(b"PING\r\n")
+                return conn.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
+
+
+class ClusterNode(RedisProcess):
+    """One ``redis-server --cluster-enabled yes`` process; its identity survives a restart."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory)
+        self.bus_port = free_port()
+
+    def server_options(self) -> list[str]:
+        return ["--cluster-enabled", "yes", "--cluster-port", str(self.bus_port),
+                "--cluster-config-file", "nodes.conf",
+                "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
+                "--loglevel", "warning", "--logfile", "redis.log"]  # fmt: skip
 
     def command(self, *words: str) -> str:
         """One command through redis-cli; the reply as text."""

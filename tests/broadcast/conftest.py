@@ -4,68 +4,24 @@ behaviour test against (memory, and Redis when ``redis-server`` is installed).""
 from __future__ import annotations
 
 import gc
-import shutil
 import socket
-import subprocess
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from ._cluster import LocalCluster, cluster_tools_missing, stop_process
+from ._cluster import REDIS_SERVER, LocalCluster, RedisProcess, cluster_tools_missing
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class RedisServer:
+class RedisServer(RedisProcess):
     """A redis-server child process on 127.0.0.1, in a temp dir, without persistence."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.port = _free_port()
-        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self, timeout: float = 10.0) -> None:
-        self.process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.directory), "--loglevel", "warning"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.process.returncode}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
-                    conn.sendall(b"PING\r\n")
-                    if conn.recv(64).startswith(b"+PONG"):
-                        return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"redis-server did not answer on port {self.port} in {timeout} s")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_process(self.process)
-            self.process = None
 
     def command(self, *words: str) -> bytes:
         """Send one inline command and return the first reply chunk."""

@@ -10,6 +10,8 @@ import shutil
 
 import pytest
 
+from tests._time_bound import time_bound
+
 bench = pytest.importorskip("bench.broadcast")
 
 
@@ -18,7 +20,8 @@ def figures(table: str) -> list[float]:
 
 
 def test_the_fanout_part_measures_deliveries_memory_and_latency() -> None:
-    table = bench.run_fanout(subscribers=30, messages=5, rounds=1)
+    with time_bound(60):
+        table = bench.run_fanout(subscribers=30, messages=5, rounds=1)
     assert "| deliveries/s |" in table
     assert "| one never reads (drop_oldest) |" in table
     assert "stops the publisher after 256 publishes" in table
@@ -30,7 +33,8 @@ def test_the_end_to_end_part_runs_both_servers() -> None:
     pytest.importorskip(
         "websockets.trio", reason="the baseline needs websockets' Trio server (17+)"
     )
-    table = bench.run_e2e(n_clients=4, rounds=2)
+    with time_bound(60):  # two real servers and their clients
+        table = bench.run_e2e(n_clients=4, rounds=2)
     assert "| trio_ws.serve + Broadcast.forward" in table
     assert "| websockets.trio server + broadcast() |" in table
     assert re.search(r"Ratio websockets/trio_ws: \d+\.\d\d", table)
@@ -38,7 +42,8 @@ def test_the_end_to_end_part_runs_both_servers() -> None:
 
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 def test_the_redis_part_counts_messages_across_processes() -> None:
-    table = bench.run_redis(count=50, rounds=1)
+    with time_bound(60):  # a real redis-server and processes
+        table = bench.run_redis(count=50, rounds=1)
     assert "| trio_ws Broadcast |" in table
     assert "| bare coredis |" in table
     assert re.search(r"ratio trio_ws/coredis: \d+\.\d\d", table)
@@ -51,7 +56,8 @@ def test_the_cluster_part_compares_one_redis_with_a_cluster() -> None:
     if missing:
         pytest.skip(missing)
     cluster_bench = pytest.importorskip("bench.broadcast_cluster")
-    table = cluster_bench.run(count=20, rounds=1)
+    with time_bound(120):  # starts its own one Redis and 3-master cluster
+        table = cluster_bench.run(count=20, rounds=1)
     assert "| one Redis |" in table
     assert "| 3-master cluster |" in table
     assert all(value > 0 for value in figures(table))

@@ -13,9 +13,10 @@ from trio_ws import Broadcast, BroadcastGap, BroadcastUnavailable
 from trio_ws.broadcast._redis_cluster import stream_key
 
 from ._support import (
-    coredis_leaks_streams_of_failed_connections,
+    assert_healed_after_one_gap,
+    assert_round_trip,
     next_message,
-    publish_retrying,
+    outage_test,
     read_after_one_gap,
     task_count,
 )
@@ -38,8 +39,7 @@ async def settle(cluster: LocalCluster, expected: int) -> int:
     return connections(cluster)
 
 
-@coredis_leaks_streams_of_failed_connections
-@pytest.mark.usefixtures("_collect_garbage")
+@outage_test
 async def test_a_failover_costs_one_gap_healed_from_history_and_leaks_nothing(
     own_redis_cluster: LocalCluster,
 ) -> None:
@@ -49,18 +49,14 @@ async def test_a_failover_costs_one_gap_healed_from_history_and_leaks_nothing(
             Broadcast(cluster.url, history=1000, connect_timeout=2) as broadcast,
             broadcast.subscribe("room", buffer=1000) as subscriber,
         ):
-            await broadcast.publish("room", "before")
-            assert await next_message(subscriber) == "before"
+            await assert_round_trip(broadcast, subscriber, "room", "before")
             steady: list[tuple[int, int]] = []
             # there and back: the first failover connects the pool to a new master; the
             # second must not add any task or connection
             for round_ in range(2):
                 await trio.to_thread.run_sync(cluster.failover, cluster.owner_of("room"))
-                accepted = await publish_retrying(broadcast, "room", [f"m{n}" for n in range(200)])
-                assert len(accepted) >= 50
-                assert await read_after_one_gap(subscriber, len(accepted)) == accepted
-                await broadcast.publish("room", f"after {round_}")
-                assert await next_message(subscriber) == f"after {round_}"
+                await assert_healed_after_one_gap(broadcast, subscriber, "room")
+                await assert_round_trip(broadcast, subscriber, "room", f"after {round_}")
                 assert subscriber.statistics().gaps == round_ + 1
                 steady.append((task_count(), connections(cluster)))
             assert steady[1][0] == steady[0][0]
@@ -90,8 +86,7 @@ async def publish_until(
         await trio.sleep(0.01)
 
 
-@coredis_leaks_streams_of_failed_connections
-@pytest.mark.usefixtures("_collect_garbage")
+@outage_test
 @pytest.mark.parametrize("fault", ["restart", "failover"])
 async def test_a_failed_master_costs_its_own_channels_a_gap_and_no_other_channel_one(
     own_redis_cluster: LocalCluster, fault: str
@@ -108,9 +103,8 @@ async def test_a_failed_master_costs_its_own_channels_a_gap_and_no_other_channel
             broadcast.subscribe("room", buffer=1000) as subscriber,
             broadcast.subscribe(elsewhere, buffer=5000) as bystander,
         ):
-            await broadcast.publish("room", "before")
-            await broadcast.publish(elsewhere, "before")
-            assert await next_message(subscriber) == await next_message(bystander) == "before"
+            await assert_round_trip(broadcast, subscriber, "room", "before")
+            await assert_round_trip(broadcast, bystander, elsewhere, "before")
             tasks_before, connections_before = task_count(), connections(cluster)
             done, accepted_elsewhere = trio.Event(), ["before"]
             async with trio.open_nursery() as nursery:
@@ -120,9 +114,7 @@ async def test_a_failed_master_costs_its_own_channels_a_gap_and_no_other_channel
                     await trio.to_thread.run_sync(cluster.restart, victim)
                 else:
                     await trio.to_thread.run_sync(cluster.failover, victim)
-                accepted = await publish_retrying(broadcast, "room", [f"m{n}" for n in range(200)])
-                assert len(accepted) >= 50
-                assert await read_after_one_gap(subscriber, len(accepted)) == accepted
+                await assert_healed_after_one_gap(broadcast, subscriber, "room")
                 assert subscriber.statistics().gaps == 1
                 done.set()
             assert len(accepted_elsewhere) >= 10
@@ -131,16 +123,14 @@ async def test_a_failed_master_costs_its_own_channels_a_gap_and_no_other_channel
             received += [await next_message(bystander) for _ in accepted_elsewhere[1:]]
             assert received == accepted_elsewhere
             assert bystander.statistics().gaps == 0
-            await broadcast.publish(elsewhere, "still")
-            assert await next_message(bystander) == "still"
+            await assert_round_trip(broadcast, bystander, elsewhere, "still")
             if fault == "restart":  # (a failover adds the new master's connections: the
                 # failover test above checks that a second one adds nothing)
                 assert task_count() == tasks_before
                 assert await settle(cluster, connections_before) == connections_before
 
 
-@coredis_leaks_streams_of_failed_connections
-@pytest.mark.usefixtures("_collect_garbage")
+@outage_test
 async def test_publishing_to_a_slot_without_an_owner_raises_unavailable(
     own_redis_cluster: LocalCluster,
 ) -> None:
@@ -157,8 +147,7 @@ async def test_publishing_to_a_slot_without_an_owner_raises_unavailable(
                     await broadcast.publish("room", "nobody owns its slot")
 
 
-@coredis_leaks_streams_of_failed_connections
-@pytest.mark.usefixtures("_collect_garbage")
+@outage_test
 async def test_renewals_leak_no_connection_and_no_task(own_redis_cluster: LocalCluster) -> None:
     cluster = own_redis_cluster
     with trio.fail_after(60):
@@ -166,8 +155,7 @@ async def test_renewals_leak_no_connection_and_no_task(own_redis_cluster: LocalC
             Broadcast(cluster.url, history=100) as broadcast,
             broadcast.subscribe("room") as subscriber,
         ):
-            await broadcast.publish("room", "first")
-            assert await next_message(subscriber) == "first"
+            await assert_round_trip(broadcast, subscriber, "room", "first")
             tasks_before, connections_before = task_count(), connections(cluster)
             for round_ in range(3):
                 for node in cluster.masters():
@@ -178,8 +166,7 @@ async def test_renewals_leak_no_connection_and_no_task(own_redis_cluster: LocalC
             assert await settle(cluster, connections_before) == connections_before
 
 
-@coredis_leaks_streams_of_failed_connections
-@pytest.mark.usefixtures("_collect_garbage")
+@outage_test
 async def test_a_slot_moved_to_another_master_is_followed_ask_and_moved(
     own_redis_cluster: LocalCluster,
 ) -> None:
@@ -189,8 +176,7 @@ async def test_a_slot_moved_to_another_master_is_followed_ask_and_moved(
             Broadcast(cluster.url, history=100) as broadcast,
             broadcast.subscribe("room") as subscriber,
         ):
-            await broadcast.publish("room", "before")
-            assert await next_message(subscriber) == "before"
+            await assert_round_trip(broadcast, subscriber, "room", "before")
             source = cluster.owner_of("room")
             target = next(node for node in cluster.masters() if node is not source)
             slot, key = str(cluster.slot_of("room")), stream_key("room")
@@ -214,5 +200,4 @@ async def test_a_slot_moved_to_another_master_is_followed_ask_and_moved(
                 except BroadcastGap:
                     gaps += 1
             assert (messages, gaps) == (["asked", "moved"], 1)
-            await broadcast.publish("room", "after")
-            assert await next_message(subscriber) == "after"
+            await assert_round_trip(broadcast, subscriber, "room", "after")

@@ -23,7 +23,7 @@ from trio_ws.broadcast._presence import presence_channel
 from trio_ws.broadcast._presence_replica import Replica
 from trio_ws.broadcast._presence_store import Member
 
-from ._support import coredis_leaks_streams_of_failed_connections, wait_until
+from ._support import coredis_leaks_streams_of_failed_connections, outage_test, wait_until
 
 if TYPE_CHECKING:
     from ._cluster import LocalCluster
@@ -300,8 +300,7 @@ async def test_a_shorter_ttl_joining_a_process_shortens_its_heartbeat(
             assert bob.statistics().delivered + bob.statistics().buffered == 0
 
 
-@coredis_leaks_streams_of_failed_connections
-@pytest.mark.usefixtures("_collect_garbage")
+@outage_test
 async def test_track_while_redis_is_down_raises_broadcast_unavailable(
     own_redis_server: RedisServer,
 ) -> None:
@@ -313,8 +312,7 @@ async def test_track_while_redis_is_down_raises_broadcast_unavailable(
                     pytest.fail("entered the block while Redis is down")
 
 
-@coredis_leaks_streams_of_failed_connections
-@pytest.mark.usefixtures("_collect_garbage")
+@outage_test
 async def test_members_come_back_after_a_redis_restart_that_lost_them(
     own_redis_server: RedisServer,
 ) -> None:
@@ -384,7 +382,7 @@ async def test_a_killed_process_members_leave_within_the_ttl(redis_server: Redis
             finally:
                 if worker.poll() is None:
                     worker.kill()
-                worker.wait()
+                worker.wait(timeout=10)
                 assert worker.stdout is not None
                 worker.stdout.close()
             assert left == PresenceDiff(joins={}, leaves={"ghost": [{"pid": worker.pid}]})
@@ -483,8 +481,7 @@ def test_replica_reports_an_update_as_a_leave_and_a_join_and_a_bare_rejoin_as_no
     assert replica.apply("e1", [Member("a", 3, "k", updated.meta)], []) == ([], [])
 
 
-@coredis_leaks_streams_of_failed_connections
-@pytest.mark.usefixtures("_collect_garbage")
+@outage_test
 async def test_trackers_waiting_for_a_failed_start_each_get_broadcast_unavailable(
     own_redis_server: RedisServer,
 ) -> None:

@@ -42,6 +42,7 @@ def chat_workers(
         finally:  # the server and its workers, however the test ended (Popen's exit waits)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
 
 
 async def server_address(process: subprocess.Popen[bytes]) -> str:

@@ -61,6 +61,16 @@ async def read_line(pipe: object) -> str:
     return line.decode()
 
 
+async def read_url(process: subprocess.Popen[bytes]) -> str:
+    """The URL the server prints first; if it exits instead, fail with what it said."""
+    url = (await read_line(process.stdout)).strip()
+    if not url:
+        status = await trio.to_thread.run_sync(process.wait)
+        said = (await trio.to_thread.run_sync(process.stderr.read)).decode()  # type: ignore[union-attr]
+        pytest.fail(f"the server exited with status {status} before its URL:\n{said}")
+    return url
+
+
 async def stderr_until(process: subprocess.Popen[bytes], needle: str) -> list[str]:
     """Lines of standard error up to and including the first one containing ``needle``."""
     lines: list[str] = []
@@ -93,7 +103,7 @@ async def test_access_log_metrics_url_and_shutdown_line() -> None:
         ) as process,
         trio.fail_after(30),
     ):
-        url = (await read_line(process.stdout)).strip()
+        url = await read_url(process)
         assert url.startswith("ws://127.0.0.1:"), url  # a websocket-only app: ws://
         [metrics_line] = (await stderr_until(process, "metrics on"))[-1:]
         metrics_url = metrics_line.split("metrics on ", 1)[1]
@@ -146,7 +156,7 @@ async def test_an_app_that_serves_pages_is_announced_with_http(tmp_path: Path) -
         trio_ws_process("pages:app", "--port", "0", cwd=str(tmp_path)) as process,
         trio.fail_after(30),
     ):
-        url = (await read_line(process.stdout)).strip()
+        url = await read_url(process)
         status, body = await http_get(url)
         process.send_signal(signal.SIGINT)
         shutdown = (await stderr_until(process, "shutting down"))[-1]
@@ -190,7 +200,7 @@ async def test_with_workers_each_worker_serves_its_metrics_on_port_plus_its_inde
         ) as process,
         trio.fail_after(60),
     ):
-        url = (await read_line(process.stdout)).strip()
+        url = await read_url(process)
         clients = 12
         for n in range(clients):
             async with trio_websocket.open_websocket_url(url + "/") as client:
@@ -212,6 +222,80 @@ async def test_with_workers_each_worker_serves_its_metrics_on_port_plus_its_inde
     assert sum(scrape["trio_ws_messages_received_total"] for scrape in scraped) == clients
     pids = {scrape["process_start_time_seconds"] for scrape in scraped}
     assert len(pids) == 2  # two processes answered
+
+
+async def _open_silent_websocket(url: str) -> trio.SocketStream:
+    """A websocket that completes its handshake and then never reads or answers a close."""
+    host, port = url.removeprefix("ws://").rstrip("/").split(":")
+    stream = await trio.open_tcp_stream(host, int(port))
+    await stream.send_all(
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        chunk = await stream.receive_some()
+        assert chunk, answer
+        answer += chunk
+    assert answer.startswith(b"HTTP/1.1 101"), answer
+    return stream
+
+
+def _logged_by(line: str) -> int:
+    """The process id in a log line of hypercorn's shape (``[time] [pid] [INFO] ...``)."""
+    return int(line.split("] [", 2)[1])
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="SO_REUSEPORT balancing")
+async def test_with_workers_the_shutdown_is_one_line_from_the_parent() -> None:
+    with (
+        trio_ws_process("examples.echo:app", "--port", "0", "--workers", "2") as process,
+        trio.fail_after(60),
+    ):
+        url = await read_url(process)
+        async with trio_websocket.open_websocket_url(url + "/") as client:
+            await client.send_message("hello")
+            assert await client.get_message() == "hello"
+            process.send_signal(signal.SIGTERM)
+            with pytest.raises(trio_websocket.ConnectionClosed) as closed:
+                await client.get_message()
+        assert await trio.to_thread.run_sync(process.wait) == 0
+        stderr = (await trio.to_thread.run_sync(process.stderr.read)).decode()  # type: ignore[union-attr]
+    assert closed.value.reason.code == 1001  # the worker did shut down gracefully
+    [line] = [line for line in stderr.splitlines() if "shutting down" in line]
+    assert _logged_by(line) == process.pid
+    assert (
+        "trio_ws: shutting down (SIGTERM): 2 workers closing open websockets with 1001, "
+        "connections get 5.0 s; signal again to stop at once"
+    ) in line
+    assert "second signal" not in stderr
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="SO_REUSEPORT balancing")
+async def test_with_workers_a_second_signal_is_one_parent_line_and_stops_at_once() -> None:
+    with (
+        trio_ws_process(
+            "examples.echo:app", "--port", "0", "--workers", "2", "--graceful-timeout", "60"
+        ) as process,
+        trio.fail_after(30),  # well inside the 60 s a graceful stop would wait for the client
+    ):
+        url = await read_url(process)
+        silent = await _open_silent_websocket(url)
+        async with silent:
+            process.send_signal(signal.SIGINT)
+            first = (await stderr_until(process, "shutting down"))[-1]
+            process.send_signal(signal.SIGINT)
+            second = (await stderr_until(process, "second signal"))[-1]
+            assert await trio.to_thread.run_sync(process.wait) == 0
+        rest = (await trio.to_thread.run_sync(process.stderr.read)).decode()  # type: ignore[union-attr]
+    assert "shutting down (SIGINT): 2 workers" in first
+    assert "connections get 60.0 s" in first
+    assert _logged_by(first) == _logged_by(second) == process.pid
+    assert second.endswith("trio_ws: second signal: stopping at once")
+    assert "shutting down" not in rest
+    assert "second signal" not in rest
+    assert "Traceback" not in rest
 
 
 LIFESPAN_FAILS = """
@@ -260,7 +344,7 @@ async def test_the_access_log_can_go_to_a_file(tmp_path: Path) -> None:
         trio_ws_process("examples.echo:app", "--port", "0", "--access-log", str(log)) as process,
         trio.fail_after(30),
     ):
-        url = (await read_line(process.stdout)).strip()
+        url = await read_url(process)
         async with trio_websocket.open_websocket_url(url + "/") as client:
             await client.send_message("close 4001 done")
             with pytest.raises(trio_websocket.ConnectionClosed):
@@ -372,7 +456,7 @@ async def test_over_tls_the_url_says_wss_and_the_access_log_sees_the_websocket(
         ) as process,  # fmt: skip
         trio.fail_after(30),
     ):
-        url = (await read_line(process.stdout)).strip()
+        url = await read_url(process)
         assert url.startswith("wss://127.0.0.1:"), url
         reply = await trio.to_thread.run_sync(_tls_echo_then_close, url + "/", cert)
         access = (await stderr_until(process, '"WS /" 101'))[-1]

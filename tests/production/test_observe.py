@@ -275,6 +275,59 @@ async def test_the_access_log_has_one_line_per_websocket_and_per_refusal(
     ), refused
 
 
+async def _accept_unoffered_subprotocol(scope: Any, receive: Any, send: Any) -> None:
+    """A plain ASGI app that accepts with a subprotocol the client did not offer."""
+    await receive()  # websocket.connect
+    with pytest.raises(trio_ws.LocalProtocolError):
+        await send({"type": "websocket.accept", "subprotocol": "chat.v2"})
+
+
+async def _accept_with_unsendable_headers(scope: Any, receive: Any, send: Any) -> None:
+    await receive()
+    with pytest.raises(trio_ws.LocalProtocolError):
+        await send({"type": "websocket.accept", "headers": [(b"x-bad", b"line\r\nbreak")]})
+
+
+ENGINE_REFUSALS = {
+    "unoffered-subprotocol": (
+        _accept_unoffered_subprotocol,
+        400,
+        r"refused by handshake: cannot accept subprotocol 'chat\.v2', which the client did "
+        r"not offer \(offered: \['chat\.v1'\]\)",
+    ),
+    "unsendable-headers": (
+        _accept_with_unsendable_headers,
+        500,
+        r"refused by handshake: accept headers cannot be set as given: .+",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(ENGINE_REFUSALS))
+async def test_an_accept_the_engine_refuses_is_logged_with_the_rule_it_broke(
+    case: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not "application: the handler sent a denial response": the handler accepted, and the
+    engine refused the accept; the line names the protocol rule."""
+    caplog.set_level(logging.INFO, logger="trio_ws.access")
+    app, status, line = ENGINE_REFUSALS[case]
+    recorder = Recorder()
+    with trio.fail_after(10):
+        async with served(app, ObserverGroup((AccessLog(), recorder))) as url:
+            with pytest.raises(trio_websocket.ConnectionRejected) as rejected:
+                async with trio_websocket.open_websocket_url(
+                    url + "/chat", subprotocols=["chat.v1"]
+                ):
+                    pass
+            refusal: HandshakeRefused = await recorder.next("refused")
+    assert rejected.value.status_code == status
+    assert (refusal.status, refusal.guard) == (status, "handshake")
+    assert "denial" not in refusal.reason
+    lines = [r.getMessage() for r in caplog.records if r.name == "trio_ws.access"]
+    assert len(lines) == 1, lines
+    assert re.fullmatch(rf'127\.0\.0\.1:\d+ "WS /chat" {status} \d+\.\d{{3}}s {line}', lines[0])
+
+
 async def test_asyncio_code_in_a_handler_gets_an_explanation() -> None:
     async def uses_asyncio(ws: WebSocket) -> None:
         await ws.accept()

@@ -152,7 +152,7 @@ async def test_a_server_at_its_descriptor_limit_logs_one_line_not_a_traceback_pe
             sock.close()
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            process.wait(timeout=10)
         for pipe in (process.stdout, process.stderr):
             if pipe is not None:
                 pipe.close()

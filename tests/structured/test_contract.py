@@ -23,6 +23,7 @@ from trio_ws import (
     WebSocketState,
     websocket_app,
 )
+from trio_ws._reader import MAX_TAKEOVER_DELAY, TAKEOVER_DELAY
 from trio_ws.testing import ConnectionClosed, ConnectionRejected, connect
 
 
@@ -621,6 +622,61 @@ async def test_reading_and_pumping_interleave_without_loss(autojump_clock: trio.
                     await trio.sleep(0.003)
             assert await client.receive_text() == "done"
     assert received == list(range(count))
+
+
+class _PumpSteps(trio.abc.Instrument):
+    """Counts the steps of receive pump tasks (each one a wake of the pump)."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        if task.name.startswith("trio_ws receive pump"):
+            self.steps += 1
+
+
+async def test_a_quick_request_response_loop_wakes_the_pump_rarely_and_a_later_silence_is_seen(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """Round trips a little shorter than the takeover delay for 8 s: the pump is not woken
+    for each (the delay adapts); when the handler then only sends, the pump still takes over
+    and sees the client leave within MAX_TAKEOVER_DELAY."""
+    outcome: list[Any] = []
+    rounds = 200
+    pump_steps = _PumpSteps()
+
+    async def handler(ws: WebSocket) -> None:
+        await ws.accept()
+        for _ in range(rounds):
+            await ws.send_text(await ws.receive_text())
+        outcome.append(pump_steps.steps)
+        try:
+            with ws.cancel_on_disconnect():
+                while True:
+                    await ws.send_text("tick")
+                    await trio.sleep(0.01)
+        except WebSocketDisconnect:
+            pass
+        outcome.append(trio.current_time())
+
+    with trio.fail_after(60):
+        # Spec 2.3 (hypercorn): sends to a departed client vanish, so only a pump notices.
+        async with connect(structured_app(handler), spec_version="2.3") as client:
+            trio.lowlevel.add_instrument(pump_steps)
+            try:
+                for i in range(rounds):
+                    await trio.sleep(0.8 * TAKEOVER_DELAY)
+                    await client.send_text(str(i))
+                    assert await client.receive_text() == str(i)
+            finally:
+                trio.lowlevel.remove_instrument(pump_steps)
+            assert await client.receive_text() == "tick"
+            closed_at = trio.current_time()
+            await client.close(4009)
+            await client.wait_app_finished()
+    # A fixed 50 ms delay wakes the pump once per round trip here (200 steps; now 9).
+    assert outcome[0] <= 2 * rounds * 0.8 * TAKEOVER_DELAY / MAX_TAKEOVER_DELAY + 12, outcome
+    assert outcome[1] - closed_at <= MAX_TAKEOVER_DELAY + 0.02, outcome
 
 
 async def test_receiving_after_the_block_never_asks_the_server_again() -> None:

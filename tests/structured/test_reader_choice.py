@@ -8,6 +8,7 @@ import pytest
 
 from trio_ws._reader import (
     LINGER,
+    MAX_TAKEOVER_DELAY,
     TAKEOVER_DELAY,
     AppStep,
     PumpStep,
@@ -120,23 +121,110 @@ def test_a_pump_leaving_for_good_ends_reading(for_now: bool) -> None:
     assert choice.needs_pump() is for_now
 
 
-def test_a_stream_of_messages_wakes_the_pump_rarely() -> None:
-    """Messages back to back (the application leaves and re-enters receive every 10 µs for
-    a second): the pump is woken early at most about twice per TAKEOVER_DELAY."""
+def _pump_wakes(gap: float, away: float, duration: float) -> tuple[int, ReaderChoice]:
+    """How often the pump is woken (early, or by its deadline) while the application, reading
+    directly, leaves receive every ``gap`` seconds for ``away`` seconds, for ``duration``."""
     choice = ReaderChoice()
     now = 0.0
     choice.app_enters(now)
     assert choice.app_step(False) is AppStep.DIRECT
     assert choice.pump_step(now, False) == (PumpStep.WAIT, LINGER)
     wakes = 0
-    while now < 1.0:
-        now += 0.00001
+    while now < duration:
+        now += gap
         choice.read_done(final=False)
         woken = choice.app_leaves(now)
-        choice.app_enters(now)
+        choice.app_enters(now + away)
         assert choice.app_step(False) is AppStep.DIRECT
-        if woken or now >= choice.pump_wakes_at:
+        while woken or now >= choice.pump_wakes_at:
+            woken = False
             wakes += 1
             step, _ = choice.pump_step(now, False)
             assert step is PumpStep.WAIT
+    return wakes, choice
+
+
+def test_a_stream_of_messages_wakes_the_pump_rarely() -> None:
+    """Messages back to back (the application leaves and re-enters receive every 10 µs for
+    a second): the pump is woken early at most about twice per TAKEOVER_DELAY."""
+    wakes, _ = _pump_wakes(0.00001, 0.0, 1.0)
     assert wakes <= 2 * (1.0 / TAKEOVER_DELAY) + 2, wakes
+
+
+def _round_trip(choice: ReaderChoice, left: float, back: float) -> None:
+    """The application's direct read returned at ``left``; it answers and is back at ``back``."""
+    choice.read_done(final=False)
+    choice.app_leaves(left)
+    choice.app_enters(back)
+    assert choice.app_step(False) is AppStep.DIRECT
+
+
+def test_a_takeover_check_that_finds_the_application_back_lengthens_the_delay() -> None:
+    """A wasted takeover check sets the delay to MAX_TAKEOVER_DELAY; the next takeover turn
+    uses it."""
+    choice = ReaderChoice()
+    choice.app_enters(0.0)
+    assert choice.app_step(False) is AppStep.DIRECT
+    assert choice.pump_step(0.0, False) == (PumpStep.WAIT, LINGER)
+    _round_trip(choice, 0.01, 0.011)  # woken: its deadline was LINGER-far
+    assert choice.pump_step(0.01, False) == (PumpStep.WAIT, 0.01 + TAKEOVER_DELAY)
+    # The check comes due and the application is back: no takeover, and a longer delay.
+    assert choice.pump_step(0.01 + TAKEOVER_DELAY, False) == (PumpStep.WAIT, 0.011 + LINGER)
+    assert choice.takeover_delay == MAX_TAKEOVER_DELAY
+    choice.read_done(final=False)
+    choice.app_leaves(0.2)  # its LINGER deadline comes before the turn: no need to wake it
+    assert choice.pump_step(0.011 + LINGER, False) == (PumpStep.WAIT, 0.2 + MAX_TAKEOVER_DELAY)
+    assert choice.pump_step(0.2 + MAX_TAKEOVER_DELAY, False) == (PumpStep.READ, math.inf)
+
+
+def test_a_quick_loop_keeps_the_long_delay_and_the_pump_takes_over_after_it() -> None:
+    _, choice = _pump_wakes(0.9 * TAKEOVER_DELAY, 0.0001, 10.0)
+    assert choice.takeover_delay == MAX_TAKEOVER_DELAY
+    # The application now stays away: the pump takes over after the grown delay.
+    now = 10.5
+    choice.read_done(final=False)
+    if choice.app_leaves(now):
+        choice.pump_step(now, False)
+    assert choice.pump_wakes_at <= now + MAX_TAKEOVER_DELAY
+    step, until = choice.pump_step(choice.pump_wakes_at, False)
+    if step is PumpStep.WAIT:  # woken by an earlier deadline: the turn is next
+        assert until == now + choice.takeover_delay <= now + MAX_TAKEOVER_DELAY
+        step, until = choice.pump_step(until, False)
+    assert (step, until) == (PumpStep.READ, math.inf)
+
+
+def test_taking_over_or_leaving_makes_the_pump_prompt_again() -> None:
+    choice = ReaderChoice()
+    choice.app_enters(0.0)
+    assert choice.app_step(False) is AppStep.DIRECT
+    choice.pump_step(0.0, False)
+    _round_trip(choice, 0.01, 0.011)
+    assert choice.pump_step(0.01, False)[1] == 0.01 + TAKEOVER_DELAY
+    assert choice.pump_step(0.01 + TAKEOVER_DELAY, False)[0] is PumpStep.WAIT
+    assert choice.takeover_delay == MAX_TAKEOVER_DELAY
+    # A takeover (the application stays away for the whole delay) resets it.
+    choice.read_done(final=False)
+    choice.app_leaves(1.0)
+    assert choice.pump_step(1.011, False) == (PumpStep.WAIT, 1.0 + MAX_TAKEOVER_DELAY)
+    assert choice.pump_step(1.0 + MAX_TAKEOVER_DELAY, False) == (PumpStep.READ, math.inf)
+    assert choice.takeover_delay == TAKEOVER_DELAY
+    # So does the pump task leaving (an idle connection): a new pump starts prompt.
+    grown = ReaderChoice()
+    grown.app_enters(0.0)
+    grown.app_step(False)
+    grown.pump_step(0.0, False)
+    _round_trip(grown, 0.01, 0.011)
+    grown.pump_step(0.01, False)
+    grown.pump_step(0.01 + TAKEOVER_DELAY, False)
+    assert grown.takeover_delay > TAKEOVER_DELAY
+    assert grown.pump_step(0.011 + LINGER, False) == (PumpStep.LEAVE, math.inf)
+    grown.pump_leaves(for_now=True)
+    assert grown.takeover_delay == TAKEOVER_DELAY
+
+
+def test_round_trips_as_long_as_the_takeover_delay_wake_the_pump_rarely() -> None:
+    """A request/response loop whose round trip is just under TAKEOVER_DELAY, for 10 s: with
+    a fixed delay the pump is woken early and then on its timer every other round trip (149
+    wakes); the adaptive delay keeps it to a few per MAX_TAKEOVER_DELAY (11)."""
+    wakes, _ = _pump_wakes(0.9 * TAKEOVER_DELAY, 0.0001, 10.0)
+    assert wakes <= 2 * 10.0 / MAX_TAKEOVER_DELAY + 10, wakes

@@ -42,4 +42,4 @@ def test_testing_is_not_imported_by_the_library() -> None:
 
     root = Path(trio_ws.testing.__file__).parents[2]
     code = "import sys, trio_ws; assert 'trio_ws.testing' not in sys.modules"
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root, timeout=60)

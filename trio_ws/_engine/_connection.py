@@ -34,6 +34,7 @@ import codecs
 import contextlib
 import http
 import os
+import select
 from collections import deque
 from typing import TYPE_CHECKING, Any, Final
 
@@ -85,6 +86,20 @@ _CONT: Final = Opcode.CONT
 _PONG: Final = Opcode.PONG
 _OPEN: Final = State.OPEN
 _CLOSED: Final = State.CLOSED
+_POLLOUT: Final = select.POLLOUT
+_POLL_TROUBLE: Final = select.POLLERR | select.POLLHUP | select.POLLNVAL
+_poller = select.poll()  # one for the whole process: a socket is registered only while asked
+
+
+def _writable_now(fd: int) -> bool:
+    """Whether the socket ``fd`` takes at least some bytes now, without waiting (``False`` also
+    when it failed or was closed: the ordinary send then finds out which)."""
+    _poller.register(fd, _POLLOUT)
+    try:
+        ready = _poller.poll(0)
+    finally:
+        _poller.unregister(fd)
+    return bool(ready) and ready[0][1] & _POLL_TROUBLE == 0
 
 
 @attrs.frozen
@@ -488,11 +503,14 @@ class EngineConnection:
         """Write one whole, uncompressed data ``frame`` now if the socket takes it; never waits.
 
         For fan-out (``trio_ws.broadcast._fanout``): the frame is made once for many
-        connections. Returns ``False``, having written nothing, when it cannot go out at once:
-        not open, another send in progress, compression negotiated, not a plain socket, or the
-        socket's buffer is full (the caller then sends through ``send`` as usual). If only part
-        fits, the send turn stays held and a system task writes the rest (whole or the
-        connection is aborted), so the frame counts as sent.
+        connections. On a connection with permessage-deflate, its payload is compressed here
+        with this connection's own compressor, and only once the socket is known to take bytes
+        now (compressing moves the compressor on, so from then on the frame is sent). Returns
+        ``False``, having written (and compressed) nothing, when it cannot go out at once: not
+        open, another send in progress, not a plain socket, or the socket's buffer is full (the
+        caller then sends through ``send`` as usual). If only part fits, the send turn stays
+        held and a system task writes the rest (whole or the connection is aborted), so the
+        frame counts as sent.
         """
         transport = self._transport
         protocol = self.protocol
@@ -500,18 +518,24 @@ class EngineConnection:
             not self.exchange.open
             or self._broken
             or protocol.state is not _OPEN
-            or protocol.extensions
             or protocol.expect_continuation_frame
             or self._out  # pending output (a pong, a close reply) goes first
             or not isinstance(transport, SocketTransport)
             or not self._turn.try_take()
         ):
             return False
+        fd = transport.socket.fileno()
+        compressed = bool(protocol.extensions)
+        if compressed:
+            if not _writable_now(fd):
+                self._turn.release()
+                return False
+            frame = self._through_extensions(frame)
         try:
-            written = os.write(transport.socket.fileno(), frame)
+            written = os.write(fd, frame)
         except OSError:  # full, closed or failed: the ordinary send finds out which
             written = 0
-        if not written:
+        if not written and not compressed:
             self._turn.release()
             return False
         self.messages_sent += 1  # observers count messages, however they went out
@@ -520,6 +544,18 @@ class EngineConnection:
         else:
             trio.lowlevel.spawn_system_task(self._write_rest, frame[written:])
         return True
+
+    def _through_extensions(self, frame: bytes) -> bytes:
+        """``frame``'s message (a whole, unmasked server data frame) framed again by the
+        protocol, through this connection's extensions (its compressor)."""
+        length = frame[1] & 0x7F
+        data = frame[2 if length < 126 else 4 if length == 126 else 10 :]
+        protocol = self.protocol
+        if frame[0] & 0x0F == _TEXT:
+            protocol.send_text(data)
+        else:
+            protocol.send_binary(data)
+        return b"".join(protocol.data_to_send())
 
     async def _write_rest(self, rest: bytes) -> None:
         """Finish a frame `send_frame_nowait` began; the send turn is held and released here.

@@ -9,12 +9,14 @@ message straight onto the socket. The writer frames each message once for all so
 frames are not masked, so an uncompressed frame is the same bytes for every connection) and
 hands it to the server's non-waiting writer (the ``trio_ws.send_frame_nowait`` scope
 extension of ``trio_ws.serve``'s engine), which writes it only if the socket takes it now.
+On a connection with permessage-deflate (browsers' default) the engine compresses the frame's
+payload with that connection's own compressor, still in the publisher's pass, and only once
+the socket is known to take bytes: a message that is not written was not compressed.
 
 Whenever that is not possible the message goes to the subscriber's buffer exactly as before,
 and the ``forward`` task sends it: a socket whose buffer is full, a send in progress on that
-connection, a connection being closed or gone, permessage-deflate negotiated (each
-connection's compressor has its own state), TLS, structured mode with an outbound buffer, or a
-server without the extension (plain hypercorn). So each subscriber keeps its bound and
+connection, a connection being closed or gone, TLS, structured mode with an outbound buffer,
+or a server without the extension (plain hypercorn). So each subscriber keeps its bound and
 overflow policy, ordering is kept (the direct path is only taken with nothing buffered), and a
 client that left is still noticed by the ``forward`` task's send.
 """

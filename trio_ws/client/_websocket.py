@@ -135,11 +135,11 @@ class ClientWebSocket:
         return await self._ws.receive_message()
 
     async def receive_text(self) -> str:
-        """Receive the next message, which must be a text message.
+        """Receive the next message, which must be a text message (`receive_bytes`: binary).
 
         Raises:
-          UnexpectedMessageType: a binary message arrived (consumed; payload on ``.data``).
-          Otherwise as `receive_message`.
+          UnexpectedMessageType: the message was of the other kind (consumed; payload on
+            ``.data``). Otherwise as `receive_message`.
 
         Cancellation:
           Atomic: if this raises ``trio.Cancelled``, no message was consumed.
@@ -150,11 +150,10 @@ class ClientWebSocket:
         """Receive the next message, which must be a binary message.
 
         Raises:
-          UnexpectedMessageType: a text message arrived (consumed; payload on ``.data``).
-          Otherwise as `receive_message`.
+          As `receive_text` (which says what a message of the other kind raises).
 
         Cancellation:
-          Atomic: if this raises ``trio.Cancelled``, no message was consumed.
+          As `receive_text`.
         """
         return await self._ws.receive_bytes()
 

@@ -2,27 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from typing import TYPE_CHECKING, Any, Literal, Unpack, final
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar, Unpack, final
 
 import trio
 
 from .._exceptions import InvalidJSONMessage, UnexpectedMessageType, WebSocketException
 from .._server_exchange import AppClosed, DataSent
+from .._structured import WebSocketStatistics
 from .._websocket import MessageIterator
 from ..client import ClientClosedBy
 from ._emulator import check_close_code, check_close_reason
 from ._exceptions import ConnectionClosed
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Iterator
 
     from .._server_exchange import Accepted
     from .._structured import PosArgs
     from .._types import Message, Scope
+    from ..client import ClientOptions
     from ._emulator import ServerEmulator
 
 __all__ = ["WebSocketTestClient"]
+
+_Kind = TypeVar("_Kind", str, bytes)
 
 
 @final
@@ -32,12 +37,12 @@ class WebSocketTestClient:
     Create it with `trio_ws.testing.connect`, never directly. Several tasks may send and
     receive at once: messages go to the app, and come back to the client, in FIFO order.
 
-    It has the methods of `trio_ws.ClientWebSocket` (what `trio_ws.connect` yields), so client
-    code can be tested against an ASGI app without sockets; its errors are the same classes
-    (`ConnectionClosed` is a ``trio_ws.WebSocketDisconnect``). What only tests need is added:
-    `app_messages`, `app_exception`, `drop`, `scope`. What it does not have: the keepalive
-    (``latency`` is always ``None``) and structured mode's ``nursery``, ``wait_disconnected``,
-    ``cancel_on_disconnect`` and ``statistics`` (see the client docs).
+    It has the methods and attributes of `trio_ws.ClientWebSocket` (what `trio_ws.connect`
+    yields), so client code can be tested against an ASGI app without sockets; its errors are
+    the same classes (`ConnectionClosed` is a ``trio_ws.WebSocketDisconnect``). What only
+    tests need is added: `receive`, `app_messages`, `app_exception`, `app_finished`,
+    `wait_app_finished`, `drop`, `scope`. Where memory differs (the keepalive, `statistics`)
+    each member says so.
 
     Attributes:
       subprotocol: the subprotocol the app accepted, or ``None``.
@@ -45,12 +50,21 @@ class WebSocketTestClient:
       scope: the ASGI scope the app was called with.
     """
 
-    def __init__(self, emulator: ServerEmulator, accepted: Accepted) -> None:
+    def __init__(
+        self,
+        emulator: ServerEmulator,
+        accepted: Accepted,
+        options: ClientOptions,
+        close_timeout: float,
+    ) -> None:
         self._emulator = emulator
+        self._options = options  # its close_timeout is not used: the next argument is
+        self._close_timeout = close_timeout
+        self._opened_at = trio.current_time()
         self._receive_finished = False
         self._dropped = False
         self._failed = False  # the block or a task raised: closed with 1011
-        self._nursery: trio.Nursery | None = None  # set by connect(): for start_soon
+        self._tasks: trio.Nursery | None = None  # ws.nursery, while run_tasks hosts it
         self.subprotocol: str | None = accepted.subprotocol
         self.response_headers: list[tuple[bytes, bytes]] = accepted.headers
         self.scope: Scope = emulator.scope
@@ -94,21 +108,23 @@ class WebSocketTestClient:
     @property
     def url(self) -> str:
         """``ws://testserver/path?query``, from the scope."""
-        scope = self.scope
-        host, port = scope.get("server") or ("testserver", None)
-        default = 443 if scope["scheme"] == "wss" else 80
-        netloc = host if port in (None, default) else f"{host}:{port}"
-        query = scope.get("query_string", b"").decode("latin-1")
-        return f"{scope['scheme']}://{netloc}{scope['path']}" + (f"?{query}" if query else "")
+        return scope_url(self.scope)
 
     @property
     def latency(self) -> float | None:
-        """Always ``None``: the in-memory connection has no keepalive."""
-        return None
+        """``0.0`` once ``ping_interval`` has passed since the connection opened (in memory
+        the server answers a ping at once: ASGI apps never see pings), ``None`` before that
+        or with ``ping_interval=None``, as `trio_ws.ClientWebSocket.latency` is ``None``
+        before the first pong."""
+        interval = self._options.ping_interval
+        if interval is None or trio.current_time() < self._opened_at + interval:
+            return None
+        return 0.0
 
     @property
     def keepalive_timed_out(self) -> bool:
-        """Always ``False``: the in-memory connection has no keepalive."""
+        """Always ``False``: in memory a pong is never late (``ping_timeout`` cannot pass).
+        To test what a dead connection does to client code, use `drop`."""
         return False
 
     @property
@@ -218,6 +234,9 @@ class WebSocketTestClient:
             raise self._emulator.closed_error() from None
         # Nothing below awaits: a message taken from the channel is never lost to a cancel.
         if isinstance(item, DataSent):
+            limit = self._options.max_message_size
+            if limit is not None and _size(item.data) > limit:
+                return self._too_big(item.data, limit)
             return item.data
         if isinstance(item, AppClosed):
             self._receive_finished = True
@@ -250,66 +269,153 @@ class WebSocketTestClient:
             raise ValueError(f'mode must be "text" or "binary", got {mode!r}')
         return MessageIterator(lambda: self.receive_json(mode))
 
+    # ---------------------------------------------------------------- the connection's tasks
+
+    @property
+    def nursery(self) -> trio.Nursery:
+        """The connection's nursery, as `trio_ws.ClientWebSocket.nursery`: its tasks are
+        cancelled when the ``connect`` block ends, and what they raise follows the block's
+        close rules: a ``WebSocketException`` closes the connection with its code and
+        reason, this connection's `ConnectionClosed` is absorbed, and any other exception
+        closes with 1011 and comes out of ``connect`` unwrapped. In each case the other tasks
+        are cancelled. Unlike ``trio_ws.connect``'s block, the test body goes on after a
+        task's ``WebSocketException`` (its next use of the connection raises
+        `ConnectionClosed`, which the block absorbs); later tasks get a fresh nursery.
+
+        Raises:
+          RuntimeError: the ``connect`` block has ended.
+        """
+        if self._tasks is None:
+            raise RuntimeError("ws.nursery needs an open trio_ws.testing.connect() block")
+        return self._tasks
+
     def start_soon(
         self,
         fn: Callable[[Unpack[PosArgs]], Awaitable[object]],
         *args: *PosArgs,
         name: object = None,
     ) -> None:
-        """Start ``fn(*args)`` beside the test body, as `trio_ws.ClientWebSocket.start_soon`.
-
-        The task is cancelled when the ``connect`` block ends. A ``WebSocketException`` from it
-        closes the connection with its code; this connection's `ConnectionClosed` ends the
-        task quietly; any other exception ends the block and comes out of ``connect``
-        unwrapped.
+        """Start ``fn(*args)`` in `nursery`, as `trio_ws.ClientWebSocket.start_soon`.
 
         Raises:
           RuntimeError: the ``connect`` block has ended.
         """
-        if self._nursery is None:
-            raise RuntimeError("start_soon() needs an open trio_ws.testing.connect() block")
-        self._nursery.start_soon(self._run_task, fn, args, name=name)
+        self.nursery.start_soon(fn, *args, name=name)
 
-    async def _run_task(
-        self, fn: Callable[..., Awaitable[object]], args: tuple[object, ...]
+    async def _run_tasks(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
+        """Host `nursery` until cancelled (``connect`` runs this), applying the close rules
+        to what its tasks raise."""
         try:
-            await fn(*args)
-        except WebSocketException as exc:
-            await self.close(exc.code, exc.reason)
-        except ConnectionClosed:
-            pass
+            while True:
+                try:
+                    async with trio.open_nursery() as tasks:
+                        self._tasks = tasks
+                        task_status.started()
+                        task_status = trio.TASK_STATUS_IGNORED
+                        await trio.sleep_forever()
+                except BaseExceptionGroup as group:
+                    await self._judge(group)
+        finally:
+            self._tasks = None
 
-    async def receive_text(self) -> str:
-        """Receive the next message, which must be a text message.
+    async def _judge(self, group: BaseExceptionGroup[BaseException]) -> None:
+        """Close as the tasks' exceptions say; re-raise the group for a cancellation and
+        an error (unwrapped when it is one), return for the close rules' ends."""
+        _, rest = group.split(trio.Cancelled)
+        if rest is None:
+            raise group  # cancelled: the block is ending
+        ends, errors = rest.split(
+            lambda exc: (
+                isinstance(exc, WebSocketException)
+                or (isinstance(exc, ConnectionClosed) and exc.connection is None)
+            )
+        )
+        timeout = self._close_timeout
+        if errors is not None:
+            self._failed = True
+            with trio.move_on_after(timeout, shield=True):
+                await self.close(1011)
+            leaves = _leaves(errors)
+            raise leaves[0] if len(leaves) == 1 else errors
+        assert ends is not None  # rest held something, and none of it was an error
+        requested = next((e for e in _leaves(ends) if isinstance(e, WebSocketException)), None)
+        if requested is not None:
+            with trio.move_on_after(timeout):
+                await self.close(requested.code, requested.reason)
+
+    async def wait_disconnected(self) -> None:
+        """Wait until the connection has ended (either side closed, or `drop`); returns at
+        once if it has.
 
         Raises:
-          trio_ws.UnexpectedMessageType: a binary message arrived; it is consumed and its
-            payload is in ``.data``.
+          Nothing.
+
+        Cancellation:
+          Safe to cancel; it only waits.
+        """
+        await self._emulator.closed.wait()
+
+    @contextlib.contextmanager
+    def cancel_on_disconnect(self) -> Iterator[trio.CancelScope]:
+        """A cancel scope that is cancelled when the connection ends (at once if it has)."""
+        scope = trio.CancelScope()
+        if self._emulator.close_code is not None:
+            scope.cancel("trio_ws.testing: the connection had already ended")
+        scopes = self._emulator.cancel_on_close
+        scopes.add(scope)
+        try:
+            with scope:
+                yield scope
+        finally:
+            scopes.discard(scope)
+
+    def statistics(self) -> WebSocketStatistics:
+        """A snapshot of the connection's buffers, with `trio_ws.ClientWebSocket.statistics`'s
+        fields: ``inbound_buffered`` counts what the app sent and the client has not received
+        yet (in memory the app's sends never wait, so it can exceed ``inbound_capacity``, and
+        ``dropped`` stays 0); ``outbound_queued`` is 0 (a send hands its message to the app's
+        queue at once); the capacities are those of ``options``; ``pump_running`` says whether
+        more may still be received."""
+        options = self._options.connection
+        return WebSocketStatistics(
+            inbound_buffered=self._emulator.outbound.statistics().current_buffer_used,
+            inbound_capacity=options.inbound_buffer,
+            dropped=0,
+            outbound_queued=0,
+            outbound_capacity=options.outbound_buffer,
+            pump_running=not (self._receive_finished or self._emulator.closed_by_client),
+        )
+
+    async def receive_text(self) -> str:
+        """Receive the next message, which must be a text message (`receive_bytes`: binary).
+
+        Raises:
+          trio_ws.UnexpectedMessageType: the message was of the other kind; it is consumed and
+            its payload is in ``.data``.
           ConnectionClosed: as for `receive`.
 
         Cancellation:
           Atomic: if cancelled, no message was consumed.
         """
-        data = await self.receive()
-        if not isinstance(data, str):
-            raise UnexpectedMessageType("text", data)
-        return data
+        return await self._receive_kind(str, "text")
 
     async def receive_bytes(self) -> bytes:
         """Receive the next message, which must be a binary message.
 
         Raises:
-          trio_ws.UnexpectedMessageType: a text message arrived; it is consumed and its
-            payload is in ``.data``.
-          ConnectionClosed: as for `receive`.
+          As `receive_text` (which says what a message of the other kind raises).
 
         Cancellation:
-          Atomic: if cancelled, no message was consumed.
+          As `receive_text`.
         """
+        return await self._receive_kind(bytes, "bytes")
+
+    async def _receive_kind(self, kind: type[_Kind], name: Literal["text", "bytes"]) -> _Kind:
         data = await self.receive()
-        if not isinstance(data, bytes):
-            raise UnexpectedMessageType("bytes", data)
+        if not isinstance(data, kind):
+            raise UnexpectedMessageType(name, data)
         return data
 
     async def receive_json(self, mode: Literal["text", "binary"] = "text") -> Any:
@@ -366,3 +472,33 @@ class WebSocketTestClient:
         if self._emulator.close_code is None:
             self._dropped = True
         self._emulator.client_drop()
+
+    def _too_big(self, data: str | bytes, limit: int) -> NoReturn:
+        """A message over ``max_message_size``: close with 1009, as `trio_ws.connect` does
+        (the app gets the disconnect after what is queued for it), and raise it. No await:
+        the receive that took it stays atomic."""
+        reason = f"message of {_size(data)} bytes over max_message_size={limit}"
+        self._receive_finished = True
+        self._dropped = True  # closed_by SERVER, as trio_ws.connect reports a failed connection
+        self._emulator.client_drop(1009, reason)
+        raise self._emulator.closed_error()
+
+
+def scope_url(scope: Scope) -> str:
+    """``ws://host[:port]/path?query`` of an in-memory connection, from its scope."""
+    host, port = scope.get("server") or ("testserver", None)
+    default = 443 if scope["scheme"] == "wss" else 80
+    netloc = host if port in (None, default) else f"{host}:{port}"
+    query = scope.get("query_string", b"").decode("latin-1")
+    return f"{scope['scheme']}://{netloc}{scope['path']}" + (f"?{query}" if query else "")
+
+
+def _size(data: str | bytes) -> int:
+    return len(data) if isinstance(data, bytes) else len(data.encode("utf-8"))
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    leaves: list[BaseException] = []
+    for exc in group.exceptions:
+        leaves.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return leaves

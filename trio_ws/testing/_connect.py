@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import math
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Literal
 
 import trio
 
 from .._exceptions import WebSocketException
+from .._options import ConnectionOptions
 from .._server_exchange import ServerExchange
-from ._client import WebSocketTestClient
+from ..client import ClientOptions, OpenTimeout
+from ._client import WebSocketTestClient, scope_url
 from ._emulator import ServerEmulator
 from ._exceptions import ConnectionClosed, ConnectionRejected
 from ._scope import HeadersInput, SpecVersion, build_scope
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import AsyncIterator, Iterable
 
     from .._types import ASGIApp
@@ -39,6 +43,13 @@ async def connect(
     queue_size: int = 10,
     raise_app_exceptions: bool = True,
     close_timeout: float = 2.0,
+    ssl_context: ssl.SSLContext | None = None,
+    compression: Literal["deflate"] | None = "deflate",
+    max_message_size: int | None = 2**20,
+    ping_interval: float | None = 20.0,
+    ping_timeout: float | None = 20.0,
+    open_timeout: float | None = 10.0,
+    options: ConnectionOptions | None = None,
 ) -> AsyncIterator[WebSocketTestClient]:
     """Connect to ``app`` in memory and yield the client once the app has accepted.
 
@@ -73,6 +84,26 @@ async def connect(
       close_timeout: on exit (and after a rejection), how long to wait for the app to finish
         before cancelling it.
 
+    The rest are `trio_ws.connect`'s options, accepted (and checked) so that one call site
+    can serve both; in memory they mean:
+
+      ssl_context: nothing; nothing is encrypted in memory (``scheme="wss"`` puts ``wss`` in
+        the scope).
+      compression: nothing; messages are not framed, so nothing is compressed, and the app
+        sees no ``sec-websocket-extensions`` header.
+      max_message_size: as on a socket: a message from the app larger than this (in bytes,
+        UTF-8 for text) closes the connection with 1009 and the receive raises
+        `ConnectionClosed` (1009). ``None``: no limit.
+      ping_interval: ``ws.latency`` is ``0.0`` from ``ping_interval`` after the connection
+        opened (the emulated server answers pings at once; ASGI apps never see them), ``None``
+        before that or with ``None``.
+      ping_timeout: nothing: in memory a pong is never late (``ws.keepalive_timed_out`` stays
+        false); `WebSocketTestClient.drop` is how a test loses the connection.
+      open_timeout: how long the app may take to accept (or refuse); after that ``connect``
+        raises ``trio_ws.OpenTimeout`` and cancels the app. ``None``: no limit.
+      options: the `trio_ws.ConnectionOptions` that ``ws.statistics()`` reports capacities
+        from; in memory the buffers are the emulator's (see `WebSocketTestClient.statistics`).
+
     The block follows `trio_ws.connect`'s close rules, so client code behaves the same against
     both: on exit without an exception the client closes with 1000 if the connection is still
     open; a ``trio_ws.WebSocketException`` escaping closes with its code and reason and is
@@ -82,6 +113,8 @@ async def connect(
     Tasks of ``ws.start_soon`` are cancelled when the block ends.
 
     Raises:
+      ValueError: an option ``trio_ws.connect`` would refuse.
+      trio_ws.OpenTimeout: the app neither accepted nor refused within ``open_timeout``.
       ConnectionRejected: the app closed before accepting (403), sent a denial response (its
         status, headers and body), or returned or raised before answering (500).
       AppProtocolError: the app's accept was invalid (for example a subprotocol the client did
@@ -93,6 +126,17 @@ async def connect(
       Cancelling the body (or the handshake) cancels the app too, and the ``Cancelled``
       propagates. The close on exit is bounded by ``close_timeout``.
     """
+    subprotocols = tuple(subprotocols)
+    client_options = ClientOptions(
+        subprotocols=subprotocols,
+        ssl_context=ssl_context,
+        compression=compression,
+        max_message_size=max_message_size,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
+        open_timeout=open_timeout,
+        connection=options if options is not None else ConnectionOptions(),
+    )
     scope = build_scope(
         path,
         headers=headers,
@@ -117,13 +161,21 @@ async def connect(
         async with trio.open_nursery() as nursery:
             emulator.start(nursery, app)
             try:
-                accepted = await emulator.wait_for_handshake()
+                with trio.move_on_after(
+                    math.inf if open_timeout is None else open_timeout
+                ) as opening:
+                    accepted = await emulator.wait_for_handshake()
             except ConnectionRejected:
                 with trio.move_on_after(close_timeout):
                     await emulator.app_done.wait()  # so that an exception after denial shows
                 raise
-            websocket = WebSocketTestClient(emulator, accepted)
-            websocket._nursery = nursery  # for ws.start_soon
+            if opening.cancelled_caught:
+                raise OpenTimeout(
+                    scope_url(scope),
+                    f"the app did not answer within open_timeout={open_timeout} s",
+                )
+            websocket = WebSocketTestClient(emulator, accepted, client_options, close_timeout)
+            await nursery.start(websocket._run_tasks)  # ws.nursery
             code, reason = 1000, ""
             try:
                 yield websocket
@@ -143,8 +195,6 @@ async def connect(
             except BaseException:
                 emulator.abandon()
                 raise
-            finally:
-                websocket._nursery = None
             with trio.move_on_after(close_timeout):
                 await websocket.close(code, reason)
                 await emulator.app_done.wait()

@@ -109,6 +109,8 @@ class ServerEmulator:
       app_done: set once the app has returned, raised or been cancelled.
       close_code: ``None`` while open; then the code of the close, whichever side closed.
       close_reason: the reason of that close (``""`` when none).
+      closed: set when ``close_code`` is; and every scope in ``cancel_on_close`` is cancelled
+        then.
     """
 
     scope: Scope
@@ -120,6 +122,8 @@ class ServerEmulator:
     app_done: trio.Event = attrs.field(factory=trio.Event)
     close_code: int | None = None
     close_reason: str = ""
+    closed: trio.Event = attrs.field(factory=trio.Event)
+    cancel_on_close: set[trio.CancelScope] = attrs.field(factory=set)
     _closed_by_client: bool = False
     _client_closing: tuple[int, str] | None = None  # (code, reason) while close() is queueing
     _disconnect_delivered: bool = False
@@ -242,6 +246,9 @@ class ServerEmulator:
     def _record_close(self, code: int, reason: str) -> None:
         if self.close_code is None:
             self.close_code, self.close_reason = code, reason
+            self.closed.set()
+            for scope in self.cancel_on_close:
+                scope.cancel("trio_ws.testing: the connection ended")
 
     def closed_error(self) -> ConnectionClosed:
         """The exception for an operation on the closed (or closing) connection."""
@@ -298,15 +305,16 @@ class ServerEmulator:
         self.exchange.record_end(code, reason)
         self._record_close(code, reason)
 
-    def client_drop(self) -> None:
-        """Lose the connection abruptly: the app gets ``websocket.disconnect`` with 1006."""
+    def client_drop(self, code: int = 1006, reason: str = "") -> None:
+        """End the connection from the client's side without waiting: the app gets
+        ``websocket.disconnect`` with ``code`` (1006: the connection was lost)."""
         if self.close_code is not None:
             return
         self._closed_by_client = True
-        self.exchange.record_end(1006, "")
-        self._record_close(1006, "")
+        self.exchange.record_end(code, reason)
+        self._record_close(code, reason)
         if self._client_closing is None:
-            self._spawn(self._put_quietly, self._disconnect_message(1006, ""))
+            self._spawn(self._put_quietly, self._disconnect_message(code, reason))
 
     def abandon(self) -> None:
         """The client vanished (the test body raised): sends are dropped, nothing is delivered."""
