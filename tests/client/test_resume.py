@@ -8,6 +8,7 @@ import contextlib
 import json
 import socket
 import struct
+from typing import Any
 
 import pytest
 import trio
@@ -69,6 +70,14 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+async def _forget_history(broadcast: trio_ws.Broadcast) -> None:
+    """Delete the feed's history stream on Redis: the tests share one server (or cluster) per
+    session and one channel, and a fresh client is first given the last events, which would
+    be an earlier test's (its "stop" among them)."""
+    backend: Any = broadcast._backend
+    await backend._client.delete([backend._stream_key(CHANNEL)])
+
+
 async def _publish(broadcast: trio_ws.Broadcast, numbers: range) -> None:
     for n in numbers:
         await broadcast.publish(CHANNEL, json.dumps(n))
@@ -91,6 +100,8 @@ async def test_nothing_is_lost_across_a_dropped_link_and_a_server_restart(
             trio_ws.Broadcast(broadcast_url, history=1000) as publisher,
             trio.open_nursery() as nursery,
         ):
+            if on_redis:
+                await _forget_history(publisher)
 
             async def server(
                 stop: trio.Event, down: trio.Event, *, task_status: trio.TaskStatus[object]
