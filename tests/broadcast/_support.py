@@ -25,6 +25,15 @@ coredis_leaks_streams_of_failed_connections = pytest.mark.filterwarnings(
 )
 
 
+def task_count() -> int:
+    """Tasks alive in this trio run."""
+
+    def count(task: trio.lowlevel.Task) -> int:
+        return 1 + sum(count(child) for n in task.child_nurseries for child in n.child_tasks)
+
+    return count(trio.lowlevel.current_root_task())  # type: ignore[arg-type]
+
+
 def outage_test(test: TestFunction) -> TestFunction:
     """Mark a test that takes a Redis server or cluster node down: the connections coredis
     leaves behind are collected inside the test (``_collect_garbage``), and exactly their

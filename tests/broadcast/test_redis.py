@@ -151,7 +151,7 @@ async def test_coredis_pubsub_queue_is_kept_empty(redis_server: RedisServer) -> 
             for n in range(200):
                 await broadcast.publish("drained", str(n))
             await wait_until(lambda: subscriber.statistics().buffered == 200)
-            pubsub = broadcast._backend._pubsub  # type: ignore[attr-defined]
+            pubsub = broadcast._backend._links[""].pubsub  # type: ignore[attr-defined]
             queue = pubsub._receive_stream.statistics()
             await wait_until(lambda: pubsub._receive_stream.statistics().current_buffer_used == 0)
             assert queue.max_buffer_size == float("inf")  # why the drain exists
@@ -190,6 +190,41 @@ async def test_a_killed_subscription_connection_is_healed_from_history(
             await assert_round_trip(broadcast, subscriber, "healed", "after")
             assert subscriber.statistics().gaps == 1
             assert subscriber.statistics().buffered == 0  # no duplicate waiting
+
+
+@outage_test
+async def test_a_heal_whose_history_read_fails_for_a_moment_is_retried(
+    own_redis_server: RedisServer,
+) -> None:
+    """The stream cannot be read for a moment when the subscription is back (a cluster
+    answers CLUSTERDOWN so after a master's restart; here an ACL refuses XREVRANGE): the
+    heal retries instead of leaving the gap a loss."""
+    server = own_redis_server
+    with trio.fail_after(30):
+        async with (
+            Broadcast(server.url, history=100, connect_timeout=5) as broadcast,
+            broadcast.subscribe("healed") as subscriber,
+        ):
+            await assert_round_trip(broadcast, subscriber, "healed", "before")
+            assert b"+OK" in server.command("ACL", "SETUSER", "default", "-xrevrange")
+            try:
+                assert b":1" in server.command("CLIENT", "KILL", "TYPE", "pubsub")
+                for n in range(20):  # while the subscription connection is being renewed
+                    await broadcast.publish("healed", f"during {n}")
+                await wait_until(lambda: refused_history_reads(server) > 0)  # a heal tried
+            finally:
+                assert b"+OK" in server.command("ACL", "SETUSER", "default", "+xrevrange")
+            assert await read_after_one_gap(subscriber, 20) == [f"during {n}" for n in range(20)]
+            await assert_round_trip(broadcast, subscriber, "healed", "after")
+            assert subscriber.statistics().gaps == 1
+
+
+def refused_history_reads(server: RedisServer) -> int:
+    """How many XREVRANGE the server refused (its ACL) since it started."""
+    stats = server.command("INFO", "commandstats").decode()
+    line = next((ln for ln in stats.splitlines() if ln.startswith("cmdstat_xrevrange:")), "")
+    fields = dict(field.split("=") for field in line.partition(":")[2].split(",") if field)
+    return int(fields.get("rejected_calls", 0))
 
 
 @outage_test

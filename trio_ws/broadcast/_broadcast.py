@@ -12,6 +12,7 @@ import trio
 from .._bounded_queue import check_overflow_policy
 from .._trio_check import require_trio
 from ._event import parse_event_id
+from ._exceptions import first_leaf as _first_leaf
 from ._forward import forward_to_websocket
 from ._hub import Hub
 from ._memory import MemoryBackend
@@ -157,7 +158,10 @@ class Broadcast:
           Only the block's own exception (never wrapped in an ``ExceptionGroup``).
 
         Cancellation:
-          The disconnect is shielded (bounded: one second for Redis' unsubscribe).
+          The disconnect is shielded (bounded: one second for Redis' unsubscribe). Cancelled
+          in the block or during the exit, the exit raises the block's own exception or one
+          `trio.Cancelled`, never an error of the connection to Redis that the cancellation
+          cut (on one Redis and on a cluster).
         """
         stack, self._stack = self._stack, None
         self._running = False
@@ -170,10 +174,14 @@ class Broadcast:
         try:
             return await stack.__aexit__(exc_type, exc, tb)
         except BaseExceptionGroup as group:
-            # the block's own exception went through our nursery: let it out unwrapped
-            if exc is not None and list(group.exceptions) == [exc]:
+            # the block's own exception went through our nursery, maybe with the backend's
+            # tasks' cancellations: let it out unwrapped, or one cancellation if it had none
+            _, rest = group.split(lambda error: error is exc or isinstance(error, trio.Cancelled))
+            if rest is not None:
+                raise
+            if exc is not None:
                 return False
-            raise
+            raise _first_leaf(group) from None
 
     def _require_running(self) -> None:
         if not self._running:

@@ -116,3 +116,10 @@ class PublishRefused(BroadcastUnavailable):
     def __init__(self, message: str, refused: tuple[tuple[str, str | bytes], ...]) -> None:
         super().__init__(message)
         self.refused = refused
+
+
+def first_leaf(error: BaseException) -> BaseException:
+    """The first exception in ``error`` that is not a group (``error`` itself if it is none)."""
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error

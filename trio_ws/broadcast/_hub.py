@@ -120,10 +120,12 @@ class Hub:
             del self._floors[channel]
         return [sub for sub in members if sub not in covered]
 
-    def mark_gap(self) -> None:
-        """Tell every subscriber that messages may have been missed from here on."""
-        for members in self._channels.values():
-            for subscriber in members:
+    def mark_gap(self, channels: Iterable[str] | None = None) -> None:
+        """Tell the subscribers of ``channels`` (default: every channel) that messages may
+        have been missed from here on."""
+        names = self._channels if channels is None else channels
+        for channel in names:
+            for subscriber in self._channels.get(channel, ()):
                 subscriber.mark_gap()
 
     def end_all(self) -> None:

@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any, final
 import trio
 
 from ._exceptions import BroadcastUnavailable
+from ._exceptions import first_leaf as _first_leaf
 from ._presence_store import Member, StoreReply, StoreRequest, decode_entry
-from ._redis import _describe, _first_leaf, _is_link_error
+from ._redis import _describe, _is_link_error
 
 if TYPE_CHECKING:
     from ._backend import Backend

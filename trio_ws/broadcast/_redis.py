@@ -1,7 +1,9 @@
 """``RedisBackend``: the bus of ``Broadcast("redis://...")``, on coredis 6 (anyio, so Trio).
 
-One subscription connection per process, fanned out to local subscribers by the hub; commands
-(PUBLISH, and XADD/XREVRANGE for history) go through the client's pool. Everything coredis
+One subscription connection per process (a `_Link`; a cluster keeps one per master, each
+renewed on its own), fanned out to local subscribers by the hub; a lost link costs the
+channels it carried one gap, healed from history. Commands (PUBLISH, and XADD/XREVRANGE for
+history) go through the client's pool. Everything coredis
 raises is contained here: users see `BroadcastUnavailable` with the cause attached, never
 an exception group from coredis' task groups.
 
@@ -13,7 +15,13 @@ The coredis behaviour this module relies on (``tests/broadcast/test_redis.py`` p
   retry policy, a lost connection ends the context manager with an error (an exception group
   of ``coredis.exceptions.ConnectionError``), which is how an outage is noticed here.
 * ``async with client:`` hosts the pool's task group. It runs in a task of its own so that a
-  failure in it can never cancel the application's code.
+  failure in it can never cancel the application's code, and closes only after the
+  subscription has ended: a pub/sub that ends on a closed connection makes coredis 6.9 raise
+  from its own cleanup (``ClosedResourceError`` on one Redis; on a cluster an
+  ``ExceptionGroup`` its ``except ConnectionError`` misses).
+* A cancelled exit can still see coredis' tasks fail next to the cancellation (an exception
+  group of both); the errors are dropped and the cancellation goes on alone
+  (`tests/broadcast/test_cancelled_exit.py`).
 
 Wire format: a published payload is ``<stream id or empty> SP <kind> <body>`` where kind is
 ``t`` (UTF-8 text) or ``b`` (bytes); with history the same ``<kind><body>`` is the ``m`` field
@@ -28,11 +36,13 @@ import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import attrs
 import trio
 
 from .._repeated import RepeatedCondition
 from ._event import BroadcastEvent
 from ._exceptions import BroadcastUnavailable
+from ._exceptions import first_leaf as _first_leaf
 from ._publish_batch import PublishBatcher
 
 try:
@@ -122,14 +132,39 @@ def _as_exception(error: BaseException) -> Exception:
     return leaf if isinstance(leaf, Exception) else BroadcastUnavailable(_describe(error))
 
 
-def _first_leaf(error: BaseException) -> BaseException:
-    while isinstance(error, BaseExceptionGroup):
-        error = error.exceptions[0]
-    return error
+def _interruption(error: BaseException) -> BaseException | None:
+    """What of ``error`` is not an `Exception` (a cancellation, a ``KeyboardInterrupt``):
+    ``error`` itself, the part of its group that is, or ``None``.
+
+    A task torn down by a cancellation can see coredis' tasks fail at the same time (their
+    connection closed under them): the group then holds both. The cancellation must go on
+    (its cancel scope absorbs it); the link errors must not (they are contained here).
+    """
+    if isinstance(error, BaseExceptionGroup):
+        _, rest = error.split(Exception)
+        return rest
+    return None if isinstance(error, Exception) else error
+
+
+@attrs.define(eq=False)
+class _Link:
+    """One subscription connection and the channels it carries."""
+
+    key: str
+    #: Logs this link's outages (start, counts, end).
+    outage: RepeatedCondition
+    pubsub: Any = None  # the live pub/sub, None while the link is down
+    up: trio.Event = attrs.Factory(trio.Event)  # set while up; a new one after each loss
+    channels: set[str] = attrs.Factory(set)
+    #: Unsubscribes sent on the live pub/sub whose confirmation the drain has not seen yet.
+    unsubscribing: dict[str, int] = attrs.Factory(dict)
 
 
 class RedisBackend:
     """A Redis client host task, a subscription task, and commands through the pool."""
+
+    #: Whether `_drain` sees the unsubscribe confirmations (and counts `_Link.unsubscribing`).
+    _DRAIN_READS_UNSUBSCRIBES = False
 
     def __init__(self, url: str, hub: Hub, history: int, connect_timeout: float) -> None:
         _check_url(url)
@@ -141,9 +176,16 @@ class RedisBackend:
             self._client: Any = self._new_client()  # coredis.Redis[bytes]
         except ValueError as error:
             raise ValueError(f"bad broadcast URL {url!r}: {error}") from None
-        self._pubsub: Any = None  # the live PubSub, None while the link is down
-        self._link_up = trio.Event()  # set while _pubsub is live; a new one after each loss
+        # the subscription connections, by key: one ("") on one Redis, one per master on a
+        # cluster (a channel's link is `_link_key(channel)`'s)
+        self._links: dict[str, _Link] = {}
+        self._links_changed = trio.Event()  # set (and replaced) when a link comes up
+        # channels that had a gap and, with history on, are healed when next subscribed
+        self._unhealed: set[str] = set()
         self._stop = trio.Event()
+        # the client closes once the broadcast stops and its subscription has ended, never
+        # before: coredis' pub/sub must not end on a closed connection
+        self._subscription_ended = trio.Event()
         self._channel_locks: dict[str, trio.Lock] = {}
         # channels being healed after an outage: their live messages wait here meanwhile
         self._healing: dict[str, list[BroadcastEvent]] = {}
@@ -166,53 +208,88 @@ class RedisBackend:
     # ------------------------------------------------------------------ lifetime
 
     async def start(self, nursery: trio.Nursery) -> None:
-        await nursery.start(self._host_client)
         try:
-            with trio.fail_after(self._connect_timeout):
-                await self._client.ping()
-        except Exception as error:
+            await nursery.start(self._host_client)
+            try:
+                with trio.fail_after(self._connect_timeout):
+                    await self._client.ping()
+            except Exception as error:
+                if not _is_link_error(error):
+                    raise
+                raise BroadcastUnavailable(
+                    f"cannot reach Redis at {self._url}: {_describe(error)}"
+                ) from error
+            await nursery.start(self._batcher.run)
+            await nursery.start(self._subscription_loop)
+        except BaseException:
             self._stop.set()
-            if not _is_link_error(error):
-                raise
-            raise BroadcastUnavailable(
-                f"cannot reach Redis at {self._url}: {_describe(error)}"
-            ) from error
-        await nursery.start(self._batcher.run)
-        await nursery.start(self._subscription_loop)
+            self._subscription_ended.set()  # (or never started): the client closes
+            raise
 
     async def stop(self) -> None:
         self._stop.set()
         self._batcher.close()
-        pubsub, self._pubsub = self._pubsub, None
-        if pubsub is not None:
-            with trio.move_on_after(1):
-                try:
-                    await pubsub.unsubscribe()
-                except Exception as error:
-                    if not _is_link_error(error):
-                        raise
+        pubsubs = [link.pubsub for link in self._links.values() if link.pubsub is not None]
+        for link in self._links.values():
+            link.pubsub = None
+        with trio.move_on_after(1):
+            async with trio.open_nursery() as nursery:
+                for pubsub in pubsubs:
+                    nursery.start_soon(self._unsubscribe_all, pubsub)
         await trio.lowlevel.checkpoint()
 
-    async def _host_client(self, task_status: trio.TaskStatus[None]) -> None:
-        """Hold ``async with client`` (the pool's task group) until the broadcast stops."""
+    @staticmethod
+    async def _unsubscribe_all(pubsub: Any) -> None:
         try:
-            await self._hold_client(task_status)
-        finally:
-            self._client_closed()
+            await pubsub.unsubscribe()
+        except Exception as error:
+            if not _is_link_error(error):
+                raise
+
+    async def _host_client(self, task_status: trio.TaskStatus[None]) -> None:
+        """Hold ``async with client`` (the pool's task group) until the broadcast stops and
+        its subscription has ended.
+
+        Cancellation:
+          Shielded: when the scope around the broadcast is cancelled, the client stays open
+          until the broadcast's exit (after its subscription ended), so that what the block
+          does on its way out (a presence leaving, a shielded publish) still reaches Redis.
+        """
+        with trio.CancelScope(shield=True):
+            try:
+                await self._hold_client(task_status)
+            finally:
+                self._client_closed()
 
     def _client_closed(self) -> None:
         """Called once the client is closed for good."""
 
+    @staticmethod
+    def _raise_interruption(error: BaseException) -> None:
+        """Re-raise what of ``error`` is a cancellation (or an interrupt), without the link
+        errors coredis' tasks raised meanwhile; return if it is all errors (contained).
+
+        Raises:
+          trio.Cancelled, KeyboardInterrupt: alone, or a group of nothing else.
+        """
+        interruption = _interruption(error)
+        if interruption is error:
+            raise error
+        if interruption is not None:
+            raise interruption
+
     async def _hold_client(self, task_status: trio.TaskStatus[None]) -> None:
         started = False
-        while not self._stop.is_set():
+        while not (self._stop.is_set() and self._subscription_ended.is_set()):
             try:
                 async with self._client:
                     if not started:
                         started = True
                         task_status.started()
                     await self._stop.wait()
-            except Exception as error:  # contained: the next command reports the outage
+                    await self._subscription_ended.wait()
+            except BaseException as error:  # contained: the next command reports the outage
+                self._raise_interruption(error)
                 self._outage.occurred(f"client failed ({_describe(error)}); restarting it")
                 if not started:
                     started = True
@@ -220,46 +297,80 @@ class RedisBackend:
                 await trio.sleep(0.1)
 
     async def _subscription_loop(self, task_status: trio.TaskStatus[None]) -> None:
-        """Keep one subscription connection for every channel the hub has; renew it when lost."""
+        """Keep a subscription connection for every channel the hub has; renew it when lost.
+
+        Cancellation:
+          Raised alone: link errors of coredis' tasks that failed meanwhile are dropped.
+        """
+        try:
+            await self._keep_links(task_status)
+        finally:
+            self._subscription_ended.set()
+
+    async def _keep_links(self, task_status: trio.TaskStatus[None]) -> None:
+        """One link for every channel (a cluster keeps one per master)."""
+        await self._keep_link(_Link("", self._outage), task_status)
+
+    async def _keep_link(self, link: _Link, task_status: trio.TaskStatus[None]) -> None:
+        """Keep ``link`` subscribed to its channels; renew it when lost.
+
+        A loss costs the channels it carried one gap (healed from history when it is back),
+        and no other channel. Returns when the broadcast stops, or when `_before_renewal`
+        says the link is no longer wanted (a cluster node that is no longer a master).
+        """
+        self._links[link.key] = link
+        try:
+            await self._renew(link, task_status)
+        finally:
+            link.pubsub = None
+            if self._links.get(link.key) is link:
+                del self._links[link.key]
+
+    async def _renew(self, link: _Link, task_status: trio.TaskStatus[None]) -> None:
         started = False
         backoff = 0.05
-        lost = False  # the link was up once and is lost: what follows is a renewal
         while not self._stop.is_set():
             try:
-                await self._before_renewal()
+                if not await self._before_renewal(link):
+                    return
                 async with (
                     contextlib.AsyncExitStack() as connections,
-                    self._make_pubsub(connections) as pubsub,
+                    self._make_pubsub(connections, link) as pubsub,
                 ):
-                    channels = self._hub.channels()
-                    if lost and self._history:
-                        self._healing = {channel: [] for channel in channels}
+                    channels = self._channels_of(link)
+                    link.channels = set(channels)
+                    link.unsubscribing.clear()
+                    self._start_healing(channels)
                     if channels:
                         await self._subscribe(pubsub, channels)
-                    self._pubsub = pubsub
-                    self._link_up.set()
-                    lost = False
-                    self._outage.ended()
+                    link.pubsub = pubsub
+                    link.up.set()
+                    self._links_changed.set()
+                    self._links_changed = trio.Event()
+                    link.outage.ended()
                     backoff = 0.05
                     if not started:
                         started = True
                         task_status.started()
                     async with trio.open_nursery() as nursery:
-                        nursery.start_soon(self._drain, pubsub)
-                        await self._heal()
-                        await self._stop.wait()
+                        nursery.start_soon(self._drain, link, pubsub)
+                        await self._heal(channels)
+                        await self._steady(link, pubsub)
                         nursery.cancel_scope.cancel()
-            except Exception as error:
+            except BaseException as error:
+                self._raise_interruption(error)
                 if self._stop.is_set():
                     return
-                self._pubsub = None
-                self._healing = {}
-                if self._link_up.is_set():  # a new outage (not another failed attempt)
-                    self._link_up = trio.Event()
-                    lost = True
-                    self._hub.mark_gap()
-                self._outage.occurred(f"subscription connection lost ({_describe(error)})")
-            self._pubsub = None
+                link.pubsub = None
+                for channel in link.channels:
+                    self._healing.pop(channel, None)
+                if link.up.is_set():  # a new outage (not another failed attempt)
+                    link.up = trio.Event()
+                    self._hub.mark_gap(link.channels)
+                    if self._history:
+                        self._unhealed.update(link.channels)
+                link.outage.occurred(f"subscription connection lost ({_describe(error)})")
+            link.pubsub = None
             if not started:
                 started = True
                 task_status.started()
@@ -271,9 +382,10 @@ class RedisBackend:
     # ------------------------------------------------------------------ hooks (cluster overrides)
 
     def _make_pubsub(
-        self, connections: contextlib.AsyncExitStack
+        self, connections: contextlib.AsyncExitStack, link: _Link
     ) -> contextlib.AbstractAsyncContextManager[Any]:
-        """A new pub/sub object, for the caller to enter; a lost connection ends it.
+        """A new pub/sub object for ``link``, for the caller to enter; a lost connection ends
+        it.
 
         ``connections`` is closed after it: for connections it leaves to its owner.
         """
@@ -285,9 +397,25 @@ class RedisBackend:
     async def _subscribe(self, pubsub: Any, channels: list[str]) -> None:
         await pubsub.subscribe(**dict.fromkeys(channels, self._on_message))
 
-    async def _before_renewal(self) -> None:
-        """Called before each attempt to (re)open the subscription connection."""
+    async def _before_renewal(self, link: _Link) -> bool:
+        """Called before each attempt to (re)open ``link``: whether it is still wanted."""
         await trio.lowlevel.checkpoint()
+        return True
+
+    def _link_key(self, channel: str) -> str | None:
+        """The key of the link that carries ``channel`` (``None``: none can, for now)."""
+        return ""
+
+    def _channels_of(self, link: _Link) -> list[str]:
+        """The channels with local subscribers that ``link`` should carry."""
+        return [channel for channel in self._hub.channels() if self._link_key(channel) == link.key]
+
+    def _link_carrying(self, channel: str) -> _Link | None:
+        return next((link for link in self._links.values() if channel in link.channels), None)
+
+    async def _steady(self, link: _Link, pubsub: Any) -> None:
+        """While ``link`` is up: return when the broadcast stops; raise to renew the link."""
+        await self._stop.wait()
 
     def _publish_failed(self) -> None:
         """A publish failed for a reason of the link."""
@@ -330,7 +458,7 @@ class RedisBackend:
 
     # ------------------------------------------------------------------ messages
 
-    async def _drain(self, pubsub: Any) -> None:
+    async def _drain(self, link: _Link, pubsub: Any) -> None:
         """Empty the pubsub's own queue, which never bounds itself.
 
         Messages go to the handlers; the queue still gets a ``None`` for each of them and the
@@ -352,7 +480,13 @@ class RedisBackend:
             return
         await self._hub.deliver(event)
 
-    async def _heal(self) -> None:
+    def _start_healing(self, channels: list[str]) -> None:
+        """Hold the live messages of those of ``channels`` that have a gap to heal."""
+        for channel in channels:
+            if channel in self._unhealed:
+                self._healing[channel] = []
+
+    async def _heal(self, channels: list[str]) -> None:
         """After an outage: give each channel's subscribers what its stream holds after the
         last message they got, then the live messages that arrived meanwhile.
 
@@ -360,20 +494,38 @@ class RedisBackend:
         that had no message before the outage resumes from where its stream ended when it
         was subscribed.
         """
-        for channel in list(self._healing):
+        for channel in channels:
+            if channel not in self._healing:
+                continue
             since = self._hub.last_position(channel) or self._origins.get(channel)
             if since is not None:
-                try:
-                    missed, _ = await self.after(channel, since, self._history)
-                except BroadcastUnavailable as error:  # the gap stays a gap
-                    logger.warning("cannot heal the gap of %r: %s", channel, error)
-                    missed = []
+                missed = await self._missed(channel, since)
                 for event in missed:
                     await self._hub.deliver(event)
             held = self._healing.get(channel, [])
             while held:
                 await self._hub.deliver(held.pop(0))
             self._healing.pop(channel, None)
+            self._unhealed.discard(channel)
+
+    async def _missed(self, channel: str, since: tuple[int, int]) -> list[BroadcastEvent]:
+        """What ``channel``'s stream holds after ``since``; retried for up to
+        ``connect_timeout`` (a cluster answers ``CLUSTERDOWN`` for a moment after a master
+        is back), then ``[]``: the gap stays a gap."""
+        error: BroadcastUnavailable | None = None
+        with trio.move_on_after(self._connect_timeout):
+            while True:
+                try:
+                    missed, _ = await self.after(channel, since, self._history)
+                except BroadcastUnavailable as failure:
+                    error = failure
+                    if self._stop.is_set():
+                        break
+                    await trio.sleep(0.1)
+                    continue
+                return missed
+        logger.warning("cannot heal the gap of %r: %s", channel, error)
+        return []
 
     # ------------------------------------------------------------------ operations
 
@@ -422,16 +574,19 @@ class RedisBackend:
         async with self._lock(channel):
             with trio.move_on_after(self._connect_timeout):
                 while True:
-                    pubsub = self._pubsub
-                    if pubsub is None:
-                        await self._link_up.wait()
+                    key = self._link_key(channel)
+                    link = None if key is None else self._links.get(key)
+                    if link is None or link.pubsub is None:
+                        await self._links_changed.wait()
                         continue
-                    if channel.encode() in pubsub.channels:
+                    if channel in link.channels:
                         return  # subscribed by the (renewed) link already
+                    pubsub = link.pubsub
                     try:
                         if self._history and channel not in self._origins:
                             self._origins[channel] = await self._tail(channel)
                         await self._subscribe(pubsub, [channel])
+                        link.channels.add(channel)
                         return
                     except Exception as error:
                         if not _is_link_error(error):
@@ -445,12 +600,17 @@ class RedisBackend:
 
     async def unlisten(self, channel: str) -> None:
         async with self._lock(channel):
-            pubsub = self._pubsub
             if self._hub.subscribers(channel):
                 return
             self._origins.pop(channel, None)
-            if pubsub is None:
+            self._unhealed.discard(channel)
+            link = self._link_carrying(channel)
+            pubsub = None if link is None else link.pubsub
+            if link is None or pubsub is None:
                 return  # the link is down: the renewed one subscribes only to live channels
+            link.channels.discard(channel)
+            if self._DRAIN_READS_UNSUBSCRIBES:
+                link.unsubscribing[channel] = link.unsubscribing.get(channel, 0) + 1
             with trio.move_on_after(1):
                 try:
                     await pubsub.unsubscribe(channel)

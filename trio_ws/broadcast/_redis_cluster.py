@@ -14,9 +14,14 @@ What differs from `RedisBackend`, and the coredis behaviour it relies on
 * coredis refreshes its map of the cluster only after many errors; after a failover the
   subscription would keep dialling the dead master. The layout is refreshed before every
   renewal of the subscription and after a failed publish (``ClusterLayout._refresh``, a
-  private method: pinned by a test).
+  private method: pinned by a test). Each refresh wakes the links, which take on the
+  channels whose slots came to their master.
 * ``ShardedPubSub`` keeps one connection per master in one task group: a master that fails
-  ends the whole object, so every shard's subscription is renewed (and healed from history).
+  ends the whole object. So the backend keeps one ``ShardedPubSub`` per master, each shown a
+  layout with that master alone (`_OneMasterLayout`), each renewed on its own: a master that
+  fails costs a gap to the channels of its slots only. A master that appears (a replica
+  promoted) gets its link when the layout is next refreshed, and takes on the channels of
+  its slots, healed from history.
 * coredis' ``ClusterLayout`` never closes its error stream; it is closed here when the client
   is closed for good.
 * When a slot moves to another master, Redis unsubscribes the slot's channels by itself
@@ -37,12 +42,14 @@ from coredis._utils import hash_slot
 from coredis.connection import TCPLocation
 from coredis.retry import NoRetryPolicy
 
+from .._repeated import RepeatedCondition
 from ._redis import (
     _PUBLISH_WITH_HISTORY_TEMPLATE,
     _STREAM_PREFIX,
     RedisBackend,
     _describe,
     _is_link_error,
+    _Link,
 )
 
 if TYPE_CHECKING:
@@ -111,9 +118,10 @@ class _ReleasingPool:
     (and their generators warn when collected). Everything else goes to the real pool.
     """
 
-    def __init__(self, pool: Any, owner: contextlib.AsyncExitStack) -> None:
+    def __init__(self, pool: Any, owner: contextlib.AsyncExitStack, master: Any) -> None:
         self._pool = pool
         self._owner = owner
+        self.cluster_layout = _OneMasterLayout(pool.cluster_layout, master)
 
     def acquire(self, **options: Any) -> _Acquired:
         return _Acquired(self._pool.acquire(**options), self._owner)
@@ -123,14 +131,38 @@ class _ReleasingPool:
 
 
 @final
+class _OneMasterLayout:
+    """The cluster's layout as ``ShardedPubSub`` sees it: ``master`` as the only master.
+
+    ``ShardedPubSub.run`` opens one connection per master in ``primaries`` and fails as a
+    whole when one of them does; given one master each, the backend keeps one pub/sub per
+    master, and a master that fails costs only its own channels a gap. Everything else (which
+    node owns a slot) is the real layout's answer.
+    """
+
+    def __init__(self, layout: Any, master: Any) -> None:
+        self._layout = layout
+        self._master = master
+
+    @property
+    def primaries(self) -> list[Any]:
+        return [self._master]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._layout, name)
+
+
+@final
 class RedisClusterBackend(RedisBackend):
     """`RedisBackend` on a Redis Cluster, with sharded pub/sub."""
+
+    _DRAIN_READS_UNSUBSCRIBES = True
 
     def __init__(self, url: str, hub: Hub, history: int, connect_timeout: float) -> None:
         super().__init__(url, hub, history, connect_timeout)
         self._last_refresh = -float("inf")
         self._refresh_wanted = trio.Event()
-        self._unlistening: set[str] = set()
+        self._layout_changed = trio.Event()  # set (and replaced) after each refresh
 
     def _new_client(self) -> Any:
         # not RedisCluster.from_url: coredis 6.9 builds its seed with a deprecated class there
@@ -155,16 +187,70 @@ class RedisClusterBackend(RedisBackend):
     async def stop(self) -> None:
         await super().stop()
         self._refresh_wanted.set()  # ends the refresher
+        self._layout_changed.set()  # ends the links' steady waits and the supervisor
+
+    # ------------------------------------------------------------------ one link per master
+
+    def _layout(self) -> Any:
+        return self._client.connection_pool.cluster_layout
+
+    def _master(self, key: str) -> Any:
+        """The master whose node id is ``key`` in the layout now (``None``: not a master)."""
+        return next((node for node in self._layout().primaries if node.node_id == key), None)
+
+    def _link_key(self, channel: str) -> str | None:
+        try:
+            node = self._layout().node_for_slot(hash_slot(channel.encode()), primary=True)
+        except (coredis.exceptions.RedisError, KeyError):  # a slot with no owner
+            return None
+        return node.node_id if node.is_primary else None
+
+    async def _keep_links(self, task_status: trio.TaskStatus[None]) -> None:
+        """One link per master; a master that appears (a failover) gets its own at once."""
+        async with trio.open_nursery() as nursery:
+            started = False
+            while not self._stop.is_set():
+                changed = self._layout_changed
+                for node in self._layout().primaries:
+                    key = node.node_id
+                    if key and key not in self._links:
+                        outage = RepeatedCondition(
+                            logger, f"trio_ws: broadcast: Redis at {self._url}, master {node.name}"
+                        )
+                        await nursery.start(self._keep_link, _Link(key, outage))
+                if not started:
+                    started = True
+                    task_status.started()
+                await changed.wait()
 
     def _make_pubsub(
-        self, connections: contextlib.AsyncExitStack
+        self, connections: contextlib.AsyncExitStack, link: _Link
     ) -> contextlib.AbstractAsyncContextManager[Any]:
+        master = self._master(link.key)
+        if master is None:
+            raise coredis.exceptions.ConnectionError(f"node {link.key} is no longer a master")
         # the (un)subscribe confirmations are kept: the drain task watches for the server
         # dropping a channel whose slot moved
         pubsub = self._client.sharded_pubsub(retry_policy=None, ignore_subscribe_messages=False)
-        pubsub.connection_pool = _ReleasingPool(pubsub.connection_pool, connections)
+        pubsub.connection_pool = _ReleasingPool(pubsub.connection_pool, connections, master)
         cm: contextlib.AbstractAsyncContextManager[Any] = pubsub
         return cm
+
+    async def _steady(self, link: _Link, pubsub: Any) -> None:
+        """Take on the channels whose slots came to this master (a failover, a reshard),
+        healed like after an outage; raise when this node is no longer a master."""
+        while not self._stop.is_set():
+            changed = self._layout_changed
+            if self._master(link.key) is None:
+                raise coredis.exceptions.ConnectionError(f"node {link.key} is no longer a master")
+            arrived = [channel for channel in self._channels_of(link)
+                       if channel not in link.channels]  # fmt: skip
+            if arrived:
+                link.channels.update(arrived)
+                self._start_healing(arrived)
+                await self._subscribe(pubsub, arrived)
+                await self._heal(arrived)
+            await changed.wait()
 
     async def _subscribe(self, pubsub: Any, channels: list[str]) -> None:
         try:
@@ -174,8 +260,9 @@ class RedisClusterBackend(RedisBackend):
                 f"the cluster's layout changed under the subscription ({error})"
             ) from error
 
-    async def _before_renewal(self) -> None:
+    async def _before_renewal(self, link: _Link) -> bool:
         await self._refresh_layout()
+        return self._master(link.key) is not None
 
     def _client_closed(self) -> None:
         # coredis 6.9's ClusterLayout never closes the stream its monitor reads errors from
@@ -196,12 +283,16 @@ class RedisClusterBackend(RedisBackend):
             return super()._publish_request(target, channel, payload)
         return target.spublish(channel, b" " + payload)
 
-    async def _drain(self, pubsub: Any) -> None:
+    async def _drain(self, link: _Link, pubsub: Any) -> None:
         """Empty the pubsub's queue; a channel the server dropped by itself renews the link.
+
+        A ``sunsubscribe`` that answers one of our unsubscribes (counted in
+        ``link.unsubscribing``, as it may be read after the channel was subscribed again) is
+        not a drop.
 
         Raises:
           coredis.exceptions.ConnectionError: a subscribed channel was dropped by the server
-            (its slot moved): the subscription loop renews every subscription.
+            (its slot moved): the subscription loop renews this master's link.
         """
         while True:
             message = await pubsub.get_message()
@@ -209,17 +300,13 @@ class RedisClusterBackend(RedisBackend):
                 continue
             raw = message["channel"]
             channel = raw.decode() if isinstance(raw, bytes) else raw
-            if channel not in self._unlistening and self._hub.subscribers(channel):
+            expected = link.unsubscribing.pop(channel, 0)
+            if expected > 1:
+                link.unsubscribing[channel] = expected - 1
+            if not expected and self._hub.subscribers(channel) and not self._stop.is_set():
                 raise coredis.exceptions.ConnectionError(
                     f"the cluster dropped the subscription of {channel!r} (its slot moved)"
                 )
-
-    async def unlisten(self, channel: str) -> None:
-        self._unlistening.add(channel)
-        try:
-            await super().unlisten(channel)
-        finally:
-            self._unlistening.discard(channel)
 
     async def _refresher(self) -> None:
         """Refresh the layout when a publish failed (at most every `_REFRESH_INTERVAL`)."""
@@ -243,3 +330,6 @@ class RedisClusterBackend(RedisBackend):
             if not _is_link_error(error):
                 raise
             logger.info("cannot refresh the Redis Cluster layout yet: %s", _describe(error))
+            return
+        self._layout_changed.set()
+        self._layout_changed = trio.Event()
