@@ -91,7 +91,8 @@ class ServerSettings(TypedDict, total=False):
     ping_interval: float | None
     #: Seconds a connection may send nothing before it is dropped (``None``: forever). Keep it
     #: above ``ping_interval``: the pong answers keep a live client's connection readable, so a
-    #: dead peer is detected within this time. hypercorn's ``read_timeout``.
+    #: dead peer is detected within this time (under the engine, within 1.25 times it, never
+    #: earlier). hypercorn's ``read_timeout``.
     read_timeout: float | None
     #: Seconds open connections get to finish after shutdown starts; when they are up, the
     #: remaining connections are cancelled and their sockets aborted.
