@@ -120,6 +120,9 @@ class Structured:
         self._ended_event: trio.Event | None = None
         self._disconnect_scopes: set[trio.CancelScope] | None = None
         self._outbox: _Outbox | None = None
+        #: Whether data sends go through the outbox and its writer (``outbound_buffer > 0``);
+        #: a plain attribute, not a property: it is read on every send.
+        self.buffered_sending = False
         self._exit_stack = contextlib.AsyncExitStack()
         self.nursery: trio.Nursery | None = None
 
@@ -133,6 +136,7 @@ class Structured:
             self._start_pump()
         if self._options.outbound_buffer > 0:
             self._outbox = _Outbox(self._options.outbound_buffer)
+            self.buffered_sending = True
             nursery.start_soon(self._writer, self._outbox, name="trio_ws writer")
 
     async def exit(self, exc: BaseException | None) -> bool:
@@ -449,10 +453,6 @@ class Structured:
             inbound.offer(message)
 
     # ------------------------------------------------------------------ sending
-
-    @property
-    def buffered_sending(self) -> bool:
-        return self._outbox is not None
 
     async def enqueue(self, message: Message) -> None:
         """Queue ``message`` for the writer; waits while the outbox is full (cancellable:
