@@ -34,7 +34,7 @@ import trio
 from ._bounded_queue import BoundedQueue, Offer
 from ._exceptions import WebSocketDisconnect, WebSocketException
 from ._protocol import ClosedBy, validate_close
-from ._reader import AppStep, PumpStep, Reader, ReaderChoice
+from ._reader import AfterRead, AppStep, PumpStep, Reader, ReaderChoice
 from ._wakeup import Wakeup
 
 if TYPE_CHECKING:
@@ -51,6 +51,9 @@ PosArgs = TypeVarTuple("PosArgs")
 _OVERFLOW_REASON: Final = "inbound buffer overflow"
 _ADDED: Final = Offer.ADDED  # (an Enum class attribute costs ~0.15 µs on Python 3.11)
 _OVERFLOWED: Final = Offer.OVERFLOWED
+_DIRECT: Final = AppStep.DIRECT
+_WAKE_PUMP: Final = AfterRead.WAKE_PUMP
+_START_PUMP: Final = AfterRead.START_PUMP
 
 
 @attrs.frozen(kw_only=True)
@@ -110,10 +113,16 @@ class Structured:
         self._pump_deadline = Wakeup()  # the pump, for its turn; woken early if it is late
         self._receiving = False
         self._choice = ReaderChoice()  # who reads from the server (see _reader.py)
+        # The run's clock, read as trio.current_time() reads it, without its two call layers
+        # (read twice per receive).
+        self._clock = trio.lowlevel.current_clock().current_time
         self._ended = False
         self._ended_event: trio.Event | None = None
         self._disconnect_scopes: set[trio.CancelScope] | None = None
         self._outbox: _Outbox | None = None
+        #: Whether data sends go through the outbox and its writer (``outbound_buffer > 0``);
+        #: a plain attribute, not a property: it is read on every send.
+        self.buffered_sending = False
         self._exit_stack = contextlib.AsyncExitStack()
         self.nursery: trio.Nursery | None = None
 
@@ -127,6 +136,7 @@ class Structured:
             self._start_pump()
         if self._options.outbound_buffer > 0:
             self._outbox = _Outbox(self._options.outbound_buffer)
+            self.buffered_sending = True
             nursery.start_soon(self._writer, self._outbox, name="trio_ws writer")
 
     async def exit(self, exc: BaseException | None) -> bool:
@@ -309,17 +319,52 @@ class Structured:
         """
         if self._receiving:
             raise trio.BusyResourceError("another task is already receiving on this WebSocket")
-        self._receiving = True
         choice = self._choice
-        choice.app_enters(trio.current_time())
+        step = choice.app_enters(self._clock(), bool(self._inbound))
+        self._receiving = True
+        if step is not _DIRECT:
+            handed_over = await self._receive_handed_over(step)
+            if handed_over is not None:
+                return handed_over
+        # The application is the reader: it calls the server's receive itself, with no
+        # hand-off through the pump while it is reading (the per-message path).
+        try:
+            message = await self._link.receive()
+        except trio.Cancelled:
+            self._direct_read_done(final=False)  # the server's receive is atomic: nothing lost
+            raise
+        except BaseException:
+            self._direct_read_done(final=True)  # a failed receive is not retried
+            raise
+        exchange = self._link.exchange
+        final = exchange.is_disconnect(message)
+        self._direct_read_done(final=final)
+        message = exchange.incoming(message)
+        if final:
+            self.notify_end()
+        return message
+
+    def _direct_read_done(self, *, final: bool) -> None:
+        """The application's own read is over, and so is its receive call."""
+        self._receiving = False
+        after = self._choice.app_read_done(self._clock(), final=final)
+        if after is _WAKE_PUMP:
+            self._pump_deadline.wake()
+        elif after is _START_PUMP:
+            self._start_pump()  # it left while we sat idle; it watches again from now
+
+    async def _receive_handed_over(self, step: AppStep) -> Message | None:
+        """`receive` when the application is not the reader on entry: a buffered message,
+        the pump's next delivery, or the recorded end. ``None``: the choice made the
+        application the reader after all (the pump stopped reading), and it reads itself."""
+        choice = self._choice
+        reads_itself = False
         try:
             waited = False
-            while True:
-                step = choice.app_step(bool(self._inbound))
-                if step is AppStep.DIRECT:
-                    return await self._receive_directly()
-                if step is AppStep.BUFFER:
-                    break
+            while step is not AppStep.BUFFER:
+                if step is _DIRECT:
+                    reads_itself = True
+                    return None
                 if step is AppStep.ENDED:
                     # The end was reported (or the block ended): nothing more will arrive,
                     # and the server must not be asked again.
@@ -329,6 +374,7 @@ class Structured:
                 # consumes nothing.
                 await self._data_arrived.wait()
                 waited = True
+                step = choice.app_step(bool(self._inbound))
             if not waited:
                 await trio.lowlevel.checkpoint_if_cancelled()
             inbound = self._inbound
@@ -336,33 +382,11 @@ class Structured:
             message = inbound.take()
             self._room_freed.wake()
         finally:
-            self._receiving = False
-            if choice.app_leaves(trio.current_time()):
-                self._pump_deadline.wake()
+            if not reads_itself:
+                self._receiving = False
+                if choice.app_leaves(self._clock()):
+                    self._pump_deadline.wake()
         return self._link.exchange.incoming(message)
-
-    async def _receive_directly(self) -> Message:
-        """Call the server's ``receive`` in the application's task: no hand-off through the
-        pump while the application is reading. The choice made this task the reader."""
-        choice = self._choice
-        exchange = self._link.exchange
-        try:
-            message = await self._link.receive()
-        except trio.Cancelled:
-            choice.read_done(final=False)  # the server's receive is atomic: nothing was lost
-            raise
-        except BaseException:
-            choice.read_done(final=True)  # a failed receive is not retried
-            raise
-        finally:
-            if choice.needs_pump():
-                self._start_pump()  # it left while we sat idle; it watches again from now
-        final = exchange.is_disconnect(message)
-        choice.read_done(final=final)
-        message = exchange.incoming(message)
-        if final:
-            self.notify_end()
-        return message
 
     async def _pump(self) -> None:
         """Read from the server into the buffer whenever the choice says so, until the
@@ -374,7 +398,7 @@ class Structured:
         for_now = False
         try:
             while True:
-                step, until = choice.pump_step(trio.current_time(), inbound.waits_for_room)
+                step, until = choice.pump_step(self._clock(), inbound.waits_for_room)
                 if step is PumpStep.WAIT:
                     if until == math.inf:
                         await self._room_freed.wait()
@@ -429,10 +453,6 @@ class Structured:
             inbound.offer(message)
 
     # ------------------------------------------------------------------ sending
-
-    @property
-    def buffered_sending(self) -> bool:
-        return self._outbox is not None
 
     async def enqueue(self, message: Message) -> None:
         """Queue ``message`` for the writer; waits while the outbox is full (cancellable:

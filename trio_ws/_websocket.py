@@ -277,9 +277,11 @@ class WebSocket(ScopeView):
     def _receive_data(self) -> Awaitable[Message]:
         """`receive` for ``receive_text`` and friends, which have run ``check_receive_data``
         (it includes ``check_receive``): the coroutine to await, with no layer of its own, so
-        that in direct mode a data receive is two coroutine layers less than via `receive`."""
-        if self._structured is not None:
-            return self.receive()
+        that a data receive is one coroutine layer less than via `receive` (two in direct
+        mode)."""
+        structured = self._structured
+        if structured is not None:
+            return structured.receive()
         return self._receive_direct()
 
     async def send(self, message: Message) -> None:
@@ -441,7 +443,7 @@ class WebSocket(ScopeView):
           Atomic: if this raises ``trio.Cancelled``, no message was consumed.
         """
         self._exchange.check_receive_data()
-        return self._exchange.data_of(await self.receive())
+        return self._exchange.data_of(await self._receive_data())
 
     def iter_text(self) -> MessageIterator[str]:
         """An async iterator of text messages that ends when the peer disconnects."""
