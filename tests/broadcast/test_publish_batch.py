@@ -11,7 +11,7 @@ import trio
 from trio_ws import Broadcast, BroadcastUnavailable
 from trio_ws.broadcast._publish_batch import PublishBatcher
 
-from ._support import coredis_leaks_streams_of_failed_connections, wait_until
+from ._support import outage_test, wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -128,8 +128,7 @@ async def test_concurrent_publishes_are_batched_and_all_delivered_in_each_tasks_
                 ]
 
 
-@coredis_leaks_streams_of_failed_connections
-@pytest.mark.usefixtures("_collect_garbage")
+@outage_test
 async def test_concurrent_publishes_while_redis_is_down_each_raise(
     own_redis_server: object,
 ) -> None:

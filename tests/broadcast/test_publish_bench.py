@@ -15,6 +15,8 @@ import shutil
 
 import pytest
 
+from tests._time_bound import time_bound
+
 bench = pytest.importorskip("bench.broadcast_publish")
 pytest.importorskip("psutil", reason="the chat part samples the server's CPU (bench extra)")
 
@@ -25,8 +27,9 @@ def test_the_sequential_and_chat_parts_print_before_after_and_the_goal(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(bench, "CHAT_ROUND_TIMEOUT", 30.0)
-    bench.main(["--parts", "sequential,chat,tasks", "--count", "200", "--chat-count", "100",
-                "--rounds", "1", "--tasks", "1", "10"])  # fmt: skip
+    with time_bound(240):
+        bench.main(["--parts", "sequential,chat,tasks", "--count", "200", "--chat-count", "100",
+                    "--rounds", "1", "--tasks", "1", "10"])  # fmt: skip
     out = capsys.readouterr().out
     sequential = re.search(r"\| redis \| ([\d,]+)/s \| ([\d,]+)/s \| \d+\.\d× \|", out)
     assert sequential is not None, out

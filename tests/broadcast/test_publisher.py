@@ -12,7 +12,7 @@ import trio
 from trio_ws import Broadcast, PublishRefused, WebSocket, WebSocketDisconnect, websocket_app
 from trio_ws.testing import connect
 
-from ._support import coredis_leaks_streams_of_failed_connections
+from ._support import outage_test
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -201,8 +201,7 @@ async def _publish_through_an_outage(
     return stats, refused
 
 
-@coredis_leaks_streams_of_failed_connections
-@pytest.mark.usefixtures("_collect_garbage")
+@outage_test
 async def test_redis_going_away_mid_window_reports_the_refused_messages(
     own_redis_server: RedisServer,
 ) -> None:
@@ -212,8 +211,7 @@ async def test_redis_going_away_mid_window_reports_the_refused_messages(
     assert accepted_ones == [str(n) for n in range(stats.accepted)]  # a prefix: the rest refused
 
 
-@coredis_leaks_streams_of_failed_connections
-@pytest.mark.usefixtures("_collect_garbage")
+@outage_test
 async def test_cluster_master_going_away_mid_window_reports_the_refused_messages(
     own_redis_cluster: LocalCluster,
 ) -> None:
@@ -222,8 +220,7 @@ async def test_cluster_master_going_away_mid_window_reports_the_refused_messages
     await _publish_through_an_outage(cluster.url, "pub-master-gone", owner.kill)
 
 
-@coredis_leaks_streams_of_failed_connections
-@pytest.mark.usefixtures("_collect_garbage")
+@outage_test
 async def test_a_socket_loop_whose_publisher_is_refused_closes_with_1011(
     own_redis_server: RedisServer,
 ) -> None:
