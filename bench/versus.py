@@ -12,8 +12,11 @@ where wall-clock rates swing.
   ASGI, trio_ws direct and structured on ``trio_ws.serve`` (``*@serve``) and the same on plain
   ``hypercorn --worker-class trio`` (``raw``, ``direct``, ``structured``) with Starlette's
   ``WebSocket`` for reference.
-* **64 KiB round trips and handshakes** (interleaved end-to-end rounds, ``bench.e2e.run``):
-  ``raw@serve``, ``uvicorn`` and ``websockets-uvloop``; ratios of medians.
+* **Handshakes** (``bench.e2e.run_paired(handshakes=True)``): ``raw@serve`` and
+  ``uvicorn`` up at once, the load client's 8 open/close loops alternate between them in short
+  slices; the ratio is the median over cycles of the per-cycle ratio, as for 32 B.
+* **64 KiB round trips** (interleaved end-to-end rounds, ``bench.e2e.run``): ``raw@serve``,
+  ``uvicorn`` and ``websockets-uvloop``; ratios of medians.
 
 Ratios read "target / baseline" in CPU per operation: below 1 the target is cheaper, except for
 the plain-hypercorn goals, which read as efficiency (baseline / target: above 1 is better) as
@@ -56,6 +59,7 @@ PAIRED_TARGETS = (
     "starlette",
 )
 SIZED_TARGETS = ("raw@serve", "uvicorn", "websockets-uvloop")
+HANDSHAKE_TARGETS = ("raw@serve", "uvicorn")
 #: The targets measured before and after a change with ``--base``.
 BASE_TARGETS = ("raw@serve", "direct@serve", "structured@serve", "direct", "structured")
 
@@ -110,9 +114,10 @@ SIZED_GOALS = (
           "websockets-uvloop", 1.0), "rt50_64k"),
     (Goal("raw ASGI on trio_ws.serve / uvicorn-uvloop, 64 KiB (reference)", "raw@serve",
           "uvicorn", None), "rt50_64k"),
-    (Goal("CPU per handshake, trio_ws.serve / uvicorn-uvloop", "raw@serve", "uvicorn", 1.0),
-     "handshake"),
 )  # fmt: skip
+
+HANDSHAKE_GOAL = Goal("CPU per handshake, trio_ws.serve / uvicorn-uvloop", "raw@serve", "uvicorn",
+                      1.0)  # fmt: skip
 
 
 def paired_ratio(result: e2e.PairedResult, goal: Goal) -> float | None:
@@ -138,7 +143,9 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def _before_after(paired: e2e.PairedResult, sized: e2e.E2EResult) -> list[str]:
+def _before_after(
+    paired: e2e.PairedResult, sized: e2e.E2EResult, shakes: e2e.PairedResult
+) -> list[str]:
     lines = ["", "| target | before µs CPU / op | after | after / before (median of cycles) |",
              "|---|---|---|---|"]  # fmt: skip
     for target in BASE_TARGETS:
@@ -148,13 +155,19 @@ def _before_after(paired: e2e.PairedResult, sized: e2e.E2EResult) -> list[str]:
             f"| {target}, 32 B | {_fmt(paired.median(old, 'server_us_per_op'))} | "
             f"{_fmt(paired.median(target, 'server_us_per_op'))} | {_fmt(ratio, '×')} |"
         )
-    for scenario in ("rt50_64k", "handshake"):
-        before = sized.median("raw@serve" + e2e.BASE_SUFFIX, scenario, "server_us_per_op")
-        after = sized.median("raw@serve", scenario, "server_us_per_op")
-        ratio = None if before is None or after is None else after / before
-        lines.append(
-            f"| raw@serve, {scenario} | {_fmt(before)} | {_fmt(after)} | {_fmt(ratio, '×')} |"
-        )
+    before = sized.median("raw@serve" + e2e.BASE_SUFFIX, "rt50_64k", "server_us_per_op")
+    after = sized.median("raw@serve", "rt50_64k", "server_us_per_op")
+    ratio = None if before is None or after is None else after / before
+    lines.append(
+        f"| raw@serve, 64 KiB (median of rounds) | {_fmt(before)} | {_fmt(after)} | "
+        f"{_fmt(ratio, '×')} |"
+    )
+    old = "raw@serve" + e2e.BASE_SUFFIX
+    ratio = paired_ratio(shakes, Goal("handshake", "raw@serve", old, None))
+    lines.append(
+        f"| raw@serve, handshake | {_fmt(shakes.median(old, 'server_us_per_op'))} | "
+        f"{_fmt(shakes.median('raw@serve', 'server_us_per_op'))} | {_fmt(ratio, '×')} |"
+    )
     return lines
 
 
@@ -169,16 +182,27 @@ def run(
     results_dir = ROOT / "results"
     paired_targets: tuple[str, ...] = PAIRED_TARGETS
     sized_targets: tuple[str, ...] = SIZED_TARGETS
+    handshake_targets: tuple[str, ...] = HANDSHAKE_TARGETS
     if base_tree is not None:
         os.environ[e2e.BASE_TREE_VARIABLE] = str(base_tree.resolve())
         paired_targets += tuple(t + e2e.BASE_SUFFIX for t in BASE_TARGETS)
         sized_targets += ("raw@serve" + e2e.BASE_SUFFIX,)
+        handshake_targets += ("raw@serve" + e2e.BASE_SUFFIX,)
     log(f"paired: {len(paired_targets)} servers, {cycles} cycles x {seconds} s")
     paired = e2e.run_paired(
         cycles=cycles, seconds=seconds, results_dir=results_dir, targets=paired_targets,
         progress=log,
     )  # fmt: skip
-    log(f"sized: 64 KiB and handshakes, {rounds} round(s) x {duration} s")
+    log(f"handshakes: {len(handshake_targets)} servers, {cycles} cycles x {seconds} s")
+    shakes = e2e.run_paired(
+        cycles=cycles,
+        seconds=seconds,
+        results_dir=results_dir,
+        targets=handshake_targets,
+        progress=log,
+        handshakes=True,
+    )
+    log(f"sized: 64 KiB, {rounds} round(s) x {duration} s")
     sized = e2e.run(
         rounds=rounds,
         duration=duration,
@@ -186,7 +210,7 @@ def run(
         idle=200,
         results_dir=results_dir,
         targets=sized_targets,
-        scenarios=("rt50_64k", "handshake"),
+        scenarios=("rt50_64k",),
         progress=log,
     )
     figures: dict[str, Any] = {"paired": {}, "sized": {}}
@@ -212,20 +236,31 @@ def run(
             f"{_fmt(base)} | {_mark(goal.met(ratio))} |"
         )
         figures["sized"][goal.label] = {"ratio": ratio, "target_us": cpu, "base_us": base}
+    goal = HANDSHAKE_GOAL
+    ratio = paired_ratio(shakes, goal)
+    cpu, base = (shakes.median(t, "server_us_per_op") for t in (goal.target, goal.base))
+    lines.append(
+        f"| {goal.label} | {goal.bound()} | {_fmt(ratio, '×')} | {_fmt(cpu)} vs "
+        f"{_fmt(base)} | {_mark(goal.met(ratio))} |"
+    )
+    figures["handshake"] = {goal.label: {"ratio": ratio, "target_us": cpu, "base_us": base}}
     lines += ["", "| server | 50 × 32 B: server µs CPU / rt (median) | round trips/s (median) |",
               "|---|---|---|"]  # fmt: skip
     for target in PAIRED_TARGETS:
         us, rate = (paired.median(target, key) for key in ("server_us_per_op", "rate"))
         lines.append(f"| {target} | {_fmt(us)} | {_fmt(rate)} |")
     if base_tree is not None:
-        lines += _before_after(paired, sized)
+        lines += _before_after(paired, sized, shakes)
     missing = [t for t in paired_targets if t not in paired.cycles]
     notes = [
         f"paired: {cycles} cycles × {seconds} s slices, client CPU {paired.client_cpu_pct:.0f} %"
-        f" of its wall time; sized: {rounds} interleaved round(s) × {duration} s."
+        f" of its wall time (handshakes: {shakes.client_cpu_pct:.0f} %); 64 KiB: {rounds} "
+        f"interleaved round(s) × {duration} s."
     ]
     if paired.error:
         notes.append(f"paired run failed: {paired.error}")
+    if shakes.error:
+        notes.append(f"paired handshake run failed: {shakes.error}")
     if missing:
         notes.append(f"not measured (unavailable here): {', '.join(missing)}")
     for (target, scenario), errors in sized.errors.items():
