@@ -30,7 +30,7 @@ from hypercorn.config import Config
 from websockets.exceptions import InvalidHeader
 from websockets.extensions.permessage_deflate import enable_server_permessage_deflate
 
-from ._accept import accept_connections, close_forcefully
+from ._accept import PlainSocketListener, accept_connections, close_forcefully
 from ._compression import COMPRESSION_DEFAULTS, deflate_factories
 from ._engine import (
     EngineConnection,
@@ -530,7 +530,7 @@ class _Server:
             urls.append("wss://" + repr_socket_addr(sock.family, sock.getsockname()))
         for sock in sockets.insecure_sockets:
             sock.listen(self.config.backlog)
-            listeners.append(trio.SocketListener(trio.socket.from_stdlib_socket(sock)))
+            listeners.append(PlainSocketListener(sock))
             urls.append("ws://" + repr_socket_addr(sock.family, sock.getsockname()))
         for url in urls:
             await self.config.log.debug("trio_ws: serving on %s", url)
