@@ -23,6 +23,15 @@ the plain-hypercorn goals, which read as efficiency (baseline / target: above 1 
 in the issue. ``--quick`` shortens everything (a smoke run, not a measurement); ``--json PATH``
 also writes the figures.
 
+* **At rest and at scale** (issue #16's third requirement, ``bench.scale``, unless
+  ``--skip-scale``): 5,000 idle connections to ``trio_ws.serve`` and to uvicorn with pings
+  every 20 s (each server's CPU over the same windows, and its memory per connection); 10,000
+  connections on one worker subscribed through ``Broadcast.forward`` against websockets'
+  ``broadcast()`` on uvloop (the time until every client has one message, median of
+  interleaved rounds, and deliveries per second under a steady rate); and 1,000 clients
+  through ``Broadcast.forward`` against a raw ASGI room on the same server. Every goal is
+  printed either way: one left out says so.
+
 ``--base DIR`` measures a change: DIR is a copy of the tree before it (``git archive <commit> |
 tar -x -C DIR``), and every trio_ws target also runs from there as ``TARGET+base`` in the same
 interleaved run; a last table gives each target's CPU per operation before and after, and the
@@ -44,7 +53,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import e2e
+from . import e2e, scale
 
 ROOT = Path(__file__).resolve().parent
 PAIRED_TARGETS = (
@@ -120,6 +129,119 @@ HANDSHAKE_GOAL = Goal("CPU per handshake, trio_ws.serve / uvicorn-uvloop", "raw@
                       1.0)  # fmt: skip
 
 
+@dataclass(frozen=True)
+class ScaleSettings:
+    """The sizes of the scale part (issue #16's own unless ``--quick``)."""
+
+    idle: int = 5_000
+    window: float = 40.0
+    idle_rounds: int = 3
+    clients: int = 10_000
+    room: int = 1_000
+    rounds: int = 5
+    rate: float = 2.0
+    seconds: float = 5.0
+
+
+QUICK_SCALE = ScaleSettings(
+    idle=200, window=1.0, idle_rounds=2, clients=200, room=100, rounds=2, rate=5.0, seconds=0.6
+)
+#: The issue's bounds: idle CPU in % of one core, memory in KiB per idle connection.
+IDLE_CPU_LIMIT, IDLE_KIB_LIMIT = 1.5, 12.0
+FANOUT_KINDS = ("forward", "websockets-uvloop")
+ROOM_KINDS = ("forward", "raw-room")
+
+
+def _row(label: str, bound: str, figure: str, detail: str, met: bool | None) -> str:
+    return f"| {label} | {bound} | {figure} | {detail} | {_mark(met)} |"
+
+
+def _median(values: list[float] | None) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _ratio(mine: float | None, theirs: float | None) -> float | None:
+    return None if mine is None or not theirs else mine / theirs
+
+
+def scale_rows(settings: ScaleSettings, logs: Path) -> tuple[list[str], dict[str, Any], list[str]]:
+    """Run the scale part; its goal rows, figures and notes (errors)."""
+    idle: dict[str, Any] = {}
+    log(f"at rest: {settings.idle:,} idle connections, {settings.idle_rounds} x "
+        f"{settings.window:g} s windows")  # fmt: skip
+    scale.run_idle(
+        settings.idle, settings.window, settings.idle_rounds, scale.IDLE_KINDS, logs, idle
+    )
+    log(f"fan-out: {settings.clients:,} connections, {settings.rounds} rounds")
+    big = scale.run_fanout(
+        settings.clients, settings.rounds, settings.rate, settings.seconds, FANOUT_KINDS, logs
+    )
+    log(f"fan-out: {settings.room:,} clients, Broadcast.forward against a raw ASGI room")
+    room = scale.run_fanout(
+        settings.room, settings.rounds, settings.rate, settings.seconds, ROOM_KINDS, logs
+    )
+    cpu = {kind: _median(values) for kind, values in idle.get("cpu", {}).items()}
+    kib = idle.get("kib", {})
+    mine_cpu, their_cpu = cpu.get("idle-trio_ws"), cpu.get("idle-uvicorn")
+    mine_kib, their_kib = kib.get("idle-trio_ws"), kib.get("idle-uvicorn")
+    once = {kind: _median(times) for kind, times in big.once.items()}
+    steady = {kind: big.steady.get(kind, {}).get("per_second") for kind in FANOUT_KINDS}
+    room_once = {kind: _median(times) for kind, times in room.once.items()}
+    first = _ratio(once.get("forward"), once.get("websockets-uvloop"))
+    rate = _ratio(steady["forward"], steady["websockets-uvloop"])
+    versus_room = _ratio(room_once.get("forward"), room_once.get("raw-room"))
+    idle_label = f"{settings.idle:,} idle connections, pings every 20 s"
+    fan_label = f"{settings.clients:,} connections, one Broadcast.forward channel"
+    rows = [
+        _row(f"{idle_label}: server CPU, % of one core", f"≤ {IDLE_CPU_LIMIT:g} %",
+             _fmt(mine_cpu, " %"), f"uvicorn-uvloop {_fmt(their_cpu, ' %')} in the same windows",
+             None if mine_cpu is None else mine_cpu <= IDLE_CPU_LIMIT),
+        _row(f"{idle_label}: memory per connection", f"≤ {IDLE_KIB_LIMIT:g} KiB",
+             _fmt(mine_kib, " KiB"), f"uvicorn-uvloop {_fmt(their_kib, ' KiB')}",
+             None if mine_kib is None else mine_kib <= IDLE_KIB_LIMIT),
+        _row(f"{fan_label}: time until every client has one message / websockets broadcast() "
+             "on uvloop", "≤ 1.00×", _fmt(first, "×"),
+             f"{_fmt(_ms(once.get('forward')), ' ms')} vs "
+             f"{_fmt(_ms(once.get('websockets-uvloop')), ' ms')}",
+             None if first is None else first <= 1.0),
+        _row(f"{fan_label}: deliveries/s at {settings.rate:g} messages/s, efficiency vs "
+             "websockets broadcast() on uvloop", "≥ 1.00×", _fmt(rate, "×"),
+             f"{_fmt(steady['forward'])} vs {_fmt(steady['websockets-uvloop'])}",
+             None if rate is None else rate >= 1.0),
+        _row(f"{settings.room:,} clients: Broadcast.forward / raw ASGI room on trio_ws.serve, "
+             "time until every client has the message", "≤ 1.15×", _fmt(versus_room, "×"),
+             f"{_fmt(_ms(room_once.get('forward')), ' ms')} vs "
+             f"{_fmt(_ms(room_once.get('raw-room')), ' ms')}",
+             None if versus_room is None else versus_room <= 1.15),
+    ]  # fmt: skip
+    figures = {
+        "idle": idle,
+        "fanout": {"once": big.once, "steady": big.steady, "cpu": big.cpu_per_delivery},
+        "room": {"once": room.once, "cpu": room.cpu_per_delivery},
+    }
+    notes = [f"scale: {error}" for error in big.errors + room.errors]
+    still = idle.get("still", {})
+    notes += [
+        f"at rest: {kind} kept {open_:,}/{settings.idle:,} connections open"
+        for kind, open_ in still.items()
+        if open_ != settings.idle
+    ]
+    return rows, figures, notes
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
+
+
+SCALE_GOALS = (
+    "idle CPU ≤ 1.5 % of a core (5,000 connections)",
+    "memory ≤ 12 KiB per idle connection",
+    "10,000 connections: first delivery to all ≤ websockets broadcast() on uvloop",
+    "10,000 connections: deliveries/s ≥ websockets broadcast() on uvloop",
+    "Broadcast.forward ≤ 1.15× a raw ASGI room (1,000 clients)",
+)
+
+
 def paired_ratio(result: e2e.PairedResult, goal: Goal) -> float | None:
     """Median over cycles of the per-cycle CPU ratio (as the goal reads it)."""
     mine, theirs = result.cycles.get(goal.target), result.cycles.get(goal.base)
@@ -172,11 +294,17 @@ def _before_after(
 
 
 def run(
-    *, quick: bool, cycles: int, rounds: int, base_tree: Path | None = None
+    *,
+    quick: bool,
+    cycles: int,
+    rounds: int,
+    base_tree: Path | None = None,
+    scale_settings: ScaleSettings | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """Run both parts; return the Markdown report and the figures.
+    """Run every part; return the Markdown report and the figures.
 
-    With ``base_tree`` (a copy of the tree before a change) the trio_ws targets also run from there.
+    With ``base_tree`` (a copy of the tree before a change) the trio_ws targets also run from
+    there. ``scale_settings`` ``None`` leaves the scale part out (its goals say so).
     """
     cycles, seconds, rounds, duration = (3, 0.3, 1, 0.5) if quick else (cycles, 0.4, rounds, 1.5)
     results_dir = ROOT / "results"
@@ -215,7 +343,7 @@ def run(
     )
     figures: dict[str, Any] = {"paired": {}, "sized": {}}
     lines = [
-        "| goal | bound | ratio | server µs CPU per op (target vs baseline) | met |",
+        "| goal | bound | figure | server µs CPU per op (target vs baseline), or detail | met |",
         "|---|---|---|---|---|",
     ]
     for goal in PAIRED_GOALS:
@@ -244,6 +372,13 @@ def run(
         f"{_fmt(base)} | {_mark(goal.met(ratio))} |"
     )
     figures["handshake"] = {goal.label: {"ratio": ratio, "target_us": cpu, "base_us": base}}
+    scale_notes: list[str] = []
+    if scale_settings is None:
+        lines += [_row(goal, "–", "not measured", "left out (--skip-scale)", None)
+                  for goal in SCALE_GOALS]  # fmt: skip
+    else:
+        rows, figures["scale"], scale_notes = scale_rows(scale_settings, results_dir / "scale.log")
+        lines += rows
     lines += ["", "| server | 50 × 32 B: server µs CPU / rt (median) | round trips/s (median) |",
               "|---|---|---|"]  # fmt: skip
     for target in PAIRED_TARGETS:
@@ -265,6 +400,7 @@ def run(
         notes.append(f"not measured (unavailable here): {', '.join(missing)}")
     for (target, scenario), errors in sized.errors.items():
         notes.append(f"{target} {scenario}: {errors[0]}")
+    notes += scale_notes
     figures["per_target"] = {t: paired.cycles.get(t) for t in paired_targets}
     return "\n".join(lines) + "\n\n" + "\n".join(notes), figures
 
@@ -276,9 +412,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--base", type=Path, help="a copy of the tree before a change")
+    parser.add_argument(
+        "--skip-scale", action="store_true", help="leave out the idle and fan-out goals"
+    )
     args = parser.parse_args(argv)
+    settings = None if args.skip_scale else QUICK_SCALE if args.quick else ScaleSettings()
     text, figures = run(
-        quick=args.quick, cycles=args.cycles, rounds=args.rounds, base_tree=args.base
+        quick=args.quick,
+        cycles=args.cycles,
+        rounds=args.rounds,
+        base_tree=args.base,
+        scale_settings=settings,
     )
     print(text)
     if args.json:

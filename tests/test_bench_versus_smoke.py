@@ -60,3 +60,19 @@ def test_the_paired_handshake_run_measures_every_server(tmp_path: Path) -> None:
     for cycles in result.cycles.values():
         assert len(cycles) == 2
         assert all(cycle["rate"] > 0 and cycle["server_us_per_op"] > 0 for cycle in cycles)
+
+
+def test_the_scale_part_gives_every_scale_goal_a_figure(tmp_path: Path) -> None:
+    """Tiny: every row of the at-rest and fan-out goals has a figure and a verdict."""
+    tiny = versus.ScaleSettings(
+        idle=20, window=0.2, idle_rounds=1, clients=20, room=10, rounds=1, rate=10.0, seconds=0.2
+    )
+    with time_bound(240):
+        rows, figures, notes = versus.scale_rows(tiny, tmp_path / "scale.log")
+    assert notes == []
+    assert len(rows) == len(versus.SCALE_GOALS)
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        assert cells[2] != "n/a", row
+        assert cells[4] in {"✅", "❌"}, row
+    assert set(figures) == {"idle", "fanout", "room"}
