@@ -391,11 +391,12 @@ class _Server:
                 return None
             transport: Any = getattr(stream, "transport_stream", stream)
             socket = transport.socket
+            family = socket.family  # (an enum conversion per read)
             scope = build_scope(
                 request,
                 secure=isinstance(stream, trio.SSLStream),
-                client=parse_socket_addr(socket.family, socket.getpeername()),
-                server=parse_socket_addr(socket.family, socket.getsockname()),
+                client=parse_socket_addr(family, socket.getpeername()),
+                server=parse_socket_addr(family, socket.getsockname()),
                 root_path=config.root_path,
                 state=self.lifespan_state.copy(),
                 extensions={
