@@ -23,6 +23,7 @@ them without forking any of them:
 from __future__ import annotations
 
 import copy
+import logging
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypedDict, Unpack
 
 import trio
@@ -70,6 +71,9 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_SETTINGS", "ServerSettings", "serve"]
 
 _SHUTDOWN_CODES: Final = frozenset({1001, 1012})
+#: The logger ``websockets`` gives a server protocol by default, looked up once rather than
+#: per connection.
+_PROTOCOL_LOGGER: Final = logging.getLogger("websockets.server")
 
 
 class ServerSettings(TypedDict, total=False):
@@ -302,7 +306,9 @@ class _Server:
 
     def _new_protocol(self) -> EngineProtocol:
         return EngineProtocol(
-            extensions=self.extension_factories, max_size=self.engine.max_message_size
+            extensions=self.extension_factories,
+            max_size=self.engine.max_message_size,
+            logger=_PROTOCOL_LOGGER,
         )
 
     async def _first_request(self, stream: trio.abc.Stream) -> Upgrade | bytes | None:
