@@ -13,9 +13,10 @@ and put the router's path parameters in ``ws.path_params``. For each connection 
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, final
 
 import trio
@@ -54,6 +55,9 @@ Handler = Callable[[WebSocket], Awaitable[object]]
 #: The close code used to refuse a handshake where the server has no denial extension; servers
 #: answer a close before accept with HTTP 403 whatever the code.
 _REFUSAL_CLOSE_CODE = 1008
+
+#: The handler's scope when no deadline or timeout needs one (reusable: it holds no state).
+_NO_SCOPE: contextlib.nullcontext[None] = contextlib.nullcontext()
 
 
 async def serve_lifespan(receive: Receive, send: Send) -> None:
@@ -187,17 +191,7 @@ class AppSettings:
         )
 
 
-async def _run_handler(handler: Callable[[WebSocket], Awaitable[object]], ws: WebSocket) -> None:
-    """``handler(ws)``; a failure before the handshake was answered is noted for the server
-    (its access log names it) before the structured block refuses the handshake."""
-    try:
-        await handler(ws)
-    except Exception as error:
-        note_refusal(ws.scope, "application", f"the handler failed before accepting: {error!r}")
-        raise
-
-
-async def run_connection(
+def run_connection(
     settings: AppSettings,
     handler: Callable[[WebSocket], Awaitable[object]],
     scope: Scope,
@@ -205,13 +199,18 @@ async def run_connection(
     send: Send,
     *,
     authenticate: Authenticate | None = None,
-) -> None:
+) -> Coroutine[Any, Any, None]:
     """Run one WebSocket connection: guards, then ``handler(ws)`` in structured mode.
+
+    A plain function that prepares the connection and returns the coroutine that serves it
+    (``await run_connection(...)``). One coroutine layer stands between the caller and the
+    handler, not two: every layer above the handler is resumed twice per message (when its
+    receive wakes, and after its send's schedule point).
 
     ``authenticate``, when given, replaces the guards' own (the endpoint class passes its
     bound method).
 
-    Raises:
+    Raises (when awaited):
       Exception: whatever the handler (or ``authenticate``) raised, after the connection was
         closed with 1011 (or, before an answer to the handshake, left to the server's 500).
 
@@ -219,9 +218,9 @@ async def run_connection(
       Cancelled from outside (server shutdown), the connection closes with the shutdown code
       and the ``Cancelled`` propagates.
     """
-    guards, limits = settings.guards, settings.limits
+    limits = settings.limits
     limited = LimitedReceive(receive, limits) if limits.on_receive else None
-    subprotocol = guards.subprotocol_for(scope)
+    subprotocol = settings.guards.subprotocol_for(scope)
     # The wrappers cost a call per message: they are only put in where an option needs them.
     watch: HandshakeWatch | None = None
     if limited is not None or limits.accept_timeout is not None or subprotocol is not None:
@@ -232,6 +231,21 @@ async def run_connection(
         send if watch is None else watch,
         options=settings.options,
     )
+    return _serve_connection(settings, handler, ws, watch, limited, authenticate)
+
+
+async def _serve_connection(
+    settings: AppSettings,
+    handler: Callable[[WebSocket], Awaitable[object]],
+    ws: WebSocket,
+    watch: HandshakeWatch | None,
+    limited: LimitedReceive | None,
+    authenticate: Authenticate | None,
+) -> None:
+    """`run_connection`'s coroutine: the guards, then the handler in ``async with ws:``,
+    bounded by ``accept_timeout`` and the receive timeouts when they are set. The handler is
+    awaited right here (no wrapper coroutine of its own)."""
+    guards, limits, scope = settings.guards, settings.limits, ws.scope
     deadline = math.inf
     if limits.accept_timeout is not None:
         deadline = trio.current_time() + limits.accept_timeout
@@ -246,18 +260,31 @@ async def run_connection(
             return
 
     timeouts = limited is not None and limited.has_timeouts
+    handler_scope: trio.CancelScope | None = None
+    if watch is not None and (deadline != math.inf or timeouts):
+        handler_scope = trio.CancelScope(deadline=deadline)
     try:
         async with ws:
-            if watch is None or (deadline == math.inf and not timeouts):
-                await _run_handler(handler, ws)
-                return
-            with trio.CancelScope(deadline=deadline) as handler_scope:
-                watch.scope = handler_scope
-                if timeouts:
-                    assert limited is not None
-                    ws.start_soon(limited.watch_timeouts, handler_scope, name="trio_ws timeouts")
-                await _run_handler(handler, ws)
-            if handler_scope.cancelled_caught:
+            with _NO_SCOPE if handler_scope is None else handler_scope:
+                if handler_scope is not None:
+                    assert watch is not None
+                    watch.scope = handler_scope
+                    if timeouts:
+                        assert limited is not None
+                        ws.start_soon(
+                            limited.watch_timeouts, handler_scope, name="trio_ws timeouts"
+                        )
+                try:
+                    await handler(ws)
+                except Exception as error:
+                    # Noted for the server (its access log names it) before the block
+                    # refuses the handshake, if the handler had not answered it.
+                    note_refusal(
+                        scope, "application", f"the handler failed before accepting: {error!r}"
+                    )
+                    raise
+            if handler_scope is not None and handler_scope.cancelled_caught:
+                assert watch is not None
                 if not watch.answered:
                     await refuse(ws, _timeout_refusal(scope, limits.accept_timeout))
                 elif limited is not None and limited.expired is not None:
