@@ -39,6 +39,17 @@ class StepCounter(trio.abc.Instrument):
             self.steps += 1
 
 
+@pytest.fixture
+async def steps() -> AsyncIterator[StepCounter]:
+    """A step counter installed for the test's run."""
+    counter = StepCounter()
+    trio.lowlevel.add_instrument(counter)
+    try:
+        yield counter
+    finally:
+        trio.lowlevel.remove_instrument(counter)
+
+
 class EchoApp:
     """Echoes text; records what it received and how it ended; its receive can be cancelled
     from outside (``scope``)."""
@@ -116,66 +127,55 @@ async def at_rest(app: EchoApp, *, extra: bytes = b"", **settings: Any) -> Async
         yield client
 
 
-async def test_pongs_at_rest_do_not_wake_the_application_task() -> None:
-    steps = StepCounter()
+async def test_pongs_at_rest_do_not_wake_the_application_task(steps: StepCounter) -> None:
     app = EchoApp(steps)
-    trio.lowlevel.add_instrument(steps)
-    try:
-        with trio.fail_after(10):
-            async with at_rest(app) as client:
-                before = steps.steps
-                await answer_pings(client, 5)
-                assert steps.steps == before  # five pongs read, the task never stepped
-                assert parked_readers() == 1
-                # the keepalive saw them: the round trip is measured, nothing unanswered
-                connection = the_connection()
-                assert connection.keepalive["latency"] is not None
-                assert connection.unanswered_since is None
-                # data wakes it, and its next wait uses trio's own again
-                await client.stream.send_all(frame(0x1, b"again"))
-                assert await next_data_frame(client) == b"again"
-                await wait_all_tasks_blocked()
-                assert parked_readers() == 0
-    finally:
-        trio.lowlevel.remove_instrument(steps)
+    with trio.fail_after(10):
+        async with at_rest(app) as client:
+            before = steps.steps
+            await answer_pings(client, 5)
+            assert steps.steps == before  # five pongs read, the task never stepped
+            assert parked_readers() == 1
+            # the keepalive saw them: the round trip is measured, nothing unanswered
+            connection = the_connection()
+            assert connection.keepalive["latency"] is not None
+            assert connection.unanswered_since is None
+            # data wakes it
+            await client.stream.send_all(frame(0x1, b"again"))
+            assert await next_data_frame(client) == b"again"
+            assert steps.steps > before
     assert [m.get("text") for m in app.received[:2]] == ["hello", "again"]
 
 
-async def test_what_arrives_at_rest_reaches_the_application_in_order() -> None:
-    steps = StepCounter()
+async def test_what_arrives_at_rest_reaches_the_application_in_order(steps: StepCounter) -> None:
     app = EchoApp(steps)
-    trio.lowlevel.add_instrument(steps)
-    try:
-        with trio.fail_after(10):
-            async with at_rest(app) as client:
-                # a client's ping is answered without waking the task
-                before = steps.steps
-                await client.stream.send_all(frame(0x9, b"are you there"))
+    with trio.fail_after(10):
+        async with at_rest(app) as client:
+            # a client's ping is answered without waking the task
+            before = steps.steps
+            await client.stream.send_all(frame(0x9, b"are you there"))
+            pong = await client.next_frame()
+            while pong.opcode is Opcode.PING:  # (the server's own pings go on)
+                await client.stream.send_all(frame(0xA, bytes(pong.data)))
                 pong = await client.next_frame()
-                while pong.opcode is Opcode.PING:  # (the server's own pings go on)
-                    await client.stream.send_all(frame(0xA, bytes(pong.data)))
-                    pong = await client.next_frame()
-                assert (pong.opcode, pong.data) == (Opcode.PONG, b"are you there")
-                await wait_all_tasks_blocked()
-                assert steps.steps == before
-                # the first part of a fragmented message does not wake it either
-                await client.stream.send_all(frame(0x1, b"frag", fin=False))
-                await wait_all_tasks_blocked()
-                assert steps.steps == before
-                assert parked_readers() == 1
-                # the rest, and two more messages, in one read
-                await client.stream.send_all(
-                    frame(0x0, b"mented") + frame(0x1, b"one") + frame(0x1, b"two")
-                )
-                echoes = [await next_data_frame(client) for _ in range(3)]
-                assert echoes == [b"fragmented", b"one", b"two"]
-                await answer_pings(client, 1)
-                assert parked_readers() == 1
-                # the client's close: the application sees its code, the client the echo
-                await client.stream.send_all(frame(0x8, Close(4001, "bye").serialize()))
-                assert close_code(await client.frames_until_eof()) == 4001
-    finally:
-        trio.lowlevel.remove_instrument(steps)
+            assert (pong.opcode, pong.data) == (Opcode.PONG, b"are you there")
+            await wait_all_tasks_blocked()
+            assert steps.steps == before
+            # the first part of a fragmented message does not wake it either
+            await client.stream.send_all(frame(0x1, b"frag", fin=False))
+            await wait_all_tasks_blocked()
+            assert steps.steps == before
+            assert parked_readers() == 1
+            # the rest, and two more messages, in one read
+            await client.stream.send_all(
+                frame(0x0, b"mented") + frame(0x1, b"one") + frame(0x1, b"two")
+            )
+            echoes = [await next_data_frame(client) for _ in range(3)]
+            assert echoes == [b"fragmented", b"one", b"two"]
+            await answer_pings(client, 1)
+            assert parked_readers() == 1
+            # the client's close: the application sees its code, the client the echo
+            await client.stream.send_all(frame(0x8, Close(4001, "bye").serialize()))
+            assert close_code(await client.frames_until_eof()) == 4001
     assert app.received[-1] == {"type": "websocket.disconnect", "code": 4001, "reason": "bye"}
 
 
@@ -245,21 +245,16 @@ async def test_shutdown_reaches_a_receive_at_rest() -> None:
 
 
 @pytest.mark.parametrize("size", [10, 5000])
-async def test_compressed_messages_at_rest(size: int) -> None:
-    steps = StepCounter()
+async def test_compressed_messages_at_rest(size: int, steps: StepCounter) -> None:
     app = EchoApp(steps)
-    trio.lowlevel.add_instrument(steps)
-    try:
-        with trio.fail_after(10):
-            async with at_rest(app, extra=DEFLATE) as client:
-                assert b"permessage-deflate" in client.head
-                before = steps.steps
-                await answer_pings(client, 2)
-                assert steps.steps == before
-                # uncompressed data frames are allowed on a deflate connection; one larger
-                # than a feed slice is handed to the task whole
-                text = "x" * size
-                await client.stream.send_all(frame(0x1, text.encode()))
-                assert await next_data_frame(client) == text.encode()
-    finally:
-        trio.lowlevel.remove_instrument(steps)
+    with trio.fail_after(10):
+        async with at_rest(app, extra=DEFLATE) as client:
+            assert b"permessage-deflate" in client.head
+            before = steps.steps
+            await answer_pings(client, 2)
+            assert steps.steps == before
+            # uncompressed data frames are allowed on a deflate connection; one larger
+            # than a feed slice is handed to the task whole
+            text = "x" * size
+            await client.stream.send_all(frame(0x1, text.encode()))
+            assert await next_data_frame(client) == text.encode()
