@@ -47,16 +47,25 @@ async def test_a_parked_reader_wakes_only_when_its_callback_says_so() -> None:
 
 async def test_closing_cancelling_and_failing_wake_a_parked_reader() -> None:
     a, b = _pair()
+
+    def never() -> bool:
+        return False
+
     with a, b, trio.fail_after(5):
         async with trio.open_nursery() as nursery:
+            woken = trio.Event()
 
             async def closed() -> None:  # ClosedResourceError, as from trio's wait_readable
                 with pytest.raises(trio.ClosedResourceError):
-                    await park_reader(a.fileno(), lambda: False)
+                    await park_reader(a.fileno(), never)
+                woken.set()
 
             nursery.start_soon(closed)
             await wait_all_tasks_blocked()
-            notify_closing(a.fileno())
+            notify_closing(a.fileno(), lambda: False)  # another reader's: not this one
+            await wait_all_tasks_blocked()
+            assert not woken.is_set()
+            notify_closing(a.fileno(), never)
         # cancelled: unregistered at once, later data calls nothing
         calls: list[int] = []
         with trio.move_on_after(0) as scope:
@@ -120,8 +129,8 @@ async def test_the_transport_turns_a_close_into_broken() -> None:
 
             nursery.start_soon(reader)
             await wait_all_tasks_blocked()
-            transport.notify_closing()
-            stream.socket.close()
+            stream.socket.close()  # closed first (trio's close does not reach the poller)
+            transport.notify_closing()  # as the engine's abort does
         # data already there is returned without parking
         c, d = socket.socketpair()
         transport = SocketTransport(trio.SocketStream(trio.socket.from_stdlib_socket(c)))

@@ -109,11 +109,11 @@ class ReadPoller:
             finally:
                 entry.error = None  # no reference cycle through the traceback
 
-    def notify_closing(self, fd: int) -> None:
-        """The socket ``fd`` is about to be closed: its parked reader (if any) raises
-        ``trio.ClosedResourceError``. Call it before closing the socket."""
+    def notify_closing(self, fd: int, on_readable: Callable[[], bool]) -> None:
+        """The socket ``fd`` is about to be closed (or was): the reader parked on it with
+        ``on_readable`` (if it still is) raises ``trio.ClosedResourceError``."""
         entry = self._parked.get(fd)
-        if entry is not None:
+        if entry is not None and entry.on_readable == on_readable:
             self._unregister(fd, entry)
             _wake(entry, trio.ClosedResourceError("another task closed the socket"))
 
@@ -188,10 +188,10 @@ async def park_reader(fd: int, on_readable: Callable[[], bool]) -> None:
     await _poller().park(fd, on_readable)
 
 
-def notify_closing(fd: int) -> None:
-    """Wake the reader parked on ``fd`` with ``trio.ClosedResourceError`` (before a close)."""
+def notify_closing(fd: int, on_readable: Callable[[], bool]) -> None:
+    """Wake the reader parked on ``fd`` with ``on_readable`` (`ReadPoller.notify_closing`)."""
     try:
         poller = _POLLER.get()
     except LookupError:
         return
-    poller.notify_closing(fd)
+    poller.notify_closing(fd, on_readable)

@@ -137,7 +137,7 @@ class StreamTransport:
 class SocketTransport(StreamTransport):
     """Over a ``trio.SocketStream``: the socket's descriptor, used directly."""
 
-    __slots__ = ("_may_skip", "alternate_schedule_points", "socket")
+    __slots__ = ("_may_skip", "_parked", "alternate_schedule_points", "socket")
 
     cancel_safe_write = True
 
@@ -151,6 +151,9 @@ class SocketTransport(StreamTransport):
         #: Cancellation is unaffected: ``receive`` checks it on entry.
         self.alternate_schedule_points = False
         self._may_skip = False
+        #: While a read is parked on the poller: its descriptor and callback (the descriptor
+        #: is kept: the socket may be closed before `notify_closing` is called).
+        self._parked: tuple[int, Callable[[], bool]] | None = None
 
     def write_nowait(self, data: bytes | memoryview) -> int:
         fd = self.socket.fileno()
@@ -203,10 +206,10 @@ class SocketTransport(StreamTransport):
             raise Broken from exc
 
     def notify_closing(self) -> None:
-        """The socket is about to be closed: a read parked on the poller raises `Broken`."""
-        fd = self.socket.fileno()
-        if fd >= 0:
-            notify_closing(fd)
+        """The socket is about to be closed (or was): a read parked on the poller raises
+        `Broken`."""
+        if self._parked is not None:
+            notify_closing(*self._parked)
 
     @overload
     async def receive(self, parked: None = None) -> bytes | bytearray: ...
@@ -233,10 +236,13 @@ class SocketTransport(StreamTransport):
             if data is not None:
                 break
             if parked is not None:  # a long wait: the poller reads for it
+                self._parked = (fd, parked)
                 try:
                     await park_reader(fd, parked)
                 except trio.ClosedResourceError as exc:
                     raise Broken from exc
+                finally:
+                    self._parked = None
                 self._may_skip = self.alternate_schedule_points
                 return None
             try:
