@@ -10,7 +10,9 @@ waiting and otherwise reads the socket itself; ``send`` frames the message with 
 sans-I/O ``ServerProtocol`` and writes it inline, behind a `SendTurn`
 that costs nothing when it is free. Control frames the protocol answers by itself (pongs, the
 echo of a close) are written by whoever read them. While the application is not reading, the
-keepalive task reads on its behalf until its pong is in (`._keepalive`).
+keepalive task reads on its behalf until its pong is in (`._keepalive`). While it waits at
+rest (after a pong, until data comes), its wait is parked on the read poller (`._poller`),
+which reads and parses what arrives without waking it unless there is something for it.
 
 What the application sees:
 
