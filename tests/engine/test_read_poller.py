@@ -5,6 +5,8 @@ the end of the connection, an abort and cancellation still reach it as before.""
 from __future__ import annotations
 
 import gc
+import shutil
+import ssl
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -17,10 +19,11 @@ from trio_ws._engine import _poller
 from trio_ws._engine._connection import EngineConnection
 from trio_ws.testing import serve_app
 
-from ._raw import RawClient, close_code, connect, frame, port_of, upgrade_request
+from ._raw import RawClient, close_code, connect, frame, port_of, tls_server, upgrade_request
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+    from pathlib import Path
 
     from trio_ws._types import Receive, Scope, Send
 
@@ -61,6 +64,16 @@ class EchoApp:
         self.cancelled = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":  # the keep-alive client's first request
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-length", b"2")],
+                }
+            )
+            await send({"type": "http.response.body", "body": b"ok"})
+            return
         if scope["type"] != "websocket":
             return
         self.steps.watched.add(trio.lowlevel.current_task())
@@ -258,3 +271,43 @@ async def test_compressed_messages_at_rest(size: int, steps: StepCounter) -> Non
             text = "x" * size
             await client.stream.send_all(frame(0x1, text.encode()))
             assert await next_data_frame(client) == text.encode()
+
+
+def parked_or_none() -> int:
+    try:
+        return _poller._POLLER.get().parked
+    except LookupError:  # nothing ever parked in this run
+        return 0
+
+
+async def test_a_keep_alive_upgrade_rests_on_the_poller_too(steps: StepCounter) -> None:
+    app = EchoApp(steps)
+    with trio.fail_after(10):
+        async with (
+            serve_app(app, ping_interval=0.1, ping_timeout=5.0) as url,
+            await connect(port_of(url), upgrade_request(), keep_alive=True) as client,
+        ):
+            await bring_to_rest(client)
+            before = steps.steps
+            await answer_pings(client, 3)
+            assert steps.steps == before
+            await client.stream.send_all(frame(0x1, b"kept alive"))
+            assert await next_data_frame(client) == b"kept alive"
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+async def test_tls_at_rest_keeps_trio_streams(tmp_path: Path) -> None:
+    app = EchoApp(StepCounter())
+    with trio.fail_after(20):
+        async with tls_server(tmp_path, app, ping_interval=0.1, ping_timeout=5.0) as (port, cert):
+            context = ssl.create_default_context(cafile=cert)
+            async with await connect(port, upgrade_request(), tls=context) as client:
+                await client.stream.send_all(frame(0x1, b"hello"))
+                assert await next_data_frame(client) == b"hello"
+                await answer_pings(client, 3)
+                assert parked_or_none() == 0  # TLS reads stay on the stream
+                connection = the_connection()
+                assert connection.unanswered_since is None
+                assert connection.keepalive["latency"] is not None
+                await client.stream.send_all(frame(0x1, b"secure"))
+                assert await next_data_frame(client) == b"secure"
