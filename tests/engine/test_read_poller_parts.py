@@ -8,7 +8,7 @@ import pytest
 import trio
 from trio.testing import wait_all_tasks_blocked
 
-from trio_ws._engine._poller import ReadPoller, notify_closing, park_reader
+from trio_ws._engine._poller import ParkedReader, ReadPoller, notify_closing, park_reader
 from trio_ws._engine._transport import Broken, SocketTransport
 
 
@@ -31,7 +31,7 @@ async def test_a_parked_reader_wakes_only_when_its_callback_says_so() -> None:
             woken = trio.Event()
 
             async def reader() -> None:
-                await park_reader(a.fileno(), on_readable)
+                await park_reader(ParkedReader(a.fileno(), on_readable))
                 woken.set()
 
             nursery.start_soon(reader)
@@ -51,25 +51,27 @@ async def test_closing_cancelling_and_failing_wake_a_parked_reader() -> None:
     def never() -> bool:
         return False
 
+    parked = ParkedReader(a.fileno(), never)
+
     with a, b, trio.fail_after(5):
         async with trio.open_nursery() as nursery:
             woken = trio.Event()
 
             async def closed() -> None:  # ClosedResourceError, as from trio's wait_readable
                 with pytest.raises(trio.ClosedResourceError):
-                    await park_reader(a.fileno(), never)
+                    await park_reader(parked)
                 woken.set()
 
             nursery.start_soon(closed)
             await wait_all_tasks_blocked()
-            notify_closing(a.fileno(), lambda: False)  # another reader's: not this one
+            notify_closing(ParkedReader(a.fileno(), never))  # another reader's: not this one
             await wait_all_tasks_blocked()
             assert not woken.is_set()
-            notify_closing(a.fileno(), never)
+            notify_closing(parked)
         # cancelled: unregistered at once, later data calls nothing
         calls: list[int] = []
         with trio.move_on_after(0) as scope:
-            await park_reader(a.fileno(), lambda: bool(calls.append(1)))
+            await park_reader(ParkedReader(a.fileno(), lambda: bool(calls.append(1))))
         assert scope.cancelled_caught
         b.send(b"x")
         await wait_all_tasks_blocked()
@@ -80,7 +82,7 @@ async def test_closing_cancelling_and_failing_wake_a_parked_reader() -> None:
             raise ValueError("bad frame")
 
         with pytest.raises(ValueError, match="bad frame"):
-            await park_reader(a.fileno(), broken)
+            await park_reader(ParkedReader(a.fileno(), broken))
 
 
 async def test_a_reused_descriptor_wakes_the_reader_of_the_closed_socket() -> None:
@@ -93,7 +95,7 @@ async def test_a_reused_descriptor_wakes_the_reader_of_the_closed_socket() -> No
 
             async def stale() -> None:
                 with pytest.raises(trio.ClosedResourceError):
-                    await poller.park(fd, lambda: False)
+                    await poller.park(ParkedReader(fd, lambda: False))
 
             nursery.start_soon(stale)
             await wait_all_tasks_blocked()
@@ -105,7 +107,7 @@ async def test_a_reused_descriptor_wakes_the_reader_of_the_closed_socket() -> No
                 woken = trio.Event()
 
                 async def fresh() -> None:
-                    await poller.park(fd, lambda: bool(c.recv(10)))
+                    await poller.park(ParkedReader(fd, lambda: bool(c.recv(10))))
                     woken.set()
 
                 nursery.start_soon(fresh)

@@ -36,23 +36,36 @@ import trio
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["ReadPoller", "notify_closing", "park_reader"]
+__all__ = ["ParkedReader", "ReadPoller", "notify_closing", "park_reader"]
 
 _READABLE: Final = select.EPOLLIN
 #: Events the poller takes from its ``epoll`` in one call (the rest come in the next pass).
 _MAX_EVENTS: Final = 1024
 
 
-class _Parked:
-    """A parked reader: its task and what to call when its socket is readable."""
+class ParkedReader:
+    """A reader to park: its socket's descriptor and what to call when it is readable.
 
-    __slots__ = ("error", "on_readable", "task")
+    Made by the reader for each wait; it is also how the reader's wait is found again
+    (`notify_closing`), even after its socket was closed.
+    """
 
-    def __init__(self, task: trio.lowlevel.Task, on_readable: Callable[[], bool]) -> None:
-        self.task = task
+    __slots__ = ("error", "fd", "on_readable", "poller", "task")
+
+    def __init__(self, fd: int, on_readable: Callable[[], bool]) -> None:
+        self.fd = fd
         self.on_readable = on_readable
+        #: The parked task and its poller, while parked.
+        self.task: trio.lowlevel.Task | None = None
+        self.poller: ReadPoller | None = None
         #: What the task raises when it wakes (``None``: it returns).
         self.error: BaseException | None = None
+
+    def abort(self, _: object) -> trio.lowlevel.Abort:
+        """Trio's abort function for the parked task (it is being cancelled)."""
+        if self.poller is not None:
+            self.poller.unregister(self)
+        return trio.lowlevel.Abort.SUCCEEDED
 
 
 class ReadPoller:
@@ -65,7 +78,7 @@ class ReadPoller:
     def __init__(self) -> None:
         self._epoll = select.epoll()
         #: File descriptor → the reader parked on it.
-        self._parked: dict[int, _Parked] = {}
+        self._parked: dict[int, ParkedReader] = {}
         self._closed = False
 
     @property
@@ -73,8 +86,9 @@ class ReadPoller:
         """How many readers are parked."""
         return len(self._parked)
 
-    async def park(self, fd: int, on_readable: Callable[[], bool]) -> None:
-        """Park the calling task until ``on_readable()`` returns true (see the module docstring).
+    async def park(self, reader: ParkedReader) -> None:
+        """Park the calling task until ``reader.on_readable()`` returns true (see the module
+        docstring).
 
         Raises:
           trio.ClosedResourceError: the socket was closed (`notify_closing`), or the run is
@@ -86,40 +100,39 @@ class ReadPoller:
         """
         if self._closed:
             raise trio.ClosedResourceError("the run's read poller has ended")
-        stale = self._parked.pop(fd, None)
+        fd = reader.fd
+        stale = self._parked.get(fd)
         if stale is not None:
             # That descriptor was closed behind our back and its number given to a new socket
             # (closing removes it from the epoll): its old reader's socket is gone.
+            self.unregister(stale)
             _wake(stale, trio.ClosedResourceError("the socket was closed"))
         try:
             self._epoll.register(fd, _READABLE)
-        except FileExistsError:
+        except FileExistsError:  # (a registration this poller lost track of)
             self._epoll.modify(fd, _READABLE)
-        entry = _Parked(trio.lowlevel.current_task(), on_readable)
-        self._parked[fd] = entry
+        reader.task = trio.lowlevel.current_task()
+        reader.poller = self
+        self._parked[fd] = reader
+        await trio.lowlevel.wait_task_rescheduled(reader.abort)
+        error = reader.error
+        if error is not None:
+            reader.error = None  # no reference cycle through the traceback
+            raise error
 
-        def abort(_: object) -> trio.lowlevel.Abort:
-            self._unregister(fd, entry)
-            return trio.lowlevel.Abort.SUCCEEDED
+    def notify_closing(self, reader: ParkedReader) -> None:
+        """``reader``'s socket is about to be closed (or was): if it is still parked, its task
+        raises ``trio.ClosedResourceError``."""
+        if self._parked.get(reader.fd) is reader:
+            self.unregister(reader)
+            _wake(reader, trio.ClosedResourceError("another task closed the socket"))
 
-        await trio.lowlevel.wait_task_rescheduled(abort)
-        if entry.error is not None:
-            try:
-                raise entry.error
-            finally:
-                entry.error = None  # no reference cycle through the traceback
-
-    def notify_closing(self, fd: int, on_readable: Callable[[], bool]) -> None:
-        """The socket ``fd`` is about to be closed (or was): the reader parked on it with
-        ``on_readable`` (if it still is) raises ``trio.ClosedResourceError``."""
-        entry = self._parked.get(fd)
-        if entry is not None and entry.on_readable == on_readable:
-            self._unregister(fd, entry)
-            _wake(entry, trio.ClosedResourceError("another task closed the socket"))
-
-    def _unregister(self, fd: int, entry: _Parked) -> None:
-        if self._parked.get(fd) is entry:
+    def unregister(self, reader: ParkedReader) -> None:
+        """Stop watching ``reader``'s socket (nothing if it is not parked)."""
+        fd = reader.fd
+        if self._parked.get(fd) is reader:
             del self._parked[fd]
+            reader.poller = None
             try:
                 self._epoll.unregister(fd)
             except OSError as exc:  # closed already (and so out of the epoll)
@@ -138,29 +151,32 @@ class ReadPoller:
             while True:
                 await trio.lowlevel.wait_readable(epoll.fileno())
                 for fd, _events in epoll.poll(0, _MAX_EVENTS):
-                    entry = parked.get(fd)
-                    if entry is None:  # woken or cancelled earlier in this pass
+                    reader = parked.get(fd)
+                    if reader is None:  # woken or cancelled earlier in this pass
                         continue
                     try:
-                        wake = entry.on_readable()
+                        wake = reader.on_readable()
                     except Exception as exc:  # the reader's own error: raised in its task
-                        self._unregister(fd, entry)
-                        _wake(entry, exc)
+                        self.unregister(reader)
+                        _wake(reader, exc)
                         continue
-                    if wake and parked.get(fd) is entry:
-                        self._unregister(fd, entry)
-                        _wake(entry)
+                    if wake and parked.get(fd) is reader:
+                        self.unregister(reader)
+                        _wake(reader)
         finally:
             self._closed = True
-            for fd, entry in list(parked.items()):
-                self._unregister(fd, entry)
-                _wake(entry, trio.ClosedResourceError("the run is ending"))
+            for reader in list(parked.values()):
+                self.unregister(reader)
+                _wake(reader, trio.ClosedResourceError("the run is ending"))
             epoll.close()
 
 
-def _wake(entry: _Parked, error: BaseException | None = None) -> None:
-    entry.error = error
-    trio.lowlevel.reschedule(entry.task)
+def _wake(reader: ParkedReader, error: BaseException | None = None) -> None:
+    reader.error = error
+    task = reader.task
+    reader.task = None
+    assert task is not None
+    trio.lowlevel.reschedule(task)
 
 
 _POLLER: trio.lowlevel.RunVar[ReadPoller] = trio.lowlevel.RunVar("trio_ws_read_poller")
@@ -176,7 +192,7 @@ def _poller() -> ReadPoller:
         return poller
 
 
-async def park_reader(fd: int, on_readable: Callable[[], bool]) -> None:
+async def park_reader(reader: ParkedReader) -> None:
     """Park the calling task on this run's `ReadPoller` (`ReadPoller.park`).
 
     Raises:
@@ -185,13 +201,11 @@ async def park_reader(fd: int, on_readable: Callable[[], bool]) -> None:
 
     Cancellation: like ``trio.lowlevel.wait_readable``.
     """
-    await _poller().park(fd, on_readable)
+    await _poller().park(reader)
 
 
-def notify_closing(fd: int, on_readable: Callable[[], bool]) -> None:
-    """Wake the reader parked on ``fd`` with ``on_readable`` (`ReadPoller.notify_closing`)."""
-    try:
-        poller = _POLLER.get()
-    except LookupError:
-        return
-    poller.notify_closing(fd, on_readable)
+def notify_closing(reader: ParkedReader) -> None:
+    """Wake ``reader`` if it is parked (`ReadPoller.notify_closing`)."""
+    poller = reader.poller
+    if poller is not None:
+        poller.notify_closing(reader)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Final, overload
 
 import trio
 
-from ._poller import notify_closing, park_reader
+from ._poller import ParkedReader, notify_closing, park_reader
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -151,9 +151,9 @@ class SocketTransport(StreamTransport):
         #: Cancellation is unaffected: ``receive`` checks it on entry.
         self.alternate_schedule_points = False
         self._may_skip = False
-        #: While a read is parked on the poller: its descriptor and callback (the descriptor
-        #: is kept: the socket may be closed before `notify_closing` is called).
-        self._parked: tuple[int, Callable[[], bool]] | None = None
+        #: A read parked on the poller, while it is (it keeps the descriptor: the socket may
+        #: be closed before `notify_closing` is called).
+        self._parked: ParkedReader | None = None
 
     def write_nowait(self, data: bytes | memoryview) -> int:
         fd = self.socket.fileno()
@@ -209,7 +209,7 @@ class SocketTransport(StreamTransport):
         """The socket is about to be closed (or was): a read parked on the poller raises
         `Broken`."""
         if self._parked is not None:
-            notify_closing(*self._parked)
+            notify_closing(self._parked)
 
     @overload
     async def receive(self, parked: None = None) -> bytes | bytearray: ...
@@ -236,9 +236,9 @@ class SocketTransport(StreamTransport):
             if data is not None:
                 break
             if parked is not None:  # a long wait: the poller reads for it
-                self._parked = (fd, parked)
+                self._parked = reader = ParkedReader(fd, parked)
                 try:
-                    await park_reader(fd, parked)
+                    await park_reader(reader)
                 except trio.ClosedResourceError as exc:
                     raise Broken from exc
                 finally:
