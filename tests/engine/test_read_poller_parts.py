@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from typing import TYPE_CHECKING
 
 import pytest
 import trio
@@ -10,6 +11,9 @@ from trio.testing import wait_all_tasks_blocked
 
 from trio_ws._engine._poller import ParkedReader, ReadPoller, notify_closing, park_reader
 from trio_ws._engine._transport import Broken, SocketTransport
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def _pair() -> tuple[socket.socket, socket.socket]:
@@ -139,3 +143,18 @@ async def test_the_transport_turns_a_close_into_broken() -> None:
         with c, d:
             d.send(b"ready")
             assert await transport.receive(lambda: False) == b"ready"
+
+
+async def test_a_reader_that_cannot_park_is_told_so_without_waiting(tmp_path: Path) -> None:
+    poller = ReadPoller()
+    with (tmp_path / "file").open("w") as regular, trio.fail_after(5):
+        # epoll refuses regular files (EPERM): nothing is parked, nothing waits
+        assert not await poller.park(ParkedReader(regular.fileno(), lambda: True))
+        assert poller.parked == 0
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(poller.run)
+        await wait_all_tasks_blocked()
+        nursery.cancel_scope.cancel()
+    a, b = _pair()
+    with a, b:  # the poller has ended: the reader must wait its own way
+        assert not await poller.park(ParkedReader(a.fileno(), lambda: True))

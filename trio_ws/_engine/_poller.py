@@ -27,7 +27,7 @@ What a parked reader may rely on:
 
 from __future__ import annotations
 
-import errno
+import contextlib
 import select
 from typing import TYPE_CHECKING, Final
 
@@ -86,20 +86,22 @@ class ReadPoller:
         """How many readers are parked."""
         return len(self._parked)
 
-    async def park(self, reader: ParkedReader) -> None:
+    async def park(self, reader: ParkedReader) -> bool:
         """Park the calling task until ``reader.on_readable()`` returns true (see the module
-        docstring).
+        docstring). Returns ``False`` at once, without waiting or checkpointing, if the socket
+        cannot be parked here (the kernel refused the registration, or the run is ending):
+        the caller then waits its own way.
 
         Raises:
-          trio.ClosedResourceError: the socket was closed (`notify_closing`), or the run is
-            ending.
+          trio.ClosedResourceError: the socket was closed (`notify_closing`), or the run
+            ended while it was parked.
           Exception: whatever ``on_readable`` raised.
 
         Cancellation: like ``trio.lowlevel.wait_readable``; nothing that ``on_readable``
         handled before is undone.
         """
         if self._closed:
-            raise trio.ClosedResourceError("the run's read poller has ended")
+            return False
         fd = reader.fd
         stale = self._parked.get(fd)
         if stale is not None:
@@ -108,9 +110,12 @@ class ReadPoller:
             self.unregister(stale)
             _wake(stale, trio.ClosedResourceError("the socket was closed"))
         try:
-            self._epoll.register(fd, _READABLE)
-        except FileExistsError:  # (a registration this poller lost track of)
-            self._epoll.modify(fd, _READABLE)
+            try:
+                self._epoll.register(fd, _READABLE)
+            except FileExistsError:  # (a registration this poller lost track of)
+                self._epoll.modify(fd, _READABLE)
+        except OSError:  # e.g. the kernel's limit of watched descriptors
+            return False
         reader.task = trio.lowlevel.current_task()
         reader.poller = self
         self._parked[fd] = reader
@@ -119,6 +124,7 @@ class ReadPoller:
         if error is not None:
             reader.error = None  # no reference cycle through the traceback
             raise error
+        return True
 
     def notify_closing(self, reader: ParkedReader) -> None:
         """``reader``'s socket is about to be closed (or was): if it is still parked, its task
@@ -133,11 +139,10 @@ class ReadPoller:
         if self._parked.get(fd) is reader:
             del self._parked[fd]
             reader.poller = None
-            try:
+            # Closed already (and so out of the epoll), or never there: nothing to undo (and
+            # the poller's task must not fail).
+            with contextlib.suppress(OSError):
                 self._epoll.unregister(fd)
-            except OSError as exc:  # closed already (and so out of the epoll)
-                if exc.errno not in (errno.EBADF, errno.ENOENT):
-                    raise
 
     async def run(self) -> None:
         """Serve the parked readers until the run ends.
@@ -192,8 +197,9 @@ def _poller() -> ReadPoller:
         return poller
 
 
-async def park_reader(reader: ParkedReader) -> None:
-    """Park the calling task on this run's `ReadPoller` (`ReadPoller.park`).
+async def park_reader(reader: ParkedReader) -> bool:
+    """Park the calling task on this run's `ReadPoller` (`ReadPoller.park`); ``False`` if it
+    could not be parked (nothing waited).
 
     Raises:
       trio.ClosedResourceError: the socket was closed (`notify_closing`).
@@ -201,7 +207,7 @@ async def park_reader(reader: ParkedReader) -> None:
 
     Cancellation: like ``trio.lowlevel.wait_readable``.
     """
-    await _poller().park(reader)
+    return await _poller().park(reader)
 
 
 def notify_closing(reader: ParkedReader) -> None:

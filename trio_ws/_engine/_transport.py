@@ -238,13 +238,15 @@ class SocketTransport(StreamTransport):
             if parked is not None:  # a long wait: the poller reads for it
                 self._parked = reader = ParkedReader(fd, parked)
                 try:
-                    await park_reader(reader)
+                    waited = await park_reader(reader)
                 except trio.ClosedResourceError as exc:
                     raise Broken from exc
                 finally:
                     self._parked = None
-                self._may_skip = self.alternate_schedule_points
-                return None
+                if waited:
+                    self._may_skip = self.alternate_schedule_points
+                    return None
+                parked = None  # (it could not park: it waits with trio as usual)
             try:
                 await trio.lowlevel.wait_readable(sock)
             except trio.ClosedResourceError as exc:
