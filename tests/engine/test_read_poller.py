@@ -15,6 +15,7 @@ import trio
 from trio.testing import wait_all_tasks_blocked
 from websockets.frames import Close, Opcode
 
+import trio_ws
 from trio_ws._engine import _poller
 from trio_ws._engine._connection import EngineConnection
 from trio_ws.testing import serve_app
@@ -311,3 +312,27 @@ async def test_tls_at_rest_keeps_trio_streams(tmp_path: Path) -> None:
                 assert connection.keepalive["latency"] is not None
                 await client.stream.send_all(frame(0x1, b"secure"))
                 assert await next_data_frame(client) == b"secure"
+
+
+async def test_a_structured_handler_at_rest_is_not_woken_by_pongs(steps: StepCounter) -> None:
+    echoed: list[str] = []
+
+    async def handler(ws: trio_ws.WebSocket) -> None:
+        steps.watched.add(trio.lowlevel.current_task())
+        await ws.accept()
+        async for text in ws.iter_text():
+            echoed.append(text)
+            await ws.send_text(text)
+
+    with trio.fail_after(10):
+        async with (
+            serve_app(trio_ws.websocket_app(handler), ping_interval=0.1, ping_timeout=5.0) as url,
+            await connect(port_of(url), upgrade_request()) as client,
+        ):
+            await bring_to_rest(client)
+            before = steps.steps
+            await answer_pings(client, 5)
+            assert steps.steps == before
+            await client.stream.send_all(frame(0x1, b"structured"))
+            assert await next_data_frame(client) == b"structured"
+    assert echoed == ["hello", "structured"]
