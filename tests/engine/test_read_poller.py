@@ -128,6 +128,16 @@ async def bring_to_rest(client: RawClient) -> None:
     assert parked_readers() == 1
 
 
+async def rests_then_echoes(client: RawClient, steps: StepCounter, text: bytes) -> None:
+    """At rest, five pongs do not step the application's task; then ``text`` is echoed."""
+    await bring_to_rest(client)
+    before = steps.steps
+    await answer_pings(client, 5)
+    assert steps.steps == before
+    await client.stream.send_all(frame(0x1, text))
+    assert await next_data_frame(client) == text
+
+
 @asynccontextmanager
 async def at_rest(app: EchoApp, *, extra: bytes = b"", **settings: Any) -> AsyncIterator[RawClient]:
     """Serve ``app`` (pings every 0.1 s); a client whose connection is at rest."""
@@ -288,12 +298,7 @@ async def test_a_keep_alive_upgrade_rests_on_the_poller_too(steps: StepCounter) 
             serve_app(app, ping_interval=0.1, ping_timeout=5.0) as url,
             await connect(port_of(url), upgrade_request(), keep_alive=True) as client,
         ):
-            await bring_to_rest(client)
-            before = steps.steps
-            await answer_pings(client, 3)
-            assert steps.steps == before
-            await client.stream.send_all(frame(0x1, b"kept alive"))
-            assert await next_data_frame(client) == b"kept alive"
+            await rests_then_echoes(client, steps, b"kept alive")
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
@@ -329,10 +334,5 @@ async def test_a_structured_handler_at_rest_is_not_woken_by_pongs(steps: StepCou
             serve_app(trio_ws.websocket_app(handler), ping_interval=0.1, ping_timeout=5.0) as url,
             await connect(port_of(url), upgrade_request()) as client,
         ):
-            await bring_to_rest(client)
-            before = steps.steps
-            await answer_pings(client, 5)
-            assert steps.steps == before
-            await client.stream.send_all(frame(0x1, b"structured"))
-            assert await next_data_frame(client) == b"structured"
+            await rests_then_echoes(client, steps, b"structured")
     assert echoed == ["hello", "structured"]
