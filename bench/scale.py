@@ -6,7 +6,9 @@
   their connections at the same time. Figures: each server's CPU over the same windows of two
   ping intervals (``--idle-rounds`` of ``--window`` seconds), as a percentage of one core, the
   median and the median of the per-window ratios; and its RSS growth per connection (after a
-  warm-up of 50 connections).
+  warm-up of 50 connections). ``--base DIR`` (a copy of the tree before a change, as for
+  ``bench.versus``) adds the same trio_ws server run from there, measured over the same
+  windows: before and after as a paired ratio.
 * **fanout**: ``--clients`` connections (10,000) to each of three servers, each in its own
   process, each with its own load-client process (the file-descriptor limit is per process):
   ``trio_ws.serve`` where each connection is subscribed to one memory ``Broadcast`` channel
@@ -44,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .e2e import BASE_SUFFIX, BASE_TREE_VARIABLE, split_base
 from .loadclient import OP_TEXT, Conn, client_frame, close_all, open_many, process_cpu
 
 if TYPE_CHECKING:
@@ -201,16 +204,16 @@ class Proc:
 
 
 @contextlib.contextmanager
-def _child(args: list[str], log_file: Path) -> Iterator[Proc]:
+def _child(args: list[str], log_file: Path, tree: Path = ROOT) -> Iterator[Proc]:
     with log_file.open("a") as stderr:
         proc = subprocess.Popen(
             [sys.executable, *args],
-            cwd=ROOT,
+            cwd=tree,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env={**os.environ, "PYTHONPATH": str(tree)},
         )
         try:
             yield Proc(proc)
@@ -230,8 +233,9 @@ def _child(args: list[str], log_file: Path) -> Iterator[Proc]:
 
 @contextlib.contextmanager
 def server(kind: str, log_file: Path) -> Iterator[tuple[int, int]]:
-    """Start a server; yield ``(port, pid)``."""
-    with _child(["-m", "bench.scale", "--serve", kind], log_file) as child:
+    """Start a server (``KIND+base``: from the ``--base`` tree); yield ``(port, pid)``."""
+    kind, tree = split_base(kind)
+    with _child(["-m", "bench.scale", "--serve", kind], log_file, tree) as child:
         line = child.line(30)
         if not line.startswith("PORT "):
             raise RuntimeError(f"{kind} did not start: {line!r}")
@@ -492,6 +496,7 @@ def run_idle(
     labels = {
         "idle-trio_ws": "trio_ws.serve, direct mode (goal ≤ 1.5 %, ≤ 12 KiB)",
         "idle-uvicorn": "uvicorn + uvloop, raw ASGI (reference)",
+        "idle-trio_ws" + BASE_SUFFIX: "trio_ws.serve, direct mode, the tree before (--base)",
     }
     cpu: dict[str, list[float]] = {kind: [] for kind in kinds}
     kib: dict[str, float] = {}
@@ -557,6 +562,14 @@ def idle_table(
             f"({min(values):.2f}–{max(values):.2f}) | {ratio} | {kib[kind]:.1f} "
             f"| {still[kind]:,}/{count:,} |"
         )
+    before, after = cpu.get("idle-trio_ws" + BASE_SUFFIX), cpu.get("idle-trio_ws")
+    if before and after and all(before):
+        ratios = [new / old for new, old in zip(after, before, strict=True)]
+        lines += [
+            "",
+            f"trio_ws after / before (--base), median of the windows: "
+            f"{statistics.median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f})",
+        ]
     return "\n".join(lines)
 
 
@@ -574,6 +587,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=2.0, help="steady publishes per second")
     parser.add_argument("--seconds", type=float, default=5.0, help="steady publishing time")
     parser.add_argument("--kinds", default=",".join(FANOUT_KINDS + IDLE_KINDS))
+    parser.add_argument(
+        "--base", type=Path, help="a copy of the tree before a change (the idle part runs it too)"
+    )
     args = parser.parse_args(argv)
     if args.serve:
         serve(args.serve)
@@ -587,6 +603,10 @@ def main(argv: list[str] | None = None) -> int:
         args.idle_rounds = 2
         args.rate, args.seconds = 5.0, 0.6  # a smoke run
     kinds = tuple(k for k in args.kinds.split(",") if k)
+    idle_kinds = tuple(k for k in kinds if k in IDLE_KINDS)
+    if args.base is not None:
+        os.environ[BASE_TREE_VARIABLE] = str(args.base.resolve())
+        idle_kinds += ("idle-trio_ws" + BASE_SUFFIX,)
     logs = ROOT / "bench" / "results" / "scale.log"
     logs.parent.mkdir(parents=True, exist_ok=True)
     logs.write_text("")
@@ -597,7 +617,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.idle,
                 args.window,
                 args.idle_rounds,
-                tuple(k for k in kinds if k in IDLE_KINDS),
+                idle_kinds,
                 logs,
             )
         )

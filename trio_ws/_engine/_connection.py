@@ -10,7 +10,9 @@ waiting and otherwise reads the socket itself; ``send`` frames the message with 
 sans-I/O ``ServerProtocol`` and writes it inline, behind a `SendTurn`
 that costs nothing when it is free. Control frames the protocol answers by itself (pongs, the
 echo of a close) are written by whoever read them. While the application is not reading, the
-keepalive task reads on its behalf until its pong is in (`._keepalive`).
+keepalive task reads on its behalf until its pong is in (`._keepalive`). While it waits at
+rest (after a pong, until data comes), its wait is parked on the read poller (`._poller`),
+which reads and parses what arrives without waking it unless there is something for it.
 
 What the application sees:
 
@@ -159,6 +161,7 @@ class EngineConnection:
         "_message_cost",
         "_out",
         "_out_at",
+        "_park_cold",
         "_pending",
         "_read_done",
         "_reading",
@@ -231,6 +234,9 @@ class EngineConnection:
         # Who reads: at most one task at a time; the keepalive reader yields to the app.
         self._reading = False
         self._broken = False  # the socket failed or was aborted: no more reads
+        #: Whether the application's next wait for data parks on the read poller (`._poller`),
+        #: which reads pongs without waking it: set by a pong, cleared when data wakes it.
+        self._park_cold = False
         # Bytes read but not yet fed to the protocol (compressed connections only).
         self._unfed = b""
         self._unfed_at = 0
@@ -344,10 +350,15 @@ class EngineConnection:
                 await self._feed_in_slices()
                 return
             try:
-                data = await self._transport.receive()
+                data = await self._transport.receive(
+                    self._read_parked if self._park_cold and self._keepalive_scope is None else None
+                )
             except Broken:
                 self._broken = True
                 self.exchange.record_end(1006, "")
+                return
+            if data is None:  # it waited on the poller, which read and parsed what came
+                self._park_cold = False
                 return
             self.reads += 1
             if len(data) > _FEED_SLICE and self.protocol.extensions:
@@ -360,6 +371,40 @@ class EngineConnection:
             self._reading = False
             if self._read_done:
                 self._read_done.unpark_all()
+
+    def _read_parked(self) -> bool:
+        """Read for a task parked on the read poller: the poller calls it, in its own task,
+        each time the socket is readable. Returns whether the parked task must wake.
+
+        What arrived is parsed here: a pong (or a client's ping, answered here when no send
+        is in progress) leaves the task parked; a message, the end of the connection, or a
+        read that must be fed in slices wakes it.
+        """
+        transport = self._transport
+        assert isinstance(transport, SocketTransport)
+        try:
+            data = transport.read_nowait()
+        except Broken:
+            self._broken = True
+            self.exchange.record_end(1006, "")
+            return True
+        if data is None:
+            return False
+        self.reads += 1
+        if len(data) > _FEED_SLICE and self.protocol.extensions:
+            self._unfed = data  # the woken task feeds it
+            self._unfed_at = 0
+            return True
+        if self._parse(data):
+            if self._out and self._turn.try_take():
+                try:
+                    self._write_pending_nowait()
+                finally:
+                    self._turn.release()
+            protocol = self.protocol
+            if protocol.close_rcvd is not None or protocol.close_sent is not None or not data:
+                self._end_from_protocol()
+        return bool(self._pending) or self.exchange.end is not None
 
     async def _feed_in_slices(self) -> None:
         unfed = self._unfed
@@ -466,7 +511,9 @@ class EngineConnection:
 
     def _pong(self, data: bytes) -> None:
         # Any pong shows the peer is alive; the latest ping's own pong measures the latency.
+        # Until data comes, the application's reads wait on the poller, which reads pongs.
         self.unanswered_since = None
+        self._park_cold = True
         if self.ping_payload is not None and bytes(data) == self.ping_payload:
             self.ping_payload = None
             latency = self.keepalive["latency"] = trio.current_time() - self.ping_sent_at
@@ -756,6 +803,15 @@ class EngineConnection:
             if scope.cancelled_caught:
                 self.abort()
             return
+        self._write_pending_nowait()
+
+    def _write_pending_nowait(self) -> None:
+        """Write what of the pending output a plain socket takes now; the caller holds the turn.
+
+        What the socket does not take stays pending for the next writer.
+        """
+        transport = self._transport
+        assert isinstance(transport, SocketTransport)
         out = self._out
         try:
             while out:
@@ -910,6 +966,7 @@ class EngineConnection:
         (marked as the server's end)."""
         self.exchange.record_end(1006, "", by_server=True)
         self._lost()
+        self._transport.notify_closing()
         stream = getattr(self.stream, "transport_stream", self.stream)
         socket = getattr(stream, "socket", None)
         if socket is not None:
@@ -958,10 +1015,15 @@ class EngineConnection:
         Cancellation: propagates (the caller aborts the socket).
         """
         try:
-            await app(scope, self.receive, self.send)
-        except Exception:
-            await self._log.exception("Error in ASGI Framework")
-        await self._finish()
+            try:
+                await app(scope, self.receive, self.send)
+            except Exception:
+                await self._log.exception("Error in ASGI Framework")
+            await self._finish()
+        finally:
+            # The caller closes the socket next: a task of the application still parked on
+            # the read poller (which that close does not reach) sees the end now.
+            self._transport.notify_closing()
 
     async def _finish(self) -> None:
         last = self.exchange.app_finished()

@@ -10,7 +10,8 @@ frame, made once by ``websockets``), at most ``tick`` late, never early. For eac
 due it
 
 * pings it once its ``ping_interval`` elapsed: written at once when its application is
-  reading (it reads the pong), else by a short-lived task that also reads for the pong;
+  reading (it reads the pong, or the read poller does for it while it waits at rest: see
+  ``._poller``), else by a short-lived task that also reads for the pong;
 * closes it with 1011 once its pong is ``ping_timeout`` late (the application sees the
   disconnect, a blocked ``send`` or ``receive`` is woken by aborting the socket);
 * aborts it once it has been reading for ``read_timeout`` without receiving anything. Reads

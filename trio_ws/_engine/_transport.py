@@ -12,9 +12,14 @@ from __future__ import annotations
 import os
 import select
 import socket as stdlib_socket
-from typing import Final
+from typing import TYPE_CHECKING, Final, overload
 
 import trio
+
+from ._poller import ParkedReader, notify_closing, park_reader
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["Broken", "PartialWrite", "SocketTransport", "StreamTransport", "transport_for"]
 
@@ -52,13 +57,23 @@ class StreamTransport:
         self.stream = stream
         self.poll: select.poll | None = None  # made on the first wait_writable
 
-    async def receive(self) -> bytes | bytearray:
+    @overload
+    async def receive(self, parked: None = None) -> bytes | bytearray: ...
+    @overload
+    async def receive(self, parked: Callable[[], bool]) -> bytes | bytearray | None: ...
+    async def receive(self, parked: Callable[[], bool] | None = None) -> bytes | bytearray | None:
         """Some bytes, ``b""`` at EOF.
+
+        ``parked`` (plain sockets only; ignored here): if the read has to wait, park on the
+        run's read poller instead (`._poller`): ``parked()`` is called each time the socket is
+        readable, reads and handles what arrived itself, and returns true to end the wait;
+        ``receive`` then returns ``None``.
 
         Raises:
           Broken: the connection failed or was closed.
+          Exception: whatever ``parked`` raised.
 
-        Cancellation: cancel-safe.
+        Cancellation: cancel-safe (what ``parked`` handled stays handled).
         """
         try:
             return await self.stream.receive_some(_RECEIVE_SIZE)
@@ -114,11 +129,15 @@ class StreamTransport:
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 raise Broken from exc
 
+    def notify_closing(self) -> None:
+        """The connection is about to be closed (a read waiting on a trio stream is woken by
+        the stream's own close)."""
+
 
 class SocketTransport(StreamTransport):
     """Over a ``trio.SocketStream``: the socket's descriptor, used directly."""
 
-    __slots__ = ("_may_skip", "alternate_schedule_points", "socket")
+    __slots__ = ("_may_skip", "_parked", "alternate_schedule_points", "socket")
 
     cancel_safe_write = True
 
@@ -132,6 +151,9 @@ class SocketTransport(StreamTransport):
         #: Cancellation is unaffected: ``receive`` checks it on entry.
         self.alternate_schedule_points = False
         self._may_skip = False
+        #: A read parked on the poller, while it is (it keeps the descriptor: the socket may
+        #: be closed before `notify_closing` is called).
+        self._parked: ParkedReader | None = None
 
     def write_nowait(self, data: bytes | memoryview) -> int:
         fd = self.socket.fileno()
@@ -167,7 +189,33 @@ class SocketTransport(StreamTransport):
         except OSError as exc:
             raise Broken from exc
 
-    async def receive(self) -> bytes | bytearray:
+    def read_nowait(self) -> bytes | None:
+        """What the socket holds now (``b""`` at EOF), or ``None`` if a read would wait.
+
+        Raises:
+          Broken: the connection failed or was closed.
+        """
+        fd = self.socket.fileno()
+        if fd < 0:
+            raise Broken("the socket was closed")
+        try:
+            return os.read(fd, _RECEIVE_SIZE)
+        except BlockingIOError:
+            return None
+        except OSError as exc:
+            raise Broken from exc
+
+    def notify_closing(self) -> None:
+        """The socket is about to be closed (or was): a read parked on the poller raises
+        `Broken`."""
+        if self._parked is not None:
+            notify_closing(self._parked)
+
+    @overload
+    async def receive(self, parked: None = None) -> bytes | bytearray: ...
+    @overload
+    async def receive(self, parked: Callable[[], bool]) -> bytes | bytearray | None: ...
+    async def receive(self, parked: Callable[[], bool] | None = None) -> bytes | bytearray | None:
         # A read that waited was a schedule point already (as in trio's own sockets): only a
         # read that found data at once takes a checkpoint of its own, and with
         # ``alternate_schedule_points`` only if the call before took none. The wait is outside
@@ -187,6 +235,18 @@ class SocketTransport(StreamTransport):
                 raise Broken from exc
             if data is not None:
                 break
+            if parked is not None:  # a long wait: the poller reads for it
+                self._parked = reader = ParkedReader(fd, parked)
+                try:
+                    waited = await park_reader(reader)
+                except trio.ClosedResourceError as exc:
+                    raise Broken from exc
+                finally:
+                    self._parked = None
+                if waited:
+                    self._may_skip = self.alternate_schedule_points
+                    return None
+                parked = None  # (it could not park: it waits with trio as usual)
             try:
                 await trio.lowlevel.wait_readable(sock)
             except trio.ClosedResourceError as exc:
