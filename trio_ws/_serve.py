@@ -272,23 +272,65 @@ class _Server:
         #: Set whenever the last open connection ends (checked only during shutdown).
         self.drained = trio.Event()
 
-    async def handle_connection(self, stream: trio.abc.Stream) -> None:
+    async def handle_connection(
+        self, stream: trio.abc.Stream, upgrade: Upgrade | None = None
+    ) -> None:
+        """Serve one connection until it ends, then close it.
+
+        A websocket upgrade is served by the engine, the application running right here: an
+        idle websocket waits in this coroutine and the application's, with no frame of ours
+        in between (each would be kept for the connection's lifetime; an idle server holds
+        thousands). Anything else is hypercorn's (`_first_upgrade`). ``upgrade``: a websocket
+        request that hypercorn parsed on a keep-alive connection and handed back.
+
+        Cancellation: the connection is dropped (the stream is closed).
+        """
+        try:
+            if upgrade is None:
+                upgrade = await self._first_upgrade(stream)
+                if upgrade is None:
+                    return
+            try:
+                prepared = await self._prepare_engine_connection(stream, upgrade)
+                upgrade = None  # the request head is not kept for the connection's lifetime
+                if prepared is None:
+                    return
+                connection, scope = prepared
+                del prepared
+                self.connections.add(connection)
+                try:
+                    try:
+                        await self.user_app(scope, connection.receive, connection.send)
+                    except Exception:
+                        await self.config.log.exception("Error in ASGI Framework")
+                    await connection.finish()
+                except OSError:
+                    pass  # the socket failed under us
+                finally:
+                    self._engine_connection_ended(connection, scope)
+            except Exception as failure:
+                await self._contain(stream, failure)
+        finally:
+            await close_forcefully(stream)
+
+    async def _first_upgrade(self, stream: trio.abc.Stream) -> Upgrade | None:
+        """The connection's first request if it is a websocket upgrade for the engine; else
+        ``None`` once hypercorn served the connection, or it was closed."""
         try:
             first = await self._first_request(stream)
         except trio.TooSlowError:
             first = None
         except Exception as failure:
             await self._contain(stream, failure)
-            return
+            return None
         if first is None:
             await trio.aclose_forcefully(stream)
         elif isinstance(first, Upgrade):
-            serving = self._engine_connection(stream, first)
-            del first  # the request head is not kept for the connection's lifetime
-            await serving
+            return first
         else:
             replay: Any = ReplayStream(stream, first) if first else stream
             await self._hypercorn_connection(replay)
+        return None
 
     async def _contain(self, stream: trio.abc.Stream, failure: Exception) -> None:
         """A failure of the engine's own code ends that connection only, logged once."""
@@ -333,7 +375,7 @@ class _Server:
         protocol = self._new_protocol()
         upgrade = parse_upgrade(protocol, head)
         if upgrade is not None:
-            await self._engine_connection(stream, upgrade)
+            await self.handle_connection(stream, upgrade)
             return
         answer = b"".join(protocol.data_to_send()) or BAD_REQUEST
         await self.config.log.warning(
@@ -347,15 +389,6 @@ class _Server:
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 pass
         await trio.aclose_forcefully(stream)
-
-    async def _engine_connection(self, stream: trio.abc.Stream, upgrade: Upgrade) -> None:
-        try:
-            prepared = await self._prepare_engine_connection(stream, upgrade)
-            del upgrade  # the request head is not kept for the connection's lifetime
-            if prepared is not None:
-                await self._run_engine_connection(stream, *prepared)
-        except Exception as failure:
-            await self._contain(stream, failure)
 
     async def _prepare_engine_connection(
         self, stream: trio.abc.Stream, upgrade: Upgrade
@@ -422,23 +455,14 @@ class _Server:
         request.headers.clear()
         return connection, scope
 
-    async def _run_engine_connection(
-        self, stream: trio.abc.Stream, connection: EngineConnection, scope: Scope
-    ) -> None:
-        self.connections.add(connection)
-        try:
-            await connection.run_app(self.user_app, scope)
-        except OSError:
-            pass  # the socket failed under us
-        finally:
-            if self.reporter is not None:
-                self.reporter.ended(connection, scope)
-            self.registry.discard(connection)
-            self.keepalive.discard(connection)
-            self.connections.discard(connection)
-            if not self.connections:
-                self.drained.set()
-            await close_forcefully(stream)
+    def _engine_connection_ended(self, connection: EngineConnection, scope: Scope) -> None:
+        if self.reporter is not None:
+            self.reporter.ended(connection, scope)
+        self.registry.discard(connection)
+        self.keepalive.discard(connection)
+        self.connections.discard(connection)
+        if not self.connections:
+            self.drained.set()
 
     def _accepted(self, connection: EngineConnection) -> None:
         if self.reporter is not None:

@@ -65,7 +65,6 @@ if TYPE_CHECKING:
     from websockets.http11 import Request
     from websockets.server import ServerProtocol
 
-    from .._types import ASGIApp, Scope
     from .._types import Message as ASGIMessage
 
 __all__ = ["ClientGone", "EngineConnection", "EngineSettings"]
@@ -949,21 +948,19 @@ class EngineConnection:
         self.shutdown_code = close.code
         await self._send_close(close.code, close.reason)
 
-    async def run_app(self, app: ASGIApp, scope: Scope) -> None:
-        """Run the application on this connection, then end the connection politely.
+    async def finish(self) -> None:
+        """End the connection politely once the application returned (or raised).
 
-        An application that raises or returns before accepting gives HTTP 500; after
-        accepting, close 1011 unless it closed. Its exception is logged, not raised.
+        An application that never answered the handshake gets HTTP 500 sent for it; one that
+        accepted and did not close, a close 1011. Then the closing handshake, bounded by
+        ``close_timeout``: read until the client's close frame (or EOF); the caller then closes
+        the TCP connection, as the server should.
+
+        Raises:
+          OSError: the socket failed under us.
 
         Cancellation: propagates (the caller aborts the socket).
         """
-        try:
-            await app(scope, self.receive, self.send)
-        except Exception:
-            await self._log.exception("Error in ASGI Framework")
-        await self._finish()
-
-    async def _finish(self) -> None:
         last = self.exchange.app_finished()
         if isinstance(last, Rejected):  # HTTP 500: the application never answered
             with trio.move_on_after(self.settings.close_timeout):
@@ -972,8 +969,6 @@ class EngineConnection:
         if last is not None:  # close 1011: it returned without closing
             with trio.move_on_after(self.settings.close_timeout):
                 await self._send_close(last.code, last.reason)
-        # The closing handshake, bounded: read until the client's close frame (or EOF); the
-        # caller then closes the TCP connection, as the server should.
         if (self._out and not self._broken) or not self._closing_handshake_done():
             with trio.move_on_after(self.settings.close_timeout):
                 if self._out and not self._broken:
