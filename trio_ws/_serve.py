@@ -260,6 +260,10 @@ class _Server:
         # Scope extensions that are the same for every connection: one object each, not one
         # per connection (an idle server holds thousands of scopes).
         self._no_options: dict[str, Any] = {}
+        #: ``scope["server"]`` by the socket's own address: the same few for every connection.
+        self._server_addresses: dict[Any, Any] = {}
+        #: `_accepted`, bound once (each connection's ``on_accept``).
+        self._on_accept = self._accepted
         self._shutdown_extension: ShutdownExtension = {
             "close_code": self.registry.close_code,
             "event": self.registry.event,
@@ -428,7 +432,7 @@ class _Server:
                 request,
                 secure=isinstance(stream, trio.SSLStream),
                 client=parse_socket_addr(socket.family, socket.getpeername()),
-                server=parse_socket_addr(socket.family, socket.getsockname()),
+                server=self._server_address(socket),
                 root_path=config.root_path,
                 state=self.lifespan_state.copy(),
                 extensions={
@@ -447,7 +451,7 @@ class _Server:
             if isinstance(exc, OSError):
                 return None  # the peer left before getpeername
             raise
-        connection.on_accept = self._accepted
+        connection.on_accept = self._on_accept
         if self.reporter is not None:
             self.reporter.watch(connection, scope)
         # websockets' parser keeps the Request for the connection's lifetime: its headers are
@@ -463,6 +467,15 @@ class _Server:
         self.connections.discard(connection)
         if not self.connections:
             self.drained.set()
+
+    def _server_address(self, socket: trio.socket.SocketType) -> Any:
+        """``scope["server"]`` for a connection on ``socket``: one object per local address
+        (a listener's, or one per local interface for a wildcard bind), not per connection."""
+        local = socket.getsockname()
+        address = self._server_addresses.get(local)
+        if address is None:
+            address = self._server_addresses[local] = parse_socket_addr(socket.family, local)
+        return address
 
     def _accepted(self, connection: EngineConnection) -> None:
         if self.reporter is not None:
