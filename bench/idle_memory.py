@@ -41,6 +41,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from .scale import Proc
+
 ROOT = Path(__file__).resolve().parent.parent
 WARM_UP = 50
 #: Who keeps the Python memory of an idle connection, in the table's order.
@@ -133,59 +135,33 @@ def serve_main(trace: bool) -> None:
 # ------------------------------------------------------------------------------- the run
 
 
-class _Process:
-    def __init__(self, args: list[str], cwd: Path, env: dict[str, str], log: Any) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, *args],
-            cwd=cwd,
-            env={**os.environ, **env},
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-        )
+@contextlib.contextmanager
+def _process(args: list[str], cwd: Path, env: dict[str, str], log: Any) -> Iterator[Proc]:
+    from .scale import Proc  # (not at the top: a server runs this file as a script)
 
-    def line(self, timeout: float) -> str:
-        import selectors
-
-        assert self.proc.stdout is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(self.proc.stdout, selectors.EVENT_READ)
-            if not selector.select(timeout):
-                raise TimeoutError(f"no answer within {timeout} s")
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"process exited (code {self.proc.poll()})")
-        return line.strip()
-
-    def ask(self, command: str, timeout: float) -> dict[str, Any]:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(command + "\n")
-        self.proc.stdin.flush()
-        answer: dict[str, Any] = json.loads(self.line(timeout))
-        return answer
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+    proc = subprocess.Popen(
+        [sys.executable, *args],
+        cwd=cwd,
+        env={**os.environ, **env},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+    )
+    try:
+        yield Proc(proc)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(10)
+                proc.wait(10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        for stream in (self.proc.stdin, self.proc.stdout):
+                proc.kill()
+                proc.wait(5)
+        for stream in (proc.stdin, proc.stdout):
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()
-
-
-@contextlib.contextmanager
-def _process(args: list[str], cwd: Path, env: dict[str, str], log: Any) -> Iterator[_Process]:
-    process = _Process(args, cwd, env, log)
-    try:
-        yield process
-    finally:
-        process.stop()
 
 
 def measure(tree: Path, count: int, *, trace: bool, log: Any) -> dict[str, Any]:
