@@ -19,8 +19,10 @@ from websockets.frames import Opcode
 from websockets.http11 import Request
 
 from trio_ws import serve
+from trio_ws._engine._connection import _NO_MESSAGES, EngineConnection
 from trio_ws._engine._upgrade import parse_upgrade
 from trio_ws._ws_protocols import EngineProtocol
+from trio_ws.testing import serve_app
 
 from ._raw import connect, frame, port_of, upgrade_request
 
@@ -75,6 +77,30 @@ async def test_an_idle_connection_keeps_no_request_and_no_server_frame_above_the
     assert (echoed.data, again.data) == (b"hello", b"again")
     # the connection's task: one coroutine of the server's, then the application's own
     assert stacks == [["handle_connection", "app"]]
+
+
+async def test_the_message_queue_is_given_back_once_empty_and_a_burst_arrives_in_order() -> None:
+    """A connection whose application took every message keeps no queue of its own (no
+    keepalive pass needed), and messages that came in one packet are all delivered, in order."""
+    connections: list[EngineConnection] = []
+    words = [f"message {i}".encode() for i in range(6)]
+    with trio.fail_after(10):
+        async with (
+            serve_app(_echo_app([]), ping_interval=None) as url,
+            await connect(port_of(url), upgrade_request()) as client,
+        ):
+            await client.stream.send_all(frame(0x1, b"first"))
+            first = await client.next_frame()
+            await trio.testing.wait_all_tasks_blocked()
+            connections += [c for c in gc.get_objects() if type(c) is EngineConnection]
+            assert len(connections) == 1
+            assert connections[0]._pending is _NO_MESSAGES  # the shared one, not an empty copy
+            await client.stream.send_all(b"".join(frame(0x1, word) for word in words))
+            burst = [(await client.next_frame()).data for _ in words]
+            await trio.testing.wait_all_tasks_blocked()
+            assert connections[0]._pending is _NO_MESSAGES
+    assert first.data == b"first"
+    assert burst == words
 
 
 def _accept(protocol: EngineProtocol, request: Request) -> None:

@@ -112,9 +112,10 @@ class _SharedEmpty(deque[Any]):
     append = appendleft = extend = extendleft = insert = _refuse
 
 
-#: The empty pending-message and pending-output queues of a connection that has none (an idle
-#: connection sheds its own, `EngineConnection.shed_buffers`): a deque costs 760 bytes even
-#: empty, so one shared instance stands for "none" until something is queued.
+#: The empty pending-message and pending-output queues of a connection that has none (``receive``
+#: gives back the message queue it emptied; an idle connection sheds the rest,
+#: `EngineConnection.shed_buffers`): a deque costs 760 bytes even empty, so one shared
+#: instance stands for "none" until something is queued.
 _NO_MESSAGES: Final[deque[Any]] = _SharedEmpty()
 _NO_OUTPUT: Final[deque[bytes]] = _SharedEmpty()
 
@@ -319,7 +320,10 @@ class EngineConnection:
             pending = self._pending  # (a new one once a read queued the first message)
             if pending:
                 self.messages_received += 1
-                return pending.popleft()
+                message = pending.popleft()
+                if not pending:  # an idle connection keeps no queue (760 bytes) of its own
+                    self._pending = _NO_MESSAGES
+                return message
             if not self._connect_delivered:
                 self._connect_delivered = True
                 return {"type": "websocket.connect"}
