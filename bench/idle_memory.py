@@ -8,8 +8,9 @@ pings and read timeout, serving the direct-mode echo application; a client proce
 
 * its RSS growth per connection, after a warm-up of 50 connections (as ``bench.scale``
   measures it), the median of ``--rounds`` servers;
-* in one more server with ``tracemalloc`` on, the Python memory per connection and who keeps
-  it: trio's task and the socket, the parked read (trio's wait and epoll registration),
+* in one more server with ``tracemalloc`` on (``--traced`` connections, 1,000: tracing slows
+  handshakes down several times), the Python memory per connection and who keeps it: trio's
+  task and the socket, the parked read (trio's wait and epoll registration),
   ``trio_ws.serve``'s own objects and the scope, the engine connection, websockets' protocol,
   the direct ``WebSocket``, and the application's own frames.
 
@@ -177,7 +178,7 @@ def measure(tree: Path, count: int, *, trace: bool, log: Any) -> dict[str, Any]:
             warm.ask("close", 30)
         before = server.ask("mark", 60)
         with _process([*client, str(count)], ROOT, root, log) as idle:
-            ready = json.loads(idle.line(count / 50 + 120))
+            ready = json.loads(idle.line(count / (10 if trace else 50) + 120))
             after = server.ask("measure", 120)
             idle.ask("close", 60)
     if ready.get("echoed") != count:
@@ -188,8 +189,9 @@ def measure(tree: Path, count: int, *, trace: bool, log: Any) -> dict[str, Any]:
     return result
 
 
-def run(count: int, rounds: int, base: Path | None, logs: Path) -> str:
-    """Every round, a server per tree in turn; then one traced server per tree. The table."""
+def run(count: int, rounds: int, base: Path | None, logs: Path, traced: int = 1_000) -> str:
+    """Every round, a server per tree in turn; then one traced server per tree, with
+    ``traced`` connections (tracing slows handshakes down several times). The table."""
     trees = {"this tree": ROOT} if base is None else {"before (--base)": base, "after": ROOT}
     rss: dict[str, list[float]] = {name: [] for name in trees}
     groups: dict[str, dict[str, float]] = {}
@@ -203,12 +205,16 @@ def run(count: int, rounds: int, base: Path | None, logs: Path) -> str:
                     flush=True,
                 )
         for name, tree in trees.items():
-            groups[name] = measure(tree, count, trace=True, log=log)["groups"]
-    return table(count, rounds, rss, groups)
+            groups[name] = measure(tree, min(count, traced), trace=True, log=log)["groups"]
+    return table(count, min(count, traced), rounds, rss, groups)
 
 
 def table(
-    count: int, rounds: int, rss: dict[str, list[float]], groups: dict[str, dict[str, float]]
+    count: int,
+    traced: int,
+    rounds: int,
+    rss: dict[str, list[float]],
+    groups: dict[str, dict[str, float]],
 ) -> str:
     names = list(rss)
     lines = [
@@ -229,7 +235,8 @@ def table(
         lines.append(f"| after / before, median of the rounds | {statistics.median(ratios):.3f}× |")
     lines += [
         "",
-        "Python memory per connection (tracemalloc), bytes, by who keeps it:",
+        f"Python memory per connection (tracemalloc, {traced:,} connections), bytes, by who "
+        "keeps it (an object counts for the code that made it):",
         "",
         "| kept by | " + " | ".join(names) + " |",
         "|---|" + "---|" * len(names),
@@ -247,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve", choices=("rss", "trace"), help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=5_000, help="idle connections")
     parser.add_argument("--rounds", type=int, default=3, help="RSS servers per tree")
+    parser.add_argument("--traced", type=int, default=1_000, help="traced server's connections")
     parser.add_argument("--base", type=Path, help="a copy of the tree before a change")
     parser.add_argument("--quick", action="store_true", help="a smoke run, not a measurement")
     args = parser.parse_args(argv)
@@ -257,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         args.count, args.rounds = 100, 1
     logs = ROOT / "bench" / "results" / "idle_memory.log"
     logs.parent.mkdir(parents=True, exist_ok=True)
-    print(run(args.count, args.rounds, args.base, logs))
+    print(run(args.count, args.rounds, args.base, logs, args.traced))
     return 0
 
 
