@@ -1,7 +1,8 @@
 """What an idle websocket on ``trio_ws.serve`` keeps alive, and that what it no longer keeps
 still behaves: no parsed request once the handshake is answered (the frames that follow are
-parsed all the same, also when part of one came with the head), and one coroutine of the
-server's between the connection's task and the application.
+parsed all the same, also when part of one came with the head), one coroutine of the server's
+between the connection's task and the application, no message queue once the application
+took every message, and scope values shared between connections that still read as sent.
 
 The memory figure itself is a benchmark (``python -m bench.idle_memory``), never a test."""
 
@@ -15,7 +16,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import trio
-from websockets.frames import Opcode
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
 
 from trio_ws import serve
@@ -103,6 +104,37 @@ async def test_the_message_queue_is_given_back_once_empty_and_a_burst_arrives_in
     assert burst == words
 
 
+async def test_scopes_share_the_server_address_and_common_header_lines_and_read_as_sent() -> None:
+    scopes: list[Scope] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            return
+        scopes.append(scope)
+        await receive()
+        await send({"type": "websocket.close", "code": 1000})
+
+    extra = b"connection: upgrade\r\nX-Trace: Upgrade\r\n"
+    with trio.fail_after(10):
+        async with serve_app(app) as url:
+            for request in (upgrade_request(), upgrade_request(extra)):
+                async with await connect(port_of(url), request) as client:
+                    await client.frames_until_eof()
+    first, second = scopes
+    assert first["server"] == second["server"] == ("127.0.0.1", port_of(url))
+    assert first["server"] is second["server"]  # one tuple per local address
+    headers = [dict(scope["headers"]) for scope in scopes]
+    assert headers[0][b"upgrade"] == headers[1][b"upgrade"] == b"websocket"
+    assert headers[0][b"connection"] == b"Upgrade"
+    assert second["headers"][-2:] == [(b"connection", b"upgrade"), (b"x-trace", b"Upgrade")]
+    assert headers[0][b"sec-websocket-key"] != headers[1][b"sec-websocket-key"]
+    shared = [pair for pair in first["headers"] if pair in second["headers"]]
+    assert (b"upgrade", b"websocket") in shared
+    for pair in shared:
+        if pair[0] != b"host":  # Host is the server's, not a line every client sends alike
+            assert any(pair is other for other in second["headers"]), pair
+
+
 def _accept(protocol: EngineProtocol, request: Request) -> None:
     response = protocol.accept(request)
     assert response.status_code == 101
@@ -125,5 +157,6 @@ def test_the_frame_parser_after_the_head_takes_over_only_at_a_frame_boundary() -
         assert (request() is None) is (after_head == b""), after_head
         protocol.receive_data(message[len(after_head) :])
         [received] = protocol.events_received()
+        assert isinstance(received, Frame)
         assert received.opcode is Opcode.TEXT
         assert received.data == b"split across reads"
