@@ -6,6 +6,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pytest
+
+pytest.importorskip("psutil")  # the load client's (bench.loadclient)
+
 from bench import idle_memory
 from tests._time_bound import time_bound
 
