@@ -126,7 +126,12 @@ def main(argv: list[str] | None = None) -> None:
 
     if "versus" in groups:
         log("versus: trio_ws against uvicorn-uvloop and websockets on uvloop (issue #16)")
-        table, figures = versus.run(quick=quick, cycles=15, rounds=args.rounds or 3)
+        table, figures = versus.run(
+            quick=quick,
+            cycles=15,
+            rounds=args.rounds or 3,
+            scale_settings=versus.QUICK_SCALE if quick else versus.ScaleSettings(),
+        )
         raw_samples["versus"] = figures
         sections.append(
             "### Against the asyncio world: server CPU per operation, 50 connections "

@@ -240,8 +240,10 @@ def run_paired(
     results_dir: Path,
     targets: tuple[str, ...] = TARGETS,
     progress: Callable[[str], None] = print,
+    handshakes: bool = False,
 ) -> PairedResult:
-    """All targets' servers up at once; the client alternates 50 x 32 B load between them."""
+    """All targets' servers up at once; the client alternates 50 x 32 B load between them
+    (with ``handshakes``, its open/close loops instead: ``server_us_per_op`` is per handshake)."""
     runnable = [t for t in targets if unavailable(t) is None]
     results_dir.mkdir(parents=True, exist_ok=True)
     log = results_dir / "servers.log"
@@ -252,12 +254,13 @@ def run_paired(
             sys.executable,
             "-m",
             "bench.loadclient",
-            "--paired=" + ",".join(str(s.port) for s in servers),
+            ("--paired-handshakes=" if handshakes else "--paired=")
+            + ",".join(str(s.port) for s in servers),
             "--pids=" + ",".join(str(s.proc.pid) for s in servers if s.proc is not None),
             f"--cycles={cycles}",
             f"--duration={seconds}",
         ]
-        budget = cycles * len(servers) * (seconds + 2) + 120
+        budget = cycles * len(servers) * (seconds + (12 if handshakes else 2)) + 120
         completed = subprocess.run(
             command,
             cwd=ROOT,

@@ -17,7 +17,9 @@ parsing is a few slice operations. It spends a fraction of the server's CPU per 
 Scenarios: ``latency`` (1 connection, sequential 32 B round trips, p50/p99), ``rt50_32`` and
 ``rt50_64k`` (50 connections, one message in flight each), ``pipeline`` (1 connection, a window
 of 64 messages of 32 B in flight), ``handshake`` (8 concurrent open/close loops), ``memory``
-(server RSS per idle connection with 1,000 open, after a warm-up).
+(server RSS per idle connection with 1,000 open, after a warm-up). ``--paired PORTS`` and
+``--paired-handshakes PORTS`` alternate the 50 x 32 B ping-pong, or the handshake loops, between
+several servers in short slices (``bench.versus``).
 """
 
 from __future__ import annotations
@@ -344,12 +346,11 @@ async def latency(port: int, meter: Meter, count: int, duration: float) -> dict[
     return result
 
 
-async def handshakes(
-    port: int, meter: Meter, duration: float, concurrency: int = 8
-) -> dict[str, float]:
-    """Open, wait for the 101, send a close frame, wait for the server's close; repeat."""
+async def handshake_loops(port: int, seconds: float, concurrency: int = 8) -> int:
+    """``concurrency`` loops for ``seconds``: open, wait for the 101, send a close frame, wait
+    for the server's close; repeat. Returns the handshakes completed."""
     count = 0
-    deadline = 0.0
+    deadline = time.perf_counter() + seconds
 
     async def loop() -> None:
         nonlocal count
@@ -359,13 +360,42 @@ async def handshakes(
             await asyncio.wait_for(conn.closed, 10)
             count += 1
 
-    deadline = time.perf_counter() + min(0.3, duration / 4)
-    await asyncio.gather(*(loop() for _ in range(concurrency)))  # warm-up
-    count = 0
-    deadline = time.perf_counter() + duration
-    meter.start()
     await asyncio.gather(*(loop() for _ in range(concurrency)))
+    return count
+
+
+async def handshakes(
+    port: int, meter: Meter, duration: float, concurrency: int = 8
+) -> dict[str, float]:
+    """`handshake_loops` for ``duration`` after a warm-up."""
+    await handshake_loops(port, min(0.3, duration / 4), concurrency)
+    meter.start()
+    count = await handshake_loops(port, duration, concurrency)
     return per_op(meter.stop(), count)
+
+
+async def paired_handshakes(
+    ports: list[int], pids: list[int], cycles: int, seconds: float
+) -> dict[str, Any]:
+    """Alternate `handshake_loops` between several servers, slice by slice (as `paired` does
+    for round trips): per server, per-cycle server µs per handshake and handshakes/s."""
+    processes = [psutil.Process(pid) for pid in pids]
+    for port in ports:  # warm-up
+        await handshake_loops(port, 0.2)
+    per_cycle: list[list[dict[str, float]]] = [[] for _ in ports]
+    client0, wall0 = time.process_time(), time.perf_counter()
+    for cycle in range(cycles):
+        order = list(range(len(ports)))
+        order = order[cycle % len(order) :] + order[: cycle % len(order)]
+        for index in order:
+            t0, c0 = time.perf_counter(), process_cpu(processes[index])
+            count = await handshake_loops(ports[index], seconds)
+            cpu, wall = process_cpu(processes[index]) - c0, time.perf_counter() - t0
+            per_cycle[index].append(
+                {"server_us_per_op": cpu / max(count, 1) * 1e6, "rate": count / wall}
+            )
+    client_cpu_pct = (time.process_time() - client0) / (time.perf_counter() - wall0) * 100
+    return {"per_cycle": per_cycle, "client_cpu_pct": client_cpu_pct}
 
 
 async def memory(port: int, server: psutil.Process, idle: int) -> dict[str, float]:
@@ -503,9 +533,11 @@ async def run_scenario(
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run the scenarios in order; a failing scenario reports its error and the rest go on."""
-    if args.paired:
-        ports = [int(p) for p in args.paired.split(",")]
+    if args.paired or args.paired_handshakes:
+        ports = [int(p) for p in (args.paired or args.paired_handshakes).split(",")]
         pids = [int(p) for p in args.pids.split(",")]
+        if args.paired_handshakes:
+            return await paired_handshakes(ports, pids, args.cycles, args.duration)
         return await paired(ports, pids, args.cycles, args.duration)
     server = psutil.Process(args.server_pid)
     results: dict[str, Any] = {}
@@ -530,6 +562,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--server-pid", type=int, default=0)
     parser.add_argument("--paired", help="comma-separated ports: the paired 50 x 32 B run")
+    parser.add_argument(
+        "--paired-handshakes", help="comma-separated ports: handshakes alternated between them"
+    )
     parser.add_argument("--pids", help="the servers' pids, in --paired's order")
     parser.add_argument("--cycles", type=int, default=10, help="paired cycles")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated")

@@ -477,10 +477,18 @@ def fanout_table(result: FanoutResult, rate: float, seconds: float) -> str:
     return "\n".join(lines)
 
 
-def run_idle(count: int, window: float, rounds: int, kinds: tuple[str, ...], logs: Path) -> str:
+def run_idle(
+    count: int,
+    window: float,
+    rounds: int,
+    kinds: tuple[str, ...],
+    logs: Path,
+    figures: dict[str, Any] | None = None,
+) -> str:
     """Every idle server at once, each with ``count`` connections from its own client process;
     the servers' CPU is measured over the same ``rounds`` windows (the machine's load is the
-    same for all), so the ratio of each window is a paired comparison."""
+    same for all), so the ratio of each window is a paired comparison. ``figures`` (if given)
+    receives ``cpu`` (% of a core per window), ``kib`` and ``still`` by kind."""
     labels = {
         "idle-trio_ws": "trio_ws.serve, direct mode (goal ≤ 1.5 %, ≤ 12 KiB)",
         "idle-uvicorn": "uvicorn + uvloop, raw ASGI (reference)",
@@ -516,6 +524,8 @@ def run_idle(count: int, window: float, rounds: int, kinds: tuple[str, ...], log
             log(f"idle window {r}: " + ", ".join(f"{k} {v[-1]:.2f} %" for k, v in cpu.items()))
         for kind, client in clients.items():
             still[kind] = client.ask("close", 30)["open"]
+    if figures is not None:
+        figures.update(cpu=cpu, kib=kib, still=still)
     return idle_table(count, window, rounds, cpu, kib, still, labels)
 
 

@@ -1,4 +1,5 @@
-"""System calls per round trip, by server: ``python -m bench.syscalls [--targets a,b,...]``.
+"""System calls per round trip (or per handshake), by server:
+``python -m bench.syscalls [--targets a,b,...] [--scenario rt50_32|handshake]``.
 
 Each target runs alone (``python -m bench.server TARGET``); ``strace -c -f`` is attached to it
 while the load client drives 50 connections x 32 B round trips for ``--duration`` seconds, and
@@ -23,6 +24,8 @@ from pathlib import Path
 from .e2e import Server, run_client
 
 DEFAULT_TARGETS = ("uvicorn", "websockets-uvloop", "raw@serve", "direct@serve", "structured@serve")
+#: What ``--scenario`` counts per: the load client's scenario and its unit of work.
+SCENARIOS = {"rt50_32": "round trip", "handshake": "handshake"}
 ROW = re.compile(r"^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:(\d+)\s+)?(\w+)\s*$")
 
 
@@ -36,8 +39,11 @@ def parse_strace_summary(text: str) -> dict[str, tuple[int, int]]:
     return counts
 
 
-def measure(target: str, duration: float, log: Path) -> tuple[int, dict[str, tuple[int, int]]]:
-    """Round trips made under strace, and the server's syscall counts over that window."""
+def measure(
+    target: str, duration: float, log: Path, scenario: str = "rt50_32"
+) -> tuple[int, dict[str, tuple[int, int]]]:
+    """Operations of ``scenario`` made under strace, and the server's syscall counts over that
+    window."""
     with Server(target, log) as server, tempfile.NamedTemporaryFile("r") as out:
         assert server.proc is not None
         tracer = subprocess.Popen(
@@ -46,22 +52,22 @@ def measure(target: str, duration: float, log: Path) -> tuple[int, dict[str, tup
         )
         time.sleep(0.5)  # attached
         try:
-            result = run_client(server, ("rt50_32",), duration, count=10, idle=10)
+            result = run_client(server, (scenario,), duration, count=10, idle=10)
         finally:
             tracer.send_signal(signal.SIGINT)
             tracer.wait(30)
-        ops = int(result["rt50_32"].get("ops", 0))
+        ops = int(result[scenario].get("ops", 0))
         return ops, parse_strace_summary(Path(out.name).read_text())
 
 
-def table(rows: dict[str, tuple[int, dict[str, tuple[int, int]]]]) -> str:
+def table(rows: dict[str, tuple[int, dict[str, tuple[int, int]]]], unit: str = "round trip") -> str:
     def most(name: str) -> float:
         return max(c.get(name, (0, 0))[0] / max(o, 1) for o, c in rows.values())
 
     names = sorted({name for _, counts in rows.values() for name in counts}, key=most, reverse=True)
     names = [name for name in names if most(name) >= 0.05]
     lines = [
-        "| syscall per round trip | " + " | ".join(rows) + " |",
+        f"| syscall per {unit} | " + " | ".join(rows) + " |",
         "|---|" + "---|" * len(rows),
     ]
     for name in names:
@@ -82,6 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.syscalls", description=__doc__)
     parser.add_argument("--targets", default=",".join(DEFAULT_TARGETS))
     parser.add_argument("--duration", type=float, default=2.0)
+    parser.add_argument(
+        "--scenario",
+        choices=SCENARIOS,
+        default="rt50_32",
+        help="rt50_32: 50 connections x 32 B round trips; handshake: open, close, repeat",
+    )
     args = parser.parse_args(argv)
     if shutil.which("strace") is None:
         print("strace is not installed", file=sys.stderr)
@@ -90,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     log.parent.mkdir(parents=True, exist_ok=True)
     rows = {}
     for target in (t for t in args.targets.split(",") if t):
-        rows[target] = measure(target, args.duration, log)
-    print(table(rows))
+        rows[target] = measure(target, args.duration, log, args.scenario)
+    print(table(rows, SCENARIOS[args.scenario]))
     return 0
 
 

@@ -36,6 +36,43 @@ def test_every_goal_compares_targets_the_run_measures() -> None:
         assert {goal.target, goal.base} <= set(versus.PAIRED_TARGETS), goal
     for goal, _scenario in versus.SIZED_GOALS:
         assert {goal.target, goal.base} <= set(versus.SIZED_TARGETS), goal
+    goal = versus.HANDSHAKE_GOAL
+    assert {goal.target, goal.base} <= set(versus.HANDSHAKE_TARGETS), goal
     goal = versus.PAIRED_GOALS[0]
     assert goal.met(goal.limit - 0.01) is True  # type: ignore[operator]
     assert goal.met(goal.limit + 0.01) is False  # type: ignore[operator]
+
+
+def test_the_paired_handshake_run_measures_every_server(tmp_path: Path) -> None:
+    """``run_paired(handshakes=True)`` alternates the open/close loops between the servers
+    and reports each one's CPU per handshake for every cycle."""
+    with time_bound(120):
+        result = e2e.run_paired(
+            cycles=2,
+            seconds=0.2,
+            results_dir=tmp_path,
+            targets=versus.HANDSHAKE_TARGETS,
+            progress=lambda _message: None,
+            handshakes=True,
+        )
+    assert result.error is None, result.error
+    assert set(result.cycles) == set(versus.HANDSHAKE_TARGETS)
+    for cycles in result.cycles.values():
+        assert len(cycles) == 2
+        assert all(cycle["rate"] > 0 and cycle["server_us_per_op"] > 0 for cycle in cycles)
+
+
+def test_the_scale_part_gives_every_scale_goal_a_figure(tmp_path: Path) -> None:
+    """Tiny: every row of the at-rest and fan-out goals has a figure and a verdict."""
+    tiny = versus.ScaleSettings(
+        idle=20, window=0.2, idle_rounds=1, clients=20, room=10, rounds=1, rate=10.0, seconds=0.2
+    )
+    with time_bound(240):
+        rows, figures, notes = versus.scale_rows(tiny, tmp_path / "scale.log")
+    assert notes == []
+    assert len(rows) == len(versus.SCALE_GOALS)
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        assert cells[2] != "n/a", row
+        assert cells[4] in {"✅", "❌"}, row
+    assert set(figures) == {"idle", "fanout", "room"}

@@ -5,6 +5,10 @@ resources (``EMFILE``, ``ENFILE``, ``ENOBUFS``, ``ENOMEM``), since connections t
 descriptors. Unlike it, it does not log a traceback per retry: the condition is logged once
 when it starts, then as a count every 10 s, then once when accepting works again
 (`RepeatedCondition`).
+
+On a plain TCP listener (`PlainSocketListener`) each wake-up of the loop also takes the
+connections already waiting in the backlog (up to `ACCEPT_BATCH`) without a schedule point
+each, as uvloop does: under a burst of handshakes one task step accepts many.
 """
 
 from __future__ import annotations
@@ -20,14 +24,41 @@ import trio
 from ._repeated import RepeatedCondition
 
 if TYPE_CHECKING:
+    import socket as stdlib_socket
     from collections.abc import Awaitable, Callable
 
-__all__ = ["ACCEPT_CAPACITY_ERRNOS", "accept_connections", "close_forcefully"]
+__all__ = [
+    "ACCEPT_BATCH",
+    "ACCEPT_CAPACITY_ERRNOS",
+    "PlainSocketListener",
+    "accept_connections",
+    "close_forcefully",
+]
 
 #: accept() errors that mean "no resources now": retried, not raised.
 ACCEPT_CAPACITY_ERRNOS: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 #: Seconds between two accept() attempts while resources are short.
 RETRY_AFTER: Final = 0.1
+#: The most connections one wake-up of the accept loop takes from a plain listener's backlog.
+ACCEPT_BATCH: Final = 64
+#: accept() errors about one connection that failed before it was taken (the client reset it,
+#: its route went away): that connection is skipped, the next one taken.
+_SKIPPED_ACCEPT_ERRNOS: Final = frozenset(
+    getattr(errno, name)
+    for name in (
+        "ECONNABORTED",
+        "EPROTO",
+        "EPERM",
+        "ENETDOWN",
+        "ENETUNREACH",
+        "EHOSTDOWN",
+        "EHOSTUNREACH",
+        "ENONET",
+        "ENOPROTOOPT",
+        "EOPNOTSUPP",
+    )
+    if hasattr(errno, name)
+)
 
 logger = logging.getLogger("trio_ws.server")
 
@@ -38,6 +69,84 @@ def _describe(error: OSError) -> str:
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
         detail += f" (this process may open {soft} files: raise `ulimit -n`)"
     return detail
+
+
+class PlainSocketListener(trio.abc.Listener[trio.SocketStream]):
+    """A listening TCP socket without TLS: ``trio.SocketListener`` (whose ``accept`` and
+    ``aclose`` it uses), plus `accept_waiting`, which takes a connection already in the backlog
+    without a schedule point.
+
+    ``sock`` must be bound and listening; the listener owns it from now on.
+    """
+
+    def __init__(self, sock: stdlib_socket.socket) -> None:
+        self._listener = trio.SocketListener(trio.socket.from_stdlib_socket(sock))
+        self._socket = sock  # the same socket, non-blocking now
+
+    @property
+    def socket(self) -> trio.socket.SocketType:
+        """The listening socket (trio's)."""
+        return self._listener.socket
+
+    async def accept(self) -> trio.SocketStream:
+        """The next connection, waiting for one if none is there (as ``trio.SocketListener``).
+
+        Raises:
+          OSError: as ``trio.SocketListener.accept`` (``EMFILE`` and the like).
+          trio.ClosedResourceError: the listener was closed.
+
+        Cancellation: a checkpoint; nothing was accepted when it is cancelled.
+        """
+        return await self._listener.accept()
+
+    def accept_waiting(self) -> trio.SocketStream | None:
+        """A connection already waiting in the backlog, or ``None`` if there is none now.
+
+        Never waits and is not a checkpoint. A connection that failed before it was taken
+        (``ECONNABORTED`` and the like) is skipped, as ``accept`` does.
+
+        Raises:
+          OSError: ``accept()`` failed otherwise (``EMFILE`` and the like; a closed listener
+            raises ``EBADF``).
+        """
+        while True:
+            try:
+                sock, _address = self._socket.accept()
+            except BlockingIOError:
+                return None
+            except OSError as error:
+                if error.errno in _SKIPPED_ACCEPT_ERRNOS:
+                    continue
+                raise
+            return trio.SocketStream(trio.socket.from_stdlib_socket(sock))
+
+    async def aclose(self) -> None:
+        """Close the listening socket.
+
+        Cancellation: as ``trio.SocketListener.aclose`` (closed even when cancelled).
+        """
+        await self._listener.aclose()
+
+
+async def _accept_some(listener: trio.abc.Listener[Any]) -> list[Any]:
+    """The next connection, plus those already waiting behind it on a `PlainSocketListener`
+    (at most `ACCEPT_BATCH` in all).
+
+    Raises:
+      OSError: the first ``accept()`` failed (an error after it only ends the batch: the next
+        call meets it again and reports it).
+    """
+    streams = [await listener.accept()]
+    if isinstance(listener, PlainSocketListener):
+        try:
+            while len(streams) < ACCEPT_BATCH:
+                stream = listener.accept_waiting()
+                if stream is None:
+                    break
+                streams.append(stream)
+        except OSError:
+            pass
+    return streams
 
 
 async def close_forcefully(stream: trio.abc.AsyncResource) -> None:
@@ -77,7 +186,7 @@ async def accept_connections(
     )
     while True:
         try:
-            stream = await listener.accept()
+            streams = await _accept_some(listener)
         except OSError as error:
             if error.errno not in ACCEPT_CAPACITY_ERRNOS:
                 raise
@@ -85,4 +194,5 @@ async def accept_connections(
             await trio.sleep(retry_after)
             continue
         shortage.ended()
-        nursery.start_soon(handler, stream)
+        for stream in streams:
+            nursery.start_soon(handler, stream)

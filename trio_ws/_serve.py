@@ -23,6 +23,7 @@ them without forking any of them:
 from __future__ import annotations
 
 import copy
+import logging
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypedDict, Unpack
 
 import trio
@@ -30,7 +31,7 @@ from hypercorn.config import Config
 from websockets.exceptions import InvalidHeader
 from websockets.extensions.permessage_deflate import enable_server_permessage_deflate
 
-from ._accept import accept_connections, close_forcefully
+from ._accept import PlainSocketListener, accept_connections, close_forcefully
 from ._compression import COMPRESSION_DEFAULTS, deflate_factories
 from ._engine import (
     EngineConnection,
@@ -70,6 +71,9 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_SETTINGS", "ServerSettings", "serve"]
 
 _SHUTDOWN_CODES: Final = frozenset({1001, 1012})
+#: The logger ``websockets`` gives a server protocol by default, looked up once rather than
+#: per connection.
+_PROTOCOL_LOGGER: Final = logging.getLogger("websockets.server")
 
 
 class ServerSettings(TypedDict, total=False):
@@ -348,7 +352,9 @@ class _Server:
 
     def _new_protocol(self) -> EngineProtocol:
         return EngineProtocol(
-            extensions=self.extension_factories, max_size=self.engine.max_message_size
+            extensions=self.extension_factories,
+            max_size=self.engine.max_message_size,
+            logger=_PROTOCOL_LOGGER,
         )
 
     async def _first_request(self, stream: trio.abc.Stream) -> Upgrade | bytes | None:
@@ -428,11 +434,12 @@ class _Server:
                 return None
             transport: Any = getattr(stream, "transport_stream", stream)
             socket = transport.socket
+            family = socket.family  # (an enum conversion per read)
             scope = build_scope(
                 request,
                 secure=isinstance(stream, trio.SSLStream),
-                client=parse_socket_addr(socket.family, socket.getpeername()),
-                server=self._server_address(socket),
+                client=parse_socket_addr(family, socket.getpeername()),
+                server=self._server_address(socket, family),
                 root_path=config.root_path,
                 state=self.lifespan_state.copy(),
                 extensions={
@@ -468,13 +475,14 @@ class _Server:
         if not self.connections:
             self.drained.set()
 
-    def _server_address(self, socket: trio.socket.SocketType) -> Any:
-        """``scope["server"]`` for a connection on ``socket``: one object per local address
-        (a listener's, or one per local interface for a wildcard bind), not per connection."""
+    def _server_address(self, socket: trio.socket.SocketType, family: Any) -> Any:
+        """``scope["server"]`` for a connection on ``socket`` (of ``family``): one object per
+        local address (a listener's, or one per local interface for a wildcard bind), not per
+        connection."""
         local = socket.getsockname()
         address = self._server_addresses.get(local)
         if address is None:
-            address = self._server_addresses[local] = parse_socket_addr(socket.family, local)
+            address = self._server_addresses[local] = parse_socket_addr(family, local)
         return address
 
     def _accepted(self, connection: EngineConnection) -> None:
@@ -567,7 +575,7 @@ class _Server:
             urls.append("wss://" + repr_socket_addr(sock.family, sock.getsockname()))
         for sock in sockets.insecure_sockets:
             sock.listen(self.config.backlog)
-            listeners.append(trio.SocketListener(trio.socket.from_stdlib_socket(sock)))
+            listeners.append(PlainSocketListener(sock))
             urls.append("ws://" + repr_socket_addr(sock.family, sock.getsockname()))
         for url in urls:
             await self.config.log.debug("trio_ws: serving on %s", url)
