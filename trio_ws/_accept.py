@@ -163,13 +163,6 @@ async def close_forcefully(stream: trio.abc.AsyncResource) -> None:
         await trio.aclose_forcefully(stream)
 
 
-async def _run_handler(handler: Callable[[Any], Awaitable[object]], stream: Any) -> None:
-    try:
-        await handler(stream)
-    finally:
-        await close_forcefully(stream)
-
-
 async def accept_connections(
     listener: trio.abc.Listener[Any],
     handler: Callable[[Any], Awaitable[object]],
@@ -178,7 +171,9 @@ async def accept_connections(
     retry_after: float = RETRY_AFTER,
 ) -> None:
     """Accept connections on ``listener`` for ever; run ``handler(stream)`` for each in
-    ``nursery`` (the stream is closed when the handler returns).
+    ``nursery``. The handler owns the stream: it closes it, however it ends (the task's
+    coroutine is the handler's own, with no frame of ours around it for the connection's
+    lifetime).
 
     Raises:
       OSError: ``accept()`` failed for another reason than a lack of resources.
@@ -200,4 +195,4 @@ async def accept_connections(
             continue
         shortage.ended()
         for stream in streams:
-            nursery.start_soon(_run_handler, handler, stream)
+            nursery.start_soon(handler, stream)

@@ -264,6 +264,10 @@ class _Server:
         # Scope extensions that are the same for every connection: one object each, not one
         # per connection (an idle server holds thousands of scopes).
         self._no_options: dict[str, Any] = {}
+        #: ``scope["server"]`` by the socket's own address: the same few for every connection.
+        self._server_addresses: dict[Any, Any] = {}
+        #: `_accepted`, bound once (each connection's ``on_accept``).
+        self._on_accept = self._accepted
         self._shutdown_extension: ShutdownExtension = {
             "close_code": self.registry.close_code,
             "event": self.registry.event,
@@ -276,23 +280,66 @@ class _Server:
         #: Set whenever the last open connection ends (checked only during shutdown).
         self.drained = trio.Event()
 
-    async def handle_connection(self, stream: trio.abc.Stream) -> None:
+    async def handle_connection(
+        self, stream: trio.abc.Stream, upgrade: Upgrade | None = None
+    ) -> None:
+        """Serve one connection until it ends, then close it.
+
+        A websocket upgrade is served by the engine, the application running right here: an
+        idle websocket waits in this coroutine and the application's, with no frame of ours
+        in between (each would be kept for the connection's lifetime; an idle server holds
+        thousands). Anything else is hypercorn's (`_first_upgrade`). ``upgrade``: a websocket
+        request that hypercorn parsed on a keep-alive connection and handed back.
+
+        Cancellation: the connection is dropped (the stream is closed).
+        """
+        try:
+            if upgrade is None:
+                upgrade = await self._first_upgrade(stream)
+                if upgrade is None:
+                    return
+            try:
+                prepared = await self._prepare_engine_connection(stream, upgrade)
+                upgrade = None  # the request head is not kept for the connection's lifetime
+                if prepared is None:
+                    return
+                connection, scope = prepared
+                del prepared
+                self.connections.add(connection)
+                try:
+                    try:
+                        await self.user_app(scope, connection.receive, connection.send)
+                    except Exception:
+                        await self.config.log.exception("Error in ASGI Framework")
+                    await connection.finish()
+                except OSError:
+                    pass  # the socket failed under us
+                finally:
+                    connection.notify_closing()  # the socket is closed next
+                    self._engine_connection_ended(connection, scope)
+            except Exception as failure:
+                await self._contain(stream, failure)
+        finally:
+            await close_forcefully(stream)
+
+    async def _first_upgrade(self, stream: trio.abc.Stream) -> Upgrade | None:
+        """The connection's first request if it is a websocket upgrade for the engine; else
+        ``None`` once hypercorn served the connection, or it was closed."""
         try:
             first = await self._first_request(stream)
         except trio.TooSlowError:
             first = None
         except Exception as failure:
             await self._contain(stream, failure)
-            return
+            return None
         if first is None:
             await trio.aclose_forcefully(stream)
         elif isinstance(first, Upgrade):
-            serving = self._engine_connection(stream, first)
-            del first  # the request head is not kept for the connection's lifetime
-            await serving
+            return first
         else:
             replay: Any = ReplayStream(stream, first) if first else stream
             await self._hypercorn_connection(replay)
+        return None
 
     async def _contain(self, stream: trio.abc.Stream, failure: Exception) -> None:
         """A failure of the engine's own code ends that connection only, logged once."""
@@ -339,7 +386,7 @@ class _Server:
         protocol = self._new_protocol()
         upgrade = parse_upgrade(protocol, head)
         if upgrade is not None:
-            await self._engine_connection(stream, upgrade)
+            await self.handle_connection(stream, upgrade)
             return
         answer = b"".join(protocol.data_to_send()) or BAD_REQUEST
         await self.config.log.warning(
@@ -353,15 +400,6 @@ class _Server:
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 pass
         await trio.aclose_forcefully(stream)
-
-    async def _engine_connection(self, stream: trio.abc.Stream, upgrade: Upgrade) -> None:
-        try:
-            prepared = await self._prepare_engine_connection(stream, upgrade)
-            del upgrade  # the request head is not kept for the connection's lifetime
-            if prepared is not None:
-                await self._run_engine_connection(stream, *prepared)
-        except Exception as failure:
-            await self._contain(stream, failure)
 
     async def _prepare_engine_connection(
         self, stream: trio.abc.Stream, upgrade: Upgrade
@@ -402,7 +440,7 @@ class _Server:
                 request,
                 secure=isinstance(stream, trio.SSLStream),
                 client=parse_socket_addr(family, socket.getpeername()),
-                server=parse_socket_addr(family, socket.getsockname()),
+                server=self._server_address(socket, family),
                 root_path=config.root_path,
                 state=self.lifespan_state.copy(),
                 extensions={
@@ -421,7 +459,7 @@ class _Server:
             if isinstance(exc, OSError):
                 return None  # the peer left before getpeername
             raise
-        connection.on_accept = self._accepted
+        connection.on_accept = self._on_accept
         if self.reporter is not None:
             self.reporter.watch(connection, scope)
         # websockets' parser keeps the Request for the connection's lifetime: its headers are
@@ -429,23 +467,24 @@ class _Server:
         request.headers.clear()
         return connection, scope
 
-    async def _run_engine_connection(
-        self, stream: trio.abc.Stream, connection: EngineConnection, scope: Scope
-    ) -> None:
-        self.connections.add(connection)
-        try:
-            await connection.run_app(self.user_app, scope)
-        except OSError:
-            pass  # the socket failed under us
-        finally:
-            if self.reporter is not None:
-                self.reporter.ended(connection, scope)
-            self.registry.discard(connection)
-            self.keepalive.discard(connection)
-            self.connections.discard(connection)
-            if not self.connections:
-                self.drained.set()
-            await close_forcefully(stream)
+    def _engine_connection_ended(self, connection: EngineConnection, scope: Scope) -> None:
+        if self.reporter is not None:
+            self.reporter.ended(connection, scope)
+        self.registry.discard(connection)
+        self.keepalive.discard(connection)
+        self.connections.discard(connection)
+        if not self.connections:
+            self.drained.set()
+
+    def _server_address(self, socket: trio.socket.SocketType, family: Any) -> Any:
+        """``scope["server"]`` for a connection on ``socket`` (of ``family``): one object per
+        local address (a listener's, or one per local interface for a wildcard bind), not per
+        connection."""
+        local = socket.getsockname()
+        address = self._server_addresses.get(local)
+        if address is None:
+            address = self._server_addresses[local] = parse_socket_addr(family, local)
+        return address
 
     def _accepted(self, connection: EngineConnection) -> None:
         if self.reporter is not None:

@@ -198,7 +198,7 @@ class ServerExchange:
     ended_by_server: bool = False
     refused_because: str | None = None
     _denial: tuple[int, list[tuple[bytes, bytes]]] | None = None
-    _denial_body: list[bytes] = attrs.field(factory=list)
+    _denial_body: list[bytes] | None = None  # made by a denial's start: not per connection
 
     @classmethod
     def for_scope(cls, subprotocols: Iterable[str], extensions: Mapping[str, object]) -> Self:
@@ -307,14 +307,16 @@ class ServerExchange:
             return AppClosed(code, reason)
         if kind == "websocket.http.response.start":
             self._denial = response_start_fields(message)
+            self._denial_body = []
             self.state = after
             return None
         body, more_body = response_body_fields(message)
+        assert self._denial is not None  # RESPONSE follows the response start
+        assert self._denial_body is not None
         self._denial_body.append(bytes(body))
         if more_body:
             return None
         self.state = ServerState.REFUSED
-        assert self._denial is not None  # RESPONSE follows the response start
         status, headers = self._denial
         return Rejected(status, headers, b"".join(self._denial_body))
 

@@ -68,7 +68,10 @@ async def _accept_all(listener: PlainSocketListener, port: int, count: int) -> l
         handled.append(stream)
         if len(handled) == count:
             all_handled.set()
-        await trio.sleep_forever()
+        try:
+            await trio.sleep_forever()
+        finally:
+            await trio.aclose_forcefully(stream)  # a handler owns its stream
 
     clients = [await trio.open_tcp_stream("127.0.0.1", port) for _ in range(count)]
     async with listener, trio.open_nursery() as nursery:

@@ -67,7 +67,6 @@ if TYPE_CHECKING:
     from websockets.http11 import Request
     from websockets.server import ServerProtocol
 
-    from .._types import ASGIApp, Scope
     from .._types import Message as ASGIMessage
 
 __all__ = ["ClientGone", "EngineConnection", "EngineSettings"]
@@ -115,9 +114,10 @@ class _SharedEmpty(deque[Any]):
     append = appendleft = extend = extendleft = insert = _refuse
 
 
-#: The empty pending-message and pending-output queues of a connection that has none (an idle
-#: connection sheds its own, `EngineConnection.shed_buffers`): a deque costs 760 bytes even
-#: empty, so one shared instance stands for "none" until something is queued.
+#: The empty pending-message and pending-output queues of a connection that has none (``receive``
+#: gives back the message queue it emptied; an idle connection sheds the rest,
+#: `EngineConnection.shed_buffers`): a deque costs 760 bytes even empty, so one shared
+#: instance stands for "none" until something is queued.
 _NO_MESSAGES: Final[deque[Any]] = _SharedEmpty()
 _NO_OUTPUT: Final[deque[bytes]] = _SharedEmpty()
 
@@ -326,7 +326,10 @@ class EngineConnection:
             pending = self._pending  # (a new one once a read queued the first message)
             if pending:
                 self.messages_received += 1
-                return pending.popleft()
+                message = pending.popleft()
+                if not pending:  # an idle connection keeps no queue (760 bytes) of its own
+                    self._pending = _NO_MESSAGES
+                return message
             if not self._connect_delivered:
                 self._connect_delivered = True
                 return {"type": "websocket.connect"}
@@ -1006,26 +1009,25 @@ class EngineConnection:
         self.shutdown_code = close.code
         await self._send_close(close.code, close.reason)
 
-    async def run_app(self, app: ASGIApp, scope: Scope) -> None:
-        """Run the application on this connection, then end the connection politely.
+    def notify_closing(self) -> None:
+        """The socket is about to be closed: a task of the application still parked on the
+        read poller (which closing the socket does not reach) raises
+        ``trio.ClosedResourceError`` there now, as a wait on a closed socket does."""
+        self._transport.notify_closing()
 
-        An application that raises or returns before accepting gives HTTP 500; after
-        accepting, close 1011 unless it closed. Its exception is logged, not raised.
+    async def finish(self) -> None:
+        """End the connection politely once the application returned (or raised).
+
+        An application that never answered the handshake gets HTTP 500 sent for it; one that
+        accepted and did not close, a close 1011. Then the closing handshake, bounded by
+        ``close_timeout``: read until the client's close frame (or EOF); the caller then closes
+        the TCP connection, as the server should.
+
+        Raises:
+          OSError: the socket failed under us.
 
         Cancellation: propagates (the caller aborts the socket).
         """
-        try:
-            try:
-                await app(scope, self.receive, self.send)
-            except Exception:
-                await self._log.exception("Error in ASGI Framework")
-            await self._finish()
-        finally:
-            # The caller closes the socket next: a task of the application still parked on
-            # the read poller (which that close does not reach) sees the end now.
-            self._transport.notify_closing()
-
-    async def _finish(self) -> None:
         last = self.exchange.app_finished()
         if isinstance(last, Rejected):  # HTTP 500: the application never answered
             with trio.move_on_after(self.settings.close_timeout):
@@ -1034,8 +1036,6 @@ class EngineConnection:
         if last is not None:  # close 1011: it returned without closing
             with trio.move_on_after(self.settings.close_timeout):
                 await self._send_close(last.code, last.reason)
-        # The closing handshake, bounded: read until the client's close frame (or EOF); the
-        # caller then closes the TCP connection, as the server should.
         if (self._out and not self._broken) or not self._closing_handshake_done():
             with trio.move_on_after(self.settings.close_timeout):
                 if self._out and not self._broken:

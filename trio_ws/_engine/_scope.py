@@ -59,6 +59,35 @@ _COMMON_VALUES: Final = {
 }
 
 
+#: Whole header lines every upgrade request of a browser or a common client carries, as the
+#: scope's ``(name, value)`` pairs (tuples: safe to share), by ``(name, value)`` as sent.
+_COMMON_HEADERS: Final = {
+    (spelling, value): (_COMMON_NAMES[spelling], _COMMON_VALUES[value])
+    for name, values in (
+        ("Upgrade", ("websocket",)),
+        ("Connection", ("Upgrade", "upgrade")),
+        ("Sec-WebSocket-Version", ("13",)),
+        ("Sec-WebSocket-Extensions", ("permessage-deflate; client_max_window_bits",)),
+        ("Cache-Control", ("no-cache",)),
+        ("Pragma", ("no-cache",)),
+        ("Accept-Encoding", ("gzip, deflate, br, zstd", "gzip, deflate, br")),
+    )
+    for spelling in (name, name.lower())
+    for value in values
+}
+
+
+def _scope_header(line: tuple[str, str]) -> tuple[bytes, bytes]:
+    common = _COMMON_HEADERS.get(line)
+    if common is not None:
+        return common
+    name, value = line
+    return (
+        _COMMON_NAMES.get(name) or name.lower().encode("latin-1"),
+        _COMMON_VALUES.get(value) or value.encode("latin-1", "surrogateescape"),
+    )
+
+
 def offered_subprotocols(request: Request) -> list[str]:
     """The subprotocols the client offered, in its order.
 
@@ -87,13 +116,7 @@ def build_scope(
       websockets.exceptions.InvalidHeader: a malformed ``Sec-WebSocket-Protocol`` header.
     """
     raw_path, _, query = request.path.partition("?")
-    headers = [
-        (
-            _COMMON_NAMES.get(name) or name.lower().encode("latin-1"),
-            _COMMON_VALUES.get(value) or value.encode("latin-1", "surrogateescape"),
-        )
-        for name, value in request.headers.raw_items()
-    ]
+    headers = [_scope_header(line) for line in request.headers.raw_items()]
     try:
         subprotocols = offered_subprotocols(request)
     except InvalidHeader:

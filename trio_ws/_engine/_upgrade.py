@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Final
 import attrs
 import trio
 from websockets.http11 import Request
+from websockets.protocol import Protocol
 
 if TYPE_CHECKING:
     from websockets.server import ServerProtocol
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["Upgrade", "parse_upgrade", "read_upgrade"]
 
 _RECEIVE_SIZE: Final = 65536
+_HEAD_END: Final = b"\r\n\r\n"
 
 
 @attrs.frozen
@@ -37,6 +39,24 @@ def _asks_for_websocket(request: Request) -> bool:
     return any("websocket" in value.lower() for value in request.headers.get_all("Upgrade"))
 
 
+def _upgrade(request: Request, protocol: ServerProtocol, head: bytes) -> Upgrade:
+    """The `Upgrade`; ``protocol`` then parses the frames that follow with a parser of its own
+    when nothing was read after the request head.
+
+    ``ServerProtocol``'s parser is one generator for the handshake and the frames: it keeps
+    the parsed ``Request`` (with its path and header objects) as a local for the connection's
+    lifetime. Once the head is parsed and nothing follows it, that generator waits for the
+    first frame exactly where a fresh ``Protocol.parse`` (websockets' frame parser, which it
+    runs next) starts, so the fresh one takes over and the request is not kept. When bytes
+    after the head were fed (a client that did not wait for the 101), the parser may be
+    inside a frame already and is left alone.
+    """
+    if head.find(_HEAD_END) + len(_HEAD_END) == len(head) and not protocol.reader.buffer:
+        protocol.parser = Protocol.parse(protocol)
+        next(protocol.parser)  # to its first wait, as websockets starts its parsers
+    return Upgrade(request, protocol, head)
+
+
 def parse_upgrade(protocol: ServerProtocol, head: bytes) -> Upgrade | None:
     """Parse a whole request head that hypercorn already read (and handed back) into ``protocol``.
 
@@ -48,7 +68,7 @@ def parse_upgrade(protocol: ServerProtocol, head: bytes) -> Upgrade | None:
     protocol.receive_data(head)
     events = protocol.events_received()
     if events and isinstance(events[0], Request) and _asks_for_websocket(events[0]):
-        return Upgrade(events[0], protocol, head)
+        return _upgrade(events[0], protocol, head)
     return None
 
 
@@ -112,7 +132,7 @@ def _take(
     if events:
         request = events[0]
         if isinstance(request, Request) and _asks_for_websocket(request):
-            return Upgrade(request, protocol, bytes(head))
+            return _upgrade(request, protocol, bytes(head))
         return bytes(head)
     if protocol.handshake_exc is not None or protocol.data_to_send():
         return bytes(head)  # websockets could not parse it: hypercorn answers it
