@@ -5,7 +5,8 @@ the master that owns its channel's slot, and the process holds one subscription 
 master (coredis' ``ShardedPubSub``), fanned out locally by the hub as on one Redis.
 
 What differs from `RedisBackend`, and the coredis behaviour it relies on
-(``tests/broadcast/test_cluster.py`` pins it):
+(``tests/broadcast/test_cluster.py`` tests it; ``tests/broadcast/test_coredis_internals.py``
+pins the private parts of coredis 6.9 named below, with a message saying what changed):
 
 * ``RedisCluster.from_url`` with any node as the seed discovers the others (``CLUSTER
   SLOTS``); commands follow ``MOVED`` and ``ASK`` redirections themselves.
