@@ -16,6 +16,7 @@ stream, which `trio_ws.serve` never uses).
 from __future__ import annotations
 
 import json
+import shutil
 from contextlib import AsyncExitStack
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from selenium.webdriver import Chrome
+
+pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
 STEP = 20  # seconds a single browser step may wait for the page
 TOTAL = 90  # seconds for the whole test (a Chromium start-up on a busy machine)

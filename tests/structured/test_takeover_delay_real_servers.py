@@ -14,6 +14,7 @@ request first on the same connection, which no websocket client library sends.
 
 from __future__ import annotations
 
+import shutil
 import ssl
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
@@ -70,7 +71,12 @@ async def next_text(client: RawClient) -> str:
     return received.data.decode()
 
 
-WAYS = ["tls", "keep-alive", "tls keep-alive"]
+NEEDS_OPENSSL = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+WAYS = [
+    pytest.param("tls", marks=NEEDS_OPENSSL),
+    "keep-alive",
+    pytest.param("tls keep-alive", marks=NEEDS_OPENSSL),
+]
 
 
 @pytest.mark.parametrize("compression", [False, True], ids=["plain", "deflate"])
