@@ -79,14 +79,20 @@ class RepeatedCondition:
             self._reported = now
             self._unreported = 0
 
-    def ended(self) -> None:
-        """The condition is over (a success); log that once, if it was going on."""
+    def ended(self, detail: str = "") -> None:
+        """The condition is over (a success); log that once, if it was going on.
+
+        Args:
+          detail: how it ended, added to the line (``"recovered after 2.0 s (3 occurrence(s));
+            <detail>"``) where a plain "recovered" would not say enough.
+        """
         if self._since is None:
             return
         self._logger.warning(
-            "%s: recovered after %.1f s (%d occurrence(s))",
+            "%s: recovered after %.1f s (%d occurrence(s))%s",
             self.what,
             self._clock() - self._since,
             self._count,
+            f"; {detail}" if detail else "",
         )
         self._since = None

@@ -4,6 +4,7 @@ test_behaviour.py, test_resume.py and test_forward.py, which run on the cluster 
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 import pytest
@@ -39,11 +40,27 @@ async def settle(cluster: LocalCluster, expected: int) -> int:
     return connections(cluster)
 
 
+async def outage_lines(
+    caplog: pytest.LogCaptureFixture, cluster: LocalCluster, master: ClusterNode
+) -> list[str]:
+    """The log lines of ``master``'s subscription link, once its outage has ended (or after
+    10 s without that line)."""
+    what = f"trio_ws: broadcast: Redis at {cluster.url}, master {master.address}: "
+    lines: list[str] = []
+    with trio.move_on_after(10):
+        while not any(line.startswith("recovered") for line in lines):
+            await trio.sleep(0.05)
+            lines = [record.getMessage().removeprefix(what) for record in caplog.records
+                     if record.getMessage().startswith(what)]  # fmt: skip
+    return lines
+
+
 @outage_test
 async def test_a_failover_costs_one_gap_healed_from_history_and_leaks_nothing(
-    own_redis_cluster: LocalCluster,
+    own_redis_cluster: LocalCluster, caplog: pytest.LogCaptureFixture
 ) -> None:
     cluster = own_redis_cluster
+    caplog.set_level(logging.WARNING, logger="trio_ws.broadcast")
     with trio.fail_after(90):
         async with (
             Broadcast(cluster.url, history=1000, connect_timeout=2) as broadcast,
@@ -54,10 +71,17 @@ async def test_a_failover_costs_one_gap_healed_from_history_and_leaks_nothing(
             # there and back: the first failover connects the pool to a new master; the
             # second must not add any task or connection
             for round_ in range(2):
-                await trio.to_thread.run_sync(cluster.failover, cluster.owner_of("room"))
+                old = cluster.owner_of("room")
+                new = await trio.to_thread.run_sync(cluster.failover, old)
                 await assert_healed_after_one_gap(broadcast, subscriber, "room")
                 await assert_round_trip(broadcast, subscriber, "room", f"after {round_}")
                 assert subscriber.statistics().gaps == round_ + 1
+                # the old master's link logs its loss, then its end, naming the new master
+                lines = await outage_lines(caplog, cluster, old)
+                assert lines[0].startswith("subscription connection lost"), lines
+                assert lines[-1].startswith("recovered after"), lines
+                ended = lines[-1]
+                assert ended.endswith(f"; no longer a master, its channels go to {new.address}")
                 steady.append((task_count(), connections(cluster)))
             assert steady[1][0] == steady[0][0]
             assert await settle(cluster, steady[0][1]) == steady[0][1]

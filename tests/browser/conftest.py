@@ -42,7 +42,7 @@ def _missing() -> str | None:
 
 
 @pytest.fixture
-def open_browser() -> Iterator[Callable[[], Chrome]]:
+def open_browser() -> Iterator[Callable[..., Chrome]]:
     """A factory of headless Chromium sessions; all of them are quit after the test."""
     reason = _missing()
     if reason is not None:
@@ -58,7 +58,8 @@ def open_browser() -> Iterator[Callable[[], Chrome]]:
     assert driver_path is not None
     sessions: list[Chrome] = []
 
-    def open_one() -> Chrome:
+    def open_one(*arguments: str) -> Chrome:
+        """A new session; ``arguments`` are added to Chromium's command line."""
         options = webdriver.ChromeOptions()
         options.binary_location = binary
         for argument in (
@@ -68,6 +69,7 @@ def open_browser() -> Iterator[Callable[[], Chrome]]:
             "--disable-gpu",
             "--no-first-run",
             "--window-size=1000,800",
+            *arguments,
         ):
             options.add_argument(argument)
         driver = webdriver.Chrome(options=options, service=Service(executable_path=driver_path))

@@ -14,6 +14,7 @@ import trio
 import trio.lowlevel
 import trio.testing
 
+from tests.structured._support import PumpSteps
 from trio_ws import (
     ClosedBy,
     ConnectionOptions,
@@ -624,17 +625,6 @@ async def test_reading_and_pumping_interleave_without_loss(autojump_clock: trio.
     assert received == list(range(count))
 
 
-class _PumpSteps(trio.abc.Instrument):
-    """Counts the steps of receive pump tasks (each one a wake of the pump)."""
-
-    def __init__(self) -> None:
-        self.steps = 0
-
-    def before_task_step(self, task: trio.lowlevel.Task) -> None:
-        if task.name.startswith("trio_ws receive pump"):
-            self.steps += 1
-
-
 async def test_a_quick_request_response_loop_wakes_the_pump_rarely_and_a_later_silence_is_seen(
     autojump_clock: trio.abc.Clock,
 ) -> None:
@@ -643,7 +633,7 @@ async def test_a_quick_request_response_loop_wakes_the_pump_rarely_and_a_later_s
     and sees the client leave within MAX_TAKEOVER_DELAY."""
     outcome: list[Any] = []
     rounds = 200
-    pump_steps = _PumpSteps()
+    pump_steps = PumpSteps()
 
     async def handler(ws: WebSocket) -> None:
         await ws.accept()

@@ -5,7 +5,8 @@ the master that owns its channel's slot, and the process holds one subscription 
 master (coredis' ``ShardedPubSub``), fanned out locally by the hub as on one Redis.
 
 What differs from `RedisBackend`, and the coredis behaviour it relies on
-(``tests/broadcast/test_cluster.py`` pins it):
+(``tests/broadcast/test_cluster.py`` tests it; ``tests/broadcast/test_coredis_internals.py``
+pins the private parts of coredis 6.9 named below, with a message saying what changed):
 
 * ``RedisCluster.from_url`` with any node as the seed discovers the others (``CLUSTER
   SLOTS``); commands follow ``MOVED`` and ``ASK`` redirections themselves.
@@ -262,7 +263,21 @@ class RedisClusterBackend(RedisBackend):
 
     async def _before_renewal(self, link: _Link) -> bool:
         await self._refresh_layout()
-        return self._master(link.key) is not None
+        if self._master(link.key) is not None:
+            return True
+        # a failover (or a reshard) took this node's slots: the link retires, and its outage
+        # ends here, as the links of the slots' new masters take its channels on
+        link.outage.ended(f"no longer a master, {self._new_homes(link)}")
+        return False
+
+    def _new_homes(self, link: _Link) -> str:
+        """Where the channels ``link`` carried go now, for the log."""
+        masters = {node.node_id: node.name for node in self._layout().primaries}
+        homes = sorted({masters.get(self._link_key(channel) or "", "no master yet")
+                        for channel in link.channels})  # fmt: skip
+        if not homes:
+            return "it carried no channel"
+        return f"its channels go to {', '.join(homes)}"
 
     def _client_closed(self) -> None:
         # coredis 6.9's ClusterLayout never closes the stream its monitor reads errors from
