@@ -390,46 +390,65 @@ class Structured:
 
     async def _pump(self) -> None:
         """Read from the server into the buffer whenever the choice says so, until the
-        disconnect (never after it), or leave while the application sits in receive."""
+        disconnect (never after it), or leave while the application sits in receive.
+
+        The pump's timed waits share one cancel scope, its *timer*, whose deadline is moved
+        from wait to wait (and lifted before a read): entering and leaving a scope is about
+        25 Python calls, moving a deadline a handful. A timer whose deadline fired is spent
+        (Trio's scopes are single-use): the next wait gets a new one. A read never runs under
+        a pending deadline, and the close after an overflow runs outside the timer, so the
+        timer can only ever interrupt a wait (or, when the deadline passes just as the
+        application wakes the pump, the read that follows, before it consumed anything: the
+        server's ``receive`` is atomic, and the pump decides again).
+        """
         choice = self._choice
         receive = self._link.receive
         exchange = self._link.exchange
         inbound = self._inbound_queue()
         for_now = False
+        overflowed = False
         try:
-            while True:
-                step, until = choice.pump_step(self._clock(), inbound.waits_for_room)
-                if step is PumpStep.WAIT:
-                    if until == math.inf:
-                        await self._room_freed.wait()
-                    else:
-                        with trio.move_on_at(until):
-                            await self._pump_deadline.wait()
-                    continue
-                if step is not PumpStep.READ:
-                    for_now = step is PumpStep.LEAVE
-                    return
-                try:
-                    message = await receive()
-                except trio.Cancelled:
-                    choice.read_done(final=False)
-                    raise
-                except BaseException:
-                    choice.read_done(final=True)
-                    raise
-                if exchange.is_disconnect(message):
-                    choice.read_done(final=True)
-                    exchange.disconnect_reported(message)
-                    inbound.push(message)  # the end always gets in
-                    self._data_arrived.wake()
-                    self.notify_end()
-                    return
-                choice.read_done(final=False)
-                # "block" never offers to a full buffer: pump_step waited for room.
-                if inbound.offer(message) is _OVERFLOWED:  # "close"
-                    await self._close_on_overflow(inbound)
-                    return
-                self._data_arrived.wake()
+            while not overflowed:
+                with trio.CancelScope() as timer:
+                    while True:
+                        step, until = choice.pump_step(self._clock(), inbound.waits_for_room)
+                        if step is PumpStep.WAIT:
+                            if timer.deadline != until:
+                                timer.deadline = until
+                            if until == math.inf:
+                                await self._room_freed.wait()
+                            else:
+                                await self._pump_deadline.wait()
+                            continue
+                        if step is not PumpStep.READ:
+                            for_now = step is PumpStep.LEAVE
+                            return
+                        if timer.deadline != math.inf:
+                            timer.deadline = math.inf
+                        try:
+                            message = await receive()
+                        except trio.Cancelled:
+                            choice.read_done(final=False)
+                            raise
+                        except BaseException:
+                            choice.read_done(final=True)
+                            raise
+                        if exchange.is_disconnect(message):
+                            choice.read_done(final=True)
+                            exchange.disconnect_reported(message)
+                            inbound.push(message)  # the end always gets in
+                            self._data_arrived.wake()
+                            self.notify_end()
+                            return
+                        choice.read_done(final=False)
+                        # "block" never offers to a full buffer: pump_step waited for room.
+                        if inbound.offer(message) is _OVERFLOWED:  # "close"
+                            overflowed = True
+                            break
+                        self._data_arrived.wake()
+                # Here the timer fired (its Cancelled is absorbed by its scope), or the
+                # buffer overflowed.
+            await self._close_on_overflow(inbound)
         finally:
             choice.pump_leaves(for_now=for_now)
             if not for_now:
