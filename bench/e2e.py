@@ -217,6 +217,9 @@ class PairedResult:
     client_cpu_pct: float = 0.0
     seconds: float = 0.0
     error: str | None = None
+    #: The seed of the slices' order (``bench.loadclient.slice_orders``): the same seed
+    #: gives the same order again.
+    seed: int | None = None
 
     def median(self, target: str, key: str) -> float | None:
         values = [c[key] for c in self.cycles.get(target, [])]
@@ -241,9 +244,13 @@ def run_paired(
     targets: tuple[str, ...] = TARGETS,
     progress: Callable[[str], None] = print,
     handshakes: bool = False,
+    seed: int | None = None,
 ) -> PairedResult:
     """All targets' servers up at once; the client alternates 50 x 32 B load between them
-    (with ``handshakes``, its open/close loops instead: ``server_us_per_op`` is per handshake)."""
+    (with ``handshakes``, its open/close loops instead: ``server_us_per_op`` is per handshake).
+
+    The slices run in a shuffled order per cycle, drawn from ``seed`` (random when ``None``;
+    the seed used is on the result and in the progress line)."""
     runnable = [t for t in targets if unavailable(t) is None]
     results_dir.mkdir(parents=True, exist_ok=True)
     log = results_dir / "servers.log"
@@ -260,6 +267,8 @@ def run_paired(
             f"--cycles={cycles}",
             f"--duration={seconds}",
         ]
+        if seed is not None:
+            command.append(f"--seed={seed}")
         budget = cycles * len(servers) * (seconds + (12 if handshakes else 2)) + 120
         completed = subprocess.run(
             command,
@@ -277,7 +286,11 @@ def run_paired(
     for target, samples in zip(runnable, data["per_cycle"], strict=True):
         result.cycles[target] = samples
     result.client_cpu_pct = data["client_cpu_pct"]
-    progress(f"paired run: {cycles} cycles over {len(runnable)} servers done")
+    result.seed = data["seed"]
+    progress(
+        f"paired run: {cycles} cycles over {len(runnable)} servers done "
+        f"(slice order seed {result.seed})"
+    )
     return result
 
 

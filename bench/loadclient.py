@@ -29,6 +29,7 @@ import asyncio
 import base64
 import json
 import os
+import random
 import resource
 import statistics
 import time
@@ -374,8 +375,22 @@ async def handshakes(
     return per_op(meter.stop(), count)
 
 
+def slice_orders(targets: int, cycles: int, seed: int) -> list[list[int]]:
+    """The order of the targets' slices in each cycle: a fresh shuffle per cycle, drawn from
+    ``seed``, so that no target always follows the same neighbour (a slice's figure depends
+    on what ran just before it: caches, the CPU's frequency, the previous server's
+    leftovers). A fixed rotation put each target behind one neighbour in every cycle, and
+    reversing it moved a ratio by up to 0.07.
+
+    Every target also runs first, last and behind each other target about equally often
+    over many cycles; the seed is part of the result, so that a run can be repeated.
+    """
+    draw = random.Random(seed)
+    return [draw.sample(range(targets), targets) for _ in range(cycles)]
+
+
 async def paired_handshakes(
-    ports: list[int], pids: list[int], cycles: int, seconds: float
+    ports: list[int], pids: list[int], cycles: int, seconds: float, seed: int
 ) -> dict[str, Any]:
     """Alternate `handshake_loops` between several servers, slice by slice (as `paired` does
     for round trips): per server, per-cycle server µs per handshake and handshakes/s."""
@@ -384,9 +399,8 @@ async def paired_handshakes(
         await handshake_loops(port, 0.2)
     per_cycle: list[list[dict[str, float]]] = [[] for _ in ports]
     client0, wall0 = time.process_time(), time.perf_counter()
-    for cycle in range(cycles):
-        order = list(range(len(ports)))
-        order = order[cycle % len(order) :] + order[: cycle % len(order)]
+    orders = slice_orders(len(ports), cycles, seed)
+    for order in orders:
         for index in order:
             t0, c0 = time.perf_counter(), process_cpu(processes[index])
             count = await handshake_loops(ports[index], seconds)
@@ -395,7 +409,7 @@ async def paired_handshakes(
                 {"server_us_per_op": cpu / max(count, 1) * 1e6, "rate": count / wall}
             )
     client_cpu_pct = (time.process_time() - client0) / (time.perf_counter() - wall0) * 100
-    return {"per_cycle": per_cycle, "client_cpu_pct": client_cpu_pct}
+    return {"per_cycle": per_cycle, "client_cpu_pct": client_cpu_pct, "seed": seed}
 
 
 async def memory(port: int, server: psutil.Process, idle: int) -> dict[str, float]:
@@ -476,12 +490,15 @@ class PairedGroup:
 PAIRED_PAYLOAD = b"x" * 32
 
 
-async def paired(ports: list[int], pids: list[int], cycles: int, seconds: float) -> dict[str, Any]:
+async def paired(
+    ports: list[int], pids: list[int], cycles: int, seconds: float, seed: int
+) -> dict[str, Any]:
     """Alternate one 50-connection ping-pong between several servers, slice by slice.
 
-    Every server is up at once; in each cycle each one (rotating order) gets ``seconds`` of
-    load while the others idle, so neighbouring slices see the same machine conditions. Per
-    server: per-cycle server µs per round trip and round trips/s.
+    Every server is up at once; in each cycle each one gets ``seconds`` of load while the
+    others idle, so neighbouring slices see the same machine conditions, in an order that
+    changes from cycle to cycle (`slice_orders`). Per server: per-cycle server µs per round
+    trip and round trips/s.
     """
     groups = [PairedGroup(psutil.Process(pid)) for pid in pids]
     conns: list[list[Conn]] = []
@@ -495,9 +512,7 @@ async def paired(ports: list[int], pids: list[int], cycles: int, seconds: float)
     per_cycle: list[list[dict[str, float]]] = [[] for _ in groups]
     client0 = time.process_time()
     wall0 = time.perf_counter()
-    for cycle in range(cycles):
-        order = list(range(len(groups)))
-        order = order[cycle % len(order) :] + order[: cycle % len(order)]
+    for order in slice_orders(len(groups), cycles, seed):
         for index in order:
             cpu, wall, count = await groups[index].slice(conns[index], seconds)
             per_cycle[index].append(
@@ -509,7 +524,7 @@ async def paired(ports: list[int], pids: list[int], cycles: int, seconds: float)
     errors = [e for g in groups for e in g.errors]
     if errors:
         raise EchoMismatch(errors[0])
-    return {"per_cycle": per_cycle, "client_cpu_pct": client_cpu_pct}
+    return {"per_cycle": per_cycle, "client_cpu_pct": client_cpu_pct, "seed": seed}
 
 
 async def run_scenario(
@@ -536,9 +551,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.paired or args.paired_handshakes:
         ports = [int(p) for p in (args.paired or args.paired_handshakes).split(",")]
         pids = [int(p) for p in args.pids.split(",")]
+        seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
         if args.paired_handshakes:
-            return await paired_handshakes(ports, pids, args.cycles, args.duration)
-        return await paired(ports, pids, args.cycles, args.duration)
+            return await paired_handshakes(ports, pids, args.cycles, args.duration, seed)
+        return await paired(ports, pids, args.cycles, args.duration, seed)
     server = psutil.Process(args.server_pid)
     results: dict[str, Any] = {}
     for scenario in args.scenarios.split(","):
@@ -567,6 +583,9 @@ def main() -> None:
     )
     parser.add_argument("--pids", help="the servers' pids, in --paired's order")
     parser.add_argument("--cycles", type=int, default=10, help="paired cycles")
+    parser.add_argument(
+        "--seed", type=int, default=None, help="paired: the seed of the slice order (random)"
+    )
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated")
     parser.add_argument("--duration", type=float, default=2.0, help="seconds per window")
     parser.add_argument("--count", type=int, default=5000, help="latency samples (at most)")

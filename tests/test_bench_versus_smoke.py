@@ -11,7 +11,7 @@ pytest.importorskip("httptools")
 
 from typing import TYPE_CHECKING
 
-from bench import e2e, versus
+from bench import e2e, loadclient, versus
 from bench.server import ASYNCIO_TARGETS
 from tests._time_bound import time_bound
 
@@ -56,6 +56,7 @@ def test_the_paired_handshake_run_measures_every_server(tmp_path: Path) -> None:
             handshakes=True,
         )
     assert result.error is None, result.error
+    assert result.seed is not None
     assert set(result.cycles) == set(versus.HANDSHAKE_TARGETS)
     for cycles in result.cycles.values():
         assert len(cycles) == 2
@@ -76,3 +77,17 @@ def test_the_scale_part_gives_every_scale_goal_a_figure(tmp_path: Path) -> None:
         assert cells[2] != "n/a", row
         assert cells[4] in {"✅", "❌"}, row
     assert set(figures) == {"idle", "fanout", "room"}
+
+
+def test_the_paired_slice_order_puts_every_target_behind_every_other() -> None:
+    """The order changes per cycle: over 60 cycles of 4 targets each target runs right after
+    each other target (within a cycle) and in every position, and a seed gives its order
+    again. (The old fixed rotation put each target behind one neighbour only.)"""
+    orders = loadclient.slice_orders(4, 60, seed=7)
+    assert orders == loadclient.slice_orders(4, 60, seed=7)
+    assert orders != loadclient.slice_orders(4, 60, seed=8)
+    assert all(sorted(order) == [0, 1, 2, 3] for order in orders)
+    followed = {(order[i - 1], order[i]) for order in orders for i in range(1, 4)}
+    assert followed == {(a, b) for a in range(4) for b in range(4) if a != b}
+    for target in range(4):
+        assert {order.index(target) for order in orders} == {0, 1, 2, 3}

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from ._protocol import Exchange
     from ._types import Message, Receive, Send
 
-__all__ = ["Link"]
+__all__ = ["Link", "OneReader"]
 
 
 @final
@@ -49,7 +49,8 @@ class Link:
     ) -> None:
         self.exchange = exchange
         #: The server's ``receive``. Callers keep the rule "one reader at a time" themselves
-        #: (direct mode with a conflict check, structured mode with its reader state).
+        #: (the application's receives with a `OneReader`; structured mode's pump with its
+        #: reader state).
         self.receive = receive
         self._send = send
         self.turn = SendTurn()
@@ -176,3 +177,33 @@ class Link:
 
     def _prepare_close(self, message: Message, waited: bool) -> Message | None:
         return self.exchange.prepare_close(message)
+
+
+@final
+class OneReader:
+    """The rule "one task receives at a time" for a connection's application: ``with
+    reader: message = await ...`` around each receive.
+
+    A plain context manager rather than a ``try``/``finally`` in a coroutine of its own:
+    entering and leaving it are two calls per receive, where a coroutine layer is resumed
+    again at every wake-up of the receive beneath it.
+    """
+
+    __slots__ = ("_busy",)
+
+    def __init__(self) -> None:
+        self._busy = False
+
+    def __enter__(self) -> None:
+        """Take the turn to receive.
+
+        Raises:
+          trio.BusyResourceError: another task is receiving.
+        """
+        if self._busy:
+            raise trio.BusyResourceError("another task is already receiving on this WebSocket")
+        self._busy = True
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Give the turn back (however the receive ended)."""
+        self._busy = False

@@ -111,7 +111,6 @@ class Structured:
         self._data_arrived = Wakeup()  # the receiver, for the pump to deliver
         self._room_freed = Wakeup()  # the pump, for the receiver to take ("block" policy)
         self._pump_deadline = Wakeup()  # the pump, for its turn; woken early if it is late
-        self._receiving = False
         self._choice = ReaderChoice()  # who reads from the server (see _reader.py)
         # The run's clock, read as trio.current_time() reads it, without its two call layers
         # (read twice per receive).
@@ -312,16 +311,15 @@ class Structured:
 
     async def receive(self) -> Message:
         """The next message: from the buffer, else straight from the server, else via the pump
-        (who reads is decided by `ReaderChoice`).
+        (who reads is decided by `ReaderChoice`). As the server delivered it: the caller
+        passes it to the exchange's ``incoming``, and keeps to one receiving task at a time
+        (the `WebSocket`'s `OneReader`).
 
         Atomic under cancellation: a message is either still in the buffer (or the server's
         queue) or returned; nothing is awaited after one is taken.
         """
-        if self._receiving:
-            raise trio.BusyResourceError("another task is already receiving on this WebSocket")
         choice = self._choice
         step = choice.app_enters(self._clock(), bool(self._inbound))
-        self._receiving = True
         if step is not _DIRECT:
             handed_over = await self._receive_handed_over(step)
             if handed_over is not None:
@@ -336,17 +334,14 @@ class Structured:
         except BaseException:
             self._direct_read_done(final=True)  # a failed receive is not retried
             raise
-        exchange = self._link.exchange
-        final = exchange.is_disconnect(message)
+        final = self._link.exchange.is_disconnect(message)
         self._direct_read_done(final=final)
-        message = exchange.incoming(message)
         if final:
             self.notify_end()
         return message
 
     def _direct_read_done(self, *, final: bool) -> None:
         """The application's own read is over, and so is its receive call."""
-        self._receiving = False
         after = self._choice.app_read_done(self._clock(), final=final)
         if after is _WAKE_PUMP:
             self._pump_deadline.wake()
@@ -382,54 +377,71 @@ class Structured:
             message = inbound.take()
             self._room_freed.wake()
         finally:
-            if not reads_itself:
-                self._receiving = False
-                if choice.app_leaves(self._clock()):
-                    self._pump_deadline.wake()
-        return self._link.exchange.incoming(message)
+            if not reads_itself and choice.app_leaves(self._clock()):
+                self._pump_deadline.wake()
+        return message
 
     async def _pump(self) -> None:
         """Read from the server into the buffer whenever the choice says so, until the
-        disconnect (never after it), or leave while the application sits in receive."""
+        disconnect (never after it), or leave while the application sits in receive.
+
+        The pump's timed waits share one cancel scope, its *timer*, whose deadline is moved
+        from wait to wait (and lifted before a read): entering and leaving a scope is about
+        25 Python calls, moving a deadline a handful. A timer whose deadline fired is spent
+        (Trio's scopes are single-use): the next wait gets a new one. A read never runs under
+        a pending deadline, and the close after an overflow runs outside the timer, so the
+        timer can only ever interrupt a wait (or, when the deadline passes just as the
+        application wakes the pump, the read that follows, before it consumed anything: the
+        server's ``receive`` is atomic, and the pump decides again).
+        """
         choice = self._choice
         receive = self._link.receive
         exchange = self._link.exchange
         inbound = self._inbound_queue()
         for_now = False
+        overflowed = False
         try:
-            while True:
-                step, until = choice.pump_step(self._clock(), inbound.waits_for_room)
-                if step is PumpStep.WAIT:
-                    if until == math.inf:
-                        await self._room_freed.wait()
-                    else:
-                        with trio.move_on_at(until):
-                            await self._pump_deadline.wait()
-                    continue
-                if step is not PumpStep.READ:
-                    for_now = step is PumpStep.LEAVE
-                    return
-                try:
-                    message = await receive()
-                except trio.Cancelled:
-                    choice.read_done(final=False)
-                    raise
-                except BaseException:
-                    choice.read_done(final=True)
-                    raise
-                if exchange.is_disconnect(message):
-                    choice.read_done(final=True)
-                    exchange.disconnect_reported(message)
-                    inbound.push(message)  # the end always gets in
-                    self._data_arrived.wake()
-                    self.notify_end()
-                    return
-                choice.read_done(final=False)
-                # "block" never offers to a full buffer: pump_step waited for room.
-                if inbound.offer(message) is _OVERFLOWED:  # "close"
-                    await self._close_on_overflow(inbound)
-                    return
-                self._data_arrived.wake()
+            while not overflowed:
+                with trio.CancelScope() as timer:
+                    while True:
+                        step, until = choice.pump_step(self._clock(), inbound.waits_for_room)
+                        if step is PumpStep.WAIT:
+                            if timer.deadline != until:
+                                timer.deadline = until
+                            if until == math.inf:
+                                await self._room_freed.wait()
+                            else:
+                                await self._pump_deadline.wait()
+                            continue
+                        if step is not PumpStep.READ:
+                            for_now = step is PumpStep.LEAVE
+                            return
+                        if timer.deadline != math.inf:
+                            timer.deadline = math.inf
+                        try:
+                            message = await receive()
+                        except trio.Cancelled:
+                            choice.read_done(final=False)
+                            raise
+                        except BaseException:
+                            choice.read_done(final=True)
+                            raise
+                        if exchange.is_disconnect(message):
+                            choice.read_done(final=True)
+                            exchange.disconnect_reported(message)
+                            inbound.push(message)  # the end always gets in
+                            self._data_arrived.wake()
+                            self.notify_end()
+                            return
+                        choice.read_done(final=False)
+                        # "block" never offers to a full buffer: pump_step waited for room.
+                        if inbound.offer(message) is _OVERFLOWED:  # "close"
+                            overflowed = True
+                            break
+                        self._data_arrived.wake()
+                # Here the timer fired (its Cancelled is absorbed by its scope), or the
+                # buffer overflowed.
+            await self._close_on_overflow(inbound)
         finally:
             choice.pump_leaves(for_now=for_now)
             if not for_now:

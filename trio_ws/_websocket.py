@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, Unpack, final
 import trio
 
 from ._exceptions import InvalidJSONMessage, LocalProtocolError, WebSocketDisconnect
-from ._link import Link
+from ._link import Link, OneReader
 from ._options import ConnectionOptions
 from ._protocol import (
     SEND_FRAME_NOWAIT_EXTENSION,
@@ -180,7 +180,7 @@ class WebSocket(ScopeView):
             send if send is not None else _no_send,
             close_timeout=self._options.close_timeout,
         )
-        self._receiving = False
+        self._reading = OneReader()
         self._structured: Structured | None = None
 
     def __repr__(self) -> str:
@@ -259,30 +259,20 @@ class WebSocket(ScopeView):
           server's ``receive`` is itself atomic, as hypercorn's and trio_ws.testing's are).
         """
         self._exchange.check_receive()
-        if self._structured is not None:
-            return await self._structured.receive()
-        return await self._receive_direct()
-
-    async def _receive_direct(self) -> Message:
-        """`receive` in direct mode, once ``check_receive`` passed: one reader at a time."""
-        if self._receiving:
-            raise trio.BusyResourceError("another task is already receiving on this WebSocket")
-        self._receiving = True
-        try:
-            message = await self._link.receive()
-        finally:
-            self._receiving = False
+        with self._reading:
+            message = await self._receive_data()
         return self._exchange.incoming(message)
 
     def _receive_data(self) -> Awaitable[Message]:
-        """`receive` for ``receive_text`` and friends, which have run ``check_receive_data``
-        (it includes ``check_receive``): the coroutine to await, with no layer of its own, so
-        that a data receive is one coroutine layer less than via `receive` (two in direct
-        mode)."""
+        """The next message as the server delivered it, for `receive`, ``receive_text`` and
+        friends (which have run their checks, pass the message to the exchange's
+        ``incoming`` and hold `_reading` around the await): the coroutine to await, with no
+        layer of its own, so that a data receive is one coroutine layer over the server's
+        receive in direct mode (two in structured mode, through `Structured.receive`)."""
         structured = self._structured
         if structured is not None:
             return structured.receive()
-        return self._receive_direct()
+        return self._link.receive()
 
     async def send(self, message: Message) -> None:
         """Send a raw ASGI message, validating it and keeping the states right.
@@ -391,7 +381,9 @@ class WebSocket(ScopeView):
           Atomic: if this raises ``trio.Cancelled``, no message was consumed.
         """
         self._exchange.check_receive_data()
-        return self._exchange.text_of(await self._receive_data())
+        with self._reading:
+            message = await self._receive_data()
+        return self._exchange.text_of(self._exchange.incoming(message))
 
     async def receive_bytes(self) -> bytes:
         """Receive the next message, which must be a binary message.
@@ -408,7 +400,9 @@ class WebSocket(ScopeView):
           Atomic: if this raises ``trio.Cancelled``, no message was consumed.
         """
         self._exchange.check_receive_data()
-        return self._exchange.bytes_of(await self._receive_data())
+        with self._reading:
+            message = await self._receive_data()
+        return self._exchange.bytes_of(self._exchange.incoming(message))
 
     async def receive_json(self, mode: str = "text") -> Any:
         """Receive the next message and decode it as JSON.
@@ -429,7 +423,9 @@ class WebSocket(ScopeView):
         """
         binary = check_mode(mode) == "binary"
         self._exchange.check_receive_data()
-        message = await self._receive_data()
+        with self._reading:
+            message = await self._receive_data()
+        message = self._exchange.incoming(message)
         raw = self._exchange.bytes_of(message) if binary else self._exchange.text_of(message)
         return _decode_json(raw)
 
@@ -443,7 +439,9 @@ class WebSocket(ScopeView):
           Atomic: if this raises ``trio.Cancelled``, no message was consumed.
         """
         self._exchange.check_receive_data()
-        return self._exchange.data_of(await self._receive_data())
+        with self._reading:
+            message = await self._receive_data()
+        return self._exchange.data_of(self._exchange.incoming(message))
 
     def iter_text(self) -> MessageIterator[str]:
         """An async iterator of text messages that ends when the peer disconnects."""

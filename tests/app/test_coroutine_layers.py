@@ -9,7 +9,7 @@ awaits the handler itself.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -90,3 +90,72 @@ async def test_endpoint_runs_its_hooks_through_the_same_coroutine() -> None:
     (chain,) = chains
     assert "_serve_connection" in chain
     assert "run_connection" not in chain
+
+
+def recording(receive: Any, chains: dict[str, list[str]]) -> Any:
+    """The server's ``receive``, noting the frames that awaited it for each text message."""
+
+    async def server_receive() -> Any:
+        message = await receive()
+        if message["type"] == "websocket.receive" and message.get("text"):
+            chains[message["text"]] = awaited_chain()
+        return message
+
+    return server_receive
+
+
+async def echo_each_way(ws: WebSocket) -> None:
+    """Answer "text", "message", "json" and "raw" through the receive of that name."""
+    await ws.send_text(await ws.receive_text())
+    await ws.send_text(str(await ws.receive_message()))
+    await ws.send_text(await ws.receive_json())
+    await ws.send_text((await ws.receive())["text"])
+
+
+async def exchange_each_way(app: Any) -> None:
+    with trio.fail_after(5):
+        async with connect(app) as client:
+            for text in ("text", "message", '"json"', "raw"):
+                await client.send_text(text)
+                assert await client.receive_text() == text.strip('"')
+
+
+async def test_a_direct_receive_awaits_the_server_with_no_coroutine_between() -> None:
+    """In direct mode ``receive_text``, ``receive_message``, ``receive_json`` and ``receive``
+    await the server's ``receive`` themselves: a coroutine between them would be resumed
+    again every time a message arrives."""
+    chains: dict[str, list[str]] = {}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        ws = WebSocket(scope, recording(receive, chains), send)
+        await ws.accept()
+        await echo_each_way(ws)
+
+    await exchange_each_way(app)
+    assert set(chains) == {"text", "message", '"json"', "raw"}
+    for text, method in [
+        ("text", "receive_text"),
+        ("message", "receive_message"),
+        ('"json"', "receive_json"),
+        ("raw", "receive"),
+    ]:
+        chain = chains[text]
+        assert layers_between(chain, "echo_each_way", "recording.<locals>.server_receive") == [
+            f"WebSocket.{method}"
+        ], chain
+
+
+async def test_a_structured_receive_adds_only_the_structured_layer() -> None:
+    chains: dict[str, list[str]] = {}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        async with WebSocket(scope, recording(receive, chains), send) as ws:
+            await ws.accept()
+            await echo_each_way(ws)
+
+    await exchange_each_way(app)
+    chain = chains["text"]
+    assert layers_between(chain, "echo_each_way", "recording.<locals>.server_receive") == [
+        "WebSocket.receive_text",
+        "Structured.receive",
+    ], chain
