@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ClientSideProtocol", "EngineProtocol"]
 
+_CLOSE = Opcode.CLOSE
+
 
 def _drop_unfinished_message_on_close(protocol: Protocol, frame: Frame) -> None:
     if frame.opcode is Opcode.CLOSE and protocol.current_size is not None:
@@ -33,8 +35,10 @@ class EngineProtocol(ServerProtocol):
     """``ServerProtocol`` that accepts a close frame in the middle of a fragmented message."""
 
     def recv_frame(self, frame: Frame) -> None:
-        _drop_unfinished_message_on_close(self, frame)
-        super().recv_frame(frame)
+        # (`_drop_unfinished_message_on_close` written out: this runs once per frame received)
+        if frame.opcode is _CLOSE and self.current_size is not None:
+            self.current_size = None
+        ServerProtocol.recv_frame(self, frame)
 
 
 class ClientSideProtocol(ClientProtocol):

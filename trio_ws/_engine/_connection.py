@@ -61,7 +61,7 @@ from .._server_exchange import (
 from ._transport import Broken, PartialWrite, SocketTransport, transport_for
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Coroutine
 
     from websockets.frames import Frame
     from websockets.http11 import Request
@@ -335,9 +335,35 @@ class EngineConnection:
                 return {"type": "websocket.connect"}
             if self.exchange.end is not None:
                 return self.exchange.disconnect_message()
-            await self._read_once()
+            transport = self._transport
+            if self._reading or self._unfed or type(transport) is not SocketTransport:
+                await self._read_once()
+                continue
+            # The per-message read, written out here (each coroutine layer is made and resumed
+            # per message): the cancellation check, a plain read, the parse, and the schedule
+            # point the transport asks for. Nothing awaits between the check and the parse,
+            # so no other reader can come in between (``_reading`` is not needed).
+            await trio.lowlevel.checkpoint_if_cancelled()
+            try:
+                read = transport.read_now()
+            except Broken:
+                self._broken = True
+                self.exchange.record_end(1006, "")
+                continue
+            if read is None:  # nothing there: wait (without a second failed read)
+                await self._read_once(wait_first=True)
+                continue
+            data, yields = read
+            self.reads += 1
+            if len(data) > _FEED_SLICE and self.protocol.extensions:
+                self._unfed = data  # fed in slices by the next _read_once
+                self._unfed_at = 0
+            elif self._parse(data):
+                await self._settle(data)  # (a plain socket: it does not wait)
+            if yields:
+                await trio.lowlevel.cancel_shielded_checkpoint()
 
-    async def _read_once(self) -> None:
+    async def _read_once(self, *, wait_first: bool = False) -> None:
         if self._reading:
             # Another task reads: the keepalive reader gives way at once; a second
             # application task waits for the read in progress.
@@ -354,7 +380,10 @@ class EngineConnection:
                 return
             try:
                 data = await self._transport.receive(
-                    self._read_parked if self._park_cold and self._keepalive_scope is None else None
+                    self._read_parked
+                    if self._park_cold and self._keepalive_scope is None
+                    else None,
+                    wait_first=wait_first,
                 )
             except Broken:
                 self._broken = True
@@ -832,15 +861,40 @@ class EngineConnection:
         except Broken:
             self._lost()
 
-    async def _write(self, chunks: list[bytes], *, data_frame: bool = False) -> None:
+    def _write(self, chunks: list[bytes], *, data_frame: bool = False) -> Coroutine[Any, Any, None]:
         """Write the protocol's output; the caller holds the send turn.
 
+        One frame on a plain socket that takes it whole (the per-message case) is written by
+        this plain call, and what it returns to await is the transport's schedule point: a
+        send is then one coroutine layer above Trio's, not three.
+
         Raises:
-          ClientGone: the connection is broken or closed.
+          ClientGone: the connection is broken or closed (from the call or the await).
           trio.Cancelled: nothing was written; unless ``data_frame`` without compression (the
             protocol is then as if the frame had never been made), the connection is aborted,
             since the protocol's state already counts the frame.
         """
+        transport = self._transport
+        if (
+            len(chunks) == 1
+            and chunks[0]
+            and not self._broken
+            and type(transport) is SocketTransport
+        ):
+            chunk = chunks[0]
+            try:
+                written = transport.write_nowait(chunk)
+            except Broken as exc:
+                self._lost()
+                raise ClientGone("the client left the websocket") from exc
+            if written == len(chunk):
+                return transport.wrote()
+            if written:  # part of the frame is out: the rest follows, or the connection ends
+                return self._write_chunks([chunk[written:]])
+        return self._write_chunks(chunks, data_frame=data_frame)
+
+    async def _write_chunks(self, chunks: list[bytes], *, data_frame: bool = False) -> None:
+        """`_write` with its waits (see there)."""
         if self._broken:
             raise ClientGone("the connection was aborted")
         transport = self._transport

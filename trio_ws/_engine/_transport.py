@@ -12,14 +12,14 @@ from __future__ import annotations
 import os
 import select
 import socket as stdlib_socket
-from typing import TYPE_CHECKING, Final, overload
+from typing import TYPE_CHECKING, Any, Final, overload
 
 import trio
 
 from ._poller import ParkedReader, notify_closing, park_reader
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Coroutine
 
 __all__ = ["Broken", "PartialWrite", "SocketTransport", "StreamTransport", "transport_for"]
 
@@ -58,16 +58,23 @@ class StreamTransport:
         self.poll: select.poll | None = None  # made on the first wait_writable
 
     @overload
-    async def receive(self, parked: None = None) -> bytes | bytearray: ...
+    async def receive(
+        self, parked: None = None, *, wait_first: bool = False
+    ) -> bytes | bytearray: ...
     @overload
-    async def receive(self, parked: Callable[[], bool]) -> bytes | bytearray | None: ...
-    async def receive(self, parked: Callable[[], bool] | None = None) -> bytes | bytearray | None:
+    async def receive(
+        self, parked: Callable[[], bool], *, wait_first: bool = False
+    ) -> bytes | bytearray | None: ...
+    async def receive(
+        self, parked: Callable[[], bool] | None = None, *, wait_first: bool = False
+    ) -> bytes | bytearray | None:
         """Some bytes, ``b""`` at EOF.
 
         ``parked`` (plain sockets only; ignored here): if the read has to wait, park on the
         run's read poller instead (`._poller`): ``parked()`` is called each time the socket is
         readable, reads and handles what arrived itself, and returns true to end the wait;
-        ``receive`` then returns ``None``.
+        ``receive`` then returns ``None``. ``wait_first`` (plain sockets only; ignored here):
+        the caller checked cancellation and found nothing to read just before.
 
         Raises:
           Broken: the connection failed or was closed.
@@ -205,6 +212,33 @@ class SocketTransport(StreamTransport):
         except OSError as exc:
             raise Broken from exc
 
+    def read_now(self) -> tuple[bytes, bool] | None:
+        """`receive` without its awaits, for a caller that checked cancellation itself: what
+        the socket holds now (``b""`` at EOF) and whether the caller must now take the
+        schedule point `receive` would have taken (``cancel_shielded_checkpoint``), or
+        ``None`` if the read would wait (then ``receive(..., wait_first=True)`` waits).
+
+        The engine's per-message read is this plain call in its own ``receive``, not two
+        coroutine layers (each is made and resumed per message).
+
+        Raises:
+          Broken: the connection failed or was closed.
+        """
+        fd = self.socket.fileno()
+        if fd < 0:
+            raise Broken("the socket was closed")
+        try:
+            data = os.read(fd, _RECEIVE_SIZE)
+        except BlockingIOError:
+            return None
+        except OSError as exc:
+            raise Broken from exc
+        if self._may_skip:  # the call before had a schedule point: skip this one
+            self._may_skip = False
+            return data, False
+        self._may_skip = self.alternate_schedule_points
+        return data, True
+
     def notify_closing(self) -> None:
         """The socket is about to be closed (or was): a read parked on the poller raises
         `Broken`."""
@@ -212,29 +246,41 @@ class SocketTransport(StreamTransport):
             notify_closing(self._parked)
 
     @overload
-    async def receive(self, parked: None = None) -> bytes | bytearray: ...
+    async def receive(
+        self, parked: None = None, *, wait_first: bool = False
+    ) -> bytes | bytearray: ...
     @overload
-    async def receive(self, parked: Callable[[], bool]) -> bytes | bytearray | None: ...
-    async def receive(self, parked: Callable[[], bool] | None = None) -> bytes | bytearray | None:
+    async def receive(
+        self, parked: Callable[[], bool], *, wait_first: bool = False
+    ) -> bytes | bytearray | None: ...
+    async def receive(
+        self, parked: Callable[[], bool] | None = None, *, wait_first: bool = False
+    ) -> bytes | bytearray | None:
         # A read that waited was a schedule point already (as in trio's own sockets): only a
         # read that found data at once takes a checkpoint of its own, and with
         # ``alternate_schedule_points`` only if the call before took none. The wait is outside
         # the ``except`` block so that an idle connection does not hold the BlockingIOError.
+        # ``wait_first``: the caller checked cancellation and a `read_now` found nothing just
+        # before (no await in between): wait at once, without a second failed read.
         sock = self.socket
-        await trio.lowlevel.checkpoint_if_cancelled()
+        if not wait_first:
+            await trio.lowlevel.checkpoint_if_cancelled()
         waited = False
         while True:
             fd = sock.fileno()
             if fd < 0:
                 raise Broken("the socket was closed")
-            try:
-                data = os.read(fd, _RECEIVE_SIZE)
-            except BlockingIOError:
-                data = None
-            except OSError as exc:
-                raise Broken from exc
-            if data is not None:
-                break
+            if wait_first:
+                wait_first = False
+            else:
+                try:
+                    data = os.read(fd, _RECEIVE_SIZE)
+                except BlockingIOError:
+                    data = None
+                except OSError as exc:
+                    raise Broken from exc
+                if data is not None:
+                    break
             if parked is not None:  # a long wait: the poller reads for it
                 self._parked = reader = ParkedReader(fd, parked)
                 try:
@@ -261,19 +307,33 @@ class SocketTransport(StreamTransport):
             self._may_skip = self.alternate_schedule_points
         return data
 
-    async def write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> Coroutine[Any, Any, None]:
         """Write all of ``data``; ``trio.Cancelled`` only if not one byte went out.
 
+        What the socket takes now is written by this plain call; what it returns to await is
+        the schedule point when all went out (so a caller's ``await transport.write(...)``
+        is one coroutine layer, not two), or the wait for the rest.
+
         Raises:
-          Broken: the connection failed or was closed.
+          Broken: the connection failed or was closed (from the call or the await).
           PartialWrite: cancelled after part of ``data`` went out.
         """
         total = self.write_nowait(data)
+        if total == len(data):
+            self._may_skip = self.alternate_schedule_points  # (the checkpoint cannot fail)
+            return trio.lowlevel.cancel_shielded_checkpoint()  # noqa: ASYNC105 (awaited by the caller)
+        return self._write_rest(data, total)
+
+    def wrote(self) -> Coroutine[Any, Any, None]:
+        """The schedule point after a whole write made with `write_nowait` (what `write`
+        returns then), for a caller that wrote the bytes itself."""
+        self._may_skip = self.alternate_schedule_points
+        return trio.lowlevel.cancel_shielded_checkpoint()  # noqa: ASYNC105 (awaited by the caller)
+
+    async def _write_rest(self, data: bytes, total: int) -> None:
+        """`write`'s wait for the socket to take the rest of ``data`` (``total`` bytes of it
+        went out already)."""
         size = len(data)
-        if total == size:
-            await trio.lowlevel.cancel_shielded_checkpoint()
-            self._may_skip = self.alternate_schedule_points
-            return
         while True:
             try:
                 await trio.lowlevel.wait_writable(self.socket)
