@@ -163,3 +163,31 @@ async def test_a_cancelled_flush_or_block_while_one_master_holds_the_batch(
             stats = cancelled.statistics()
             assert (stats.accepted, stats.abandoned) == (0, 2)
             await wait_until(lambda: cancelled._sender_scope.cancelled_caught)  # the sender ended
+
+
+async def test_a_master_whose_connection_dies_mid_batch_refuses_only_its_own_messages(
+    redis_cluster: LocalCluster,
+) -> None:
+    """The slow master's connections are killed while it holds the batch: its messages are
+    refused (each reported once), the other master's were published meanwhile, in order."""
+    slow_channel, fast_channel, slow = _on_two_masters(redis_cluster, "killed-master")
+    items = [(slow_channel, "s1"), (fast_channel, "f1"), (slow_channel, "s2"),
+             (fast_channel, "f2")]  # fmt: skip
+    with trio.fail_after(30):
+        async with (
+            Broadcast(redis_cluster.url, connect_timeout=2) as broadcast,
+            broadcast.subscribe(fast_channel) as fast_subscriber,
+            broadcast.publisher() as publisher,
+            _paused(slow, 20_000),
+        ):
+            for channel, message in items:
+                await publisher.publish(channel, message)
+            got = [(await anext(fast_subscriber)).message for _ in range(2)]
+            assert got == ["f1", "f2"]
+            assert publisher.statistics().in_flight == 4  # the slow master holds the batch
+            await trio.to_thread.run_sync(slow.command, "CLIENT", "KILL", "TYPE", "normal")
+            with pytest.raises(PublishRefused) as raised:
+                await publisher.flush()
+            assert raised.value.refused == ((slow_channel, "s1"), (slow_channel, "s2"))
+            stats = publisher.statistics()
+            assert (stats.accepted, stats.refused) == (2, 2)

@@ -557,7 +557,8 @@ class RedisBackend:
     async def publish_many(
         self, items: Sequence[tuple[str, str | bytes]]
     ) -> list[Exception | None]:
-        """Publish in order, in one pipeline (`Publisher`'s sender); each one's own outcome."""
+        """Publish in order, in one pipeline (one per master on a cluster: `Publisher`'s
+        sender); each one's own outcome."""
         payloads = [(channel, _encode(message)) for channel, message in items]
         try:
             outcomes = await self._send_publishes(payloads)

@@ -25,6 +25,10 @@ pins the private parts of coredis 6.9 named below, with a message saying what ch
   its slots, healed from history.
 * coredis' ``ClusterLayout`` never closes its error stream; it is closed here when the client
   is closed for good.
+* coredis 6.9's cluster pipeline serves its masters one after another (writes to one, reads
+  its answers, then goes to the next). A batch of publishes is split by master here, each
+  master's part sent as its own pipeline, all at once (`RedisClusterBackend._send_publishes`):
+  one round trip per batch, and a master that fails refuses its own publishes only.
 * When a slot moves to another master, Redis unsubscribes the slot's channels by itself
   (an unsolicited ``sunsubscribe``); coredis forgets the channel. The drain task watches for
   that and renews the subscription, as after an outage.
