@@ -16,11 +16,12 @@ import pytest
 import trio
 
 from trio_ws import Broadcast, PublishRefused
+from trio_ws.broadcast._redis import RedisBackend
 
 from ._support import wait_until
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Sequence
 
     from trio_ws import Publisher
     from trio_ws.broadcast._redis_cluster import RedisClusterBackend
@@ -191,3 +192,26 @@ async def test_a_master_whose_connection_dies_mid_batch_refuses_only_its_own_mes
             assert raised.value.refused == ((slow_channel, "s1"), (slow_channel, "s2"))
             stats = publisher.statistics()
             assert (stats.accepted, stats.refused) == (2, 2)
+
+
+async def test_an_unexpected_error_of_one_master_comes_out_alone_not_in_a_group(
+    redis_cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error that is not the link's (a bug) is not turned into refusals: it comes out of
+    the batch unwrapped, as on one Redis, not in the masters' nursery's ExceptionGroup."""
+    slow_channel, fast_channel, _slow = _on_two_masters(redis_cluster, "unexpected")
+    send_one_master = RedisBackend._send_publishes
+
+    async def failing_for_one(
+        backend: RedisBackend, items: Sequence[tuple[str, bytes]]
+    ) -> list[BaseException | None]:
+        if items[0][0] == slow_channel:
+            raise ValueError("a bug")
+        return await send_one_master(backend, items)
+
+    with trio.fail_after(30):
+        async with Broadcast(redis_cluster.url) as broadcast:
+            monkeypatch.setattr(RedisBackend, "_send_publishes", failing_for_one)
+            backend: RedisClusterBackend = broadcast._backend  # type: ignore[assignment]
+            with pytest.raises(ValueError, match="a bug"):
+                await backend.publish_many([(slow_channel, "s"), (fast_channel, "f")])
