@@ -442,10 +442,21 @@ class RedisBackend:
     async def _send_publishes(
         self, items: Sequence[tuple[str, bytes]]
     ) -> list[BaseException | None]:
-        """Several publishes in one pipeline (one round trip, in order; on a cluster one per
-        master, each in order); each one's own outcome."""
-        async with self._client.pipeline(transaction=False, raise_on_error=False) as pipe:
-            requests = [self._publish_request(pipe, channel, payload) for channel, payload in items]
+        """Several publishes in one pipeline (one round trip, in order), within
+        ``connect_timeout``; each one's own outcome.
+
+        Raises:
+          trio.TooSlowError: no answer within ``connect_timeout``; and what the pipeline
+            raises (an error of the link refuses them all).
+
+        Cancellation:
+          The pipeline may or may not have been run.
+        """
+        with trio.fail_after(self._connect_timeout):
+            async with self._client.pipeline(transaction=False, raise_on_error=False) as pipe:
+                requests = [
+                    self._publish_request(pipe, channel, payload) for channel, payload in items
+                ]
         outcomes: list[BaseException | None] = []
         for request in requests:
             try:
@@ -546,11 +557,11 @@ class RedisBackend:
     async def publish_many(
         self, items: Sequence[tuple[str, str | bytes]]
     ) -> list[Exception | None]:
-        """Publish in order, in one pipeline (`Publisher`'s sender); each one's own outcome."""
+        """Publish in order, in one pipeline (one per master on a cluster: `Publisher`'s
+        sender); each one's own outcome."""
         payloads = [(channel, _encode(message)) for channel, message in items]
         try:
-            with trio.fail_after(self._connect_timeout):
-                outcomes = await self._send_publishes(payloads)
+            outcomes = await self._send_publishes(payloads)
         except Exception as error:
             if not _is_link_error(error):
                 raise

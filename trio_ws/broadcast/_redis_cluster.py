@@ -25,6 +25,10 @@ pins the private parts of coredis 6.9 named below, with a message saying what ch
   its slots, healed from history.
 * coredis' ``ClusterLayout`` never closes its error stream; it is closed here when the client
   is closed for good.
+* coredis 6.9's cluster pipeline serves its masters one after another (writes to one, reads
+  its answers, then goes to the next). A batch of publishes is split by master here, each
+  master's part sent as its own pipeline, all at once (`RedisClusterBackend._send_publishes`):
+  one round trip per batch, and a master that fails refuses its own publishes only.
 * When a slot moves to another master, Redis unsubscribes the slot's channels by itself
   (an unsolicited ``sunsubscribe``); coredis forgets the channel. The drain task watches for
   that and renews the subscription, as after an outage.
@@ -44,17 +48,20 @@ from coredis.connection import TCPLocation
 from coredis.retry import NoRetryPolicy
 
 from .._repeated import RepeatedCondition
+from ._exceptions import first_leaf
 from ._redis import (
     _PUBLISH_WITH_HISTORY_TEMPLATE,
     _STREAM_PREFIX,
     RedisBackend,
     _describe,
+    _interruption,
     _is_link_error,
     _Link,
 )
 
 if TYPE_CHECKING:
     import contextlib
+    from collections.abc import Sequence
 
     from ._hub import Hub
 
@@ -292,8 +299,66 @@ class RedisClusterBackend(RedisBackend):
 
     _publish_script = _PUBLISH_WITH_HISTORY
 
+    async def _send_publishes(
+        self, items: Sequence[tuple[str, bytes]]
+    ) -> list[BaseException | None]:
+        """One pipeline per master, the masters' pipelines at the same time; each publish's
+        own outcome.
+
+        coredis 6.9's cluster pipeline serves its masters one after another (it writes to one,
+        reads its answers, then goes to the next): a batch over three masters would wait for
+        three round trips in a row. Here each master gets its own pipeline (one round trip,
+        its commands in order: a channel's messages all go to its slot's master), all sent
+        at once; the batch ends when every master has answered, so the next batch of a
+        channel never overtakes this one. A master that fails or does not answer within
+        ``connect_timeout`` refuses its own publishes only.
+
+        Raises:
+          What is not an error of the link (one error, never a group); one master's
+          pipeline, when the batch has one master: as `RedisBackend._send_publishes`.
+
+        Cancellation:
+          Every master's pipeline is cancelled; each may or may not have been run.
+        """
+        groups = self._by_master(items)
+        if len(groups) <= 1:
+            return await super()._send_publishes(items)
+        outcomes: list[BaseException | None] = [None] * len(items)
+
+        async def send(indexes: list[int]) -> None:
+            try:
+                results = await RedisBackend._send_publishes(self, [items[i] for i in indexes])
+            except Exception as error:
+                if not _is_link_error(error):
+                    raise
+                results = [error] * len(indexes)
+            for index, result in zip(indexes, results, strict=True):
+                outcomes[index] = result
+
+        try:
+            async with trio.open_nursery() as nursery:
+                for indexes in groups:
+                    nursery.start_soon(send, indexes)
+        except BaseExceptionGroup as group:
+            # a cancellation goes on before an error; one of them, unwrapped
+            raise first_leaf(_interruption(group) or group) from None
+        return outcomes
+
+    def _by_master(self, items: Sequence[tuple[str, bytes]]) -> list[list[int]]:
+        """The indexes of ``items`` grouped by the master of their channel (in order; the
+        channels whose slot has no master now form one more group, coredis' to route)."""
+        keys: dict[str, str | None] = {}
+        groups: dict[str | None, list[int]] = {}
+        for index, (channel, _payload) in enumerate(items):
+            if channel in keys:
+                key = keys[channel]
+            else:
+                key = keys[channel] = self._link_key(channel)
+            groups.setdefault(key, []).append(index)
+        return list(groups.values())
+
     def _publish_request(self, target: Any, channel: str, payload: bytes) -> Any:
-        # coredis' cluster pipeline sends each master its commands in order, in one round trip
+        # a pipeline holds one master's commands here (see _send_publishes)
         if self._history:
             return super()._publish_request(target, channel, payload)
         return target.spublish(channel, b" " + payload)
