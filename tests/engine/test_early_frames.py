@@ -12,6 +12,8 @@ keep-alive one (a plain GET first), with permessage-deflate negotiated and not.
 
 from __future__ import annotations
 
+import shutil
+import ssl
 import zlib
 from typing import TYPE_CHECKING, Any
 
@@ -28,10 +30,13 @@ from ._raw import (
     connect,
     frame,
     port_of,
+    tls_server,
     upgrade_request,
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from trio_ws._types import Receive, Scope, Send
 
 ENTRIES = [pytest.param(False, id="fresh"), pytest.param(True, id="keep-alive")]
@@ -93,43 +98,61 @@ def _close_payload(code: int, reason: bytes = b"") -> bytes:
     return code.to_bytes(2, "big") + reason
 
 
-@pytest.mark.parametrize("deflate", COMPRESSION)
-@pytest.mark.parametrize("keep_alive", ENTRIES)
-async def test_frames_sent_with_the_head_reach_the_app_in_order(
-    keep_alive: bool, deflate: bool
+async def _messages_in_order(
+    port: int, app: _Echo, *, keep_alive: bool, deflate: bool, tls: ssl.SSLContext | None = None
 ) -> None:
     """Two messages and a ping in the head's packet: after the 101 the messages are echoed
     in order and the ping answered, then a message sent after the 101 follows them, then the
     client's close code reaches the app."""
-    app = _Echo()
-    deflater = _Deflater()
-    data = deflater.frame if deflate else frame
+    data = _Deflater().frame if deflate else frame
     early = data(0x1, b"one") + frame(0x9, b"ping?") + data(0x2, b"\x00two")
-    with trio.fail_after(10):
-        async with (
-            serve_app(app) as url,
-            await _upgrade_with(port_of(url), early, keep_alive=keep_alive, deflate=deflate) as c,
-        ):
-            assert c.head.startswith(b"HTTP/1.1 101"), c.head
-            assert (b"permessage-deflate" in c.head.lower()) is deflate, c.head
-            # (the pong is written while the early bytes are parsed: before the echoes)
-            answers = [await c.next_frame() for _ in range(3)]
-            assert [(f.opcode, f.data) for f in answers if f.opcode is not Opcode.PONG] == [
-                (Opcode.TEXT, b"one"),
-                (Opcode.BINARY, b"\x00two"),
-            ]
-            assert [f.data for f in answers if f.opcode is Opcode.PONG] == [b"ping?"]
-            await c.stream.send_all(data(0x1, b"three"))
-            assert (await c.next_frame()).data == b"three"
-            await c.stream.send_all(frame(0x8, _close_payload(4001)))
-            assert close_code(await c.frames_until_eof()) == 4001
-            await app.done.wait()
+    request = upgrade_request(_DEFLATE_OFFER if deflate else b"") + early
+    async with await connect(port, request, keep_alive=keep_alive, tls=tls) as c:
+        assert c.head.startswith(b"HTTP/1.1 101"), c.head
+        assert (b"permessage-deflate" in c.head.lower()) is deflate, c.head
+        # (the pong is written while the early bytes are parsed: before the echoes)
+        answers = [await c.next_frame() for _ in range(3)]
+        assert [(f.opcode, f.data) for f in answers if f.opcode is not Opcode.PONG] == [
+            (Opcode.TEXT, b"one"),
+            (Opcode.BINARY, b"\x00two"),
+        ]
+        assert [f.data for f in answers if f.opcode is Opcode.PONG] == [b"ping?"]
+        await c.stream.send_all(data(0x1, b"three"))
+        assert (await c.next_frame()).data == b"three"
+        await c.stream.send_all(frame(0x8, _close_payload(4001)))
+        assert close_code(await c.frames_until_eof()) == 4001
+        await app.done.wait()
     assert app.messages == [
         {"type": "websocket.receive", "text": "one"},
         {"type": "websocket.receive", "bytes": b"\x00two"},
         {"type": "websocket.receive", "text": "three"},
         {"type": "websocket.disconnect", "code": 4001, "reason": ""},
     ]
+
+
+@pytest.mark.parametrize("deflate", COMPRESSION)
+@pytest.mark.parametrize("keep_alive", ENTRIES)
+async def test_frames_sent_with_the_head_reach_the_app_in_order(
+    keep_alive: bool, deflate: bool
+) -> None:
+    app = _Echo()
+    with trio.fail_after(10):
+        async with serve_app(app) as url:
+            await _messages_in_order(port_of(url), app, keep_alive=keep_alive, deflate=deflate)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+@pytest.mark.parametrize("deflate", COMPRESSION)
+@pytest.mark.parametrize("keep_alive", ENTRIES)
+async def test_frames_sent_with_the_head_over_tls(
+    tmp_path: Path, keep_alive: bool, deflate: bool
+) -> None:
+    """The same over TLS (the head and the frames in one TLS write)."""
+    app = _Echo()
+    with trio.fail_after(20):
+        async with tls_server(tmp_path, app) as (port, cert):
+            tls = ssl.create_default_context(cafile=cert)
+            await _messages_in_order(port, app, keep_alive=keep_alive, deflate=deflate, tls=tls)
 
 
 @pytest.mark.parametrize("deflate", COMPRESSION)
