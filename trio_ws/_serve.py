@@ -408,7 +408,13 @@ class _Server:
         config = self.config
         request = upgrade.request
         connection = EngineConnection(
-            stream, request, upgrade.protocol, self.engine, config.log, self.registry.close_code
+            stream,
+            request,
+            upgrade.protocol,
+            self.engine,
+            config.log,
+            self.registry.close_code,
+            early=upgrade.early,
         )
         refusal: Response | None
         try:

@@ -123,6 +123,14 @@ async def read_head(stream: trio.abc.Stream) -> tuple[bytes, bytes]:
 PLAIN_GET = b"GET /plain HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
 
+async def answer_plain_get(send: Any) -> None:
+    """An app's answer to `PLAIN_GET`: 200 with a ``Content-Length`` (keep-alive holds)."""
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
+    )
+    await send({"type": "http.response.body", "body": b"hi"})
+
+
 async def _plain_request(stream: trio.abc.Stream) -> None:
     """Send `PLAIN_GET` and read its whole response (which must keep the connection open)."""
     await stream.send_all(PLAIN_GET)

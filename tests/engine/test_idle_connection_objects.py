@@ -141,20 +141,24 @@ def _accept(protocol: EngineProtocol, request: Request) -> None:
     protocol.send_response(response)
 
 
-def test_the_frame_parser_after_the_head_takes_over_only_at_a_frame_boundary() -> None:
-    """``parse_upgrade`` gives the protocol a fresh frame parser (so the request is not kept)
-    only when nothing followed the head; with part of a frame after it, the handshake's parser
-    keeps what it read, and the frame is parsed whole either way."""
+def test_the_frame_parser_after_the_head_takes_over_at_the_heads_end() -> None:
+    """``parse_upgrade`` feeds the protocol the head only and gives it a fresh frame parser
+    (so the request is not kept), whatever followed the head: that is kept raw as
+    ``Upgrade.early``, and the frame is parsed whole once it is fed, after the 101."""
     message = frame(0x1, b"split across reads")
     for after_head in (b"", message[:1], message[:3], message[:9]):
         protocol = EngineProtocol()
         upgrade = parse_upgrade(protocol, upgrade_request() + after_head)
         assert upgrade is not None
+        assert upgrade.early == after_head
         request = weakref.ref(upgrade.request)
         _accept(protocol, upgrade.request)
         del upgrade
         gc.collect()
-        assert (request() is None) is (after_head == b""), after_head
+        assert request() is None, after_head
+        assert protocol.events_received() == []
+        if after_head:
+            protocol.receive_data(after_head)
         protocol.receive_data(message[len(after_head) :])
         [received] = protocol.events_received()
         assert isinstance(received, Frame)

@@ -146,9 +146,13 @@ class EngineConnection:
     Args:
       stream: the connection (plain or TLS).
       request: the upgrade request, already parsed by ``protocol``.
-      protocol: the ``ServerProtocol`` that parsed it (and holds any bytes read after it).
+      protocol: the ``ServerProtocol`` that parsed it (fed the request head only).
       settings: the engine settings.
       log: hypercorn's async logger (``config.log``).
+      early: what the client sent after the request head without waiting for the 101
+        (`Upgrade.early`): parsed once the application accepted, before anything read
+        after it, so its frames reach the application first and in order; dropped if the
+        handshake is refused (the client gets the refusal's HTTP status).
     """
 
     __slots__ = (
@@ -156,6 +160,7 @@ class EngineConnection:
         "_chunks",
         "_connect_delivered",
         "_decoder",
+        "_early",
         "_keepalive_scope",
         "_log",
         "_message_cost",
@@ -202,6 +207,7 @@ class EngineConnection:
         settings: EngineSettings,
         log: Any,
         shutdown_close_code: int = 1001,
+        early: bytes = b"",
     ) -> None:
         self.stream = stream
         self._transport = transport_for(stream)
@@ -237,7 +243,10 @@ class EngineConnection:
         #: Whether the application's next wait for data parks on the read poller (`._poller`),
         #: which reads pongs without waking it: set by a pong, cleared when data wakes it.
         self._park_cold = False
-        # Bytes read but not yet fed to the protocol (compressed connections only).
+        #: Bytes the client sent before the 101: they become ``_unfed`` once accepted.
+        self._early = early
+        # Bytes read but not yet fed to the protocol (a large read on a compressed connection,
+        # or the early bytes).
         self._unfed = b""
         self._unfed_at = 0
         self._read_done: trio.lowlevel.ParkingLot | None = None  # made when contended
@@ -726,6 +735,12 @@ class EngineConnection:
             response.headers[name.decode("latin-1")] = value.decode("latin-1")
         self.status = 101
         await self._write_response(response)
+        if self._early:
+            # The websocket is open and its extensions negotiated: the next read parses what
+            # the client sent before the 101, ahead of anything still in the socket.
+            self._unfed = self._early + self._unfed[self._unfed_at :]
+            self._unfed_at = 0
+            self._early = b""
         if self.on_accept is not None:
             self.on_accept(self)
 

@@ -4,6 +4,10 @@ The request head is parsed by ``websockets``' ``ServerProtocol`` itself (the sam
 then drives the websocket), so an upgrade request is parsed exactly once. Anything it does not
 parse as an HTTP/1.1 ``GET`` asking for ``Upgrade: websocket`` goes to hypercorn, together with
 the bytes already read: other methods, HTTP/1.0, malformed heads, plain requests.
+
+Only the head is fed to ``websockets``: what a client sent after it without waiting for the 101
+(frames; RFC 6455 §4.1 says it must wait, some do not) is kept raw as `Upgrade.early`, and the
+connection parses it once the websocket is open, with the extensions the 101 negotiated.
 """
 
 from __future__ import annotations
@@ -27,48 +31,57 @@ _HEAD_END: Final = b"\r\n\r\n"
 
 @attrs.frozen
 class Upgrade:
-    """A websocket upgrade request, parsed by ``protocol`` (which holds any bytes after it)."""
+    """A websocket upgrade request, parsed by ``protocol`` (fed the request head only)."""
 
     request: Request
     protocol: ServerProtocol
     #: The bytes read so far (to replay them to hypercorn when it must serve the request).
     head: bytes
+    #: What the client sent after the request head (the start of its frames), not parsed yet.
+    early: bytes = b""
 
 
 def _asks_for_websocket(request: Request) -> bool:
     return any("websocket" in value.lower() for value in request.headers.get_all("Upgrade"))
 
 
-def _upgrade(request: Request, protocol: ServerProtocol, head: bytes) -> Upgrade:
-    """The `Upgrade`; ``protocol`` then parses the frames that follow with a parser of its own
-    when nothing was read after the request head.
+def _head_end(head: bytes | bytearray, start: int = 0) -> int:
+    """Where the request head in ``head`` ends (after its empty line), or -1 if not yet."""
+    end = head.find(_HEAD_END, start)
+    return end if end < 0 else end + len(_HEAD_END)
+
+
+def _upgrade(request: Request, protocol: ServerProtocol, head: bytes, early: bytes) -> Upgrade:
+    """The `Upgrade`; ``protocol`` then parses frames with a parser of its own.
 
     ``ServerProtocol``'s parser is one generator for the handshake and the frames: it keeps
     the parsed ``Request`` (with its path and header objects) as a local for the connection's
-    lifetime. Once the head is parsed and nothing follows it, that generator waits for the
-    first frame exactly where a fresh ``Protocol.parse`` (websockets' frame parser, which it
-    runs next) starts, so the fresh one takes over and the request is not kept. When bytes
-    after the head were fed (a client that did not wait for the 101), the parser may be
-    inside a frame already and is left alone.
+    lifetime. Only the head was fed to it, so it waits for the first frame exactly where a
+    fresh ``Protocol.parse`` (websockets' frame parser, which it runs next) starts: the fresh
+    one takes over and the request is not kept.
     """
-    if head.find(_HEAD_END) + len(_HEAD_END) == len(head) and not protocol.reader.buffer:
+    if not protocol.reader.buffer:
         protocol.parser = Protocol.parse(protocol)
         next(protocol.parser)  # to its first wait, as websockets starts its parsers
-    return Upgrade(request, protocol, head)
+    return Upgrade(request, protocol, head, early)
 
 
 def parse_upgrade(protocol: ServerProtocol, head: bytes) -> Upgrade | None:
     """Parse a whole request head that hypercorn already read (and handed back) into ``protocol``.
+
+    ``head`` may go on after the request head (what the client sent after it): that part is
+    not fed to ``protocol`` but kept as `Upgrade.early`.
 
     Returns:
       an `Upgrade`, or ``None`` when ``websockets`` refuses the head: ``protocol`` then holds
       its answer in ``data_to_send()`` (431, 414) or none (a body, a malformed line: the caller
       answers 400), and ``handshake_exc`` says why.
     """
-    protocol.receive_data(head)
+    end = _head_end(head)
+    protocol.receive_data(head if end < 0 else head[:end])
     events = protocol.events_received()
     if events and isinstance(events[0], Request) and _asks_for_websocket(events[0]):
-        return _upgrade(events[0], protocol, head)
+        return _upgrade(events[0], protocol, head, b"" if end < 0 else head[end:])
     return None
 
 
@@ -125,14 +138,24 @@ def _take(
     head: bytearray, data: bytes | bytearray, protocol: ServerProtocol
 ) -> Upgrade | bytes | None:
     """Add ``data`` to the head read so far; what `read_upgrade` returns once it is decided,
-    else ``None`` (read more)."""
+    else ``None`` (read more).
+
+    Only the request head is fed to ``protocol``; what follows it in ``data`` becomes
+    `Upgrade.early`.
+    """
+    before = len(head)
     head += data
-    protocol.receive_data(bytes(data))
+    end = _head_end(head, max(0, before - len(_HEAD_END) + 1))
+    if end < 0:
+        protocol.receive_data(bytes(data))
+    else:
+        protocol.receive_data(bytes(head[before:end]))
     events = protocol.events_received()
     if events:
         request = events[0]
         if isinstance(request, Request) and _asks_for_websocket(request):
-            return _upgrade(request, protocol, bytes(head))
+            early = b"" if end < 0 else bytes(head[end:])
+            return _upgrade(request, protocol, bytes(head), early)
         return bytes(head)
     if protocol.handshake_exc is not None or protocol.data_to_send():
         return bytes(head)  # websockets could not parse it: hypercorn answers it
