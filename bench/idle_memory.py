@@ -231,8 +231,10 @@ def table(
             f"| {name} | {statistics.median(values):.2f} ({min(values):.2f}–{max(values):.2f}) |"
         )
     if len(names) == 2:
-        ratios = [a / b for a, b in zip(rss[names[1]], rss[names[0]], strict=True)]
-        lines.append(f"| after / before, median of the rounds | {statistics.median(ratios):.3f}× |")
+        # A tiny smoke run can see no RSS growth at all: no ratio then, rather than a crash.
+        ratios = [a / b for a, b in zip(rss[names[1]], rss[names[0]], strict=True) if b > 0]
+        ratio = f"{statistics.median(ratios):.3f}×" if ratios else "– (no growth measured)"
+        lines.append(f"| after / before, median of the rounds | {ratio} |")
     lines += [
         "",
         f"Python memory per connection (tracemalloc, {traced:,} connections), bytes, by who "
