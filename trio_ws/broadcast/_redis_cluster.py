@@ -171,6 +171,9 @@ class RedisClusterBackend(RedisBackend):
         self._last_refresh = -float("inf")
         self._refresh_wanted = trio.Event()
         self._layout_changed = trio.Event()  # set (and replaced) after each refresh
+        #: Link key -> a channel that master dropped by itself (its slot moved), until the
+        #: link's renewal has seen a layout where that slot has another owner.
+        self._dropped: dict[str, str] = {}
 
     def _new_client(self) -> Any:
         # not RedisCluster.from_url: coredis 6.9 builds its seed with a deprecated class there
@@ -270,6 +273,16 @@ class RedisClusterBackend(RedisBackend):
 
     async def _before_renewal(self, link: _Link) -> bool:
         await self._refresh_layout()
+        dropped = self._dropped.pop(link.key, None)
+        if dropped is not None:
+            # The master itself dropped ``dropped``: its slot has moved. A layout that still
+            # gives the slot to this master was read from a node that has not learned of the
+            # move yet (gossip takes a moment after a failover); renewing on it would subscribe
+            # on a node that is no longer the slot's master. Ask again (paced by
+            # `_refresh_layout`), for at most ``connect_timeout``.
+            with trio.move_on_after(self._connect_timeout):
+                while self._link_key(dropped) == link.key:
+                    await self._refresh_layout()
         if self._master(link.key) is not None:
             return True
         # a failover (or a reshard) took this node's slots: the link retires, and its outage
@@ -384,6 +397,7 @@ class RedisClusterBackend(RedisBackend):
             if expected > 1:
                 link.unsubscribing[channel] = expected - 1
             if not expected and self._hub.subscribers(channel) and not self._stop.is_set():
+                self._dropped[link.key] = channel
                 raise coredis.exceptions.ConnectionError(
                     f"the cluster dropped the subscription of {channel!r} (its slot moved)"
                 )
